@@ -1,0 +1,3 @@
+"""mailops: a terminal operations console for email deliverability."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,338 @@
+"""TOML configuration → frozen dataclasses, with errors that name file, key and line.
+
+The schema *is* the dataclasses below: a field's type annotation is what the
+file must hold, its default is what an absent key means. Unknown keys are
+errors, not silently ignored, because a misspelt threshold that is quietly
+ignored is worse than no threshold at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+import types
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import platformdirs
+
+from console.secret import Secret
+
+DEFAULT_BASE_URL = "https://mandrillapp.com/api/1.0"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who has to fix the file."""
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    """Seconds between polls of each Mandrill data set."""
+
+    account: float = 60
+    ips: float = 300
+    messages: float = 60
+    rescan: float = 900
+    subaccounts: float = 300
+    rejects: float = 900
+    domains: float = 3600
+    jitter: float = 5
+    backoff_cap: float = 900
+
+
+@dataclass(frozen=True)
+class MandrillConfig:
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = "MANDRILL_API_KEY"
+    api_key_file: str | None = None
+    api_key: str | None = None  # discouraged: prefer api_key_env or api_key_file
+    timeout: float = 20.0
+    retries: int = 2
+    search_overlap: int = 600
+    backfill_hours: float = 24
+    rescan_hours: float = 48
+    max_search_calls: int = 15
+    check_window_hours: float = 6
+    poll: PollConfig = field(default_factory=PollConfig)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    state_dir: str | None = None
+    retention_days: int = 30
+    export_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    reputation_good: int = 75
+    reputation_poor: int = 40
+    hard_bounce_rate: float = 0.02
+    complaint_warning: float = 0.001
+    complaint_critical: float = 0.003
+    noisy_drop: float = 0.05
+    noisy_min_messages: int = 50
+    noisy_window_hours: float = 6
+    ip_window_hours: float = 24
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    feed_limit: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    mandrill: MandrillConfig = field(default_factory=MandrillConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    ui: UiConfig = field(default_factory=UiConfig)
+    path: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+    def state_path(self) -> Path:
+        if self.storage.state_dir:
+            return Path(self.storage.state_dir).expanduser()
+        return platformdirs.user_state_path("mailops")
+
+
+_SECTION_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\s\"']+?)\s*\]\s*(#.*)?$")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+
+def _line_index(text: str) -> dict[tuple[str, ...], int]:
+    """Map each (table…, key) path to its line number, so errors can point at it.
+
+    tomllib reports no positions for values, and a full TOML parser just for
+    line numbers is not worth a dependency; this covers the `[table]` and
+    `key = value` forms the template uses.
+    """
+    index: dict[tuple[str, ...], int] = {}
+    section: tuple[str, ...] = ()
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = _SECTION_RE.match(line)
+        if m and not line.lstrip().startswith("[["):
+            section = tuple(p.strip().strip("\"'") for p in m.group(1).split("."))
+            index.setdefault(section, lineno)
+            continue
+        m = _KEY_RE.match(line)
+        if m:
+            index.setdefault((*section, m.group(1)), lineno)
+    return index
+
+
+class _Ctx:
+    def __init__(self, path: Path | None, text: str) -> None:
+        self.path = path
+        self.lines = _line_index(text)
+
+    def where(self, keypath: tuple[str, ...]) -> str:
+        name = ".".join(keypath)
+        line = self.lines.get(keypath)
+        file = str(self.path) if self.path else "<config>"
+        return f"{file}:{line}: {name}" if line else f"{file}: {name}"
+
+
+def _type_name(tp: Any) -> str:
+    if tp is float:
+        return "a number"
+    if tp is int:
+        return "an integer"
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "true or false"
+    if is_dataclass(tp):
+        return "a table"
+    return str(tp)
+
+
+def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return _coerce(value, args[0], keypath, ctx)
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{ctx.where(keypath)} must be a table ([{'.'.join(keypath)}])")
+        return _build(tp, value, keypath, ctx)
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    if not ok:
+        got = type(value).__name__
+        raise ConfigError(f"{ctx.where(keypath)} must be {_type_name(tp)}, not {got} {value!r}")
+    if tp is float:
+        value = float(value)
+        if value < 0:
+            raise ConfigError(f"{ctx.where(keypath)} must not be negative")
+    if tp is int and value < 0:
+        raise ConfigError(f"{ctx.where(keypath)} must not be negative")
+    return value
+
+
+def _build(cls: Any, data: dict[str, Any], prefix: tuple[str, ...], ctx: _Ctx) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if f.name not in ("path", "warnings")}
+    for key in data:
+        if key not in known:
+            choices = ", ".join(sorted(known))
+            raise ConfigError(f"{ctx.where((*prefix, key))}: unknown key (known here: {choices})")
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], (*prefix, name), ctx)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"{ctx.where((*prefix, name))}: required key is missing")
+    return cls(**kwargs)
+
+
+def default_config_path() -> Path:
+    return platformdirs.user_config_path("mailops") / "config.toml"
+
+
+def resolve_config_path(explicit: str | None) -> tuple[Path, bool]:
+    """Where the config comes from, and whether the user named it (so it must exist)."""
+    if explicit:
+        return Path(explicit).expanduser(), True
+    env = os.environ.get("MAILOPS_CONFIG")
+    if env:
+        return Path(env).expanduser(), True
+    return default_config_path(), False
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    ctx = _Ctx(path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path or '<config>'}: not valid TOML: {exc}") from None
+    cfg: Config = _build(Config, data, (), ctx)
+    return replace(cfg, path=path)
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path, required = resolve_config_path(explicit)
+    if not path.exists():
+        if required:
+            raise ConfigError(f"{path}: config file does not exist (create one: mailops config init)")
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    cfg = parse_config(text, path)
+    warnings: list[str] = []
+    if cfg.mandrill.api_key and _readable_by_others(path):
+        warnings.append(
+            f"{path} holds an API key and is readable by other users: chmod 600 {path}"
+        )
+    return replace(cfg, warnings=tuple(warnings))
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
+
+
+def resolve_api_key(cfg: Config) -> tuple[Secret, list[str]]:
+    """Find the Mandrill API key; the error says exactly what to set, never the value."""
+    m = cfg.mandrill
+    where = str(cfg.path) if cfg.path else "the config file"
+    warnings: list[str] = []
+    if m.api_key_file:
+        keyfile = Path(m.api_key_file).expanduser()
+        try:
+            value = keyfile.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"No Mandrill API key: [mandrill] api_key_file in {where} names {keyfile}, "
+                "which does not exist"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read the Mandrill API key file {keyfile}: {exc}") from None
+        if not value:
+            raise ConfigError(f"No Mandrill API key: the key file {keyfile} is empty")
+        if _readable_by_others(keyfile):
+            warnings.append(f"{keyfile} holds the API key and is readable by others: chmod 600")
+        return Secret(value), warnings
+    if m.api_key:
+        return Secret(m.api_key), warnings
+    value = os.environ.get(m.api_key_env, "").strip()
+    if not value:
+        raise ConfigError(
+            f"No Mandrill API key: set the environment variable {m.api_key_env} "
+            f"(or set [mandrill] api_key_file in {where})"
+        )
+    return Secret(value), warnings
+
+
+CONFIG_TEMPLATE = """\
+# mailops configuration (TOML). Every key is optional; the values shown are the defaults.
+# Unknown keys are errors, so a typo is caught instead of silently ignored.
+
+[mandrill]
+base_url = "https://mandrillapp.com/api/1.0"
+# The API key is read from this environment variable ...
+api_key_env = "MANDRILL_API_KEY"
+# ... or from a file holding only the key (keep it chmod 600):
+# api_key_file = "~/.config/mailops/mandrill.key"
+timeout = 20.0            # seconds per HTTP request
+retries = 2               # quick retries of a retryable error before the poll counts as failed
+search_overlap = 600      # seconds each messages/search window overlaps the previous one
+backfill_hours = 24       # how far back the first poll reads messages
+rescan_hours = 48         # how far back late bounces and complaints are looked for
+max_search_calls = 15     # messages/search calls per poll (Mandrill allows about 20 a minute)
+check_window_hours = 6    # how far back `mailops check` reads messages
+
+[mandrill.poll]           # seconds between polls of each data set
+account = 60
+ips = 300
+messages = 60
+rescan = 900
+subaccounts = 300
+rejects = 900
+domains = 3600
+jitter = 5
+backoff_cap = 900         # longest wait between retries of a failing source
+
+[storage]
+# state_dir = "~/.local/state/mailops"
+retention_days = 30
+# export_dir = "~/mailops-exports"   # default: <state_dir>/exports
+
+[thresholds]
+reputation_good = 75      # Mandrill calls 75 and above "generally good"
+reputation_poor = 40
+hard_bounce_rate = 0.02   # 2 %
+complaint_warning = 0.001 # 0.1 %, the mailbox providers' warning line
+complaint_critical = 0.003 # 0.3 %, their enforcement line
+noisy_drop = 0.05         # a shared IP delivering 5 points below the rest is a noisy neighbour
+noisy_min_messages = 50
+noisy_window_hours = 6
+ip_window_hours = 24      # the window the IP panel counts messages over
+
+[ui]
+feed_limit = 5000         # bounce-feed rows kept on screen
+"""
+
+
+def write_template(path: Path, force: bool = False) -> None:
+    """Write the commented template with mode 0600 (it may later hold a key file path)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists (use --force to overwrite it)") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(CONFIG_TEMPLATE)
+    os.chmod(path, 0o600)

@@ -1,0 +1,265 @@
+"""The nouns of mailops: frozen dataclasses passed from sources to analysis to widgets.
+
+Values Mandrill sends as open enums (states, reasons, event types) stay plain
+strings here so a value added tomorrow is kept and shown instead of rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Message states that mean "nothing went wrong (yet)": counted, not shown in the feed.
+QUIET_STATES = frozenset({"sent", "delivered", "queued", "scheduled", "canceled", "inbound"})
+
+#: How the feed names a state; anything else is shown under its own name.
+KIND_BY_STATE: Mapping[str, str] = {
+    "bounced": "hard",
+    "soft-bounced": "soft",
+    "rejected": "reject",
+    "invalid": "reject",
+    "spam": "spam",
+    "unsub": "unsub",
+    "deferred": "deferred",
+}
+
+#: The kinds the feed filter cycles through, in order.
+FEED_KINDS = ("hard", "soft", "reject", "spam", "unsub", "deferred")
+
+
+def kind_of(state: str) -> str:
+    return KIND_BY_STATE.get(state, state)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """One period of users/info `stats` (today, last_7_days …)."""
+
+    sent: int = 0
+    hard_bounces: int = 0
+    soft_bounces: int = 0
+    rejects: int = 0
+    complaints: int = 0
+    unsubs: int = 0
+    opens: int = 0
+    clicks: int = 0
+
+    def _rate(self, n: int) -> float | None:
+        return n / self.sent if self.sent else None
+
+    @property
+    def delivered(self) -> int:
+        return max(0, self.sent - self.hard_bounces - self.soft_bounces - self.rejects)
+
+    @property
+    def delivery_rate(self) -> float | None:
+        return self._rate(self.delivered)
+
+    @property
+    def hard_bounce_rate(self) -> float | None:
+        return self._rate(self.hard_bounces)
+
+    @property
+    def soft_bounce_rate(self) -> float | None:
+        return self._rate(self.soft_bounces)
+
+    @property
+    def reject_rate(self) -> float | None:
+        return self._rate(self.rejects)
+
+    @property
+    def complaint_rate(self) -> float | None:
+        return self._rate(self.complaints)
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    reputation: int | None
+    hourly_quota: int | None
+    backlog: int | None
+    stats: Mapping[str, Stats] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Warmup:
+    warming_up: bool
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Ip:
+    """A dedicated IP from ips/list (shared-pool IPs never appear there)."""
+
+    ip: str
+    pool: str
+    domain: str
+    warmup: Warmup
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Subaccount:
+    id: str
+    name: str
+    status: str
+    reputation: int | None
+    sent_weekly: int = 0
+    sent_monthly: int = 0
+    sent_total: int = 0
+
+
+@dataclass(frozen=True)
+class SmtpEvent:
+    ts: datetime | None
+    type: str
+    diag: str
+    source_ip: str
+    destination_ip: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    """A messages/search (or messages/info) item, read leniently.
+
+    `raw` keeps the whole item so the detail screen can show every field,
+    including ones this version does not know about.
+    """
+
+    message_id: str
+    ts: datetime
+    state: str
+    email: str
+    sender: str = ""
+    subject: str = ""
+    subaccount: str = ""
+    diag: str = ""
+    bounce_description: str = ""
+    reject_reason: str = ""
+    template: str = ""
+    tags: tuple[str, ...] = ()
+    smtp_events: tuple[SmtpEvent, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.state)
+
+    @property
+    def key(self) -> str:
+        """Identity for deduplication: one event per (message id, state)."""
+        return f"{self.message_id}|{self.state}"
+
+    @property
+    def source_ip(self) -> str:
+        """The IP that carried the message: the last smtp_event that names one."""
+        for ev in reversed(self.smtp_events):
+            if ev.source_ip:
+                return ev.source_ip
+        return ""
+
+    @property
+    def reason(self) -> str:
+        """The most specific explanation available, as the remote server worded it."""
+        for ev in reversed(self.smtp_events):
+            if ev.diag and ev.type in ("bounced", "deferred", "soft-bounced", "rejected"):
+                return self.diag or ev.diag
+        return self.diag or self.reject_reason or self.bounce_description
+
+    @property
+    def event_ts(self) -> datetime:
+        """When the state was reached: the newest smtp_event, else the send time."""
+        times = [ev.ts for ev in self.smtp_events if ev.ts is not None]
+        return max(times) if times else self.ts
+
+    @property
+    def is_feed_event(self) -> bool:
+        return self.state not in QUIET_STATES
+
+
+@dataclass(frozen=True)
+class Reject:
+    email: str
+    reason: str
+    detail: str
+    created_at: datetime | None
+    last_event_at: datetime | None
+    expires_at: datetime | None
+    expired: bool
+    subaccount: str
+
+
+@dataclass(frozen=True)
+class SenderDomain:
+    domain: str
+    spf_valid: bool | None
+    dkim_valid: bool | None
+    dkim2_valid: bool | None
+    dmarc_valid: bool | None
+    valid_signing: bool | None
+    verified_at: datetime | None
+    errors: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """How one data set's polling is going; the status line and `check` read this."""
+
+    name: str
+    ok: bool | None = None  # None: not polled yet
+    last_ok_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    error: str = ""
+    final: bool = False  # an error retrying cannot fix (e.g. Invalid_Key)
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class IpRow:
+    """One line of the IP warm-up panel: an IP with what it carried in the window."""
+
+    ip: str
+    pool: str
+    domain: str
+    dedicated: bool
+    warming_up: bool
+    warmup_day: int | None
+    warmup_days: int | None
+    progress: float | None
+    sent: int
+    delivered: int
+    bounced: int
+    soft_bounced: int
+    deferred: int
+    delivery_rate: float | None
+    noisy: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SubaccountRow:
+    id: str
+    name: str
+    status: str
+    reputation: int | None
+    sent_weekly: int
+    complaints: int
+    hard_bounces: int
+    messages: int
+
+    @property
+    def complaint_rate(self) -> float | None:
+        return self.complaints / self.messages if self.messages else None
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What the reputation panel shows: the account, its history and its derived words."""
+
+    account: Account
+    history: tuple[tuple[datetime, int], ...]
+    word: str

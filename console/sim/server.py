@@ -1,0 +1,480 @@
+"""The simulator's API logic (`Simulator`) and its HTTP front (`SimServer`).
+
+It speaks Mandrill's documented wire format: POST `<group>/<method>.json`
+with the key in a JSON (or form) body; errors as `{"status":"error",...}` in
+the current 4xx style or the legacy all-HTTP-500 style. Faults are injected
+from `Knobs` so tests can exercise every failure the client must survive.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from console.sim.query import QueryError, compile_query, ts_bounds
+from console.sim.scenario import Scenario
+from console.timeutil import Clock, to_mandrill_time
+
+DEMO_KEY = "sim-demo-key-7f3a9c"
+
+#: name → (current HTTP status, current code, legacy code)
+ERRORS: dict[str, tuple[int, int, int]] = {
+    "Invalid_Key": (401, 401, -1),
+    "ValidationError": (422, -2, -1),
+    "GeneralError": (500, -1, -1),
+    "ServiceUnavailable": (503, -2, -1),
+    "RequestLimitExceeded": (429, 429, -1),
+    "Unknown_Message": (404, 11, 11),
+    "Unknown_IP": (404, 13, 13),
+    "Unknown_Subaccount": (404, 12, 12),
+    "PaymentRequired": (402, 10, 10),
+}
+
+
+@dataclass
+class Knobs:
+    """Fault injection, changed live by tests (all rates are 0..1 per call)."""
+
+    latency: float = 0.0
+    error_rate: float = 0.0
+    error_rates: dict[str, float] = field(default_factory=dict)
+    error_name: str = "GeneralError"
+    error_style: str = "current"  # "current" (4xx/5xx by kind) or "legacy" (HTTP 500 for all)
+    invalid_key: bool = False
+    malformed_rate: float = 0.0
+    truncated_rate: float = 0.0
+    bare_5xx_rate: float = 0.0
+    reset_rate: float = 0.0
+    search_per_minute: int = 0  # 0: no rate limit
+    seed: int = 1
+
+
+class ApiError(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.message = message
+
+
+class Simulator:
+    """Answers API methods from a Scenario at the clock's current scenario time."""
+
+    def __init__(self, scenario: Scenario, clock: Clock, *, key: str = DEMO_KEY) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.key = key
+        self.knobs = Knobs()
+        self.calls: Counter[str] = Counter()
+        self._fault_rng = random.Random(1)
+        self._lock = threading.Lock()
+        self._search_times: list[float] = []
+        self._day_cache: dict[str, dict[str, int]] = {}
+
+    def reset_faults(self, seed: int = 1) -> None:
+        self.knobs = Knobs(seed=seed)
+        self._fault_rng = random.Random(seed)
+
+    # -- fault decisions ----------------------------------------------------------
+
+    def roll(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._fault_rng.random() < rate
+
+    def injected_error(self, method: str) -> str | None:
+        rate = self.knobs.error_rates.get(method, self.knobs.error_rate)
+        return self.knobs.error_name if self.roll(rate) else None
+
+    # -- dispatch ----------------------------------------------------------------
+
+    def handle(self, method: str, params: dict[str, Any]) -> Any:
+        self.calls[method] += 1
+        if not params.get("key"):
+            raise ApiError("ValidationError", "You must specify a key value")
+        if self.knobs.invalid_key or params.get("key") != self.key:
+            raise ApiError("Invalid_Key", "Invalid API key")
+        handler = getattr(self, "m_" + method.replace("/", "_").replace("-", "_"), None)
+        if handler is None:
+            raise ApiError("ValidationError", f"Unknown method {method}")
+        return handler(params)
+
+    # -- users --------------------------------------------------------------------
+
+    def m_users_ping(self, p: dict[str, Any]) -> Any:
+        return "PONG!"
+
+    def m_users_ping2(self, p: dict[str, Any]) -> Any:
+        return {"PING": "PONG!"}
+
+    def m_users_info(self, p: dict[str, Any]) -> Any:
+        now = self.clock()
+        sc = self.scenario
+        today = self._stats_between(now.replace(hour=0, minute=0, second=0, microsecond=0), now)
+        last7 = self._stats_between(now - timedelta(days=7), now)
+        last30 = self._stats_between(now - timedelta(days=30), now)
+        return {
+            "username": sc.username,
+            "created_at": "2021-03-04 10:11:12",
+            "public_id": "sIm-PuBlIc-Id",
+            "reputation": sc.reputation(now),
+            "hourly_quota": 2500,
+            "backlog": 0,
+            "stats": {
+                "today": today,
+                "last_7_days": last7,
+                "last_30_days": last30,
+                "last_60_days": last30,
+                "last_90_days": last30,
+                "all_time": last30,
+            },
+        }
+
+    def _stats_between(self, a: datetime, b: datetime) -> dict[str, int]:
+        """Aggregate outcomes by whole cached UTC days plus a computed partial day."""
+        total: Counter[str] = Counter()
+        day = a.replace(hour=0, minute=0, second=0, microsecond=0)
+        while day <= b:
+            lo, hi = max(a, day), min(b, day + timedelta(days=1) - timedelta(seconds=1))
+            whole = lo == day and hi == day + timedelta(days=1) - timedelta(seconds=1)
+            key = day.date().isoformat()
+            settled = b >= day + timedelta(days=1, hours=8)
+            if whole and settled and key in self._day_cache:
+                total.update(self._day_cache[key])
+            else:
+                counts = self._count(lo, hi, b)
+                if whole and settled:
+                    self._day_cache[key] = counts
+                total.update(counts)
+            day += timedelta(days=1)
+        keys = ("sent", "hard_bounces", "soft_bounces", "rejects", "complaints", "unsubs",
+                "opens", "unique_opens", "clicks", "unique_clicks")
+        return {k: int(total.get(k, 0)) for k in keys}
+
+    def _count(self, a: datetime, b: datetime, now: datetime) -> dict[str, int]:
+        sc = self.scenario
+        rng = sc.index_range(a.timestamp(), b.timestamp())
+        step = max(1, len(rng) // 20000)  # sample huge scenarios instead of walking them all
+        c: Counter[str] = Counter()
+        for i in rng[::step]:
+            o = sc.outcome(i)
+            if not (a.timestamp() <= o.ts <= b.timestamp()) or o.ts > now.timestamp():
+                continue
+            final = now.timestamp() >= o.ts + o.delay
+            c["sent"] += step
+            if o.path in ("hard", "block"):
+                c["hard_bounces"] += step
+            elif o.path in ("soft", "tempfail") and final:
+                c["soft_bounces"] += step
+            elif o.path == "reject":
+                c["rejects"] += step
+            elif o.path == "spam" and final:
+                c["complaints"] += step
+            elif o.path == "unsub" and final:
+                c["unsubs"] += step
+        return dict(c)
+
+    # -- ips -----------------------------------------------------------------------
+
+    def _ip_object(self) -> dict[str, Any]:
+        sc = self.scenario
+        warming = self.clock() < sc.warmup_end
+        return {
+            "ip": sc.dedicated_ip,
+            "created_at": to_mandrill_time(sc.warmup_start - timedelta(days=2)),
+            "pool": sc.dedicated_pool,
+            "domain": sc.dedicated_domain,
+            "custom_dns": {"enabled": True, "valid": True, "error": None},
+            "warmup": {
+                "warming_up": warming,
+                "start_at": to_mandrill_time(sc.warmup_start) if warming else None,
+                "end_at": to_mandrill_time(sc.warmup_end) if warming else None,
+            },
+        }
+
+    def m_ips_list(self, p: dict[str, Any]) -> Any:
+        return [self._ip_object()]
+
+    def m_ips_info(self, p: dict[str, Any]) -> Any:
+        if p.get("ip") != self.scenario.dedicated_ip:
+            raise ApiError("Unknown_IP", f"No IP {p.get('ip')!r} exists on this account")
+        return self._ip_object()
+
+    # -- messages ------------------------------------------------------------------
+
+    def m_messages_search(self, p: dict[str, Any]) -> Any:
+        if self.knobs.search_per_minute:
+            with self._lock:
+                t = time.monotonic()
+                self._search_times = [x for x in self._search_times if t - x < 60]
+                if len(self._search_times) >= self.knobs.search_per_minute:
+                    raise ApiError("RequestLimitExceeded", "Too many searches attempted recently")
+                self._search_times.append(t)
+        query = str(p.get("query") or "*")
+        try:
+            pred = compile_query(query)
+        except QueryError as exc:
+            raise ApiError("ValidationError", f"Validation error: {exc}") from None
+        try:
+            limit = int(p.get("limit") or 100)
+        except (TypeError, ValueError):
+            raise ApiError("ValidationError", "limit must be an integer") from None
+        limit = max(1, min(limit, 1000))
+        now = self.clock()
+        lo, hi = (now - timedelta(days=7)).timestamp(), now.timestamp()
+        if p.get("date_from") or p.get("date_to"):
+            lo = self._date(p.get("date_from"), (now - timedelta(days=7))).timestamp()
+            hi = self._date(p.get("date_to"), now).timestamp() + 86399
+        bounds = ts_bounds(query)
+        if bounds:
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        hi = min(hi, now.timestamp())
+        out: list[dict[str, Any]] = []
+        sc = self.scenario
+        for i in reversed(sc.index_range(lo, hi)):  # newest first, as Mandrill answers
+            o = sc.outcome(i)
+            if not (lo <= o.ts <= hi):
+                continue
+            item = sc.item(o, now)
+            if item is not None and pred(item):
+                out.append(item)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def _date(self, value: Any, default: datetime) -> datetime:
+        if not value:
+            return default
+        text = str(value)[:10]
+        try:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise ApiError("ValidationError", f"Validation error: bad date {value!r}") from None
+
+    def m_messages_info(self, p: dict[str, Any]) -> Any:
+        mid = str(p.get("id") or "")
+        i = self.scenario.index_of(mid)
+        item = None
+        if i is not None:
+            item = self.scenario.item(self.scenario.outcome(i), self.clock())
+        if item is None:
+            raise ApiError("Unknown_Message", f"No message exists with the id '{mid}'")
+        return item
+
+    # -- rejects, subaccounts, senders ---------------------------------------------------
+
+    def m_rejects_list(self, p: dict[str, Any]) -> Any:
+        now = self.clock()
+        sc = self.scenario
+        email = p.get("email")
+        sub = p.get("subaccount")
+        out = []
+        for i in reversed(sc.index_range((now - timedelta(days=3)).timestamp(), now.timestamp())):
+            o = sc.outcome(i)
+            if o.ts > now.timestamp() or o.path not in ("hard", "block", "spam"):
+                continue
+            if o.path == "spam" and now.timestamp() < o.ts + o.delay:
+                continue
+            if (email and o.recipient != email) or (sub and o.customer.id != sub):
+                continue
+            at = datetime.fromtimestamp(o.ts + o.delay, UTC)
+            item = sc.item(o, now) or {}
+            out.append({
+                "email": o.recipient,
+                "reason": "spam" if o.path == "spam" else "hard-bounce",
+                "detail": str(item.get("diag", "")).removeprefix("smtp;"),
+                "created_at": to_mandrill_time(at),
+                "last_event_at": to_mandrill_time(at),
+                "expires_at": to_mandrill_time(at + timedelta(days=30)),
+                "expired": False,
+                "subaccount": o.customer.id,
+                "sender": None,
+            })
+            if len(out) >= 1000:
+                break
+        return out
+
+    def m_subaccounts_list(self, p: dict[str, Any]) -> Any:
+        now = self.clock()
+        sc = self.scenario
+        q = str(p.get("q") or "")
+        elapsed = max(0.0, (now - sc.start).total_seconds() / 86400)
+        week_days = now.weekday() + now.hour / 24
+        out = []
+        for c in sc.customers:
+            if q and not (c.id.startswith(q) or c.name.startswith(q)):
+                continue
+            rep = c.reputation - (round(min(20.0, 6 * elapsed)) if c.complaint > 0.002 else 0)
+            out.append({
+                "id": c.id,
+                "name": c.name,
+                "status": "active",
+                "reputation": max(0, rep),
+                "created_at": "2025-08-29 18:48:02.82578",
+                "first_sent_at": "2025-09-01 09:00:00",
+                "sent_weekly": int(sc.per_day * c.share * week_days),
+                "sent_monthly": int(sc.per_day * c.share * (now.day - 1 + now.hour / 24)),
+                "sent_total": int(sc.per_day * c.share * 400),
+            })
+        return out
+
+    def m_senders_domains(self, p: dict[str, Any]) -> Any:
+        good, legacy = self.scenario.sender_domains
+        return [
+            {
+                "domain": good, "created_at": "2025-04-15 13:22:49",
+                "last_tested_at": to_mandrill_time(self.clock()),
+                "spf": {"valid": True, "valid_after": "2025-04-15 14:00:00", "error": None},
+                "dkim": {"valid": True, "valid_after": "2025-04-15 13:00:00", "error": None},
+                "dkim2": {"valid": True, "valid_after": "2025-04-15 13:00:00", "error": None},
+                "dmarc": {"valid": True, "error": None},
+                "verified_at": "2025-04-20 13:00:00", "valid_signing": True,
+                "verify_txt_key": "wtwm-d3lEsGLX6yeb24weA",
+            },
+            {
+                "domain": legacy, "created_at": "2023-01-10 10:00:00",
+                "last_tested_at": to_mandrill_time(self.clock()),
+                "spf": {"valid": True, "valid_after": None, "error": None},
+                "dkim": {"valid": False, "valid_after": None,
+                         "error": "does not match the required CNAME target of dkim1.mandrillapp.com"},
+                "dkim2": {"valid": False, "valid_after": None, "error": "no CNAME found"},
+                "dmarc": {"valid": False, "error": "The record doesn't begin with a valid version tag."},
+                "verified_at": "2023-01-11 09:00:00", "valid_signing": False,
+                "verify_txt_key": "aBcD-legacy",
+            },
+        ]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # request lines would carry nothing useful and clutter the console
+
+    def do_GET(self) -> None:
+        sim = self.server.sim
+        body = json.dumps({"simulator": "mailops Mandrill simulator", "scenario": sim.scenario.name,
+                           "scenario_time": to_mandrill_time(sim.clock())}).encode()
+        self._send(200, body)
+
+    def do_POST(self) -> None:
+        sim = self.server.sim
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0].strip("/")
+        if path.startswith("api/"):
+            path = path.split("/", 2)[2] if path.count("/") >= 2 else ""
+        method = path.removesuffix(".json")
+        knobs = sim.knobs
+        if knobs.latency:
+            time.sleep(knobs.latency)
+        if sim.roll(knobs.reset_rate):
+            self.close_connection = True
+            self.connection.close()
+            return
+        if sim.roll(knobs.bare_5xx_rate):
+            self._send(502, b"<html>502 Bad Gateway</html>", "text/html")
+            return
+        params = self._params(raw)
+        injected = sim.injected_error(method)
+        try:
+            if injected:
+                sim.calls[method] += 1
+                raise ApiError(injected, f"Simulated {injected}")
+            result = sim.handle(method, params)
+        except ApiError as exc:
+            self._error(exc)
+            return
+        except Exception as exc:  # a simulator bug must not look like a hang
+            self._error(ApiError("GeneralError", f"simulator failure: {type(exc).__name__}"))
+            return
+        body = json.dumps(result).encode()
+        if sim.roll(knobs.malformed_rate):
+            body = b"{'this is': not json"
+        elif sim.roll(knobs.truncated_rate):
+            body = body[: max(1, len(body) // 2)]
+        self._send(200, body)
+
+    def _params(self, raw: bytes) -> dict[str, Any]:
+        ctype = self.headers.get("Content-Type", "")
+        if "json" in ctype or raw.lstrip().startswith(b"{"):
+            try:
+                data = json.loads(raw or b"{}")
+            except ValueError:
+                return {}
+            return data if isinstance(data, dict) else {}
+        form = parse_qs(raw.decode("utf-8", "replace"))
+        return {k: v[0] for k, v in form.items()}
+
+    def _error(self, exc: ApiError) -> None:
+        status, code, legacy = ERRORS.get(exc.name, (500, -1, -1))
+        if self.server.sim.knobs.error_style == "legacy":
+            status, code = 500, legacy
+        body = {"status": "error", "code": code, "name": exc.name, "message": exc.message}
+        self._send(status, json.dumps(body).encode())
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], sim: Simulator) -> None:
+        self.sim = sim
+        super().__init__(addr, _Handler)
+
+
+class SimServer:
+    """Serves a Simulator on 127.0.0.1 in a background thread."""
+
+    def __init__(self, sim: Simulator, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.sim = sim
+        self._httpd = _HTTPServer((host, port), sim)
+        self.port = self._httpd.server_address[1]
+        self.host = host
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api/1.0"
+
+    def start(self) -> SimServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+            name="mandrill-sim",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
