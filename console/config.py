@@ -221,7 +221,7 @@ def load_config(explicit: str | None = None) -> Config:
     path, required = resolve_config_path(explicit)
     if not path.exists():
         if required:
-            raise ConfigError(f"{path}: config file does not exist (create one: mailops config init)")
+            raise ConfigError(f"{path}: config file does not exist (try: mailops config init)")
         return Config()
     try:
         text = path.read_text(encoding="utf-8")
@@ -230,9 +230,7 @@ def load_config(explicit: str | None = None) -> Config:
     cfg = parse_config(text, path)
     warnings: list[str] = []
     if cfg.mandrill.api_key and _readable_by_others(path):
-        warnings.append(
-            f"{path} holds an API key and is readable by other users: chmod 600 {path}"
-        )
+        warnings.append(f"{path} holds an API key and is readable by other users: chmod 600 {path}")
     return replace(cfg, warnings=tuple(warnings))
 
 

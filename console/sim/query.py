@@ -32,7 +32,7 @@ def _tokens(query: str) -> list[tuple[str, Any]]:
     while pos < len(query):
         m = _TOKEN.match(query, pos)
         if not m or m.end() == pos:
-            raise QueryError(f"cannot parse query near {query[pos:pos + 20]!r}")
+            raise QueryError(f"cannot parse query near {query[pos : pos + 20]!r}")
         pos = m.end()
         if m.group("lp"):
             out.append(("(", None))

@@ -211,7 +211,9 @@ class Scenario:
         domain = _DOMAINS[int(rng.random() * len(_DOMAINS)) % len(_DOMAINS)]
         subjects = _SUBJECTS.get(cust.id, ("Notification {n}",))
         subject = subjects[int(rng.random() * len(subjects)) % len(subjects)].format(n=n)
-        return Outcome(i, ts, cust, ip, path, delay, f"{local}@{domain}", subject, rng.randrange(1 << 30))
+        return Outcome(
+            i, ts, cust, ip, path, delay, f"{local}@{domain}", subject, rng.randrange(1 << 30)
+        )
 
     def item(self, o: Outcome, now: datetime) -> dict[str, Any] | None:
         """The messages/search item for outcome o as seen at `now` (None: not sent yet)."""
@@ -227,29 +229,41 @@ class Scenario:
         events: list[dict[str, Any]] = []
 
         def ev(dt: int, typ: str, d: str, ip: str = o.ip, dst: str = dest) -> dict[str, Any]:
-            return {"ts": o.ts + dt, "type": typ, "diag": d, "source_ip": ip,
-                    "destination_ip": dst, "size": 8000 + rng.randrange(20000)}
+            return {
+                "ts": o.ts + dt,
+                "type": typ,
+                "diag": d,
+                "source_ip": ip,
+                "destination_ip": dst,
+                "size": 8000 + rng.randrange(20000),
+            }
 
-        ok = f"250 2.0.0 OK {o.ts} {o.index & 0xffff:x}.{domain} - gsmtp"
+        ok = f"250 2.0.0 OK {o.ts} {o.index & 0xFFFF:x}.{domain} - gsmtp"
         path = o.path
         if path == "delivered":
             events.append(ev(2, "sent", ok))
         elif path == "hard":
             state = "bounced"
-            diag = ("smtp;550 5.1.1 The email account that you tried to reach does not exist. "
-                    "Please try double-checking the recipient's email address for typos.")
+            diag = (
+                "smtp;550 5.1.1 The email account that you tried to reach does not exist. "
+                "Please try double-checking the recipient's email address for typos."
+            )
             bounce_desc = "bad_mailbox"
             events.append(ev(3, "bounced", diag.removeprefix("smtp;")))
         elif path == "block":
             state = "bounced"
-            diag = (f"smtp;550 5.7.1 Service unavailable, Client host [{o.ip}] blocked using "
-                    "zen.spamhaus.org; https://www.spamhaus.org/query/ip/" + o.ip)
+            diag = (
+                f"smtp;550 5.7.1 Service unavailable, Client host [{o.ip}] blocked using "
+                "zen.spamhaus.org; https://www.spamhaus.org/query/ip/" + o.ip
+            )
             bounce_desc = "policy"
             events.append(ev(3, "bounced", diag.removeprefix("smtp;")))
         elif path in ("soft", "tempfail"):
-            tmp = ("421 4.7.0 [{ip}] Our system has detected an unusual rate of unsolicited mail "
-                   "originating from your IP address. To protect our users from spam, mail sent "
-                   "from your IP address has been temporarily rate limited.").format(ip=o.ip)
+            tmp = (
+                f"421 4.7.0 [{o.ip}] Our system has detected an unusual rate of unsolicited mail "
+                "originating from your IP address. To protect our users from spam, mail sent "
+                "from your IP address has been temporarily rate limited."
+            )
             if path == "soft":
                 tmp = "452 4.2.2 The email account that you tried to reach is over quota."
             events.append(ev(5, "deferred", tmp))

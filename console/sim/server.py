@@ -155,8 +155,18 @@ class Simulator:
                     self._day_cache[key] = counts
                 total.update(counts)
             day += timedelta(days=1)
-        keys = ("sent", "hard_bounces", "soft_bounces", "rejects", "complaints", "unsubs",
-                "opens", "unique_opens", "clicks", "unique_clicks")
+        keys = (
+            "sent",
+            "hard_bounces",
+            "soft_bounces",
+            "rejects",
+            "complaints",
+            "unsubs",
+            "opens",
+            "unique_opens",
+            "clicks",
+            "unique_clicks",
+        )
         return {k: int(total.get(k, 0)) for k in keys}
 
     def _count(self, a: datetime, b: datetime, now: datetime) -> dict[str, int]:
@@ -287,17 +297,19 @@ class Simulator:
                 continue
             at = datetime.fromtimestamp(o.ts + o.delay, UTC)
             item = sc.item(o, now) or {}
-            out.append({
-                "email": o.recipient,
-                "reason": "spam" if o.path == "spam" else "hard-bounce",
-                "detail": str(item.get("diag", "")).removeprefix("smtp;"),
-                "created_at": to_mandrill_time(at),
-                "last_event_at": to_mandrill_time(at),
-                "expires_at": to_mandrill_time(at + timedelta(days=30)),
-                "expired": False,
-                "subaccount": o.customer.id,
-                "sender": None,
-            })
+            out.append(
+                {
+                    "email": o.recipient,
+                    "reason": "spam" if o.path == "spam" else "hard-bounce",
+                    "detail": str(item.get("diag", "")).removeprefix("smtp;"),
+                    "created_at": to_mandrill_time(at),
+                    "last_event_at": to_mandrill_time(at),
+                    "expires_at": to_mandrill_time(at + timedelta(days=30)),
+                    "expired": False,
+                    "subaccount": o.customer.id,
+                    "sender": None,
+                }
+            )
             if len(out) >= 1000:
                 break
         return out
@@ -313,41 +325,53 @@ class Simulator:
             if q and not (c.id.startswith(q) or c.name.startswith(q)):
                 continue
             rep = c.reputation - (round(min(20.0, 6 * elapsed)) if c.complaint > 0.002 else 0)
-            out.append({
-                "id": c.id,
-                "name": c.name,
-                "status": "active",
-                "reputation": max(0, rep),
-                "created_at": "2025-08-29 18:48:02.82578",
-                "first_sent_at": "2025-09-01 09:00:00",
-                "sent_weekly": int(sc.per_day * c.share * week_days),
-                "sent_monthly": int(sc.per_day * c.share * (now.day - 1 + now.hour / 24)),
-                "sent_total": int(sc.per_day * c.share * 400),
-            })
+            out.append(
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "status": "active",
+                    "reputation": max(0, rep),
+                    "created_at": "2025-08-29 18:48:02.82578",
+                    "first_sent_at": "2025-09-01 09:00:00",
+                    "sent_weekly": int(sc.per_day * c.share * week_days),
+                    "sent_monthly": int(sc.per_day * c.share * (now.day - 1 + now.hour / 24)),
+                    "sent_total": int(sc.per_day * c.share * 400),
+                }
+            )
         return out
 
     def m_senders_domains(self, p: dict[str, Any]) -> Any:
         good, legacy = self.scenario.sender_domains
         return [
             {
-                "domain": good, "created_at": "2025-04-15 13:22:49",
+                "domain": good,
+                "created_at": "2025-04-15 13:22:49",
                 "last_tested_at": to_mandrill_time(self.clock()),
                 "spf": {"valid": True, "valid_after": "2025-04-15 14:00:00", "error": None},
                 "dkim": {"valid": True, "valid_after": "2025-04-15 13:00:00", "error": None},
                 "dkim2": {"valid": True, "valid_after": "2025-04-15 13:00:00", "error": None},
                 "dmarc": {"valid": True, "error": None},
-                "verified_at": "2025-04-20 13:00:00", "valid_signing": True,
+                "verified_at": "2025-04-20 13:00:00",
+                "valid_signing": True,
                 "verify_txt_key": "wtwm-d3lEsGLX6yeb24weA",
             },
             {
-                "domain": legacy, "created_at": "2023-01-10 10:00:00",
+                "domain": legacy,
+                "created_at": "2023-01-10 10:00:00",
                 "last_tested_at": to_mandrill_time(self.clock()),
                 "spf": {"valid": True, "valid_after": None, "error": None},
-                "dkim": {"valid": False, "valid_after": None,
-                         "error": "does not match the required CNAME target of dkim1.mandrillapp.com"},
+                "dkim": {
+                    "valid": False,
+                    "valid_after": None,
+                    "error": "does not match the required CNAME target of dkim1.mandrillapp.com",
+                },
                 "dkim2": {"valid": False, "valid_after": None, "error": "no CNAME found"},
-                "dmarc": {"valid": False, "error": "The record doesn't begin with a valid version tag."},
-                "verified_at": "2023-01-11 09:00:00", "valid_signing": False,
+                "dmarc": {
+                    "valid": False,
+                    "error": "The record doesn't begin with a valid version tag.",
+                },
+                "verified_at": "2023-01-11 09:00:00",
+                "valid_signing": False,
                 "verify_txt_key": "aBcD-legacy",
             },
         ]
@@ -357,13 +381,18 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # request lines would carry nothing useful and clutter the console
 
     def do_GET(self) -> None:
         sim = self.server.sim
-        body = json.dumps({"simulator": "mailops Mandrill simulator", "scenario": sim.scenario.name,
-                           "scenario_time": to_mandrill_time(sim.clock())}).encode()
+        body = json.dumps(
+            {
+                "simulator": "mailops Mandrill simulator",
+                "scenario": sim.scenario.name,
+                "scenario_time": to_mandrill_time(sim.clock()),
+            }
+        ).encode()
         self._send(200, body)
 
     def do_POST(self) -> None:
@@ -458,7 +487,9 @@ class SimServer:
 
     def start(self) -> SimServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
             name="mandrill-sim",
         )
         self._thread.start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,20 +18,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from console.model import (
-    Account,
-    Ip,
-    MessageEvent,
-    Reject,
-    SenderDomain,
-    SmtpEvent,
-    Stats,
-    Subaccount,
-    Warmup,
-)
+from console.model import Account, Ip, MessageEvent, Reject, SenderDomain, Subaccount
 from console.secret import Secret
 from console.sources.base import SourceError
-from console.timeutil import from_ts, parse_mandrill_time
+from console.wire import (
+    parse_account,
+    parse_domain,
+    parse_ip,
+    parse_message,
+    parse_reject,
+    parse_subaccount,
+)
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +278,7 @@ class MandrillClient:
                 continue
             if len(page) >= limit:
                 result.overfull_seconds.append(a)
-                log.warning("more than %d messages in the second %d: some are not visible", limit, a)
+                log.warning("over %d messages in second %d: some cannot be read", limit, a)
             for item in page:
                 msg = parse_message(item)
                 if msg is not None and a <= int(msg.ts.timestamp()) <= b:
@@ -297,186 +294,3 @@ class MandrillClient:
                 retryable=True,
             )
         return data
-
-
-# -- parsing (lenient: unknown fields kept in raw, unknown values kept as strings) ----------
-
-
-def _int(v: object, default: int | None = 0) -> int | None:
-    if isinstance(v, bool):
-        return default
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v)
-    if isinstance(v, str):
-        try:
-            return int(float(v))
-        except ValueError:
-            return default
-    return default
-
-
-def _str(v: object) -> str:
-    if v is None:
-        return ""
-    return v if isinstance(v, str) else str(v)
-
-
-def parse_stats(d: object) -> Stats:
-    if not isinstance(d, dict):
-        return Stats()
-    return Stats(
-        sent=_int(d.get("sent")) or 0,
-        hard_bounces=_int(d.get("hard_bounces")) or 0,
-        soft_bounces=_int(d.get("soft_bounces")) or 0,
-        rejects=_int(d.get("rejects")) or 0,
-        complaints=_int(d.get("complaints")) or 0,
-        unsubs=_int(d.get("unsubs")) or 0,
-        opens=_int(d.get("opens")) or 0,
-        clicks=_int(d.get("clicks")) or 0,
-    )
-
-
-def parse_account(d: dict[str, Any]) -> Account:
-    stats = d.get("stats") if isinstance(d.get("stats"), dict) else {}
-    assert isinstance(stats, dict)
-    return Account(
-        username=_str(d.get("username")),
-        reputation=_int(d.get("reputation"), None),
-        hourly_quota=_int(d.get("hourly_quota"), None),
-        backlog=_int(d.get("backlog"), None),
-        stats={str(k): parse_stats(v) for k, v in stats.items()},
-    )
-
-
-def parse_ip(d: object) -> Ip | None:
-    if not isinstance(d, dict) or not d.get("ip"):
-        return None
-    w = d.get("warmup") if isinstance(d.get("warmup"), dict) else {}
-    assert isinstance(w, dict)
-    return Ip(
-        ip=_str(d.get("ip")),
-        pool=_str(d.get("pool")),
-        domain=_str(d.get("domain")),
-        warmup=Warmup(
-            warming_up=bool(w.get("warming_up")),
-            start_at=parse_mandrill_time(w.get("start_at")),
-            end_at=parse_mandrill_time(w.get("end_at")),
-        ),
-        created_at=parse_mandrill_time(d.get("created_at")),
-    )
-
-
-def parse_subaccount(d: object) -> Subaccount | None:
-    if not isinstance(d, dict) or d.get("id") in (None, ""):
-        return None
-    return Subaccount(
-        id=_str(d.get("id")),
-        name=_str(d.get("name")),
-        status=_str(d.get("status")),
-        reputation=_int(d.get("reputation"), None),
-        sent_weekly=_int(d.get("sent_weekly")) or 0,
-        sent_monthly=_int(d.get("sent_monthly")) or 0,
-        sent_total=_int(d.get("sent_total")) or 0,
-    )
-
-
-def parse_reject(d: object) -> Reject | None:
-    if not isinstance(d, dict) or not d.get("email"):
-        return None
-    return Reject(
-        email=_str(d.get("email")),
-        reason=_str(d.get("reason")),
-        detail=_str(d.get("detail")),
-        created_at=parse_mandrill_time(d.get("created_at")),
-        last_event_at=parse_mandrill_time(d.get("last_event_at")),
-        expires_at=parse_mandrill_time(d.get("expires_at")),
-        expired=bool(d.get("expired")),
-        subaccount=_str(d.get("subaccount")),
-    )
-
-
-def _valid(section: object) -> bool | None:
-    if isinstance(section, dict) and "valid" in section:
-        return bool(section.get("valid"))
-    return None
-
-
-def parse_domain(d: object) -> SenderDomain | None:
-    if not isinstance(d, dict) or not d.get("domain"):
-        return None
-    errors = {
-        k: _str(d[k].get("error"))
-        for k in ("spf", "dkim", "dkim2", "dmarc")
-        if isinstance(d.get(k), dict) and d[k].get("error")
-    }
-    signing = d.get("valid_signing")
-    return SenderDomain(
-        domain=_str(d.get("domain")),
-        spf_valid=_valid(d.get("spf")),
-        dkim_valid=_valid(d.get("dkim")),
-        dkim2_valid=_valid(d.get("dkim2")),
-        dmarc_valid=_valid(d.get("dmarc")),
-        valid_signing=None if signing is None else bool(signing),
-        verified_at=parse_mandrill_time(d.get("verified_at")),
-        errors=errors,
-    )
-
-
-def parse_smtp_events(items: object) -> tuple[SmtpEvent, ...]:
-    if not isinstance(items, list):
-        return ()
-    out = []
-    for e in items:
-        if not isinstance(e, dict):
-            continue
-        out.append(
-            SmtpEvent(
-                ts=from_ts(e.get("ts")),
-                type=_str(e.get("type")),
-                diag=_str(e.get("diag")),
-                source_ip=_str(e.get("source_ip")),
-                destination_ip=_str(e.get("destination_ip")),
-                size=_int(e.get("size"), None),
-            )
-        )
-    return tuple(out)
-
-
-def is_sms(d: dict[str, Any]) -> bool:
-    return d.get("channel") == "sms" or "sms_events" in d
-
-
-def parse_message(d: object) -> MessageEvent | None:
-    """A search/info item → MessageEvent; None for SMS items and items without id or time."""
-    if not isinstance(d, dict) or is_sms(d):
-        return None
-    ts = from_ts(d.get("ts"))
-    mid = _str(d.get("_id"))
-    if ts is None or not mid:
-        return None
-    reject = d.get("reject") if isinstance(d.get("reject"), dict) else {}
-    assert isinstance(reject, dict)
-    tags = d.get("tags") if isinstance(d.get("tags"), list) else []
-    assert isinstance(tags, list)
-    return MessageEvent(
-        message_id=mid,
-        ts=ts,
-        state=_str(d.get("state")) or "unknown",
-        email=_str(d.get("email")),
-        sender=_str(d.get("sender")),
-        subject=_str(d.get("subject")),
-        subaccount=_str(d.get("subaccount")),
-        diag=_str(d.get("diag")),
-        bounce_description=_str(d.get("bounce_description")),
-        reject_reason=_str(reject.get("reason")),
-        template=_str(d.get("template")),
-        tags=tuple(_str(t) for t in tags),
-        smtp_events=parse_smtp_events(d.get("smtp_events")),
-        raw=d,
-    )
-
-
-def messages_from(items: Iterable[object]) -> list[MessageEvent]:
-    return [m for m in (parse_message(i) for i in items) if m is not None]

@@ -1,0 +1,347 @@
+"""Polling: each Mandrill data set is a job that runs source → store → analysis → publish.
+
+`Pipeline` does one poll of one data set and never raises; `Jobs` schedules
+the pipeline on the app's event loop with APScheduler and backs off after
+failures. Neither knows about widgets: results leave through `publish`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from console.analysis.ips import ip_rows
+from console.analysis.reputation import reputation_word
+from console.analysis.subaccounts import subaccount_rows
+from console.config import Config
+from console.model import (
+    Account,
+    AccountView,
+    Ip,
+    IpRow,
+    MessageEvent,
+    Reject,
+    SenderDomain,
+    SourceStatus,
+    Subaccount,
+    SubaccountRow,
+)
+from console.sources.base import SourceError
+from console.sources.mandrill import MandrillClient
+from console.store import Store
+from console.timeutil import Clock, system_clock
+
+log = logging.getLogger(__name__)
+
+#: Every data set polled, in the order the status line lists them.
+SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
+
+#: Late states worth re-reading: a message may bounce or draw a complaint hours after sending.
+LATE_STATES_QUERY = (
+    "state:bounced OR state:soft-bounced OR state:rejected OR state:spam OR state:unsub"
+)
+
+
+@dataclass(frozen=True)
+class Update:
+    """What one poll changed, handed to whoever displays it."""
+
+    source: str
+    status: SourceStatus
+    account: AccountView | None = None
+    ips: tuple[IpRow, ...] | None = None
+    subaccounts: tuple[SubaccountRow, ...] | None = None
+    new_events: tuple[MessageEvent, ...] = ()
+    domains: tuple[SenderDomain, ...] | None = None
+    rejects: tuple[Reject, ...] | None = None
+
+
+Publish = Callable[[Update], None]
+
+
+@dataclass
+class _Poll:
+    account: AccountView | None = None
+    ips: tuple[IpRow, ...] | None = None
+    subaccounts: tuple[SubaccountRow, ...] | None = None
+    new_events: tuple[MessageEvent, ...] = ()
+    domains: tuple[SenderDomain, ...] | None = None
+    rejects: tuple[Reject, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """One poll of one data set at a time; the same code serves the console and `check`."""
+
+    def __init__(
+        self,
+        client: MandrillClient,
+        store: Store,
+        config: Config,
+        *,
+        clock: Clock = system_clock,
+        wall: Clock = system_clock,
+        publish: Publish | None = None,
+        backfill_hours: float | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.wall = wall
+        self.publish = publish or (lambda u: None)
+        self.backfill_hours = backfill_hours or config.mandrill.backfill_hours
+        self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in SOURCES}
+        for name in SOURCES:
+            snap = store.get_snapshot(f"status:{name}", SourceStatus)
+            if snap is not None:  # remember the last good poll across restarts
+                st = snap[0]
+                self.statuses[name] = SourceStatus(name, last_ok_at=st.last_ok_at)
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Store work runs off the event loop so a large write never freezes the screen."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def run(self, name: str) -> Update:
+        """Poll one data set; failures become a status, never an exception."""
+        started = self.wall()
+        prev = self.statuses[name]
+        try:
+            poll: _Poll = await getattr(self, f"_poll_{name}")()
+        except SourceError as exc:
+            status = replace(
+                prev,
+                ok=False,
+                last_attempt_at=started,
+                error=exc.title,
+                final=exc.final,
+                failures=prev.failures + 1,
+            )
+            self.statuses[name] = status
+            log.warning("%s poll failed: %s", name, exc.title)
+            update = Update(name, status)
+        else:
+            status = SourceStatus(name, ok=True, last_ok_at=started, last_attempt_at=started)
+            self.statuses[name] = status
+            await self._db(self._save_status, status)
+            update = Update(
+                name,
+                status,
+                account=poll.account,
+                ips=poll.ips,
+                subaccounts=poll.subaccounts,
+                new_events=poll.new_events,
+                domains=poll.domains,
+                rejects=poll.rejects,
+            )
+        self.publish(update)
+        return update
+
+    def _save_status(self, status: SourceStatus) -> None:
+        self.store.put_snapshot(f"status:{status.name}", status, self.wall())
+        self.store.commit()
+
+    # -- views over stored state (also used to paint the screen at start-up) --------------
+
+    def account_view(self) -> AccountView | None:
+        snap = self.store.get_snapshot("account", Account)
+        if snap is None:
+            return None
+        account: Account = snap[0]
+        since = self.clock() - timedelta(days=30)
+        hist = tuple((t, int(v)) for t, v in self.store.history("reputation", since))
+        return AccountView(
+            account, hist, reputation_word(account.reputation, self.config.thresholds)
+        )
+
+    def ip_view(self) -> tuple[IpRow, ...]:
+        snap = self.store.get_snapshot("ips", list[Ip])
+        ips: list[Ip] = snap[0] if snap else []
+        now = self.clock()
+        t = self.config.thresholds
+        window = self.store.ip_counts(now - timedelta(hours=t.ip_window_hours), now)
+        recent = self.store.ip_counts(now - timedelta(hours=t.noisy_window_hours), now)
+        return tuple(ip_rows(ips, window, recent, now, t))
+
+    def subaccount_view(self) -> tuple[SubaccountRow, ...]:
+        snap = self.store.get_snapshot("subaccounts", list[Subaccount])
+        subs: list[Subaccount] = snap[0] if snap else []
+        today = self.clock().date()
+        counts = self.store.subaccount_counts(today - timedelta(days=6), today)
+        return tuple(subaccount_rows(subs, counts))
+
+    def last_ok(self, source: str) -> datetime | None:
+        return self.statuses[source].last_ok_at
+
+    # -- the polls ---------------------------------------------------------------------
+
+    async def _poll_account(self) -> _Poll:
+        account = await self.client.users_info()
+
+        def save() -> AccountView | None:
+            self.store.put_snapshot("account", account, self.wall())
+            if account.reputation is not None:
+                self.store.add_history("reputation", self.clock(), account.reputation)
+            self.store.commit()
+            return self.account_view()
+
+        return _Poll(account=await self._db(save))
+
+    async def _poll_ips(self) -> _Poll:
+        ips = await self.client.ips_list()
+
+        def save() -> tuple[IpRow, ...]:
+            self.store.put_snapshot("ips", ips, self.wall())
+            self.store.commit()
+            return self.ip_view()
+
+        return _Poll(ips=await self._db(save))
+
+    async def _poll_subaccounts(self) -> _Poll:
+        subs = await self.client.subaccounts_list()
+
+        def save() -> tuple[SubaccountRow, ...]:
+            self.store.put_snapshot("subaccounts", subs, self.wall())
+            self.store.commit()
+            return self.subaccount_view()
+
+        return _Poll(subaccounts=await self._db(save))
+
+    async def _poll_rejects(self) -> _Poll:
+        rejects = await self.client.rejects_list()
+
+        def save() -> None:
+            self.store.put_snapshot("rejects", rejects, self.wall())
+            self.store.commit()
+
+        await self._db(save)
+        return _Poll(rejects=tuple(rejects))
+
+    async def _poll_domains(self) -> _Poll:
+        domains = await self.client.senders_domains()
+
+        def save() -> None:
+            self.store.put_snapshot("domains", domains, self.wall())
+            self.store.commit()
+
+        await self._db(save)
+        return _Poll(domains=tuple(domains))
+
+    async def _poll_messages(self) -> _Poll:
+        m = self.config.mandrill
+        now = int(self.clock().timestamp())
+        floor = now - int(self.backfill_hours * 3600)
+        cursor = await self._db(self.store.get_cursor, "messages")
+        start = floor if cursor is None else max(floor, cursor + 1 - m.search_overlap)
+        return await self._read_window("messages", start, now, "")
+
+    async def _poll_rescan(self) -> _Poll:
+        m = self.config.mandrill
+        now = int(self.clock().timestamp())
+        hours = min(m.rescan_hours, self.backfill_hours)
+        # A pass cut short by the call budget resumes where it stopped; -1 means "none open".
+        cursor = await self._db(self.store.get_cursor, "rescan")
+        start = now - int(hours * 3600)
+        if cursor is not None and start <= cursor < now:
+            start = cursor + 1
+        return await self._read_window("rescan", start, now, LATE_STATES_QUERY)
+
+    async def _read_window(self, name: str, start: int, end: int, query: str) -> _Poll:
+        result = await self.client.search_range(
+            start, end, query=query, budget=self.config.mandrill.max_search_calls
+        )
+
+        def save() -> _Poll:
+            ingested = self.store.ingest(result.messages)
+            self.store.commit()  # events first: a crash before the cursor only re-reads
+            covered = result.covered_until
+            if name == "rescan" and result.complete:
+                covered = -1  # pass finished: the next one reads the whole window again
+            if covered >= start or covered == -1:
+                self.store.set_cursor(name, covered)
+            self.store.commit()
+            return _Poll(
+                new_events=tuple(ingested.new_events),
+                ips=self.ip_view(),
+                subaccounts=self.subaccount_view(),
+                extra={"calls": result.calls, "complete": result.complete},
+            )
+
+        poll: _Poll = await self._db(save)
+        return poll
+
+
+class Jobs:
+    """The APScheduler side: one interval job per data set, on the running event loop."""
+
+    def __init__(self, pipeline: Pipeline, *, wall: Clock = system_clock) -> None:
+        self.pipeline = pipeline
+        self.wall = wall
+        self.scheduler: AsyncIOScheduler | None = None
+        poll = pipeline.config.mandrill.poll
+        self.intervals = {name: float(getattr(poll, name)) for name in SOURCES}
+        self.jitter = poll.jitter
+        self.cap = poll.backoff_cap
+
+    def start(self) -> None:
+        """Start on the running loop (AsyncIOScheduler needs one); every job fires at once."""
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        for i, name in enumerate(SOURCES):
+            self.scheduler.add_job(
+                self._run,
+                "interval",
+                args=[name],
+                id=name,
+                name=name,
+                seconds=self.intervals[name],
+                jitter=self.jitter or None,
+                next_run_time=now + timedelta(milliseconds=50 * i),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        self.scheduler.start()
+
+    def backoff_delay(self, failures: int, final: bool, interval: float) -> float:
+        """1×, 2×, 4× … a quarter interval (at least 2 s), capped; final errors wait the cap."""
+        if final:
+            return self.cap
+        base = max(2.0, interval / 4)
+        return float(min(self.cap, base * 2 ** max(0, failures - 1)))
+
+    async def _run(self, name: str) -> None:
+        update = await self.pipeline.run(name)
+        st = update.status
+        if not st.ok and self.scheduler is not None and self.scheduler.running:
+            delay = self.backoff_delay(st.failures, st.final, self.intervals[name])
+            job = self.scheduler.get_job(name)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
+
+    def run_now(self) -> None:
+        if self.scheduler is None or not self.scheduler.running:
+            return
+        now = datetime.now(UTC)
+        for job in self.scheduler.get_jobs():
+            job.modify(next_run_time=now)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler and self.scheduler.running)
+
+    async def shutdown(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # shutdown is queued with call_soon_threadsafe
+
+
+async def poll_once(pipeline: Pipeline, names: tuple[str, ...] = SOURCES) -> dict[str, Update]:
+    """Run each named poll once, in order (what `mailops check` does)."""
+    return {name: await pipeline.run(name) for name in names}

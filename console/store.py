@@ -1,0 +1,439 @@
+"""Persistent state in TinyDB: snapshots, reputation history, events and per-IP counters.
+
+Layout under the state directory:
+
+    lock                 held (flock) by the one writer
+    state.json           meta (schema), snapshots, history, cursors
+    days/YYYY-MM-DD.json one file per UTC day of message send time, holding that
+                         day's feed events, its message index and its counters
+
+A message's index entry and the counters it feeds live in the same file, so
+one atomic rename keeps them consistent: a crash can lose a poll's work
+(re-read from Mandrill next time) but never double-count or half-count it.
+Nothing is published to the screen before `commit()` has written it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.middlewares import CachingMiddleware
+from tinydb.storages import Storage
+
+from console.codec import decode, encode
+from console.model import MessageEvent
+from console.timeutil import Clock, system_clock
+from console.wire import parse_message
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The state directory cannot be used; the message says why and what to do."""
+
+
+class StoreLockedError(StoreError):
+    pass
+
+
+class CorruptStateError(StoreError):
+    pass
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that never leaves a half-written file behind.
+
+    TinyDB's JSONStorage truncates and rewrites in place, so a crash mid-write
+    loses everything; here each write goes to a temp file, is fsynced, and is
+    renamed over the old one.
+    """
+
+    def __init__(self, path: str, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not text.strip():
+            return None
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptStateError(f"{self.path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise CorruptStateError(f"{self.path}: not a TinyDB document")
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        if self.read_only:
+            raise StoreError("the state is open read-only")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def close(self) -> None:
+        pass
+
+
+class _Cache(CachingMiddleware):
+    """Writes only on flush(): one atomic file write per poll instead of one per record."""
+
+    WRITE_CACHE_SIZE = 1 << 62
+
+
+@dataclass
+class IngestResult:
+    new_events: list[MessageEvent] = field(default_factory=list)
+    new_messages: int = 0
+    changed: int = 0
+
+
+class _Day:
+    """One day partition, with in-memory indexes over its TinyDB tables."""
+
+    def __init__(self, db: TinyDB) -> None:
+        self.db = db
+        self.events = db.table("events", cache_size=0)
+        self.index_table = db.table("index", cache_size=0)
+        self.counter_table = db.table("counters", cache_size=0)
+        self.event_keys = {d["key"] for d in self.events.all()}
+        self.index: dict[str, tuple[int, str, str, str]] = {}
+        for d in self.index_table.all():
+            self.index[d["id"]] = (d.doc_id, d.get("ip", ""), d.get("state", ""), d.get("sub", ""))
+        docs = self.counter_table.all()
+        self.counter_doc = docs[0].doc_id if docs else None
+        c = docs[0] if docs else {}
+        self.ips: dict[str, dict[str, dict[str, int]]] = c.get("ips", {})
+        self.subs: dict[str, dict[str, int]] = c.get("subs", {})
+        self.dirty = False
+
+    def bump(self, ip: str, hour: str, state: str, sub: str, n: int) -> None:
+        cell = self.ips.setdefault(ip, {}).setdefault(hour, {})
+        cell[state] = cell.get(state, 0) + n
+        if cell[state] <= 0:
+            del cell[state]
+        scell = self.subs.setdefault(sub, {})
+        scell[state] = scell.get(state, 0) + n
+        if scell[state] <= 0:
+            del scell[state]
+        self.dirty = True
+
+    def save_counters(self) -> None:
+        doc = {"ips": self.ips, "subs": self.subs}
+        if self.counter_doc is None:
+            self.counter_doc = self.counter_table.insert(doc)
+        else:
+            self.counter_table.update(doc, doc_ids=[self.counter_doc])
+
+
+class Store:
+    """The one writer of a state directory (see module docstring for the layout)."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        retention_days: int = 30,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.dir = Path(state_dir)
+        self.retention_days = retention_days
+        self.clock = clock
+        self.warnings: list[str] = []
+        self._lock = threading.RLock()
+        self._lock_fd: int | None = None
+        self._db: TinyDB | None = None
+        self._days: dict[str, _Day] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def open(self) -> Store:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.dir / "days").mkdir(exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the state directory {self.dir}: {exc}") from None
+        self._acquire_lock()
+        self._db = self._open_db(self.dir / "state.json")
+        meta = self._db.table("meta")
+        docs = meta.all()
+        if not docs:
+            meta.insert({"schema": SCHEMA_VERSION})
+            self._flush(self._db)
+        else:
+            schema = docs[0].get("schema")
+            if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+                self.close()
+                raise StoreError(
+                    f"{self.dir / 'state.json'} was written by a newer mailops (schema {schema}); "
+                    f"this version reads {SCHEMA_VERSION}. Upgrade, or use another state_dir."
+                )
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            for day in self._days.values():
+                day.db.close()
+            self._days.clear()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _acquire_lock(self) -> None:
+        path = self.dir / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise StoreLockedError(
+                f"The state directory {self.dir} is in use by another mailops (pid {holder}); "
+                "stop it or give this one --state-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _open_db(self, path: Path) -> TinyDB:
+        """Open one file; a file that fails to parse is moved aside and started afresh."""
+        db = TinyDB(str(path), storage=_Cache(AtomicJSONStorage))
+        try:
+            db.tables()
+        except CorruptStateError as exc:
+            db.close()
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+            os.replace(path, aside)
+            msg = f"State file {path.name} was unreadable ({exc}); moved aside to {aside.name}"
+            log.warning(msg)
+            self.warnings.append(msg)
+            db = TinyDB(str(path), storage=_Cache(AtomicJSONStorage))
+        return db
+
+    @staticmethod
+    def _flush(db: TinyDB) -> None:
+        db.storage.flush()  # type: ignore[attr-defined]
+
+    @property
+    def db(self) -> TinyDB:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    def commit(self) -> None:
+        """Write everything changed since the last commit, one atomic file at a time."""
+        with self._lock:
+            for day in self._days.values():
+                if day.dirty:
+                    day.save_counters()
+                    self._flush(day.db)
+                    day.dirty = False
+            self._flush(self.db)
+
+    # -- snapshots, history, cursors -----------------------------------------------------
+
+    def put_snapshot(self, source: str, value: Any, polled_at: datetime) -> None:
+        with self._lock:
+            table = self.db.table("snapshots")
+            doc = {"source": source, "polled_at": polled_at.isoformat(), "data": encode(value)}
+            found = [d.doc_id for d in table.all() if d.get("source") == source]
+            if found:
+                table.update(doc, doc_ids=found[:1])
+            else:
+                table.insert(doc)
+
+    def get_snapshot(self, source: str, tp: Any) -> tuple[Any, datetime] | None:
+        with self._lock:
+            for d in self.db.table("snapshots").all():
+                if d.get("source") == source:
+                    try:
+                        return decode(tp, d["data"]), datetime.fromisoformat(d["polled_at"])
+                    except (KeyError, TypeError, ValueError) as exc:
+                        self.warnings.append(f"Stored {source} snapshot unreadable ({exc})")
+                        return None
+        return None
+
+    def add_history(self, series: str, when: datetime, value: float) -> None:
+        with self._lock:
+            self.db.table("history").insert({"s": series, "t": when.timestamp(), "v": value})
+
+    def history(self, series: str, since: datetime | None = None) -> list[tuple[datetime, float]]:
+        with self._lock:
+            lo = since.timestamp() if since else float("-inf")
+            rows = [
+                (d["t"], d["v"])
+                for d in self.db.table("history").all()
+                if d.get("s") == series and d.get("t", 0) >= lo
+            ]
+        rows.sort()
+        return [(datetime.fromtimestamp(t, UTC), v) for t, v in rows]
+
+    def get_cursor(self, name: str) -> int | None:
+        with self._lock:
+            for d in self.db.table("cursors").all():
+                if d.get("name") == name:
+                    return int(d["value"])
+        return None
+
+    def set_cursor(self, name: str, value: int) -> None:
+        with self._lock:
+            table = self.db.table("cursors")
+            found = [d.doc_id for d in table.all() if d.get("name") == name]
+            if found:
+                table.update({"value": value}, doc_ids=found[:1])
+            else:
+                table.insert({"name": name, "value": value})
+
+    # -- messages, events, counters ----------------------------------------------------
+
+    def _day(self, day: str) -> _Day:
+        part = self._days.get(day)
+        if part is None:
+            part = _Day(self._open_db(self.dir / "days" / f"{day}.json"))
+            self._days[day] = part
+        return part
+
+    def _day_names(self) -> list[str]:
+        names = []
+        for p in (self.dir / "days").glob("????-??-??.json"):
+            names.append(p.stem)
+        return sorted(names)
+
+    def ingest(self, messages: Iterable[MessageEvent]) -> IngestResult:
+        """Count each message once per state it is seen in, and keep its feed events.
+
+        Re-reading an overlapping window is harmless: a message already
+        indexed in the same state changes nothing; one whose state moved on
+        (deferred → soft-bounced) moves its count from the old state to the new.
+        """
+        result = IngestResult()
+        with self._lock:
+            for m in messages:
+                day_name = m.ts.astimezone(UTC).date().isoformat()
+                part = self._day(day_name)
+                hour = f"{m.ts.astimezone(UTC).hour:02d}"
+                ip = m.source_ip
+                sub = m.subaccount
+                prev = part.index.get(m.message_id)
+                if prev is None:
+                    doc_id = part.index_table.insert(
+                        {"id": m.message_id, "ip": ip, "state": m.state, "sub": sub, "h": hour}
+                    )
+                    part.index[m.message_id] = (doc_id, ip, m.state, sub)
+                    part.bump(ip, hour, m.state, sub, 1)
+                    result.new_messages += 1
+                elif prev[1:] != (ip, m.state, sub):
+                    doc_id, old_ip, old_state, old_sub = prev
+                    part.bump(old_ip, hour, old_state, old_sub, -1)
+                    part.bump(ip, hour, m.state, sub, 1)
+                    part.index_table.update(
+                        {"ip": ip, "state": m.state, "sub": sub}, doc_ids=[doc_id]
+                    )
+                    part.index[m.message_id] = (doc_id, ip, m.state, sub)
+                    result.changed += 1
+                if m.is_feed_event and m.key not in part.event_keys:
+                    part.events.insert({"key": m.key, "t": m.event_ts.timestamp(), "raw": m.raw})
+                    part.event_keys.add(m.key)
+                    result.new_events.append(m)
+        return result
+
+    def recent_events(self, limit: int) -> list[MessageEvent]:
+        """The newest feed events, newest first, reading only as many days as needed."""
+        out: list[tuple[float, MessageEvent]] = []
+        with self._lock:
+            for name in reversed(self._day_names()):
+                part = self._day(name)
+                for d in part.events.all():
+                    msg = parse_message(d.get("raw"))
+                    if msg is not None:
+                        out.append((float(d.get("t", 0)), msg))
+                if len(out) >= limit:
+                    break
+        out.sort(key=lambda p: p[0], reverse=True)
+        return [m for _, m in out[:limit]]
+
+    def ip_counts(self, since: datetime, until: datetime) -> dict[str, Counter[str]]:
+        """Messages per sending IP and state, summed over whole hours in [since, until]."""
+        lo = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        hi = until.astimezone(UTC)
+        totals: dict[str, Counter[str]] = defaultdict(Counter)
+        with self._lock:
+            for name in self._day_names():
+                day = date.fromisoformat(name)
+                if not (lo.date() <= day <= hi.date()):
+                    continue
+                part = self._day(name)
+                for ip, hours in part.ips.items():
+                    for hour, states in hours.items():
+                        start = datetime(day.year, day.month, day.day, int(hour), tzinfo=UTC)
+                        if lo <= start <= hi:
+                            totals[ip].update(states)
+        return dict(totals)
+
+    def subaccount_counts(self, since: date, until: date) -> dict[str, Counter[str]]:
+        totals: dict[str, Counter[str]] = defaultdict(Counter)
+        with self._lock:
+            for name in self._day_names():
+                if since <= date.fromisoformat(name) <= until:
+                    for sub, states in self._day(name).subs.items():
+                        totals[sub].update(states)
+        return dict(totals)
+
+    # -- retention -----------------------------------------------------------------
+
+    def prune(self) -> int:
+        """Drop day files and history older than the retention window; returns files removed."""
+        cutoff = (self.clock() - timedelta(days=self.retention_days)).date()
+        removed = 0
+        with self._lock:
+            for name in self._day_names():
+                if date.fromisoformat(name) < cutoff:
+                    part = self._days.pop(name, None)
+                    if part:
+                        part.db.close()
+                    (self.dir / "days" / f"{name}.json").unlink(missing_ok=True)
+                    removed += 1
+            limit = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC).timestamp()
+            hist = self.db.table("history")
+            old = [d.doc_id for d in hist.all() if d.get("t", 0) < limit]
+            if old:
+                hist.remove(doc_ids=old)
+        return removed
