@@ -75,7 +75,7 @@ class Thresholds:
     complaint_critical: float = 0.003
     noisy_drop: float = 0.05
     noisy_min_messages: int = 50
-    noisy_window_hours: float = 6
+    noisy_window_hours: float = 3
     ip_window_hours: float = 24
 
 
@@ -315,7 +315,7 @@ complaint_warning = 0.001 # 0.1 %, the mailbox providers' warning line
 complaint_critical = 0.003 # 0.3 %, their enforcement line
 noisy_drop = 0.05         # a shared IP delivering 5 points below the rest is a noisy neighbour
 noisy_min_messages = 50
-noisy_window_hours = 6
+noisy_window_hours = 3
 ip_window_hours = 24      # the window the IP panel counts messages over
 
 [ui]

@@ -343,21 +343,33 @@ class Store:
         Re-reading an overlapping window is harmless: a message already
         indexed in the same state changes nothing; one whose state moved on
         (deferred → soft-bounced) moves its count from the old state to the new.
+        Writes are batched per day because TinyDB re-keys a whole table on
+        every single insert.
         """
         result = IngestResult()
+        new_index: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        new_events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         with self._lock:
             for m in messages:
                 day_name = m.ts.astimezone(UTC).date().isoformat()
                 part = self._day(day_name)
                 hour = f"{m.ts.astimezone(UTC).hour:02d}"
-                ip = m.source_ip
-                sub = m.subaccount
+                ip, sub = m.source_ip, m.subaccount
+                pending = new_index[day_name].get(m.message_id)
                 prev = part.index.get(m.message_id)
-                if prev is None:
-                    doc_id = part.index_table.insert(
-                        {"id": m.message_id, "ip": ip, "state": m.state, "sub": sub, "h": hour}
-                    )
-                    part.index[m.message_id] = (doc_id, ip, m.state, sub)
+                if pending is not None:  # seen earlier in this same batch
+                    if (pending["ip"], pending["state"], pending["sub"]) != (ip, m.state, sub):
+                        part.bump(pending["ip"], hour, pending["state"], pending["sub"], -1)
+                        part.bump(ip, hour, m.state, sub, 1)
+                        pending.update(ip=ip, state=m.state, sub=sub)
+                elif prev is None:
+                    new_index[day_name][m.message_id] = {
+                        "id": m.message_id,
+                        "ip": ip,
+                        "state": m.state,
+                        "sub": sub,
+                        "h": hour,
+                    }
                     part.bump(ip, hour, m.state, sub, 1)
                     result.new_messages += 1
                 elif prev[1:] != (ip, m.state, sub):
@@ -370,9 +382,18 @@ class Store:
                     part.index[m.message_id] = (doc_id, ip, m.state, sub)
                     result.changed += 1
                 if m.is_feed_event and m.key not in part.event_keys:
-                    part.events.insert({"key": m.key, "t": m.event_ts.timestamp(), "raw": m.raw})
+                    new_events[day_name].append(
+                        {"key": m.key, "t": m.event_ts.timestamp(), "raw": m.raw}
+                    )
                     part.event_keys.add(m.key)
                     result.new_events.append(m)
+            for day_name, docs in new_index.items():
+                part = self._days[day_name]
+                ids = part.index_table.insert_multiple(docs.values())
+                for doc_id, d in zip(ids, docs.values(), strict=True):
+                    part.index[d["id"]] = (doc_id, d["ip"], d["state"], d["sub"])
+            for day_name, evs in new_events.items():
+                self._days[day_name].events.insert_multiple(evs)
         return result
 
     def recent_events(self, limit: int) -> list[MessageEvent]:

@@ -1,0 +1,232 @@
+"""The Textual app: the only bridge between the pipeline and the widgets.
+
+Jobs publish `Update`s; this module turns each into a message on the app's
+queue and hands the model objects to the panels. User intents come back as
+widget messages that this module turns into job runs or file writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer, Header, Static
+
+from console import __version__
+from console.config import Config
+from console.export import export_events_csv
+from console.jobs import Jobs, Pipeline, Update
+from console.model import MessageEvent
+from console.timeutil import Clock, age_text, system_clock
+from widgets.bounces import BounceFeed
+from widgets.detail import EventDetail
+from widgets.reputation import ReputationPanel
+from widgets.status import StatusLine
+from widgets.warmup import WarmupPanel
+
+#: Which status feeds each panel; a panel is stale when its source is failing or unpolled.
+PANEL_SOURCES = {
+    "reputation": ("account", "subaccounts"),
+    "warmup": ("ips", "messages"),
+    "feed": ("messages",),
+}
+
+
+class SourceUpdated(Message):
+    """A poll finished (well or badly); carries the pipeline's Update."""
+
+    def __init__(self, update: Update) -> None:
+        super().__init__()
+        self.update = update
+
+
+class MailopsApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "mailops"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", tooltip="Poll every source now", id="refresh"),
+        Binding("slash", "feed_filter", "Filter", tooltip="Filter the bounce feed", id="filter"),
+        Binding("k", "feed_kind", "Kind", tooltip="Cycle the feed's kind filter", id="kind"),
+        Binding(
+            "e", "feed_export", "Export", tooltip="Export the filtered feed as CSV", id="export"
+        ),
+        Binding("question_mark", "help", "Help", tooltip="Show keys and help", id="help"),
+        Binding("q", "quit", "Quit", tooltip="Leave mailops", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        pipeline: Pipeline,
+        *,
+        export_dir: Path,
+        wall: Clock = system_clock,
+        local_time: Callable[[datetime], datetime] | None = None,
+        subtitle: str = "",
+        start_jobs: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.pipeline = pipeline
+        self.jobs = Jobs(pipeline, wall=wall)
+        self.export_dir = export_dir
+        self.wall = wall
+        self.local_time = local_time or (lambda dt: dt.astimezone())
+        self.sub_title = subtitle or f"v{__version__}"
+        self.start_jobs = start_jobs
+        self.animation_level = "none"  # redraws cost bandwidth over SSH
+        pipeline.publish = self._publish
+
+    # -- composition ------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="banner")
+        with Horizontal(id="top"):
+            yield ReputationPanel(id="reputation")
+            yield WarmupPanel(id="warmup")
+        yield BounceFeed(limit=self.config.ui.feed_limit, local_time=self.local_time, id="feed")
+        yield StatusLine(self.wall, id="status")
+        yield Footer()
+
+    @property
+    def feed(self) -> BounceFeed:
+        return self.query_one(BounceFeed)
+
+    def on_mount(self) -> None:
+        self._paint_stored()
+        warnings = [*self.config.warnings, *self.pipeline.store.warnings]
+        if warnings:
+            banner = self.query_one("#banner", Static)
+            banner.update("\n".join(f"⚠ {w}" for w in warnings))
+            banner.add_class("shown")
+        self.set_interval(1.0, self._refresh_staleness)
+        if self.start_jobs:
+            self.jobs.start()
+
+    async def on_unmount(self) -> None:
+        await self.jobs.shutdown()
+        await self.pipeline.client.aclose()
+
+    def _paint_stored(self) -> None:
+        """Show the last stored state at once, marked stale, before any poll answers."""
+        p = self.pipeline
+        view = p.account_view()
+        if view is not None:
+            self.query_one(ReputationPanel).show_account(view)
+        self.query_one(ReputationPanel).show_subaccounts(p.subaccount_view())
+        self.query_one(WarmupPanel).show_ips(p.ip_view())
+        self.feed.set_events(p.store.recent_events(self.config.ui.feed_limit))
+        self.query_one(StatusLine).show(p.statuses)
+        self._refresh_staleness()
+
+    # -- updates from the jobs ------------------------------------------------------------
+
+    def _publish(self, update: Update) -> None:
+        self.post_message(SourceUpdated(update))
+
+    @on(SourceUpdated)
+    def _apply(self, message: SourceUpdated) -> None:
+        u = message.update
+        if u.account is not None:
+            self.query_one(ReputationPanel).show_account(u.account)
+        if u.subaccounts is not None:
+            self.query_one(ReputationPanel).show_subaccounts(u.subaccounts)
+        if u.ips is not None:
+            self.query_one(WarmupPanel).show_ips(u.ips)
+        if u.new_events:
+            self.feed.add_events(u.new_events)
+        self.query_one(StatusLine).show(self.pipeline.statuses)
+        self._refresh_staleness()
+
+    def stale_note(self, panel: str) -> str | None:
+        """'stale · 3m old · <error>' when a panel's sources are failing or not yet polled."""
+        sts = [self.pipeline.statuses[s] for s in PANEL_SOURCES[panel]]
+        if all(st.ok for st in sts):
+            return None
+        oks = [st.last_ok_at for st in sts if st.last_ok_at]
+        age = age_text((self.wall() - min(oks)).total_seconds()) if oks else None
+        errors = [st.error for st in sts if st.ok is False and st.error]
+        if errors:
+            return f"stale · last good {age or 'never'} · {errors[0][:60]}"
+        if any(st.ok is None for st in sts):
+            return f"stored data, {age} old · polling…" if age else "waiting for first poll…"
+        return None
+
+    def _refresh_staleness(self) -> None:
+        self.query_one(ReputationPanel).set_stale(self.stale_note("reputation"))
+        self.query_one(WarmupPanel).set_stale(self.stale_note("warmup"))
+        self.feed.set_stale(self.stale_note("feed"))
+
+    # -- user intents -----------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        if self.jobs.running:
+            self.jobs.run_now()
+            self.notify("Polling every source now")
+
+    def action_feed_filter(self) -> None:
+        self.feed.action_filter()
+
+    def action_feed_kind(self) -> None:
+        self.feed.action_cycle_kind()
+
+    def action_feed_export(self) -> None:
+        self.feed.action_export()
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    @on(BounceFeed.DetailRequested)
+    def _detail(self, message: BounceFeed.DetailRequested) -> None:
+        self.push_screen(EventDetail(message.event, self.local_time))
+
+    @on(BounceFeed.ExportRequested)
+    def _export(self, message: BounceFeed.ExportRequested) -> None:
+        try:
+            path = export_events_csv(message.events, self.export_dir, self.wall())
+        except OSError as exc:
+            self.notify(f"Export failed: {exc.strerror or exc}", severity="error")
+            return
+        self.last_export = path
+        self.notify(f"Exported {len(message.events):,} events to {path}", timeout=10)
+
+
+def build_app(
+    config: Config,
+    pipeline: Pipeline,
+    *,
+    wall: Clock = system_clock,
+    subtitle: str = "",
+    start_jobs: bool = True,
+    local_time: Callable[[datetime], datetime] | None = None,
+) -> MailopsApp:
+    """The one factory the CLI, the demo and the tests use."""
+    export_dir = (
+        Path(config.storage.export_dir).expanduser()
+        if config.storage.export_dir
+        else pipeline.store.dir / "exports"
+    )
+    return MailopsApp(
+        config,
+        pipeline,
+        export_dir=export_dir,
+        wall=wall,
+        subtitle=subtitle,
+        start_jobs=start_jobs,
+        local_time=local_time,
+    )
+
+
+__all__ = ["MailopsApp", "MessageEvent", "SourceUpdated", "build_app"]

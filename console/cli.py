@@ -1,0 +1,429 @@
+"""The `mailops` command: the console, `check`, `simulate` and `config init`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+from console.analysis.feed import count_kinds
+from console.analysis.health import evaluate
+from console.config import (
+    Config,
+    ConfigError,
+    MandrillConfig,
+    PollConfig,
+    StorageConfig,
+    load_config,
+    resolve_api_key,
+    resolve_config_path,
+    write_template,
+)
+from console.jobs import Pipeline, Update
+from console.model import FEED_KINDS
+from console.secret import Secret
+from console.sources.mandrill import MandrillClient
+from console.store import Store, StoreError
+from console.timeutil import Clock, system_clock
+
+EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNUSABLE = 0, 1, 2, 3
+
+#: What `check` polls (the late-state rescan is covered by its own backfill window).
+CHECK_SOURCES = ("account", "ips", "messages", "subaccounts", "rejects", "domains")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $MAILOPS_CONFIG, else mailops/config.toml in the config dir)",
+    )
+    p = argparse.ArgumentParser(
+        prog="mailops",
+        parents=[common],
+        description="Terminal operations console for email deliverability on Mandrill.",
+        epilog="Config precedence: --config, then $MAILOPS_CONFIG, then the platform config path.",
+    )
+    p.add_argument("--version", action="version", version=f"mailops {__version__}")
+    p.add_argument("--demo", action="store_true", help="open the console on the built-in simulator")
+    p.add_argument("--state-dir", metavar="DIR", help="override [storage] state_dir")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser(
+        "check",
+        parents=[common],
+        help="poll every source once and report (exit 0 ok, 1 warning, 2 critical, 3 unusable)",
+        description="Poll every configured source once, print a summary, exit with its status: "
+        "0 healthy, 1 warning, 2 critical, 3 unusable config or unreachable source.",
+    )
+    c.add_argument("--json", action="store_true", help="print JSON (schema in README)")
+
+    s = sub.add_parser(
+        "simulate",
+        help="serve the Mandrill API simulator on 127.0.0.1",
+        description="Serve the Mandrill API simulator on 127.0.0.1 until interrupted.",
+    )
+    s.add_argument("--port", type=int, default=8090, help="port (default 8090; 0 picks one)")
+    s.add_argument("--scenario", default="default", help="default, quiet, hostile or heavy")
+    s.add_argument("--speed", type=float, default=1.0, help="scenario seconds per real second")
+    s.add_argument("--seed", type=int, default=None, help="seed for the scenario's data")
+    s.add_argument(
+        "--at",
+        type=float,
+        default=3.0,
+        metavar="HOURS",
+        help="start this many scenario hours into the story (default 3: the noisy neighbour is on)",
+    )
+    s.add_argument("--key", default=None, help="the API key the simulator accepts")
+
+    cfg = sub.add_parser("config", help="manage the config file")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
+    init = cfg_sub.add_parser(
+        "init", parents=[common], help="write a commented config template (mode 0600)"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return run_check(args.config, as_json=args.json)
+        if args.command == "simulate":
+            return run_simulate(args)
+        if args.command == "config":
+            if args.config_command != "init":
+                _parser().parse_args(["config", "--help"])
+            return run_config_init(args.config, force=args.force)
+        if args.demo:
+            return run_demo(args.state_dir)
+        return run_console(args.config, args.state_dir)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _err(text: str) -> None:
+    print(f"mailops: {text}", file=sys.stderr)
+
+
+# -- console -----------------------------------------------------------------------
+
+
+def run_console(config_path: str | None, state_dir: str | None) -> int:
+    try:
+        config = load_config(config_path)
+        if state_dir:
+            config = replace(config, storage=replace(config.storage, state_dir=state_dir))
+        key, warnings = resolve_api_key(config)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    config = replace(config, warnings=(*config.warnings, *warnings))
+    return _open_console(config, key)
+
+
+def _open_console(
+    config: Config,
+    key: Secret,
+    *,
+    clock: Clock = system_clock,
+    subtitle: str = "",
+) -> int:
+    from console.app import build_app  # Textual loads only for the console itself
+
+    try:
+        store = Store(
+            config.state_path(), retention_days=config.storage.retention_days, clock=clock
+        )
+        store.open()
+    except StoreError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    logging.basicConfig(
+        filename=str(store.dir / "mailops.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    m = config.mandrill
+    client = MandrillClient(m.base_url, key, timeout=m.timeout, retries=m.retries)
+    pipeline = Pipeline(client, store, config, clock=clock)
+    app = build_app(config, pipeline, subtitle=subtitle)
+    try:
+        app.run()
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def demo_config(base_url: str, state_dir: str) -> Config:
+    """Fast polls so the demo fills its panels within seconds."""
+    return Config(
+        mandrill=MandrillConfig(
+            base_url=base_url,
+            max_search_calls=60,
+            rescan_hours=12,
+            poll=PollConfig(
+                account=5,
+                ips=15,
+                messages=5,
+                rescan=30,
+                subaccounts=10,
+                rejects=30,
+                domains=60,
+                jitter=0.5,
+                backoff_cap=20,
+            ),
+        ),
+        storage=StorageConfig(state_dir=state_dir, retention_days=30),
+    )
+
+
+def run_demo(state_dir: str | None) -> int:
+    from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    scenario = scenario_named("default", start=now)
+    clock = ScenarioClock(now, speed=60)
+    server = SimServer(Simulator(scenario, clock)).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mailops-demo-") as tmp:
+            config = demo_config(server.base_url, state_dir or tmp)
+            return _open_console(
+                config,
+                Secret(DEMO_KEY),
+                clock=clock,
+                subtitle="DEMO · simulated Mandrill · scenario time runs 60× faster",
+            )
+    finally:
+        server.stop()
+
+
+# -- check -------------------------------------------------------------------------
+
+
+async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
+    updates: dict[str, Update] = {}
+    try:
+        first = await pipeline.run("account")
+        updates["account"] = first
+        if not first.status.ok and (first.status.final or "reach" in first.status.error):
+            return updates  # the rest would fail the same way, each after its own timeout
+        for name in CHECK_SOURCES[1:]:
+            updates[name] = await pipeline.run(name)
+    finally:
+        await pipeline.client.aclose()
+    return updates
+
+
+def _rates(stats: Any) -> dict[str, Any]:
+    return {
+        "sent": stats.sent,
+        "delivery_rate": stats.delivery_rate,
+        "hard_bounce_rate": stats.hard_bounce_rate,
+        "soft_bounce_rate": stats.soft_bounce_rate,
+        "reject_rate": stats.reject_rate,
+        "complaint_rate": stats.complaint_rate,
+    }
+
+
+def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[str, Any], int]:
+    config = pipeline.config
+    sources: dict[str, Any] = {}
+    failed: list[str] = []
+    for name in CHECK_SOURCES:
+        u = updates.get(name)
+        st = u.status if u else None
+        if st is None:
+            first_error = next(
+                (x.status.error for x in updates.values() if not x.status.ok), "not polled"
+            )
+            sources[name] = {"ok": False, "error": f"skipped: {first_error}", "polled_at": None}
+            failed.append(name)
+            continue
+        sources[name] = {
+            "ok": bool(st.ok),
+            "error": st.error or None,
+            "polled_at": st.last_attempt_at.isoformat() if st.last_attempt_at else None,
+        }
+        if not st.ok:
+            failed.append(name)
+    view = pipeline.account_view()
+    ips = pipeline.ip_view()
+    subs = pipeline.subaccount_view()
+    status, findings = evaluate(view.account if view else None, ips, subs, config.thresholds)
+    events = count_kinds(pipeline.store.recent_events(10**9))
+    report: dict[str, Any] = {
+        "status": "unknown" if failed else status,
+        "checked_at": datetime.now(UTC).isoformat(),
+        "window_hours": pipeline.backfill_hours,
+        "findings": [{"severity": f.severity, "text": f.text} for f in findings],
+        "sources": sources,
+        "account": None,
+        "ips": [
+            {
+                "ip": r.ip,
+                "pool": r.pool,
+                "dedicated": r.dedicated,
+                "warming_up": r.warming_up,
+                "warmup_day": r.warmup_day,
+                "warmup_days": r.warmup_days,
+                "sent": r.sent,
+                "delivered": r.delivered,
+                "delivery_rate": r.delivery_rate,
+                "noisy_neighbour": r.noisy,
+            }
+            for r in ips
+        ],
+        "subaccounts": [
+            {
+                "id": s.id,
+                "name": s.name,
+                "status": s.status,
+                "reputation": s.reputation,
+                "complaints": s.complaints,
+                "hard_bounces": s.hard_bounces,
+                "sent_weekly": s.sent_weekly,
+            }
+            for s in subs
+        ],
+        "events": {k: events.get(k, 0) for k in FEED_KINDS}
+        | {k: v for k, v in events.items() if k not in FEED_KINDS},
+    }
+    if view is not None:
+        a = view.account
+        report["account"] = {
+            "username": a.username,
+            "reputation": a.reputation,
+            "reputation_word": view.word,
+            "hourly_quota": a.hourly_quota,
+            "backlog": a.backlog,
+            "today": _rates(a.stats["today"]) if "today" in a.stats else None,
+            "last_7_days": _rates(a.stats["last_7_days"]) if "last_7_days" in a.stats else None,
+        }
+    if failed:
+        return report, EXIT_UNUSABLE
+    return report, {"ok": EXIT_OK, "warning": EXIT_WARNING, "critical": EXIT_CRITICAL}[status]
+
+
+def _pct(v: float | None, digits: int = 1) -> str:
+    return "—" if v is None else f"{v * 100:.{digits}f}%"
+
+
+def human_summary(report: dict[str, Any]) -> str:
+    lines = [f"mailops check: {report['status'].upper()}"]
+    a = report.get("account")
+    if a:
+        lines.append(
+            f"  account {a['username']}: reputation {a['reputation']} ({a['reputation_word']}), "
+            f"quota {a['hourly_quota']}/h, backlog {a['backlog']}"
+        )
+        w = a.get("last_7_days")
+        if w:
+            lines.append(
+                f"  7 days: {w['sent']:,} sent, delivery {_pct(w['delivery_rate'])}, "
+                f"hard bounces {_pct(w['hard_bounce_rate'], 2)}, "
+                f"complaints {_pct(w['complaint_rate'], 3)}"
+            )
+    for ip in report["ips"]:
+        warm = f" warm-up day {ip['warmup_day']}/{ip['warmup_days']}" if ip["warming_up"] else ""
+        lines.append(
+            f"  IP {ip['ip']} ({ip['pool']}){warm}: {ip['sent']:,} sent, "
+            f"{_pct(ip['delivery_rate'])} delivered"
+        )
+    for f in report["findings"]:
+        lines.append(f"  {'!!' if f['severity'] == 'critical' else '⚠ '} {f['text']}")
+    ev = ", ".join(f"{k} {v}" for k, v in report["events"].items())
+    lines.append(f"  events (last {report['window_hours']:g} h): {ev}")
+    return "\n".join(lines)
+
+
+def run_check(config_path: str | None, *, as_json: bool = False) -> int:
+    logging.basicConfig(level=logging.CRITICAL)
+
+    def unusable(reason: str) -> int:
+        _err(reason)
+        if as_json:
+            print(json.dumps({"status": "unknown", "error": reason}))
+        return EXIT_UNUSABLE
+
+    try:
+        config = load_config(config_path)
+        key, _ = resolve_api_key(config)
+    except ConfigError as exc:
+        return unusable(str(exc))
+    for w in config.warnings:
+        _err(f"warning: {w}")
+    m = config.mandrill
+    with tempfile.TemporaryDirectory(prefix="mailops-check-") as tmp:
+        store = Store(Path(tmp), retention_days=config.storage.retention_days).open()
+        try:
+            client = MandrillClient(m.base_url, key, timeout=m.timeout, retries=m.retries)
+            pipeline = Pipeline(client, store, config, backfill_hours=m.check_window_hours)
+            updates = asyncio.run(_poll_for_check(pipeline))
+            report, code = check_report(pipeline, updates)
+        finally:
+            store.close()
+    if code == EXIT_UNUSABLE:
+        bad = next(n for n, s in report["sources"].items() if not s["ok"])
+        _err(f"check failed: {bad}: {report['sources'][bad]['error']}")
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(human_summary(report))
+    return code
+
+
+# -- simulate, config init ---------------------------------------------------------------
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    overrides: dict[str, Any] = {"start": now - timedelta(hours=args.at)}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    try:
+        scenario = scenario_named(args.scenario, **overrides)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    clock = ScenarioClock(now, speed=args.speed)
+    key = args.key or DEMO_KEY
+    try:
+        server = SimServer(Simulator(scenario, clock, key=key), port=args.port)
+    except OSError as exc:
+        _err(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
+        return 2
+    print(f"Mandrill simulator (scenario {scenario.name}) on {server.base_url}", flush=True)
+    print(f"  accepts the API key {key!r}; point [mandrill] base_url at it", flush=True)
+    print("  Ctrl-C stops it", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def run_config_init(config_path: str | None, *, force: bool) -> int:
+    path, _ = resolve_config_path(config_path)
+    try:
+        write_template(path, force=force)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    except OSError as exc:
+        _err(f"cannot write {path}: {exc.strerror or exc}")
+        return EXIT_UNUSABLE
+    print(f"Wrote {path} (mode 0600). Set MANDRILL_API_KEY, then run: mailops check")
+    return 0

@@ -1,0 +1,89 @@
+"""Detail screen: every field of one event, its smtp_events and the raw item, all escaped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from console.model import MessageEvent
+from console.textsafe import visible
+
+
+def _fmt(dt: datetime | None, local: Callable[[datetime], datetime]) -> str:
+    if dt is None:
+        return "—"
+    loc = local(dt)
+    return f"{loc:%Y-%m-%d %H:%M:%S %Z} ({dt:%H:%M:%S} UTC)"
+
+
+def detail_text(e: MessageEvent, local: Callable[[datetime], datetime]) -> Text:
+    t = Text()
+
+    def row(label: str, value: object) -> None:
+        t.append(f"{label:>20}  ", style="bold")
+        t.append(visible(str(value) if value not in (None, "") else "—", keep_newlines=True))
+        t.append("\n")
+
+    row("kind", f"{e.kind} (state {e.state})")
+    row("when", _fmt(e.event_ts, local))
+    row("sent at", _fmt(e.ts, local))
+    row("recipient", e.email)
+    row("customer", e.subaccount)
+    row("sender", e.sender)
+    row("subject", e.subject)
+    row("reason", e.reason)
+    row("bounce description", e.bounce_description)
+    row("reject reason", e.reject_reason)
+    row("sending IP", e.source_ip)
+    row("template", e.template)
+    row("tags", ", ".join(e.tags))
+    row("message id", e.message_id)
+    t.append("\nSMTP events\n", style="bold underline")
+    if not e.smtp_events:
+        t.append("  none recorded\n", style="dim")
+    for ev in e.smtp_events:
+        t.append(f"  {_fmt(ev.ts, local)}  {visible(ev.type)}  ", style="bold")
+        t.append(f"from {visible(ev.source_ip) or '—'} to {visible(ev.destination_ip) or '—'}")
+        if ev.size is not None:
+            t.append(f"  {ev.size:,} bytes")
+        t.append("\n    " + visible(ev.diag or "—", keep_newlines=True) + "\n")
+    t.append("\nAll fields as Mandrill sent them\n", style="bold underline")
+    raw = json.dumps(e.raw, indent=2, ensure_ascii=False, default=str)
+    t.append(visible(raw, keep_newlines=True))
+    return t
+
+
+class EventDetail(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close", tooltip="Back to the feed"),
+        Binding("q", "dismiss", "Close", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    EventDetail { align: center middle; }
+    EventDetail > VerticalScroll {
+        width: 90%; height: 90%; border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(self, event: MessageEvent, local: Callable[[datetime], datetime]) -> None:
+        super().__init__()
+        self.event = event
+        self._local = local
+
+    def compose(self) -> ComposeResult:
+        box = VerticalScroll()
+        box.border_title = "Event detail (Esc to close)"
+        with box:
+            yield Static(detail_text(self.event, self._local), id="detail-body")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

@@ -1,0 +1,102 @@
+"""Reputation panel: account score with history, rates, quota, and customers worst first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Sparkline, Static
+
+from console.model import AccountView, Stats, SubaccountRow
+from console.textsafe import cell, visible
+
+WORD_STYLE = {"Excellent": "bold green", "Good": "bold yellow", "Poor": "bold red"}
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+class ReputationPanel(Vertical):
+    DEFAULT_CSS = """
+    ReputationPanel #rep-summary { height: auto; }
+    ReputationPanel Sparkline { height: 2; margin: 0 0 1 0; }
+    ReputationPanel DataTable { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("Waiting for Mandrill…", id="rep-summary")
+        yield Sparkline([], id="rep-spark")
+        table: DataTable[Text] = DataTable(id="subaccounts", cursor_type="row", zebra_stripes=True)
+        table.add_column("customer", key="id", width=18)
+        table.add_column("rep", key="rep", width=4)
+        table.add_column("complaints", key="complaints", width=10)
+        table.add_column("bounced", key="bounced", width=8)
+        table.add_column("sent/wk", key="sent", width=8)
+        yield table
+
+    def on_mount(self) -> None:
+        self.border_title = "Reputation"
+
+    def set_stale(self, note: str | None) -> None:
+        self.border_subtitle = note or ""
+        self.set_class(bool(note), "stale")
+
+    def show_account(self, view: AccountView) -> None:
+        acc = view.account
+        text = Text()
+        rep = "—" if acc.reputation is None else str(acc.reputation)
+        text.append("Account ", style="bold")
+        text.append(visible(acc.username) + "  ")
+        text.append(f"reputation {rep}/100 ", style="bold")
+        text.append(view.word, style=WORD_STYLE.get(view.word, "bold"))
+        quota = "—" if acc.hourly_quota is None else f"{acc.hourly_quota:,}/h"
+        backlog = "—" if acc.backlog is None else f"{acc.backlog:,}"
+        text.append(f"   quota {quota}  backlog {backlog}\n")
+        text.append("          sent  deliv   hard   soft  reject  complaint\n", style="dim")
+        for label, key in (("today", "today"), ("7 days", "last_7_days")):
+            s = acc.stats.get(key, Stats())
+            text.append(f"{label:>7} {s.sent:>7,} {pct(s.delivery_rate):>6} ")
+            text.append(f"{pct(s.hard_bounce_rate, 2):>6} {pct(s.soft_bounce_rate, 2):>6} ")
+            text.append(f"{pct(s.reject_rate, 2):>7} ")
+            text.append(f"{pct(s.complaint_rate, 3):>9}\n")
+        self.query_one("#rep-summary", Static).update(text)
+        self.query_one("#rep-spark", Sparkline).data = [float(v) for _, v in view.history[-120:]]
+
+    def show_subaccounts(self, rows: Sequence[SubaccountRow]) -> None:
+        table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
+        wanted = [r.id for r in rows]
+        current = [k.value for k in table.rows]
+        with self.app.batch_update():
+            if current != wanted:  # ranking changed: rebuild, keeping the cursor on its customer
+                focused = (
+                    current[table.cursor_row] if 0 <= table.cursor_row < len(current) else None
+                )
+                table.clear()
+                for r in rows:
+                    table.add_row(*self._cells(r).values(), key=r.id)
+                if focused in wanted:
+                    table.move_cursor(row=wanted.index(focused))
+            else:
+                for r in rows:
+                    for col, value in self._cells(r).items():
+                        table.update_cell(r.id, col, value)
+
+    @staticmethod
+    def _cells(r: SubaccountRow) -> dict[str, Text]:
+        cr = r.complaint_rate
+        return {
+            "id": cell(r.name or r.id, 18),
+            "rep": cell(
+                "—" if r.reputation is None else r.reputation,
+                style="red" if (r.reputation or 100) < 75 else "",
+            ),
+            "complaints": cell(
+                f"{r.complaints} {pct(cr, 2)}" if r.complaints else "0",
+                style="bold red" if cr and cr >= 0.003 else "",
+            ),
+            "bounced": cell(r.hard_bounces),
+            "sent": cell(f"{r.sent_weekly:,}"),
+        }

@@ -1,0 +1,56 @@
+"""The status line: per source, the age of its last good poll, or why it is failing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.model import SourceStatus
+from console.textsafe import clip, visible
+from console.timeutil import age_text
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: auto; max-height: 3; padding: 0 1; background: $boost; }
+    """
+
+    def __init__(self, wall: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self._wall = wall
+        self._statuses: dict[str, SourceStatus] = {}
+        self.note = ""
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.refresh_text)
+
+    def show(self, statuses: Mapping[str, SourceStatus]) -> None:
+        self._statuses = dict(statuses)
+        self.refresh_text()
+
+    def refresh_text(self) -> None:
+        self.update(self.render_text())
+
+    def render_text(self) -> Text:
+        now = self._wall()
+        out = Text()
+        if self.note:
+            out.append(visible(self.note) + "  ", style="bold $warning")
+        for i, st in enumerate(self._statuses.values()):
+            if i:
+                out.append(" · ", style="dim")
+            age = age_text((now - st.last_ok_at).total_seconds()) if st.last_ok_at else "—"
+            if st.ok is False:
+                out.append(f"{st.name} ✗ ", style="bold red")
+                out.append(clip(visible(st.error), 90), style="red")
+                out.append(f" (last good {age})", style="dim")
+            elif st.ok is None:
+                out.append(f"{st.name} … ", style="dim")
+                out.append(f"stored {age}" if st.last_ok_at else "waiting", style="dim")
+            else:
+                out.append(f"{st.name} ✓ ", style="green")
+                out.append(age)
+        return out
