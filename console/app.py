@@ -14,7 +14,6 @@ from pathlib import Path
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
@@ -90,9 +89,8 @@ class MailopsApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="banner")
-        with Horizontal(id="top"):
-            yield ReputationPanel(id="reputation")
-            yield WarmupPanel(id="warmup")
+        yield ReputationPanel(id="reputation")
+        yield WarmupPanel(id="warmup")
         yield BounceFeed(limit=self.config.ui.feed_limit, local_time=self.local_time, id="feed")
         yield StatusLine(self.wall, id="status")
         yield Footer()
@@ -111,6 +109,9 @@ class MailopsApp(App[None]):
         self.set_interval(1.0, self._refresh_staleness)
         if self.start_jobs:
             self.jobs.start()
+
+    def on_resize(self) -> None:
+        self.screen.set_class(self.size.height < 32 or self.size.width < 100, "compact")
 
     async def on_unmount(self) -> None:
         await self.jobs.shutdown()

@@ -105,6 +105,11 @@ class _Cache(CachingMiddleware):
 
     WRITE_CACHE_SIZE = 1 << 62
 
+    def close(self) -> None:
+        # CachingMiddleware flushes on close; here only commit() writes, so closing
+        # after a failed poll can never persist half of it.
+        self.storage.close()
+
 
 @dataclass
 class IngestResult:
@@ -332,10 +337,9 @@ class Store:
         return part
 
     def _day_names(self) -> list[str]:
-        names = []
-        for p in (self.dir / "days").glob("????-??-??.json"):
-            names.append(p.stem)
-        return sorted(names)
+        """Days on disk plus days opened in memory and not yet committed."""
+        names = {p.stem for p in (self.dir / "days").glob("????-??-??.json")}
+        return sorted(names | set(self._days))
 
     def ingest(self, messages: Iterable[MessageEvent]) -> IngestResult:
         """Count each message once per state it is seen in, and keep its feed events.

@@ -26,13 +26,15 @@ KIND_STYLE = {
     "unsub": "cyan",
 }
 
-COLUMNS = (
+#: The reason goes last and unsized: it takes whatever width is left, and the
+#: table scrolls sideways for the rest (the detail screen shows all of it).
+COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("time", "time", 14),
     ("kind", "kind", 8),
     ("recipient", "recipient", 26),
     ("customer", "customer", 13),
-    ("reason", "reason", 44),
     ("ip", "sending IP", 15),
+    ("reason", "reason", None),
 )
 
 
@@ -142,8 +144,8 @@ class BounceFeed(Vertical):
             cell(e.kind, 8, KIND_STYLE.get(e.kind, "")),
             cell(e.email, 26),
             cell(e.subaccount or "—", 13),
-            cell(e.reason, 200),
             cell(e.source_ip or "—", 15),
+            cell(e.reason, 160),
         ]
 
     @staticmethod

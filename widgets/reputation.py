@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from console.model import AccountView, Stats, SubaccountRow
@@ -19,22 +19,26 @@ def pct(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
-class ReputationPanel(Vertical):
+class ReputationPanel(Horizontal):
     DEFAULT_CSS = """
+    ReputationPanel #rep-left { width: 60; height: 100%; }
     ReputationPanel #rep-summary { height: auto; }
-    ReputationPanel Sparkline { height: 2; margin: 0 0 1 0; }
-    ReputationPanel DataTable { height: 1fr; }
+    ReputationPanel #rep-spark-label { height: 1; color: $text-muted; }
+    ReputationPanel Sparkline { height: 1; }
+    ReputationPanel DataTable { width: 1fr; height: 100%; }
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("Waiting for Mandrill…", id="rep-summary")
-        yield Sparkline([], id="rep-spark")
+        with Vertical(id="rep-left"):
+            yield Static("Waiting for Mandrill…", id="rep-summary")
+            yield Static("", id="rep-spark-label")
+            yield Sparkline([], id="rep-spark")
         table: DataTable[Text] = DataTable(id="subaccounts", cursor_type="row", zebra_stripes=True)
-        table.add_column("customer", key="id", width=18)
+        table.add_column("customer (worst first)", key="id", width=20)
         table.add_column("rep", key="rep", width=4)
-        table.add_column("complaints", key="complaints", width=10)
-        table.add_column("bounced", key="bounced", width=8)
-        table.add_column("sent/wk", key="sent", width=8)
+        table.add_column("complaints", key="complaints", width=11)
+        table.add_column("hard", key="bounced", width=5)
+        table.add_column("sent/wk", key="sent", width=7)
         yield table
 
     def on_mount(self) -> None:
@@ -54,7 +58,7 @@ class ReputationPanel(Vertical):
         text.append(view.word, style=WORD_STYLE.get(view.word, "bold"))
         quota = "—" if acc.hourly_quota is None else f"{acc.hourly_quota:,}/h"
         backlog = "—" if acc.backlog is None else f"{acc.backlog:,}"
-        text.append(f"   quota {quota}  backlog {backlog}\n")
+        text.append(f"\nhourly quota {quota}  backlog {backlog}\n")
         text.append("          sent  deliv   hard   soft  reject  complaint\n", style="dim")
         for label, key in (("today", "today"), ("7 days", "last_7_days")):
             s = acc.stats.get(key, Stats())
@@ -63,7 +67,14 @@ class ReputationPanel(Vertical):
             text.append(f"{pct(s.reject_rate, 2):>7} ")
             text.append(f"{pct(s.complaint_rate, 3):>9}\n")
         self.query_one("#rep-summary", Static).update(text)
-        self.query_one("#rep-spark", Sparkline).data = [float(v) for _, v in view.history[-120:]]
+        values = [float(v) for _, v in view.history[-120:]]
+        self.query_one("#rep-spark", Sparkline).data = values
+        label = ""
+        if values:
+            first = view.history[-len(values)][0]
+            low, high = min(values), max(values)
+            label = f"history {low:.0f}–{high:.0f} since {first:%m-%d %H:%M} UTC"
+        self.query_one("#rep-spark-label", Static).update(label)
 
     def show_subaccounts(self, rows: Sequence[SubaccountRow]) -> None:
         table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
@@ -88,7 +99,7 @@ class ReputationPanel(Vertical):
     def _cells(r: SubaccountRow) -> dict[str, Text]:
         cr = r.complaint_rate
         return {
-            "id": cell(r.name or r.id, 18),
+            "id": cell(r.name or r.id, 20),
             "rep": cell(
                 "—" if r.reputation is None else r.reputation,
                 style="red" if (r.reputation or 100) < 75 else "",

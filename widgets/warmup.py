@@ -23,11 +23,12 @@ def bar(progress: float | None, width: int = 10) -> str:
 COLUMNS = (
     ("ip", "IP", 15),
     ("pool", "pool", 10),
-    ("rdns", "rDNS", 22),
-    ("warmup", "warm-up", 22),
-    ("sent", "sent", 7),
-    ("rate", "deliv", 6),
-    ("flag", "", 3),
+    ("rdns", "rDNS", 26),
+    ("warmup", "warm-up (by time)", 20),
+    ("sent", "sent", 8),
+    ("delivered", "delivered", 9),
+    ("rate", "rate", 6),
+    ("flag", "", 2),
 )
 
 
@@ -45,7 +46,7 @@ class WarmupPanel(Vertical):
         yield Static("", id="ip-notes")
 
     def on_mount(self) -> None:
-        self.border_title = "IP warm-up"
+        self.border_title = "Sending IPs and warm-up"
 
     def set_stale(self, note: str | None) -> None:
         self.border_subtitle = note or ""
@@ -64,9 +65,10 @@ class WarmupPanel(Vertical):
         return {
             "ip": cell(r.ip, 15, "bold" if r.dedicated else ""),
             "pool": cell(r.pool, 10),
-            "rdns": cell(r.domain or "—", 22),
-            "warmup": cell(warm, 22),
+            "rdns": cell(r.domain or "—", 26),
+            "warmup": cell(warm, 20),
             "sent": cell(f"{r.sent:,}"),
+            "delivered": cell(f"{r.delivered:,}"),
             "rate": cell(rate, style="bold red" if bad else ""),
             "flag": cell("⚠" if bad else "", style="bold red"),
         }

@@ -100,9 +100,9 @@ class Scenario:
         "198.51.100.14",
     )
     noisy_ip: str | None = "198.51.100.13"
-    noisy_after: timedelta = timedelta(hours=2)
-    noisy_block: float = 0.25
-    noisy_tempfail: float = 0.2
+    noisy_after: timedelta = timedelta(hours=1)
+    noisy_block: float = 0.3
+    noisy_tempfail: float = 0.25
     hostile: bool = False
     base_reputation: int = 84
     sender_domains: tuple[str, ...] = ("notify.northwind.example", "mail.northwind-legacy.example")

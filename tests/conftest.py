@@ -1,0 +1,83 @@
+"""Shared fixtures: a scenario on a manual clock, the simulator over real HTTP, a store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from console.secret import Secret
+from console.sim import DEMO_KEY, ManualClock, Scenario, SimServer, Simulator, scenario_named
+from console.sources.mandrill import MandrillClient
+from console.store import Store
+
+REQUIRE_SERVERS = os.environ.get("MAILOPS_REQUIRE_SERVERS") == "1"
+
+
+def need_binary(name: str) -> str:
+    """Path of a server binary; skip (or, in CI, fail) when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_SERVERS:
+            pytest.fail(f"{name} is required (MAILOPS_REQUIRE_SERVERS=1) but not installed")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # In CI a skipped server test hides a missing install step: make it visible as a failure.
+    if REQUIRE_SERVERS and report.skipped and "servers" in report.keywords:
+        report.outcome = "failed"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's config or writes their state."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.delenv("MAILOPS_CONFIG", raising=False)
+    monkeypatch.delenv("MANDRILL_API_KEY", raising=False)
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    return scenario_named("default")
+
+
+@pytest.fixture
+def clock(scenario: Scenario) -> ManualClock:
+    return ManualClock(scenario.start + timedelta(hours=3))
+
+
+@pytest.fixture
+def sim(scenario: Scenario, clock: ManualClock) -> Simulator:
+    return Simulator(scenario, clock)
+
+
+@pytest.fixture
+def server(sim: Simulator) -> Iterator[SimServer]:
+    srv = SimServer(sim).start()
+    yield srv
+    srv.stop()
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def client(server: SimServer):
+    c = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=2.0, retries=2, sleep=_no_sleep)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
+    s = Store(tmp_path / "state", clock=clock).open()
+    yield s
+    s.close()

@@ -1,0 +1,103 @@
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from console.cli import main
+from console.config import (
+    CONFIG_TEMPLATE,
+    Config,
+    ConfigError,
+    load_config,
+    parse_config,
+    resolve_api_key,
+)
+
+
+def test_template_parses_to_the_defaults():
+    assert parse_config(CONFIG_TEMPLATE).mandrill == Config().mandrill
+    assert parse_config(CONFIG_TEMPLATE).thresholds == Config().thresholds
+
+
+def test_unknown_key_names_file_key_and_line(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('[mandrill]\nbase_url = "http://x"\n\n[mandrill.poll]\nacount = 5\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(str(path))
+    msg = str(exc.value)
+    assert f"{path}:5" in msg and "mandrill.poll.acount" in msg and "unknown key" in msg
+
+
+def test_unknown_table_is_an_error(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text("[mandril]\ntimeout = 3\n")
+    with pytest.raises(ConfigError, match=r"c.toml:1: mandril: unknown key"):
+        load_config(str(path))
+
+
+def test_wrong_type_names_line_and_expected_type(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('[storage]\nretention_days = "thirty"\n')
+    with pytest.raises(ConfigError, match=r"c.toml:2: storage.retention_days must be an integer"):
+        load_config(str(path))
+
+
+def test_invalid_toml_is_reported(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text("[mandrill\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(str(path))
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "nope.toml"))
+
+
+def test_env_var_selects_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "c.toml"
+    path.write_text("[storage]\nretention_days = 7\n")
+    monkeypatch.setenv("MAILOPS_CONFIG", str(path))
+    assert load_config().storage.retention_days == 7
+
+
+def test_missing_api_key_says_which_variable_and_file():
+    cfg = parse_config('[mandrill]\napi_key_env = "MY_MANDRILL"\n', Path("/etc/m.toml"))
+    with pytest.raises(ConfigError) as exc:
+        resolve_api_key(cfg)
+    assert "MY_MANDRILL" in str(exc.value) and "api_key_file" in str(exc.value)
+    assert "/etc/m.toml" in str(exc.value)
+
+
+def test_api_key_file_missing_names_the_file(tmp_path: Path):
+    cfg = parse_config(f'[mandrill]\napi_key_file = "{tmp_path}/key"\n')
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_api_key(cfg)
+
+
+def test_api_key_from_env_is_a_secret(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MANDRILL_API_KEY", "abc-123-secret")
+    key, _ = resolve_api_key(Config())
+    assert key.reveal() == "abc-123-secret"
+    assert "abc-123" not in repr(key) and "abc-123" not in f"{key}"
+
+
+def test_world_readable_config_with_a_key_warns(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('[mandrill]\napi_key = "inline-secret"\n')
+    os.chmod(path, 0o644)
+    cfg = load_config(str(path))
+    assert any("readable by other users" in w for w in cfg.warnings)
+    assert not any("inline-secret" in w for w in cfg.warnings)
+    os.chmod(path, 0o600)
+    assert load_config(str(path)).warnings == ()
+
+
+def test_config_init_writes_0600_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    path = tmp_path / "sub" / "config.toml"
+    assert main(["config", "init", "--config", str(path)]) == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_config(str(path)).mandrill.base_url == "https://mandrillapp.com/api/1.0"
+    assert main(["config", "init", "--config", str(path)]) == 3  # refuses to overwrite
+    assert "already exists" in capsys.readouterr().err

@@ -1,0 +1,187 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from console.model import Account, Stats
+from console.sim import ManualClock
+from console.store import Store, StoreError, StoreLockedError
+from console.wire import parse_message
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def msg(mid: str, state: str, ip: str = "1.1.1.1", sub: str = "c1", at: datetime = T0):
+    return parse_message(
+        {
+            "_id": mid,
+            "ts": int(at.timestamp()),
+            "state": state,
+            "email": f"{mid}@x.com",
+            "subaccount": sub,
+            "smtp_events": [{"ts": int(at.timestamp()) + 5, "type": "x", "source_ip": ip}],
+        }
+    )
+
+
+def counts(store: Store) -> dict:
+    return {ip: dict(c) for ip, c in store.ip_counts(T0 - timedelta(hours=1), T0 + timedelta(hours=1)).items()}
+
+
+def test_reingesting_overlapping_windows_changes_nothing(store: Store):
+    batch = [msg("a", "sent"), msg("b", "bounced"), msg("c", "deferred")]
+    first = store.ingest(batch)
+    store.commit()
+    again = store.ingest(batch)
+    assert [e.message_id for e in first.new_events] == ["b", "c"]
+    assert again.new_events == [] and again.new_messages == 0
+    assert counts(store) == {"1.1.1.1": {"sent": 1, "bounced": 1, "deferred": 1}}
+
+
+def test_a_state_change_moves_the_count_and_adds_an_event(store: Store):
+    store.ingest([msg("c", "deferred")])
+    later = store.ingest([msg("c", "soft-bounced")])
+    assert later.changed == 1 and [e.state for e in later.new_events] == ["soft-bounced"]
+    assert counts(store) == {"1.1.1.1": {"soft-bounced": 1}}
+    # the feed keeps one event per (message id, state)
+    store.commit()
+    assert sorted(e.state for e in store.recent_events(10)) == ["deferred", "soft-bounced"]
+    assert store.subaccount_counts(T0.date(), T0.date())["c1"] == {"soft-bounced": 1}
+
+
+def test_state_survives_reopen(tmp_path: Path):
+    clock = ManualClock(T0)
+    with Store(tmp_path, clock=clock) as s:
+        s.ingest([msg("a", "bounced")])
+        s.put_snapshot("account", Account("u", 80, 10, 0, {"today": Stats(sent=3)}), T0)
+        s.add_history("reputation", T0, 80)
+        s.set_cursor("messages", 123)
+        s.commit()
+    with Store(tmp_path, clock=clock) as s:
+        acc, at = s.get_snapshot("account", Account)
+        assert acc.reputation == 80 and acc.stats["today"].sent == 3 and at == T0
+        assert s.history("reputation") == [(T0, 80)]
+        assert s.get_cursor("messages") == 123
+        assert [e.message_id for e in s.recent_events(5)] == ["a"]
+
+
+def test_uncommitted_work_is_not_on_disk(tmp_path: Path):
+    with Store(tmp_path) as s:
+        s.ingest([msg("a", "bounced")])
+        # no commit: a crash here must leave the previous (empty) state
+        files = list((tmp_path / "days").glob("*.json"))
+        assert files == [] or all(json.loads(f.read_text() or "{}") == {} for f in files)
+
+
+def test_second_writer_gets_a_clear_error(tmp_path: Path):
+    with Store(tmp_path):
+        with pytest.raises(StoreLockedError, match="in use by another mailops"):
+            Store(tmp_path).open()
+    Store(tmp_path).open().close()  # released on close
+
+
+def test_corrupt_file_is_moved_aside_with_a_warning(tmp_path: Path):
+    with Store(tmp_path) as s:
+        s.add_history("reputation", T0, 80)
+        s.commit()
+    (tmp_path / "state.json").write_text('{"history": {"1": {"s": "rep')
+    with Store(tmp_path) as s:
+        assert any("moved aside" in w for w in s.warnings)
+        assert s.history("reputation") == []
+    assert list(tmp_path.glob("state.json.corrupt-*"))
+
+
+def test_newer_schema_is_refused(tmp_path: Path):
+    with Store(tmp_path):
+        pass
+    data = json.loads((tmp_path / "state.json").read_text())
+    data["meta"]["1"]["schema"] = 99
+    (tmp_path / "state.json").write_text(json.dumps(data))
+    with pytest.raises(StoreError, match="newer mailops"):
+        Store(tmp_path).open()
+
+
+def test_retention_drops_old_days_and_history(tmp_path: Path):
+    clock = ManualClock(T0)
+    with Store(tmp_path, clock=clock, retention_days=7) as s:
+        s.ingest([msg("old", "bounced", at=T0 - timedelta(days=10)), msg("new", "bounced")])
+        s.add_history("reputation", T0 - timedelta(days=10), 70)
+        s.add_history("reputation", T0, 80)
+        s.commit()
+        assert s.prune() == 1
+        s.commit()
+        assert [e.message_id for e in s.recent_events(10)] == ["new"]
+        assert [v for _, v in s.history("reputation")] == [80]
+
+
+def test_a_crash_between_write_and_rename_leaves_a_loadable_file(tmp_path: Path, monkeypatch):
+    with Store(tmp_path) as s:
+        s.ingest([msg("a", "bounced")])
+        s.commit()
+    s = Store(tmp_path).open()
+    s.ingest([msg("b", "bounced")])
+
+    def crash(*a: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        s.commit()
+    monkeypatch.undo()
+    s.close()
+    with Store(tmp_path) as s2:
+        assert [e.message_id for e in s2.recent_events(10)] == ["a"]
+        assert s2.warnings == []
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from console.store import Store
+    from console.wire import parse_message
+    s = Store(Path(sys.argv[1])).open()
+    i = 0
+    while True:
+        batch = [parse_message({"_id": f"m{i}-{k}", "ts": 1793600000 + i, "state": "bounced",
+                               "email": "a@b.c", "smtp_events": [{"source_ip": "1.1.1.1"}]})
+                 for k in range(50)]
+        s.ingest(batch)
+        s.commit()
+        print(i, flush=True)   # everything up to batch i is committed
+        i += 1
+    """
+)
+
+
+def test_kill_9_during_writes_never_loses_committed_events(tmp_path: Path):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    state = tmp_path / "state"
+    for round_ in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(state)], stdout=subprocess.PIPE, text=True
+        )
+        committed = -1
+        deadline = time.monotonic() + 0.3 + 0.15 * round_
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line:
+                committed = int(line)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with Store(state) as s:
+            assert s.warnings == []
+            ids = {e.message_id for e in s.recent_events(10**6)}
+            for k in range(50):
+                if committed >= 0:
+                    assert f"m{committed}-{k}" in ids

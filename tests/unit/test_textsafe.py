@@ -1,0 +1,34 @@
+from console.secret import Secret
+from console.textsafe import cell, spreadsheet_safe, visible
+
+HOSTILE = "[bold red]PWNED[/] \x1b[31mred\x1b[0m \x1b]0;title\x07 \x1b]52;c;ZXZpbA==\x07 \u202eevil \x9b2J"
+
+
+def test_controls_and_bidi_become_visible_escapes():
+    out = visible(HOSTILE)
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "\x9b" not in out
+    assert "\\x1b[31m" in out and "\\u202e" in out and "\\x9b" in out
+    assert "[bold red]PWNED[/]" in out
+
+
+def test_cells_never_parse_markup():
+    c = cell(HOSTILE, 500)
+    assert c.plain.startswith("[bold red]PWNED[/]")
+    assert not c.spans
+
+
+def test_cells_are_clipped_with_an_ellipsis():
+    assert cell("x" * 50, 10).plain == "x" * 9 + "…"
+
+
+def test_spreadsheet_formula_injection_is_defused():
+    assert spreadsheet_safe("=HYPERLINK(\"http://evil\")").startswith("'=")
+    for lead in "+-@":
+        assert spreadsheet_safe(lead + "1").startswith("'")
+    assert spreadsheet_safe("normal") == "normal"
+
+
+def test_secret_never_prints():
+    s = Secret("sk-live-123")
+    assert "sk-live" not in repr(s) and "sk-live" not in str(s) and "sk-live" not in f"{s}"
+    assert s.scrub("key sk-live-123 bad") == "key *** bad"
