@@ -54,6 +54,7 @@ class Knobs:
     bare_5xx_rate: float = 0.0
     reset_rate: float = 0.0
     search_per_minute: int = 0  # 0: no rate limit
+    fail_next: dict[str, int] = field(default_factory=dict)  # method → calls left to fail
     seed: int = 1
 
 
@@ -91,6 +92,11 @@ class Simulator:
             return self._fault_rng.random() < rate
 
     def injected_error(self, method: str) -> str | None:
+        with self._lock:
+            left = self.knobs.fail_next.get(method, 0)
+            if left > 0:
+                self.knobs.fail_next[method] = left - 1
+                return self.knobs.error_name
         rate = self.knobs.error_rates.get(method, self.knobs.error_rate)
         return self.knobs.error_name if self.roll(rate) else None
 

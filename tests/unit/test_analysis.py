@@ -37,7 +37,7 @@ def test_shared_ip_delivering_clearly_worse_is_a_noisy_neighbour():
     assert not rows["9.9.9.9"].noisy and rows["9.9.9.9"].dedicated
     assert rows["9.9.9.9"].warmup_day == 12
     assert rows["10.0.0.2"].delivery_rate == 0.6
-    assert list(rows)[0] == "9.9.9.9"  # dedicated IPs first
+    assert next(iter(rows)) == "9.9.9.9"  # dedicated IPs first
 
 
 def test_a_handful_of_bounces_is_not_a_noisy_neighbour():
@@ -52,7 +52,11 @@ def test_customers_ranked_worst_first_with_complaints_from_events():
         Subaccount("bad", "Bad", "active", 60, sent_weekly=50),
         Subaccount("meh", "Meh", "active", 95, sent_weekly=500),
     ]
-    counts = {"bad": Counter(sent=990, spam=10), "meh": Counter(sent=10, spam=1), "ghost": Counter(sent=3)}
+    counts = {
+        "bad": Counter(sent=990, spam=10),
+        "meh": Counter(sent=10, spam=1),
+        "ghost": Counter(sent=3),
+    }
     rows = subaccount_rows(subs, counts)
     assert [r.id for r in rows] == ["bad", "meh", "good", "ghost"]
     assert rows[0].complaints == 10 and rows[0].complaint_rate == 0.01
@@ -75,9 +79,16 @@ def test_health_levels():
     assert evaluate(Account("u", 60, 100, 0, {}), [], [], T)[0] == "warning"
 
 
-def _ev(mid: str, state: str, email: str = "a@x.com", sub: str = "c1", diag: str = "") -> MessageEvent:
+def _ev(
+    mid: str, state: str, email: str = "a@x.com", sub: str = "c1", diag: str = ""
+) -> MessageEvent:
     return MessageEvent(
-        mid, NOW, state, email, subaccount=sub, diag=diag,
+        mid,
+        NOW,
+        state,
+        email,
+        subaccount=sub,
+        diag=diag,
         smtp_events=(SmtpEvent(NOW, "bounced", diag, "1.2.3.4", "5.6.7.8"),),
     )
 

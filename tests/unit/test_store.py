@@ -32,7 +32,10 @@ def msg(mid: str, state: str, ip: str = "1.1.1.1", sub: str = "c1", at: datetime
 
 
 def counts(store: Store) -> dict:
-    return {ip: dict(c) for ip, c in store.ip_counts(T0 - timedelta(hours=1), T0 + timedelta(hours=1)).items()}
+    return {
+        ip: dict(c)
+        for ip, c in store.ip_counts(T0 - timedelta(hours=1), T0 + timedelta(hours=1)).items()
+    }
 
 
 def test_reingesting_overlapping_windows_changes_nothing(store: Store):

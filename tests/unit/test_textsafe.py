@@ -1,7 +1,10 @@
 from console.secret import Secret
 from console.textsafe import cell, spreadsheet_safe, visible
 
-HOSTILE = "[bold red]PWNED[/] \x1b[31mred\x1b[0m \x1b]0;title\x07 \x1b]52;c;ZXZpbA==\x07 \u202eevil \x9b2J"
+HOSTILE = (
+    "[bold red]PWNED[/] \x1b[31mred\x1b[0m \x1b]0;title\x07 "
+    "\x1b]52;c;ZXZpbA==\x07 \u202eevil \x9b2J"
+)
 
 
 def test_controls_and_bidi_become_visible_escapes():
@@ -22,7 +25,7 @@ def test_cells_are_clipped_with_an_ellipsis():
 
 
 def test_spreadsheet_formula_injection_is_defused():
-    assert spreadsheet_safe("=HYPERLINK(\"http://evil\")").startswith("'=")
+    assert spreadsheet_safe('=HYPERLINK("http://evil")').startswith("'=")
     for lead in "+-@":
         assert spreadsheet_safe(lead + "1").startswith("'")
     assert spreadsheet_safe("normal") == "normal"

@@ -8,7 +8,9 @@ def test_times_with_and_without_microseconds():
     assert parse_mandrill_time("2025-08-29 18:48:02.82578") == datetime(
         2025, 8, 29, 18, 48, 2, 825780, tzinfo=UTC
     )
-    assert parse_mandrill_time("2013-01-01 15:30:27") == datetime(2013, 1, 1, 15, 30, 27, tzinfo=UTC)
+    assert parse_mandrill_time("2013-01-01 15:30:27") == datetime(
+        2013, 1, 1, 15, 30, 27, tzinfo=UTC
+    )
     assert parse_mandrill_time("garbage") is None
     assert parse_mandrill_time(None) is None
 

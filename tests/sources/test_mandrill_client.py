@@ -1,0 +1,244 @@
+"""The Mandrill client against the simulator over real HTTP on loopback."""
+
+import logging
+import socket
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from console.secret import Secret
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
+from console.sources.mandrill import MandrillClient, MandrillError
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+async def test_every_endpoint(client: MandrillClient, sim: Simulator, clock: ManualClock):
+    assert await client.ping()
+    acc = await client.users_info()
+    assert acc.username == "northwind-ops" and 0 <= (acc.reputation or -1) <= 100
+    assert acc.stats["last_7_days"].sent > 0 and acc.hourly_quota == 2500
+    ips = await client.ips_list()
+    assert ips[0].ip == "203.0.113.25" and ips[0].warmup.warming_up
+    subs = await client.subaccounts_list()
+    assert {s.id for s in subs} >= {"acme-shop", "dandelion"}
+    rejects = await client.rejects_list()
+    assert rejects and {r.reason for r in rejects} <= {"hard-bounce", "spam"}
+    domains = await client.senders_domains()
+    assert [d.dkim_valid for d in domains] == [True, False]
+    now = int(clock().timestamp())
+    page = await client.search(f"ts:[{now - 600} TO {now}]", limit=50)
+    assert 0 < len(page) <= 50
+    info = await client.message_info(page[0]["_id"])
+    assert info is not None and info.message_id == page[0]["_id"]
+    assert set(sim.calls) >= {
+        "users/ping2",
+        "users/info",
+        "ips/list",
+        "subaccounts/list",
+        "rejects/list",
+        "senders/domains",
+        "messages/search",
+        "messages/info",
+    }
+
+
+@pytest.mark.parametrize("style,status", [("current", 401), ("legacy", 500)])
+async def test_invalid_key_is_final_in_both_error_styles(
+    server: SimServer, sim: Simulator, style, status
+):
+    sim.knobs.error_style = style
+    c = MandrillClient(server.base_url, Secret("wrong-key-zzz"), retries=3, sleep=no_sleep)
+    with pytest.raises(MandrillError) as exc:
+        await c.users_info()
+    await c.aclose()
+    assert exc.value.name == "Invalid_Key" and exc.value.final and not exc.value.retryable
+    assert exc.value.status == status
+    assert "Invalid_Key" in exc.value.title
+    assert sim.calls["users/info"] == 1  # never retried
+
+
+@pytest.mark.parametrize("style", ["current", "legacy"])
+async def test_unknown_message_is_named_not_retried(client: MandrillClient, sim: Simulator, style):
+    sim.knobs.error_style = style
+    with pytest.raises(MandrillError) as exc:
+        await client.message_info("0" * 32)
+    assert exc.value.name == "Unknown_Message" and not exc.value.retryable
+    assert sim.calls["messages/info"] == 1
+
+
+@pytest.mark.parametrize("name", ["GeneralError", "ServiceUnavailable", "RequestLimitExceeded"])
+@pytest.mark.parametrize("style", ["current", "legacy"])
+async def test_retryable_errors_are_retried_then_reported(client, sim: Simulator, name, style):
+    sim.knobs.error_style = style
+    sim.knobs.error_name = name
+    sim.knobs.error_rates = {"ips/list": 1.0}
+    with pytest.raises(MandrillError) as exc:
+        await client.ips_list()
+    assert exc.value.name == name and exc.value.retryable
+    assert sim.calls["ips/list"] == 3  # 1 + retries=2
+
+
+async def test_a_transient_error_is_absorbed_by_a_retry(client, sim: Simulator):
+    sim.knobs.fail_next = {"ips/list": 2}
+    result = await client.ips_list()
+    assert result[0].ip == "203.0.113.25"
+    assert sim.calls["ips/list"] == 3
+
+
+async def test_rate_limit_on_search(client, sim: Simulator, clock: ManualClock):
+    sim.knobs.search_per_minute = 2
+    now = int(clock().timestamp())
+    await client.search(f"ts:[{now - 60} TO {now}]")
+    await client.search(f"ts:[{now - 60} TO {now}]")
+    with pytest.raises(MandrillError) as exc:
+        await client.search(f"ts:[{now - 60} TO {now}]")
+    assert exc.value.name == "RequestLimitExceeded"
+
+
+async def test_5xx_without_a_body_is_retryable(client, sim: Simulator):
+    sim.knobs.bare_5xx_rate = 1.0
+    with pytest.raises(MandrillError) as exc:
+        await client.users_info()
+    assert exc.value.retryable and exc.value.name == "" and "HTTP 502" in exc.value.title
+
+
+async def test_timeout(server: SimServer, sim: Simulator):
+    sim.knobs.latency = 0.6
+    c = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=0.2, retries=1, sleep=no_sleep)
+    with pytest.raises(MandrillError, match="timeout") as exc:
+        await c.users_info()
+    await c.aclose()
+    assert exc.value.retryable
+
+
+@pytest.mark.parametrize("knob", ["malformed_rate", "truncated_rate"])
+async def test_malformed_and_truncated_json(client, sim: Simulator, knob):
+    setattr(sim.knobs, knob, 1.0)
+    with pytest.raises(MandrillError, match="malformed answer"):
+        await client.subaccounts_list()
+
+
+async def test_connection_reset(client, sim: Simulator):
+    sim.knobs.reset_rate = 1.0
+    with pytest.raises(MandrillError, match="failed") as exc:
+        await client.users_info()
+    assert exc.value.retryable
+
+
+async def test_nothing_listening():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = MandrillClient(f"http://127.0.0.1:{port}/api/1.0", Secret("k"), retries=0)
+    with pytest.raises(MandrillError, match=r"Cannot reach Mandrill at 127\.0\.0\.1"):
+        await c.ping()
+    await c.aclose()
+
+
+async def test_wrong_shape_is_reported(client, sim: Simulator, monkeypatch):
+    monkeypatch.setattr(sim, "m_ips_list", lambda p: {"not": "a list"})
+    with pytest.raises(MandrillError, match="unexpected answer to ips/list"):
+        await client.ips_list()
+
+
+async def test_api_key_never_leaks_into_errors_or_logs(server: SimServer, sim: Simulator, caplog):
+    secret = "sk-SUPER-SECRET-0042"
+    caplog.set_level(logging.DEBUG)
+    sim.key = secret
+    c = MandrillClient(server.base_url, Secret(secret), timeout=0.3, retries=1, sleep=no_sleep)
+    errors: list[BaseException] = []
+    for knobs in (
+        {"invalid_key": True},
+        {"error_rate": 1.0},
+        {"bare_5xx_rate": 1.0},
+        {"malformed_rate": 1.0},
+        {"latency": 0.5},
+        {"reset_rate": 1.0},
+    ):
+        sim.reset_faults()
+        for k, v in knobs.items():
+            setattr(sim.knobs, k, v)
+        try:
+            await c.users_info()
+        except MandrillError as exc:
+            errors.append(exc)
+    await c.aclose()
+    assert len(errors) == 6
+    for exc in errors:
+        assert secret not in str(exc) and secret not in repr(exc) and secret not in exc.title
+        assert exc.__cause__ is None and exc.__suppress_context__
+    assert secret not in caplog.text
+
+
+async def test_a_server_echoing_the_key_is_scrubbed():
+    secret = "sk-echo-77"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400,
+            json={
+                "status": "error",
+                "code": -2,
+                "name": "ValidationError",
+                "message": f"Validation error: bad key {secret}",
+            },
+        )
+
+    c = MandrillClient(
+        "http://m.test/api/1.0", Secret(secret), transport=httpx.MockTransport(handler)
+    )
+    with pytest.raises(MandrillError) as exc:
+        await c.users_info()
+    await c.aclose()
+    assert secret not in exc.value.title and "***" in exc.value.title
+
+
+# -- the search window splitter ------------------------------------------------------------
+
+
+def truth(sc, lo: int, hi: int, now) -> set[str]:
+    ids = set()
+    for i in sc.index_range(lo, hi):
+        o = sc.outcome(i)
+        if lo <= o.ts <= hi and sc.item(o, now) is not None:
+            ids.add(sc.message_id(i))
+    return ids
+
+
+async def test_window_splitting_at_the_1000_cap_loses_nothing():
+    sc = scenario_named("heavy")  # a million messages a day: ~700 a minute
+    clock = ManualClock(sc.start + timedelta(hours=1))
+    with SimServer(Simulator(sc, clock)) as srv:
+        c = MandrillClient(srv.base_url, Secret(DEMO_KEY))
+        now = int(clock().timestamp())
+        lo, hi = now - 300, now - 1  # ~3,500 messages: several splits needed
+        result = await c.search_range(lo, hi, budget=100)
+        await c.aclose()
+    got = [m.message_id for m in result.messages]
+    assert len(got) == len(set(got))
+    assert set(got) == truth(sc, lo, hi, clock())
+    assert len(got) > 3000 and result.calls > 4 and result.complete
+
+
+async def test_a_spent_budget_resumes_without_gaps():
+    sc = scenario_named("heavy")
+    clock = ManualClock(sc.start + timedelta(hours=1))
+    with SimServer(Simulator(sc, clock)) as srv:
+        c = MandrillClient(srv.base_url, Secret(DEMO_KEY))
+        now = int(clock().timestamp())
+        lo, hi = now - 300, now - 1
+        seen: set[str] = set()
+        start, rounds = lo, 0
+        while start <= hi:
+            r = await c.search_range(start, hi, budget=3)
+            seen |= {m.message_id for m in r.messages}
+            assert r.covered_until >= start - 1
+            start = r.covered_until + 1
+            rounds += 1
+            assert rounds < 50
+        await c.aclose()
+    assert rounds > 1 and seen == truth(sc, lo, hi, clock())
