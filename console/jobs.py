@@ -288,6 +288,8 @@ class Jobs:
         self.intervals = {name: float(getattr(poll, name)) for name in SOURCES}
         self.jitter = poll.jitter
         self.cap = poll.backoff_cap
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def start(self) -> None:
         """Start on the running loop (AsyncIOScheduler needs one); every job fires at once."""
@@ -317,7 +319,18 @@ class Jobs:
         return float(min(self.cap, base * 2 ** max(0, failures - 1)))
 
     async def _run(self, name: str) -> None:
-        update = await self.pipeline.run(name)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)  # type: ignore[arg-type]
+        try:
+            update = await self.pipeline.run(name)
+        except asyncio.CancelledError:
+            if self._stopping:
+                return  # shutting down: an unfinished poll is simply dropped, not an error
+            raise
+        finally:
+            if task is not None:
+                self._running.discard(task)  # type: ignore[arg-type]
         st = update.status
         if not st.ok and self.scheduler is not None and self.scheduler.running:
             delay = self.backoff_delay(st.failures, st.final, self.intervals[name])
@@ -337,9 +350,16 @@ class Jobs:
         return bool(self.scheduler and self.scheduler.running)
 
     async def shutdown(self) -> None:
+        """Stop scheduling, cancel polls in flight and wait for them to unwind."""
+        self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # shutdown is queued with call_soon_threadsafe
+        tasks = list(self._running)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def poll_once(pipeline: Pipeline, names: tuple[str, ...] = SOURCES) -> dict[str, Update]:
