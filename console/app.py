@@ -91,7 +91,7 @@ class MailopsApp(App[None]):
         yield Static("", id="banner")
         yield ReputationPanel(id="reputation")
         yield WarmupPanel(id="warmup")
-        yield BounceFeed(limit=self.config.ui.feed_limit, local_time=self.local_time, id="feed")
+        yield BounceFeed(limit=self.config.ui.feed_limit, local_time=self.local_time, id="bounces")
         yield StatusLine(self.wall, id="status")
         yield Footer()
 

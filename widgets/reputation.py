@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -28,13 +30,15 @@ class ReputationPanel(Horizontal):
     ReputationPanel DataTable { width: 1fr; height: 100%; }
     """
 
+    summary_text = ""
+
     def compose(self) -> ComposeResult:
         with Vertical(id="rep-left"):
             yield Static("Waiting for Mandrill…", id="rep-summary")
             yield Static("", id="rep-spark-label")
             yield Sparkline([], id="rep-spark")
         table: DataTable[Text] = DataTable(id="subaccounts", cursor_type="row", zebra_stripes=True)
-        table.add_column("customer (worst first)", key="id", width=20)
+        table.add_column("customer", key="id", width=17)
         table.add_column("rep", key="rep", width=4)
         table.add_column("complaints", key="complaints", width=11)
         table.add_column("hard", key="bounced", width=5)
@@ -42,7 +46,7 @@ class ReputationPanel(Horizontal):
         yield table
 
     def on_mount(self) -> None:
-        self.border_title = "Reputation"
+        self.border_title = "Reputation · customers worst first"
 
     def set_stale(self, note: str | None) -> None:
         self.border_subtitle = note or ""
@@ -50,23 +54,36 @@ class ReputationPanel(Horizontal):
 
     def show_account(self, view: AccountView) -> None:
         acc = view.account
-        text = Text()
+        head = Text()
         rep = "—" if acc.reputation is None else str(acc.reputation)
-        text.append("Account ", style="bold")
-        text.append(visible(acc.username) + "  ")
-        text.append(f"reputation {rep}/100 ", style="bold")
-        text.append(view.word, style=WORD_STYLE.get(view.word, "bold"))
+        head.append("Account ", style="bold")
+        head.append(visible(acc.username) + "  ")
+        head.append(f"reputation {rep}/100 ", style="bold")
+        head.append(view.word, style=WORD_STYLE.get(view.word, "bold"))
         quota = "—" if acc.hourly_quota is None else f"{acc.hourly_quota:,}/h"
         backlog = "—" if acc.backlog is None else f"{acc.backlog:,}"
-        text.append(f"\nhourly quota {quota}  backlog {backlog}\n")
-        text.append("          sent  deliv   hard   soft  reject  complaint\n", style="dim")
+        head.append(f"\nhourly quota {quota}  backlog {backlog}")
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(justify="left", style="dim")
+        for _ in range(6):
+            grid.add_column(justify="right")
+        grid.add_row("rates", "sent", "deliv", "hard", "soft", "reject", "complaint", style="dim")
         for label, key in (("today", "today"), ("7 days", "last_7_days")):
             s = acc.stats.get(key, Stats())
-            text.append(f"{label:>7} {s.sent:>7,} {pct(s.delivery_rate):>6} ")
-            text.append(f"{pct(s.hard_bounce_rate, 2):>6} {pct(s.soft_bounce_rate, 2):>6} ")
-            text.append(f"{pct(s.reject_rate, 2):>7} ")
-            text.append(f"{pct(s.complaint_rate, 3):>9}\n")
-        self.query_one("#rep-summary", Static).update(text)
+            complaint = Text(pct(s.complaint_rate, 3))
+            if (s.complaint_rate or 0) >= 0.003:
+                complaint.stylize("bold red")
+            grid.add_row(
+                label,
+                f"{s.sent:,}",
+                pct(s.delivery_rate),
+                pct(s.hard_bounce_rate, 2),
+                pct(s.soft_bounce_rate, 2),
+                pct(s.reject_rate, 2),
+                complaint,
+            )
+        self.summary_text = head.plain  # what tests and screen readers can match on
+        self.query_one("#rep-summary", Static).update(Group(head, grid))
         values = [float(v) for _, v in view.history[-120:]]
         self.query_one("#rep-spark", Sparkline).data = values
         label = ""
@@ -99,7 +116,7 @@ class ReputationPanel(Horizontal):
     def _cells(r: SubaccountRow) -> dict[str, Text]:
         cr = r.complaint_rate
         return {
-            "id": cell(r.name or r.id, 20),
+            "id": cell(r.name or r.id, 17),
             "rep": cell(
                 "—" if r.reputation is None else r.reputation,
                 style="red" if (r.reputation or 100) < 75 else "",

@@ -47,9 +47,8 @@ class StatusLine(Static):
                 out.append(f"{st.name} ✗ ", style="bold red")
                 out.append(clip(visible(st.error), 90), style="red")
                 out.append(f" (last good {age})", style="dim")
-            elif st.ok is None:
-                out.append(f"{st.name} … ", style="dim")
-                out.append(f"stored {age}" if st.last_ok_at else "waiting", style="dim")
+            elif st.ok is None:  # not polled yet this run: age of the stored poll, if any
+                out.append(f"{st.name} … {age if st.last_ok_at else 'waiting'}", style="dim")
             else:
                 out.append(f"{st.name} ✓ ", style="green")
                 out.append(age)

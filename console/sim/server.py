@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -474,7 +475,30 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, addr: tuple[str, int], sim: Simulator) -> None:
         self.sim = sim
+        self.open_sockets: set[socket.socket] = set()
+        self._sockets_lock = threading.Lock()
         super().__init__(addr, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        with self._sockets_lock:
+            self.open_sockets.add(conn)
+        return conn, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close kept-alive connections too, so a stopped simulator is really gone."""
+        with self._sockets_lock:
+            conns = list(self.open_sockets)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class SimServer:
@@ -504,6 +528,7 @@ class SimServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.drop_connections()
         if self._thread:
             self._thread.join(timeout=5)
 

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from console.app import MailopsApp, build_app
+from console.cli import demo_config
+from console.config import Config
+from console.jobs import Pipeline
+from console.secret import Secret
+from console.sim import DEMO_KEY, ManualClock, SimServer
+from console.sources.mandrill import MandrillClient
+from console.store import Store
+
+
+def utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC)
+
+
+def quiet_config(base_url: str, state_dir: str) -> Config:
+    """Polls fire once at start (and on `r`), never on their own during a test."""
+    cfg = demo_config(base_url, state_dir)
+    poll = replace(
+        cfg.mandrill.poll,
+        account=600,
+        ips=600,
+        messages=600,
+        rescan=600,
+        subaccounts=600,
+        rejects=600,
+        domains=600,
+        jitter=0,
+        backoff_cap=600,
+    )
+    return replace(cfg, mandrill=replace(cfg.mandrill, poll=poll, timeout=5.0, retries=0))
+
+
+def make_app(server: SimServer, store: Store, clock: ManualClock, **kw) -> MailopsApp:
+    cfg = quiet_config(server.base_url, str(store.dir))
+    client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5.0, retries=0)
+    pipeline = Pipeline(client, store, cfg, clock=clock)
+    return build_app(cfg, pipeline, local_time=utc, **kw)
+
+
+async def wait_for(pred, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def settled(app: MailopsApp, pilot) -> None:
+    """Wait until every source has answered once (well or badly) and the UI caught up."""
+    await wait_for(lambda: all(st.ok is not None for st in app.pipeline.statuses.values()))
+    await pilot.pause()
+    await pilot.pause()
+
+
+@pytest.fixture
+def app(server, store, clock) -> MailopsApp:
+    return make_app(server, store, clock)

@@ -1,0 +1,165 @@
+"""The console as a user sees it, driven with Pilot against the simulator."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+
+from textual.widgets import DataTable, Static
+
+from console.sim import ManualClock, SimServer, Simulator, scenario_named
+from console.store import Store
+from tests.ui.conftest import make_app, settled, wait_for
+from widgets.bounces import BounceFeed
+from widgets.detail import EventDetail
+from widgets.reputation import ReputationPanel
+from widgets.status import StatusLine
+from widgets.warmup import WarmupPanel
+
+SIZE = (120, 40)
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def feed_rows(app) -> list[list[str]]:
+    return rows(app.query_one("#feed", DataTable))
+
+
+async def test_panels_show_simulator_data(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        summary = app.query_one(ReputationPanel).summary_text
+        assert "reputation 84/100" in summary and "Excellent" in summary and "2,500/h" in summary
+        subs = rows(app.query_one("#subaccounts", DataTable))
+        assert subs[0][0] == "Dandelion Deals"
+        ips = rows(app.query_one("#ips", DataTable))
+        assert ips[0][0] == "203.0.113.25" and ips[0][3].startswith("day 12/30")
+        assert any(r[0] == "198.51.100.13" and r[-1] == "⚠" for r in ips)
+        notes = str(app.query_one("#ip-notes", Static).content)
+        assert "198.51.100.13" in notes and "noisy neighbour" in notes
+        feed = feed_rows(app)
+        assert len(feed) > 50
+        assert {r[1] for r in feed} >= {"hard", "soft", "deferred"}
+        assert feed == sorted(feed, key=lambda r: r[0], reverse=True)  # newest first
+        status = app.query_one(StatusLine).render_text().plain
+        assert "account ✓" in status and "messages ✓" in status
+        for panel in (ReputationPanel, WarmupPanel, BounceFeed):
+            assert app.query_one(panel).border_subtitle == ""
+
+
+async def test_filter_kind_detail_and_export(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        total = len(feed_rows(app))
+        await pilot.press("slash")
+        await pilot.press(*"dandelion")
+        await pilot.pause()
+        shown = feed_rows(app)
+        assert 0 < len(shown) < total and all(r[3] == "dandelion" for r in shown)
+        await pilot.press("enter")  # keep the filter, back to the table
+        await pilot.press("k")  # kind: hard
+        await pilot.pause()
+        hard = feed_rows(app)
+        assert hard and all(r[1] == "hard" and r[3] == "dandelion" for r in hard)
+        feed = app.query_one(BounceFeed)
+        assert "kind: hard" in str(app.query_one("#feed-info", Static).content)
+
+        table = app.query_one("#feed", DataTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EventDetail)
+        body = str(app.screen.query_one("#detail-body", Static).content)
+        first = feed.visible_events()[0]
+        assert first.message_id in body and "SMTP events" in body and first.email in body
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, EventDetail)
+
+        await pilot.press("e")
+        await pilot.pause()
+        path = app.last_export
+        with open(path, newline="") as fh:
+            data = list(csv.reader(fh))
+        assert data[0][:4] == ["time_utc", "kind", "state", "recipient"]
+        assert len(data) - 1 == len(hard)
+        assert all(r[1] == "hard" and r[4] == "dandelion" for r in data[1:])
+
+
+async def test_failing_source_marks_panels_stale_and_keeps_data(server, store, clock):
+    app = make_app(server, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        server.stop()
+        await pilot.press("r")
+        await wait_for(lambda: app.pipeline.statuses["account"].ok is False)
+        await wait_for(lambda: app.pipeline.statuses["messages"].ok is False)
+        await pilot.pause()
+        sub = app.query_one(ReputationPanel).border_subtitle
+        assert "stale" in sub and "Cannot reach Mandrill" in sub
+        assert "stale" in app.query_one(BounceFeed).border_subtitle
+        assert "reputation 84/100" in app.query_one(ReputationPanel).summary_text
+        assert len(feed_rows(app)) > 50
+        status = app.query_one(StatusLine).render_text().plain
+        assert "account ✗ Cannot reach Mandrill" in status and "last good" in status
+
+
+async def test_invalid_key_keeps_console_up_and_says_so(server, store, clock, sim):
+    sim.knobs.invalid_key = True
+    app = make_app(server, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        status = app.query_one(StatusLine).render_text().plain
+        assert "Mandrill rejected the API key (Invalid_Key)" in status
+        assert app.is_running
+
+
+async def test_stored_state_is_on_screen_at_once_marked_stale(server, store, clock, sim, tmp_path):
+    first = make_app(server, store, clock)
+    async with first.run_test(size=SIZE) as pilot:
+        await settled(first, pilot)
+    store.close()
+    sim.knobs.latency = 3.0  # the next polls are slow to answer
+    again = Store(store.dir, clock=clock).open()
+    try:
+        app = make_app(server, again, clock)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert "reputation 84/100" in app.query_one(ReputationPanel).summary_text
+            assert len(feed_rows(app)) > 50
+            assert "stored data" in app.query_one(ReputationPanel).border_subtitle
+            assert app.pipeline.statuses["account"].ok is None
+            status = app.query_one(StatusLine).render_text().plain
+            assert "stored" in status
+            sim.knobs.latency = 0
+    finally:
+        again.close()
+
+
+async def test_hostile_bounce_text_is_shown_literally(tmp_path):
+    sc = scenario_named("hostile")
+    clock = ManualClock(sc.start + timedelta(hours=3))
+    with SimServer(Simulator(sc, clock)) as srv, Store(tmp_path / "s", clock=clock) as st:
+        app = make_app(srv, st, clock)
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            feed = feed_rows(app)
+            reasons = [r[-1] for r in feed]
+            assert any("[bold red]PWNED[/bold red]" in r for r in reasons)
+            assert any("\\x1b]0;owned title\\x07" in r for r in reasons)
+            assert any("\\u202e" in r for r in reasons)
+            assert not any(ch in "".join(reasons) for ch in "\x1b\x07\x9b\u202e\x00")
+            table = app.query_one("#feed", DataTable)
+            table.focus()
+            evs = app.query_one(BounceFeed).visible_events()
+            i = next(i for i, e in enumerate(evs) if "\x1b]52" in e.reason)
+            table.move_cursor(row=i)
+            await pilot.press("enter")
+            await pilot.pause()
+            body = str(app.screen.query_one("#detail-body", Static).content)
+            assert "\\x1b]52;c;ZXZpbA==\\x07" in body and "\x1b" not in body
+            svg = app.export_screenshot()
+            assert "\x1b" not in svg and "PWNED" in svg
