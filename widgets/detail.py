@@ -24,6 +24,15 @@ def _fmt(dt: datetime | None, local: Callable[[datetime], datetime]) -> str:
     return f"{loc:%Y-%m-%d %H:%M:%S %Z} ({dt:%H:%M:%S} UTC)"
 
 
+def _indent_kept(text: str) -> str:
+    """Leading spaces as no-break spaces: Textual trims ordinary ones at line starts."""
+    lines = []
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        lines.append("\u00a0" * (len(line) - len(stripped)) + stripped)
+    return "\n".join(lines)
+
+
 def detail_text(e: MessageEvent, local: Callable[[datetime], datetime]) -> Text:
     t = Text()
 
@@ -50,14 +59,14 @@ def detail_text(e: MessageEvent, local: Callable[[datetime], datetime]) -> Text:
     if not e.smtp_events:
         t.append("  none recorded\n", style="dim")
     for ev in e.smtp_events:
-        t.append(f"  {_fmt(ev.ts, local)}  {visible(ev.type)}  ", style="bold")
+        t.append(f"\u00a0\u00a0{_fmt(ev.ts, local)}  {visible(ev.type)}  ", style="bold")
         t.append(f"from {visible(ev.source_ip) or '—'} to {visible(ev.destination_ip) or '—'}")
         if ev.size is not None:
             t.append(f"  {ev.size:,} bytes")
-        t.append("\n    " + visible(ev.diag or "—", keep_newlines=True) + "\n")
+        t.append("\n\u00a0\u00a0\u00a0\u00a0" + visible(ev.diag or "—", keep_newlines=True) + "\n")
     t.append("\nAll fields as Mandrill sent them\n", style="bold underline")
     raw = json.dumps(e.raw, indent=2, ensure_ascii=False, default=str)
-    t.append(visible(raw, keep_newlines=True))
+    t.append(_indent_kept(visible(raw, keep_newlines=True)))
     return t
 
 

@@ -1,0 +1,64 @@
+"""Regenerate the pictures in this folder from the demo scenario.
+
+Run: .venv/bin/python screenshots/make_screenshots.py   (PNG needs rsvg-convert)
+The clock is frozen 3 scenario hours in, so the noisy neighbour is visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from console.app import build_app
+from console.cli import demo_config
+from console.jobs import SOURCES, Pipeline
+from console.secret import Secret
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
+from console.sources.mandrill import MandrillClient
+from console.store import Store
+
+HERE = Path(__file__).resolve().parent
+
+
+def utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC)
+
+
+async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) -> Path:
+    scenario = scenario_named("default")
+    clock = ManualClock(scenario.start + timedelta(hours=3, minutes=20))
+    with SimServer(Simulator(scenario, clock)) as srv, tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp), clock=clock).open()
+        cfg = demo_config(srv.base_url, tmp)
+        client = MandrillClient(srv.base_url, Secret(DEMO_KEY))
+        pipeline = Pipeline(client, store, cfg, clock=clock)
+        for source in SOURCES:
+            await pipeline.run(source)
+        app = build_app(
+            cfg, pipeline, local_time=utc, start_jobs=False, subtitle="DEMO · simulated Mandrill"
+        )
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            svg = HERE / f"{name}.svg"
+            svg.write_text(app.export_screenshot(title="mailops"))
+        store.close()
+    if shutil.which("rsvg-convert"):
+        subprocess.run(["rsvg-convert", "-o", str(svg.with_suffix(".png")), str(svg)], check=True)
+    return svg
+
+
+async def main() -> None:
+    print(await shoot("main-120x40", (120, 40)))
+    print(await shoot("main-80x24", (80, 24)))
+    print(await shoot("detail", (120, 40), ("tab", "tab", "enter")))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
