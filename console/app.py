@@ -7,14 +7,17 @@ widget messages that this module turns into job runs or file writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from rich.text import Text
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console import __version__
@@ -22,6 +25,7 @@ from console.config import Config
 from console.export import export_events_csv
 from console.jobs import Jobs, Pipeline, Update
 from console.model import MessageEvent
+from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.bounces import BounceFeed
 from widgets.detail import EventDetail
@@ -89,7 +93,7 @@ class MailopsApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="banner")
-        yield ReputationPanel(id="reputation")
+        yield ReputationPanel(self.config.thresholds, id="reputation")
         yield WarmupPanel(id="warmup")
         yield BounceFeed(limit=self.config.ui.feed_limit, local_time=self.local_time, id="bounces")
         yield StatusLine(self.wall, id="status")
@@ -101,17 +105,24 @@ class MailopsApp(App[None]):
 
     def on_mount(self) -> None:
         self._paint_stored()
-        warnings = [*self.config.warnings, *self.pipeline.store.warnings]
-        if warnings:
-            banner = self.query_one("#banner", Static)
-            banner.update("\n".join(f"⚠ {w}" for w in warnings))
-            banner.add_class("shown")
+        self._refresh_banner()
         self.set_interval(1.0, self._refresh_staleness)
         if self.start_jobs:
             self.jobs.start()
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height < 32 or self.size.width < 100, "compact")
+
+    def _refresh_banner(self) -> None:
+        """Config and state warnings, and errors no retry can fix, stay in sight."""
+        lines = [*self.config.warnings, *self.pipeline.store.warnings]
+        finals = {st.error for st in self.pipeline.statuses.values() if st.ok is False and st.final}
+        m = self.config.mandrill
+        where = f"the file {m.api_key_file}" if m.api_key_file else f"${m.api_key_env}"
+        lines += [f"{e}: check the key in {where}, then restart mailops" for e in sorted(finals)]
+        banner = self.query_one("#banner", Static)
+        banner.update(Text("\n".join(f"⚠ {visible(w)}" for w in lines)))
+        banner.set_class(bool(lines), "shown")
 
     async def on_unmount(self) -> None:
         await self.jobs.shutdown()
@@ -125,6 +136,9 @@ class MailopsApp(App[None]):
             self.query_one(ReputationPanel).show_account(view)
         self.query_one(ReputationPanel).show_subaccounts(p.subaccount_view())
         self.query_one(WarmupPanel).show_ips(p.ip_view())
+        rejects = p.rejects_view()
+        if rejects is not None:
+            self.query_one(ReputationPanel).show_rejects(rejects)
         self.feed.set_events(p.store.recent_events(self.config.ui.feed_limit))
         self.query_one(StatusLine).show(p.statuses)
         self._refresh_staleness()
@@ -143,10 +157,14 @@ class MailopsApp(App[None]):
             self.query_one(ReputationPanel).show_subaccounts(u.subaccounts)
         if u.ips is not None:
             self.query_one(WarmupPanel).show_ips(u.ips)
+        if u.rejects is not None:
+            self.query_one(ReputationPanel).show_rejects(u.rejects)
         if u.new_events:
             self.feed.add_events(u.new_events)
         self.query_one(StatusLine).show(self.pipeline.statuses)
         self._refresh_staleness()
+        if u.status.final or "shown" in self.query_one("#banner").classes:
+            self._refresh_banner()
 
     def stale_note(self, panel: str) -> str | None:
         """'stale · 3m old · <error>' when a panel's sources are failing or not yet polled."""
@@ -173,6 +191,13 @@ class MailopsApp(App[None]):
         if self.jobs.running:
             self.jobs.run_now()
             self.notify("Polling every source now")
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Refresh now", "Poll every source now", self.action_refresh)
+        yield SystemCommand("Filter the bounce feed", "Type to filter", self.action_feed_filter)
+        yield SystemCommand("Cycle the feed's kind filter", "hard, soft, …", self.action_feed_kind)
+        yield SystemCommand("Export the feed as CSV", "The filtered rows", self.action_feed_export)
 
     def action_feed_filter(self) -> None:
         self.feed.action_filter()

@@ -155,7 +155,9 @@ def _open_console(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     m = config.mandrill
-    client = MandrillClient(m.base_url, key, timeout=m.timeout, retries=m.retries)
+    client = MandrillClient(
+        m.base_url, key, timeout=m.timeout, retries=m.retries, search_per_minute=m.search_per_minute
+    )
     pipeline = Pipeline(client, store, config, clock=clock)
     app = build_app(config, pipeline, subtitle=subtitle)
     try:
@@ -171,6 +173,7 @@ def demo_config(base_url: str, state_dir: str) -> Config:
         mandrill=MandrillConfig(
             base_url=base_url,
             max_search_calls=60,
+            search_per_minute=0,  # the simulator does not rate-limit unless told to
             rescan_hours=12,
             poll=PollConfig(
                 account=5,
@@ -367,7 +370,13 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="mailops-check-") as tmp:
         store = Store(Path(tmp), retention_days=config.storage.retention_days).open()
         try:
-            client = MandrillClient(m.base_url, key, timeout=m.timeout, retries=m.retries)
+            client = MandrillClient(
+                m.base_url,
+                key,
+                timeout=m.timeout,
+                retries=m.retries,
+                search_per_minute=m.search_per_minute,
+            )
             pipeline = Pipeline(client, store, config, backfill_hours=m.check_window_hours)
             updates = asyncio.run(_poll_for_check(pipeline))
             report, code = check_report(pipeline, updates)

@@ -55,6 +55,7 @@ class MandrillConfig:
     backfill_hours: float = 24
     rescan_hours: float = 48
     max_search_calls: int = 15
+    search_per_minute: int = 20
     check_window_hours: float = 6
     poll: PollConfig = field(default_factory=PollConfig)
 
@@ -288,7 +289,8 @@ retries = 2               # quick retries of a retryable error before the poll c
 search_overlap = 600      # seconds each messages/search window overlaps the previous one
 backfill_hours = 24       # how far back the first poll reads messages
 rescan_hours = 48         # how far back late bounces and complaints are looked for
-max_search_calls = 15     # messages/search calls per poll (Mandrill allows about 20 a minute)
+max_search_calls = 15     # messages/search calls per poll
+search_per_minute = 20    # Mandrill documents about 20 searches a minute; 0 turns the limit off
 check_window_hours = 6    # how far back `mailops check` reads messages
 
 [mandrill.poll]           # seconds between polls of each data set

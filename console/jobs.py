@@ -176,6 +176,10 @@ class Pipeline:
         counts = self.store.subaccount_counts(today - timedelta(days=6), today)
         return tuple(subaccount_rows(subs, counts))
 
+    def rejects_view(self) -> tuple[Reject, ...] | None:
+        snap = self.store.get_snapshot("rejects", list[Reject])
+        return tuple(snap[0]) if snap else None
+
     def last_ok(self, source: str) -> datetime | None:
         return self.statuses[source].last_ok_at
 
@@ -187,11 +191,18 @@ class Pipeline:
         def save() -> AccountView | None:
             self.store.put_snapshot("account", account, self.wall())
             if account.reputation is not None:
-                self.store.add_history("reputation", self.clock(), account.reputation)
+                self._record_reputation(account.reputation)
             self.store.commit()
             return self.account_view()
 
         return _Poll(account=await self._db(save))
+
+    def _record_reputation(self, value: int) -> None:
+        """Keep a point when the value moves, or every 15 minutes: a month stays small."""
+        now = self.clock()
+        last = self.store.last_history("reputation")
+        if last is None or last[1] != value or now - last[0] >= timedelta(minutes=15):
+            self.store.add_history("reputation", now, value)
 
     async def _poll_ips(self) -> _Poll:
         ips = await self.client.ips_list()

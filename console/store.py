@@ -311,6 +311,14 @@ class Store:
         rows.sort()
         return [(datetime.fromtimestamp(t, UTC), v) for t, v in rows]
 
+    def last_history(self, series: str) -> tuple[datetime, float] | None:
+        with self._lock:
+            best: tuple[float, float] | None = None
+            for d in self.db.table("history").all():
+                if d.get("s") == series and (best is None or d.get("t", 0) >= best[0]):
+                    best = (d["t"], d["v"])
+        return (datetime.fromtimestamp(best[0], UTC), best[1]) if best else None
+
     def get_cursor(self, name: str) -> int | None:
         with self._lock:
             for d in self.db.table("cursors").all():

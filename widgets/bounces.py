@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual import on
@@ -29,7 +29,7 @@ KIND_STYLE = {
 #: The reason goes last and unsized: it takes whatever width is left, and the
 #: table scrolls sideways for the rest (the detail screen shows all of it).
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("time", "time", 14),
+    ("time", "time", 15),
     ("kind", "kind", 8),
     ("recipient", "recipient", 26),
     ("customer", "customer", 13),
@@ -84,8 +84,9 @@ class BounceFeed(Vertical):
         )
         yield Static("", id="feed-info")
         table: DataTable[Text] = DataTable(id="feed", cursor_type="row", zebra_stripes=True)
+        zone = self._local(datetime.now(UTC)).strftime("%Z") or "local"
         for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+            table.add_column(f"{label} ({zone})" if key == "time" else label, key=key, width=width)
         yield table
 
     def on_mount(self) -> None:

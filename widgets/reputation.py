@@ -11,7 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
-from console.model import AccountView, Stats, SubaccountRow
+from console.config import Thresholds
+from console.model import AccountView, Reject, Stats, SubaccountRow
 from console.textsafe import cell, visible
 
 WORD_STYLE = {"Excellent": "bold green", "Good": "bold yellow", "Poor": "bold red"}
@@ -25,6 +26,7 @@ class ReputationPanel(Horizontal):
     DEFAULT_CSS = """
     ReputationPanel #rep-left { width: 60; height: 100%; }
     ReputationPanel #rep-summary { height: auto; }
+    ReputationPanel #rep-rejects { height: 1; }
     ReputationPanel #rep-spark-label { height: 1; color: $text-muted; }
     ReputationPanel Sparkline { height: 1; }
     ReputationPanel DataTable { width: 1fr; height: 100%; }
@@ -32,9 +34,14 @@ class ReputationPanel(Horizontal):
 
     summary_text = ""
 
+    def __init__(self, thresholds: Thresholds | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.thresholds = thresholds or Thresholds()
+
     def compose(self) -> ComposeResult:
         with Vertical(id="rep-left"):
             yield Static("Waiting for Mandrill…", id="rep-summary")
+            yield Static("", id="rep-rejects")
             yield Static("", id="rep-spark-label")
             yield Sparkline([], id="rep-spark")
         table: DataTable[Text] = DataTable(id="subaccounts", cursor_type="row", zebra_stripes=True)
@@ -71,8 +78,10 @@ class ReputationPanel(Horizontal):
         for label, key in (("today", "today"), ("7 days", "last_7_days")):
             s = acc.stats.get(key, Stats())
             complaint = Text(pct(s.complaint_rate, 3))
-            if (s.complaint_rate or 0) >= 0.003:
+            if (s.complaint_rate or 0) >= self.thresholds.complaint_critical:
                 complaint.stylize("bold red")
+            elif (s.complaint_rate or 0) >= self.thresholds.complaint_warning:
+                complaint.stylize("yellow")
             grid.add_row(
                 label,
                 f"{s.sent:,}",
@@ -112,18 +121,32 @@ class ReputationPanel(Horizontal):
                     for col, value in self._cells(r).items():
                         table.update_cell(r.id, col, value)
 
-    @staticmethod
-    def _cells(r: SubaccountRow) -> dict[str, Text]:
+    def show_rejects(self, rejects: Sequence[Reject]) -> None:
+        """The denylist in one line: how many, and why (1000 is Mandrill's listing cap)."""
+        by_reason: dict[str, int] = {}
+        for r in rejects:
+            by_reason[r.reason or "other"] = by_reason.get(r.reason or "other", 0) + 1
+        total = f"{len(rejects):,}" + ("+" if len(rejects) >= 1000 else "")
+        parts = " · ".join(f"{visible(k)} {v:,}" for k, v in sorted(by_reason.items()))
+        line = Text(f"denylist {total}", style="bold")
+        if parts:
+            line.append(f" ({parts})", style="")
+        self.query_one("#rep-rejects", Static).update(line)
+
+    def _cells(self, r: SubaccountRow) -> dict[str, Text]:
+        t = self.thresholds
         cr = r.complaint_rate
         return {
             "id": cell(r.name or r.id, 17),
             "rep": cell(
                 "—" if r.reputation is None else r.reputation,
-                style="red" if (r.reputation or 100) < 75 else "",
+                style="red"
+                if (r.reputation if r.reputation is not None else 100) < t.reputation_good
+                else "",
             ),
             "complaints": cell(
                 f"{r.complaints} {pct(cr, 2)}" if r.complaints else "0",
-                style="bold red" if cr and cr >= 0.003 else "",
+                style="bold red" if cr and cr >= t.complaint_critical else "",
             ),
             "bounced": cell(r.hard_bounces),
             "sent": cell(f"{r.sent_weekly:,}"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -97,6 +99,8 @@ class MandrillClient:
         backoff: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        search_per_minute: int = 0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = key
@@ -108,6 +112,9 @@ class MandrillClient:
             timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
         )
         self.host = urlsplit(self.base_url).netloc or self.base_url
+        self.search_per_minute = search_per_minute
+        self._monotonic = monotonic
+        self._search_times: deque[float] = deque()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -238,6 +245,7 @@ class MandrillClient:
         limit: int = SEARCH_CAP,
     ) -> list[dict[str, Any]]:
         """One raw messages/search call; items are returned unparsed for the splitter."""
+        await self._search_slot()
         params: dict[str, Any] = {"query": query, "limit": limit}
         if date_from:
             params["date_from"] = date_from
@@ -245,6 +253,19 @@ class MandrillClient:
             params["date_to"] = date_to
         data = self._expect(await self.call("messages/search", **params), list, "messages/search")
         return [d for d in data if isinstance(d, dict)]
+
+    async def _search_slot(self) -> None:
+        """Wait for room under Mandrill's documented ~20 searches a minute (0: no limit)."""
+        if self.search_per_minute <= 0:
+            return
+        while True:
+            now = self._monotonic()
+            while self._search_times and now - self._search_times[0] >= 60:
+                self._search_times.popleft()
+            if len(self._search_times) < self.search_per_minute:
+                self._search_times.append(now)
+                return
+            await self._sleep(60 - (now - self._search_times[0]) + 0.05)
 
     async def search_range(
         self, start: int, end: int, *, query: str = "", budget: int = 15, limit: int = SEARCH_CAP
@@ -257,6 +278,8 @@ class MandrillClient:
         resume point in `covered_until`.
         """
         result = SearchResult(covered_until=start - 1)
+        if end < start:
+            return result
         pending: list[tuple[int, int]] = [(start, end)]
         while pending:
             if result.calls >= budget:

@@ -243,3 +243,26 @@ async def test_a_spent_budget_resumes_without_gaps():
             assert rounds < 50
         await c.aclose()
     assert rounds > 1 and seen == truth(sc, lo, hi, clock())
+
+
+async def test_searches_are_paced_under_the_per_minute_limit(server: SimServer, clock: ManualClock):
+    fake_now = [1000.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        fake_now[0] += seconds
+
+    c = MandrillClient(
+        server.base_url,
+        Secret(DEMO_KEY),
+        sleep=fake_sleep,
+        search_per_minute=20,
+        monotonic=lambda: fake_now[0],
+    )
+    now = int(clock().timestamp())
+    for _ in range(45):
+        await c.search(f"ts:[{now - 5} TO {now}]", limit=1)
+        fake_now[0] += 0.1
+    await c.aclose()
+    assert len(slept) == 2 and all(55 < s <= 60.1 for s in slept)  # two waits for 45 calls

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from textual.widgets import DataTable, Static
 
-from console.sim import ManualClock, SimServer, Simulator, scenario_named
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
 from console.store import Store
 from tests.ui.conftest import make_app, settled, wait_for
 from widgets.bounces import BounceFeed
@@ -114,6 +114,10 @@ async def test_invalid_key_keeps_console_up_and_says_so(server, store, clock, si
         await settled(app, pilot)
         status = app.query_one(StatusLine).render_text().plain
         assert "Mandrill rejected the API key (Invalid_Key)" in status
+        banner = app.query_one("#banner", Static)
+        assert banner.has_class("shown")
+        assert "check the key in $MANDRILL_API_KEY" in str(banner.content)
+        assert DEMO_KEY not in str(banner.content) + status
         assert app.is_running
 
 
@@ -163,3 +167,29 @@ async def test_hostile_bounce_text_is_shown_literally(tmp_path):
             assert "\\x1b]52;c;ZXZpbA==\\x07" in body and "\x1b" not in body
             svg = app.export_screenshot()
             assert "\x1b" not in svg and "PWNED" in svg
+
+
+async def test_help_palette_and_denylist(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        rejects = str(app.query_one("#rep-rejects", Static).content)
+        assert rejects.startswith("denylist ") and "hard-bounce" in rejects
+        assert "time (UTC)" in [
+            c.label.plain for c in app.query_one("#feed", DataTable).columns.values()
+        ]
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Refresh now" in titles and "Export the feed as CSV" in titles
+
+
+async def test_compact_layout_at_80x24(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(app, pilot)
+        assert app.screen.has_class("compact")
+        assert app.query_one("#feed", DataTable).region.height >= 4
+        assert app.query_one("#ips", DataTable).region.height >= 3
