@@ -25,6 +25,7 @@ from console.config import Config
 from console.export import export_events_csv
 from console.jobs import Jobs, Pipeline, Update
 from console.model import MessageEvent
+from console.sources.base import SourceError
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.bounces import BounceFeed
@@ -216,7 +217,29 @@ class MailopsApp(App[None]):
 
     @on(BounceFeed.DetailRequested)
     def _detail(self, message: BounceFeed.DetailRequested) -> None:
-        self.push_screen(EventDetail(message.event, self.local_time))
+        screen = EventDetail(message.event, self.local_time)
+        self.push_screen(screen)
+        screen.show_note("stored copy · asking Mandrill for the latest (messages/info)…")
+        self.run_worker(self._refresh_detail(screen), exclusive=True, group="detail")
+
+    async def _refresh_detail(self, screen: EventDetail) -> None:
+        """messages/info holds the newest smtp_events; the stored copy stays if it fails."""
+        old = screen.event
+        try:
+            fresh = await self.pipeline.client.message_info(old.message_id)
+        except SourceError as exc:
+            if screen.is_attached:
+                screen.show_note(f"stored copy · messages/info failed: {exc.title}")
+            return
+        if not screen.is_attached:
+            return
+        if fresh is None:
+            screen.show_note("stored copy · messages/info returned nothing usable")
+        elif fresh.state != old.state:
+            # the feed row is this (message, state); show it, and say the message moved on
+            screen.show_note(f"stored copy · the message is now {fresh.state!r} in Mandrill")
+        else:
+            screen.show_fresh(fresh, f"as Mandrill reports it now ({self.wall():%H:%M:%S} UTC)")
 
     @on(BounceFeed.ExportRequested)
     def _export(self, message: BounceFeed.ExportRequested) -> None:

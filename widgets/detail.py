@@ -87,12 +87,26 @@ class EventDetail(ModalScreen[None]):
         super().__init__()
         self.event = event
         self._local = local
+        self._note = ""
 
     def compose(self) -> ComposeResult:
         box = VerticalScroll()
         box.border_title = "Event detail (Esc to close)"
         with box:
+            yield Static(Text(self._note, style="dim italic"), id="detail-note")
             yield Static(detail_text(self.event, self._local), id="detail-body")
+
+    def show_note(self, note: str) -> None:
+        self._note = visible(note)
+        if self.is_mounted:
+            self.query_one("#detail-note", Static).update(Text(self._note, style="dim italic"))
+
+    def show_fresh(self, event: MessageEvent, note: str) -> None:
+        """Replace the stored copy with what Mandrill says now (messages/info)."""
+        self.event = event
+        if self.is_mounted:
+            self.query_one("#detail-body", Static).update(detail_text(event, self._local))
+        self.show_note(note)
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -75,6 +75,10 @@ async def test_filter_kind_detail_and_export(app):
         body = str(app.screen.query_one("#detail-body", Static).content)
         first = feed.visible_events()[0]
         assert first.message_id in body and "SMTP events" in body and first.email in body
+        note = app.screen.query_one("#detail-note", Static)
+        await wait_for(lambda: "messages/info" not in str(note.content))
+        assert "as Mandrill reports it now" in str(note.content)
+        assert app.pipeline.client is not None
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, EventDetail)
