@@ -33,8 +33,8 @@ def decode(tp: Any, data: Any) -> Any:
     if origin in (Union, types.UnionType):
         if data is None:
             return None
-        args = [a for a in get_args(tp) if a is not type(None)]
-        return decode(args[0], data)
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return decode(members[0], data)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(data, dict):
             raise ValueError(f"expected an object for {tp.__name__}")
@@ -47,19 +47,16 @@ def decode(tp: Any, data: Any) -> Any:
         return tp(**kwargs)
     if tp is datetime:
         return datetime.fromisoformat(data) if isinstance(data, str) else None
+    args = get_args(tp)
     if origin is tuple:
-        args = get_args(tp)
-        inner = args[0] if args else Any
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(inner, v) for v in data or ())
+            return tuple(decode(args[0], v) for v in data or ())
         return tuple(decode(a, v) for a, v in zip(args, data or (), strict=False))
     if origin is list:
-        (inner,) = get_args(tp) or (Any,)
-        return [decode(inner, v) for v in data or ()]
+        return [decode(args[0] if args else Any, v) for v in data or ()]
     if origin in (dict, Mapping) or tp in (dict, Mapping):
-        args = get_args(tp)
-        inner = args[1] if len(args) == 2 else Any
-        return {k: decode(inner, v) for k, v in (data or {}).items()}
+        value_type = args[1] if len(args) == 2 else Any
+        return {k: decode(value_type, v) for k, v in (data or {}).items()}
     return data
 
 

@@ -49,8 +49,8 @@ def evaluate(
         if row.noisy:
             found.append(Finding("warning", f"{row.ip}: {row.note}"))
     for s in subaccounts:
-        cr = s.complaint_rate
-        if cr is not None and s.messages >= MIN_VOLUME and cr >= t.complaint_critical:
-            found.append(Finding("warning", f"customer {s.id}: complaint rate {cr:.2%}"))
+        sub_rate = s.complaint_rate
+        if sub_rate is not None and s.messages >= MIN_VOLUME and sub_rate >= t.complaint_critical:
+            found.append(Finding("warning", f"customer {s.id}: complaint rate {sub_rate:.2%}"))
     status = max((f.severity for f in found), key=lambda s: ORDER[s], default="ok")
     return status, found
