@@ -266,3 +266,20 @@ async def test_searches_are_paced_under_the_per_minute_limit(server: SimServer, 
         fake_now[0] += 0.1
     await c.aclose()
     assert len(slept) == 2 and all(55 < s <= 60.1 for s in slept)  # two waits for 45 calls
+
+
+async def test_a_server_ignoring_the_ts_filter_does_not_make_the_splitter_spin():
+    items = [
+        {"_id": f"m{i}", "ts": 1_000_000 + i, "state": "sent", "email": "a@b.c"} for i in range(1000)
+    ]
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json=items)  # always the same full page
+
+    c = MandrillClient("http://m.test/api/1.0", Secret("k"), transport=httpx.MockTransport(handler))
+    r = await c.search_range(1_000_100, 1_000_199, budget=50)
+    await c.aclose()
+    assert len(calls) == 1 and r.complete and r.overfull_seconds == [1_000_100]
+    assert [m.message_id for m in r.messages] == [f"m{i}" for i in range(100, 200)]
