@@ -28,7 +28,7 @@ from console.config import (
     write_template,
 )
 from console.jobs import Pipeline, Update
-from console.model import FEED_KINDS
+from console.model import FEED_KINDS, SenderDomain
 from console.secret import Secret
 from console.sources.mandrill import MandrillClient
 from console.store import Store, StoreError
@@ -261,7 +261,8 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
         if not st.ok:
             failed.append(name)
     view = pipeline.account_view()
-    ips = pipeline.ip_view()
+    ip_view = pipeline.ip_view()
+    ips = ip_view.rows
     subs = pipeline.subaccount_view()
     status, findings = evaluate(view.account if view else None, ips, subs, config.thresholds)
     events = count_kinds(pipeline.store.recent_events(10**9))
@@ -302,6 +303,31 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
         "events": {k: events.get(k, 0) for k in FEED_KINDS}
         | {k: v for k, v in events.items() if k not in FEED_KINDS},
     }
+    report["messages_without_ip"] = ip_view.unattributed
+    domains = pipeline.store.get_snapshot("domains", list[SenderDomain])
+    report["domains"] = [
+        {
+            "domain": d.domain,
+            "spf": d.spf_valid,
+            "dkim": d.dkim_valid,
+            "dkim2": d.dkim2_valid,
+            "dmarc": d.dmarc_valid,
+            "valid_signing": d.valid_signing,
+            "verified_at": d.verified_at.isoformat() if d.verified_at else None,
+            "errors": dict(d.errors),
+        }
+        for d in (domains[0] if domains else [])
+    ]
+    rejects = pipeline.rejects_view()
+    if rejects is not None:
+        by_reason: dict[str, int] = {}
+        for r in rejects:
+            by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
+        report["rejects"] = {
+            "total": len(rejects),
+            "capped": len(rejects) >= 1000,
+            "by_reason": by_reason,
+        }
     if view is not None:
         a = view.account
         report["account"] = {

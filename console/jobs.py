@@ -16,7 +16,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from console.analysis.ips import ip_rows
+from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
 from console.analysis.subaccounts import subaccount_rows
 from console.config import Config
@@ -24,7 +24,7 @@ from console.model import (
     Account,
     AccountView,
     Ip,
-    IpRow,
+    IpView,
     MessageEvent,
     Reject,
     SenderDomain,
@@ -55,7 +55,7 @@ class Update:
     source: str
     status: SourceStatus
     account: AccountView | None = None
-    ips: tuple[IpRow, ...] | None = None
+    ips: IpView | None = None
     subaccounts: tuple[SubaccountRow, ...] | None = None
     new_events: tuple[MessageEvent, ...] = ()
     domains: tuple[SenderDomain, ...] | None = None
@@ -68,7 +68,7 @@ Publish = Callable[[Update], None]
 @dataclass
 class _Poll:
     account: AccountView | None = None
-    ips: tuple[IpRow, ...] | None = None
+    ips: IpView | None = None
     subaccounts: tuple[SubaccountRow, ...] | None = None
     new_events: tuple[MessageEvent, ...] = ()
     domains: tuple[SenderDomain, ...] | None = None
@@ -160,14 +160,14 @@ class Pipeline:
             account, hist, reputation_word(account.reputation, self.config.thresholds)
         )
 
-    def ip_view(self) -> tuple[IpRow, ...]:
+    def ip_view(self) -> IpView:
         snap = self.store.get_snapshot("ips", list[Ip])
         ips: list[Ip] = snap[0] if snap else []
         now = self.clock()
         t = self.config.thresholds
         window = self.store.ip_counts(now - timedelta(hours=t.ip_window_hours), now)
         recent = self.store.ip_counts(now - timedelta(hours=t.noisy_window_hours), now)
-        return tuple(ip_rows(ips, window, recent, now, t))
+        return ip_view(ips, window, recent, now, t)
 
     def subaccount_view(self) -> tuple[SubaccountRow, ...]:
         snap = self.store.get_snapshot("subaccounts", list[Subaccount])
@@ -207,7 +207,7 @@ class Pipeline:
     async def _poll_ips(self) -> _Poll:
         ips = await self.client.ips_list()
 
-        def save() -> tuple[IpRow, ...]:
+        def save() -> IpView:
             self.store.put_snapshot("ips", ips, self.wall())
             self.store.commit()
             return self.ip_view()

@@ -241,6 +241,17 @@ class IpRow:
 
 
 @dataclass(frozen=True)
+class IpView:
+    """The IP panel's content: its rows, plus what the rows cannot account for."""
+
+    rows: tuple[IpRow, ...]
+    window_hours: float
+    #: Messages that reached a receiver yet came without a sending IP (no smtp_events
+    #: in Mandrill's answer): per-IP figures leave them out, and the panel says so.
+    unattributed: int = 0
+
+
+@dataclass(frozen=True)
 class SubaccountRow:
     id: str
     name: str

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from console.model import IpRow
+from console.model import IpRow, IpView
 from console.textsafe import cell, visible
 
 
@@ -73,7 +71,8 @@ class WarmupPanel(Vertical):
             "flag": cell("⚠" if bad else "", style="bold red"),
         }
 
-    def show_ips(self, rows: Sequence[IpRow]) -> None:
+    def show_ips(self, view: IpView) -> None:
+        rows = view.rows
         table: DataTable[Text] = self.query_one("#ips", DataTable)
         wanted = [r.ip for r in rows]
         current = [k.value for k in table.rows]
@@ -90,4 +89,10 @@ class WarmupPanel(Vertical):
             for r in rows:
                 if r.noisy:
                     notes.append(f"⚠ {visible(r.ip)} {visible(r.note)}\n", style="bold")
+            if view.unattributed:
+                notes.append(
+                    f"{view.unattributed:,} messages in the last {view.window_hours:g} h came "
+                    "without smtp_events: their sending IP is unknown and not counted above\n",
+                    style="dim",
+                )
             self.query_one("#ip-notes", Static).update(notes)

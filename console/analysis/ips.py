@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from console.config import Thresholds
-from console.model import Ip, IpRow
+from console.model import Ip, IpRow, IpView
 
 #: States in which the receiving server accepted the message.
 DELIVERED_STATES = frozenset({"sent", "delivered", "spam", "unsub"})
@@ -93,3 +93,19 @@ def ip_rows(
             )
         )
     return rows
+
+
+#: States that never reach a receiver, so never have a sending IP.
+UNSENT_STATES = frozenset({"rejected", "invalid", "queued", "scheduled", "canceled"})
+
+
+def ip_view(
+    ips: Sequence[Ip],
+    window: Mapping[str, Counter[str]],
+    recent: Mapping[str, Counter[str]],
+    now: datetime,
+    t: Thresholds,
+) -> IpView:
+    no_ip = window.get("", Counter())
+    unattributed = sum(n for state, n in no_ip.items() if state not in UNSENT_STATES)
+    return IpView(tuple(ip_rows(ips, window, recent, now, t)), t.ip_window_hours, unattributed)

@@ -44,7 +44,9 @@ async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline):
     assert [u.source for u in published] == list(SOURCES)
     view = pipeline.account_view()
     assert view is not None and view.account.reputation == 84 and view.history
-    rows = {r.ip: r for r in pipeline.ip_view()}
+    view = pipeline.ip_view()
+    assert view.unattributed == 0
+    rows = {r.ip: r for r in view.rows}
     dedicated = rows["203.0.113.25"]
     assert dedicated.dedicated and dedicated.warmup_day == 12 and dedicated.warmup_days == 30
     assert dedicated.sent > 1000 and 0.9 < (dedicated.delivery_rate or 0) <= 1

@@ -270,7 +270,8 @@ async def test_searches_are_paced_under_the_per_minute_limit(server: SimServer, 
 
 async def test_a_server_ignoring_the_ts_filter_does_not_make_the_splitter_spin():
     items = [
-        {"_id": f"m{i}", "ts": 1_000_000 + i, "state": "sent", "email": "a@b.c"} for i in range(1000)
+        {"_id": f"m{i}", "ts": 1_000_000 + i, "state": "sent", "email": "a@b.c"}
+        for i in range(1000)
     ]
     calls = []
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 from console.analysis.feed import count_kinds, filter_events
 from console.analysis.health import evaluate
-from console.analysis.ips import ip_rows, warmup_progress
+from console.analysis.ips import ip_rows, ip_view, warmup_progress
 from console.analysis.reputation import reputation_word
 from console.analysis.subaccounts import subaccount_rows
 from console.config import Thresholds
@@ -104,3 +104,10 @@ def test_feed_filter_by_text_and_kind():
     assert [e.message_id for e in filter_events(evs, "", "spam")] == ["3"]
     assert [e.message_id for e in filter_events(evs, "1.2.3.4", "soft")] == ["2"]
     assert count_kinds(evs) == {"hard": 1, "soft": 1, "spam": 1}
+
+
+def test_messages_without_a_sending_ip_are_reported_not_hidden():
+    window = {"": Counter(rejected=7, sent=40, bounced=2), "9.9.9.9": Counter(sent=100)}
+    view = ip_view([], window, window, NOW, T)
+    assert view.unattributed == 42  # rejects never had an IP; the rest lost theirs
+    assert [r.ip for r in view.rows] == ["9.9.9.9"]
