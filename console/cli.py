@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import logging.handlers
 import sys
 import tempfile
 from dataclasses import replace
@@ -149,11 +150,7 @@ def _open_console(
     except StoreError as exc:
         _err(str(exc))
         return EXIT_UNUSABLE
-    logging.basicConfig(
-        filename=str(store.dir / "mailops.log"),
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _log_to(store.dir / "mailops.log")
     m = config.mandrill
     client = MandrillClient(
         m.base_url, key, timeout=m.timeout, retries=m.retries, search_per_minute=m.search_per_minute
@@ -165,6 +162,17 @@ def _open_console(
     finally:
         store.close()
     return EXIT_OK
+
+
+def _log_to(path: Path) -> None:
+    """Log to a rotating file in the state dir: the terminal belongs to the console."""
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for chatty in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def demo_config(base_url: str, state_dir: str) -> Config:

@@ -39,9 +39,11 @@ def quiet_config(base_url: str, state_dir: str) -> Config:
     return replace(cfg, mandrill=replace(cfg.mandrill, poll=poll, timeout=5.0, retries=0))
 
 
-def make_app(server: SimServer, store: Store, clock: ManualClock, **kw) -> MailopsApp:
+def make_app(
+    server: SimServer, store: Store, clock: ManualClock, key: str = DEMO_KEY, **kw
+) -> MailopsApp:
     cfg = quiet_config(server.base_url, str(store.dir))
-    client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5.0, retries=0)
+    client = MandrillClient(server.base_url, Secret(key), timeout=5.0, retries=0)
     pipeline = Pipeline(client, store, cfg, clock=clock)
     return build_app(cfg, pipeline, local_time=utc, **kw)
 

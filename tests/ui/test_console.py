@@ -197,3 +197,29 @@ async def test_compact_layout_at_80x24(app):
         assert app.screen.has_class("compact")
         assert app.query_one("#feed", DataTable).region.height >= 4
         assert app.query_one("#ips", DataTable).region.height >= 3
+
+
+async def test_the_api_key_reaches_no_screen_state_or_export(server, store, clock, sim):
+    secret = "sk-live-SHOULD-NEVER-SHOW-31337"
+    sim.key = secret
+    app = make_app(server, store, clock, key=secret)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        seen = [app.export_screenshot()]
+        sim.key = "rotated"  # now Mandrill rejects it
+        await pilot.press("r")
+        await wait_for(lambda: app.pipeline.statuses["account"].final)
+        await pilot.pause()
+        seen.append(app.export_screenshot())
+        table = app.query_one("#feed", DataTable)
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        seen.append(app.export_screenshot())
+    for text in seen:
+        assert secret not in text
+    for path in store.dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

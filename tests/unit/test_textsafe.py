@@ -35,3 +35,31 @@ def test_secret_never_prints():
     s = Secret("sk-live-123")
     assert "sk-live" not in repr(s) and "sk-live" not in str(s) and "sk-live" not in f"{s}"
     assert s.scrub("key sk-live-123 bad") == "key *** bad"
+
+
+def test_csv_export_defuses_formulas_and_controls(tmp_path):
+    import csv
+    from datetime import UTC, datetime
+
+    from console.export import export_events_csv
+    from console.wire import parse_message
+
+    ev = parse_message(
+        {
+            "_id": "m1",
+            "ts": 1793600000,
+            "state": "bounced",
+            "email": '=HYPERLINK("http://evil","x")@a.com',
+            "subaccount": "+cmd",
+            "diag": "@SUM(1) \x1b]52;c;ZXZpbA==\x07",
+            "subject": "-2+3",
+        }
+    )
+    path = export_events_csv([ev], tmp_path, datetime(2026, 11, 2, tzinfo=UTC))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with open(path, newline="") as fh:
+        header, row = list(csv.reader(fh))
+    cells = dict(zip(header, row, strict=True))
+    assert cells["recipient"].startswith("'=") and cells["subaccount"] == "'+cmd"
+    assert cells["reason"].startswith("'@") and "\x1b" not in cells["reason"]
+    assert "\\x1b]52;c;ZXZpbA==\\x07" in cells["reason"] and cells["subject"] == "'-2+3"
