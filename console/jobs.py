@@ -98,6 +98,7 @@ class Pipeline:
         self.publish = publish or (lambda u: None)
         self.backfill_hours = backfill_hours or config.mandrill.backfill_hours
         self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in SOURCES}
+        self._pruned_at: datetime | None = None
         for name in SOURCES:
             snap = store.get_snapshot(f"status:{name}", SourceStatus)
             if snap is not None:  # remember the last good poll across restarts
@@ -197,6 +198,15 @@ class Pipeline:
 
         return _Poll(account=await self._db(save))
 
+    def _prune_hourly(self) -> None:
+        """Apply retention at the first message poll and then about once an hour."""
+        now = self.clock()
+        if self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1):
+            removed = self.store.prune()
+            self._pruned_at = now
+            if removed:
+                log.info("retention: removed %d day files", removed)
+
     def _record_reputation(self, value: int) -> None:
         """Keep a point when the value moves, or every 15 minutes: a month stays small."""
         now = self.clock()
@@ -269,6 +279,7 @@ class Pipeline:
         )
 
         def save() -> _Poll:
+            self._prune_hourly()
             ingested = self.store.ingest(result.messages)
             self.store.commit()  # events first: a crash before the cursor only re-reads
             covered = result.covered_until

@@ -145,3 +145,13 @@ async def test_scheduler_backs_off_runs_now_and_shuts_down(pipeline: Pipeline, s
     total = sum(sim.calls.values())
     await asyncio.sleep(0.5)
     assert sum(sim.calls.values()) == total  # nothing fires after shutdown
+
+
+async def test_retention_is_applied_by_the_message_poll(pipeline: Pipeline, clock: ManualClock):
+    await pipeline.run("messages")
+    days = sorted(p.stem for p in (pipeline.store.dir / "days").glob("*.json"))
+    assert days
+    clock.advance(days=pipeline.store.retention_days + 2)
+    await pipeline.run("messages")
+    left = sorted(p.stem for p in (pipeline.store.dir / "days").glob("*.json"))
+    assert not set(days) & set(left)
