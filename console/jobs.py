@@ -186,17 +186,23 @@ class Pipeline:
 
     # -- the polls ---------------------------------------------------------------------
 
+    async def _snapshot(
+        self, source: str, value: Any, also: Callable[[], None] | None = None
+    ) -> None:
+        """Store a poll's result (plus `also`, in the same commit) off the event loop."""
+
+        def save() -> None:
+            self.store.put_snapshot(source, value, self.wall())
+            if also is not None:
+                also()
+            self.store.commit()
+
+        await self._db(save)
+
     async def _poll_account(self) -> _Poll:
         account = await self.client.users_info()
-
-        def save() -> AccountView | None:
-            self.store.put_snapshot("account", account, self.wall())
-            if account.reputation is not None:
-                self._record_reputation(account.reputation)
-            self.store.commit()
-            return self.account_view()
-
-        return _Poll(account=await self._db(save))
+        await self._snapshot("account", account, lambda: self._record_reputation(account))
+        return _Poll(account=await self._db(self.account_view))
 
     def _prune_hourly(self) -> None:
         """Apply retention at the first message poll and then about once an hour."""
@@ -207,51 +213,32 @@ class Pipeline:
             if removed:
                 log.info("retention: removed %d day files", removed)
 
-    def _record_reputation(self, value: int) -> None:
+    def _record_reputation(self, account: Account) -> None:
         """Keep a point when the value moves, or every 15 minutes: a month stays small."""
+        value = account.reputation
+        if value is None:
+            return
         now = self.clock()
         last = self.store.last_history("reputation")
         if last is None or last[1] != value or now - last[0] >= timedelta(minutes=15):
             self.store.add_history("reputation", now, value)
 
     async def _poll_ips(self) -> _Poll:
-        ips = await self.client.ips_list()
-
-        def save() -> IpView:
-            self.store.put_snapshot("ips", ips, self.wall())
-            self.store.commit()
-            return self.ip_view()
-
-        return _Poll(ips=await self._db(save))
+        await self._snapshot("ips", await self.client.ips_list())
+        return _Poll(ips=await self._db(self.ip_view))
 
     async def _poll_subaccounts(self) -> _Poll:
-        subs = await self.client.subaccounts_list()
-
-        def save() -> tuple[SubaccountRow, ...]:
-            self.store.put_snapshot("subaccounts", subs, self.wall())
-            self.store.commit()
-            return self.subaccount_view()
-
-        return _Poll(subaccounts=await self._db(save))
+        await self._snapshot("subaccounts", await self.client.subaccounts_list())
+        return _Poll(subaccounts=await self._db(self.subaccount_view))
 
     async def _poll_rejects(self) -> _Poll:
         rejects = await self.client.rejects_list()
-
-        def save() -> None:
-            self.store.put_snapshot("rejects", rejects, self.wall())
-            self.store.commit()
-
-        await self._db(save)
+        await self._snapshot("rejects", rejects)
         return _Poll(rejects=tuple(rejects))
 
     async def _poll_domains(self) -> _Poll:
         domains = await self.client.senders_domains()
-
-        def save() -> None:
-            self.store.put_snapshot("domains", domains, self.wall())
-            self.store.commit()
-
-        await self._db(save)
+        await self._snapshot("domains", domains)
         return _Poll(domains=tuple(domains))
 
     async def _poll_messages(self) -> _Poll:

@@ -1,7 +1,6 @@
 """The polling pipeline and its scheduler, against the simulator over HTTP."""
 
 import asyncio
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +12,7 @@ from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+from tests.helpers import wait_for
 
 
 async def no_sleep(_: float) -> None:
@@ -26,13 +26,6 @@ async def pipeline(server: SimServer, store: Store, clock: ManualClock):
     p = Pipeline(client, store, cfg, clock=clock)
     yield p
     await client.aclose()
-
-
-async def wait_for(pred, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline):

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -15,6 +13,7 @@ from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+from tests.helpers import wait_for
 
 
 def utc(dt: datetime) -> datetime:
@@ -46,13 +45,6 @@ def make_app(
     client = MandrillClient(server.base_url, Secret(key), timeout=5.0, retries=0)
     pipeline = Pipeline(client, store, cfg, clock=clock)
     return build_app(cfg, pipeline, local_time=utc, **kw)
-
-
-async def wait_for(pred, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def settled(app: MailopsApp, pilot) -> None:

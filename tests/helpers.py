@@ -1,0 +1,15 @@
+"""Small helpers shared by the test tiers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+async def wait_for(pred: Callable[[], object], timeout: float = 15.0) -> None:
+    """Wait for a condition the code under test will make true; never a blind sleep."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
