@@ -151,7 +151,7 @@ class MailopsApp(App[None]):
 
     @on(SourceUpdated)
     def _apply(self, message: SourceUpdated) -> None:
-        u = message.update
+        u = message.update.result
         if u.account is not None:
             self.query_one(ReputationPanel).show_account(u.account)
         if u.subaccounts is not None:
@@ -164,7 +164,7 @@ class MailopsApp(App[None]):
             self.feed.add_events(u.new_events)
         self.query_one(StatusLine).show(self.pipeline.statuses)
         self._refresh_staleness()
-        if u.status.final or "shown" in self.query_one("#banner").classes:
+        if message.update.status.final or "shown" in self.query_one("#banner").classes:
             self._refresh_banner()
 
     def stale_note(self, panel: str) -> str | None:

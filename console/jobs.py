@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,31 +49,27 @@ LATE_STATES_QUERY = (
 
 
 @dataclass(frozen=True)
+class PollResult:
+    """What a successful poll changed; None means "this poll says nothing about it"."""
+
+    account: AccountView | None = None
+    ips: IpView | None = None
+    subaccounts: tuple[SubaccountRow, ...] | None = None
+    new_events: tuple[MessageEvent, ...] = ()
+    domains: tuple[SenderDomain, ...] | None = None
+    rejects: tuple[Reject, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Update:
-    """What one poll changed, handed to whoever displays it."""
+    """One finished poll, good or bad, handed to whoever displays it."""
 
     source: str
     status: SourceStatus
-    account: AccountView | None = None
-    ips: IpView | None = None
-    subaccounts: tuple[SubaccountRow, ...] | None = None
-    new_events: tuple[MessageEvent, ...] = ()
-    domains: tuple[SenderDomain, ...] | None = None
-    rejects: tuple[Reject, ...] | None = None
+    result: PollResult = PollResult()
 
 
 Publish = Callable[[Update], None]
-
-
-@dataclass
-class _Poll:
-    account: AccountView | None = None
-    ips: IpView | None = None
-    subaccounts: tuple[SubaccountRow, ...] | None = None
-    new_events: tuple[MessageEvent, ...] = ()
-    domains: tuple[SenderDomain, ...] | None = None
-    rejects: tuple[Reject, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -114,7 +110,7 @@ class Pipeline:
         started = self.wall()
         prev = self.statuses[name]
         try:
-            poll: _Poll = await getattr(self, f"_poll_{name}")()
+            poll: PollResult = await getattr(self, f"_poll_{name}")()
         except SourceError as exc:
             status = replace(
                 prev,
@@ -131,16 +127,7 @@ class Pipeline:
             status = SourceStatus(name, ok=True, last_ok_at=started, last_attempt_at=started)
             self.statuses[name] = status
             await self._db(self._save_status, status)
-            update = Update(
-                name,
-                status,
-                account=poll.account,
-                ips=poll.ips,
-                subaccounts=poll.subaccounts,
-                new_events=poll.new_events,
-                domains=poll.domains,
-                rejects=poll.rejects,
-            )
+            update = Update(name, status, poll)
         self.publish(update)
         return update
 
@@ -199,10 +186,10 @@ class Pipeline:
 
         await self._db(save)
 
-    async def _poll_account(self) -> _Poll:
+    async def _poll_account(self) -> PollResult:
         account = await self.client.users_info()
         await self._snapshot("account", account, lambda: self._record_reputation(account))
-        return _Poll(account=await self._db(self.account_view))
+        return PollResult(account=await self._db(self.account_view))
 
     def _prune_hourly(self) -> None:
         """Apply retention at the first message poll and then about once an hour."""
@@ -223,25 +210,25 @@ class Pipeline:
         if last is None or last[1] != value or now - last[0] >= timedelta(minutes=15):
             self.store.add_history("reputation", now, value)
 
-    async def _poll_ips(self) -> _Poll:
+    async def _poll_ips(self) -> PollResult:
         await self._snapshot("ips", await self.client.ips_list())
-        return _Poll(ips=await self._db(self.ip_view))
+        return PollResult(ips=await self._db(self.ip_view))
 
-    async def _poll_subaccounts(self) -> _Poll:
+    async def _poll_subaccounts(self) -> PollResult:
         await self._snapshot("subaccounts", await self.client.subaccounts_list())
-        return _Poll(subaccounts=await self._db(self.subaccount_view))
+        return PollResult(subaccounts=await self._db(self.subaccount_view))
 
-    async def _poll_rejects(self) -> _Poll:
+    async def _poll_rejects(self) -> PollResult:
         rejects = await self.client.rejects_list()
         await self._snapshot("rejects", rejects)
-        return _Poll(rejects=tuple(rejects))
+        return PollResult(rejects=tuple(rejects))
 
-    async def _poll_domains(self) -> _Poll:
+    async def _poll_domains(self) -> PollResult:
         domains = await self.client.senders_domains()
         await self._snapshot("domains", domains)
-        return _Poll(domains=tuple(domains))
+        return PollResult(domains=tuple(domains))
 
-    async def _poll_messages(self) -> _Poll:
+    async def _poll_messages(self) -> PollResult:
         m = self.config.mandrill
         now = int(self.clock().timestamp())
         floor = now - int(self.backfill_hours * 3600)
@@ -249,7 +236,7 @@ class Pipeline:
         start = floor if cursor is None else max(floor, cursor + 1 - m.search_overlap)
         return await self._read_window("messages", start, now, "")
 
-    async def _poll_rescan(self) -> _Poll:
+    async def _poll_rescan(self) -> PollResult:
         m = self.config.mandrill
         now = int(self.clock().timestamp())
         hours = min(m.rescan_hours, self.backfill_hours)
@@ -260,12 +247,12 @@ class Pipeline:
             start = cursor + 1
         return await self._read_window("rescan", start, now, LATE_STATES_QUERY)
 
-    async def _read_window(self, name: str, start: int, end: int, query: str) -> _Poll:
+    async def _read_window(self, name: str, start: int, end: int, query: str) -> PollResult:
         result = await self.client.search_range(
             start, end, query=query, budget=self.config.mandrill.max_search_calls
         )
 
-        def save() -> _Poll:
+        def save() -> PollResult:
             self._prune_hourly()
             ingested = self.store.ingest(result.messages)
             self.store.commit()  # events first: a crash before the cursor only re-reads
@@ -275,14 +262,13 @@ class Pipeline:
             if covered >= start or covered == -1:
                 self.store.set_cursor(name, covered)
             self.store.commit()
-            return _Poll(
+            return PollResult(
                 new_events=tuple(ingested.new_events),
                 ips=self.ip_view(),
                 subaccounts=self.subaccount_view(),
-                extra={"calls": result.calls, "complete": result.complete},
             )
 
-        poll: _Poll = await self._db(save)
+        poll: PollResult = await self._db(save)
         return poll
 
 

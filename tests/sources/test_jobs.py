@@ -47,7 +47,7 @@ async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline):
     assert not any(r.noisy for ip, r in rows.items() if ip != "198.51.100.13")
     subs = pipeline.subaccount_view()
     assert subs[0].id == "dandelion" and subs[0].complaints > 0
-    assert any(u.new_events for u in published)
+    assert any(u.result.new_events for u in published)
 
 
 async def test_a_failing_source_keeps_its_last_data_and_recovers(
@@ -80,7 +80,7 @@ async def test_late_bounces_are_picked_up_by_the_rescan(pipeline: Pipeline, cloc
     clock.advance(hours=3)  # deferrals resolve: soft-bounced or delivered
     u = await pipeline.run("rescan")
     assert u.status.ok
-    assert any(e.state == "soft-bounced" for e in u.new_events)
+    assert any(e.state == "soft-bounced" for e in u.result.new_events)
     after = pipeline.store.ip_counts(now - timedelta(hours=24), now)
     assert sum(c.get("deferred", 0) for c in after.values()) < deferred_before
 
