@@ -109,25 +109,31 @@ class Pipeline:
         """Poll one data set; failures become a status, never an exception."""
         started = self.wall()
         prev = self.statuses[name]
+        error, final = "", False
         try:
             poll: PollResult = await getattr(self, f"_poll_{name}")()
+            ok = SourceStatus(name, ok=True, last_ok_at=started, last_attempt_at=started)
+            await self._db(self._save_status, ok)
         except SourceError as exc:
+            error, final = exc.title, exc.final
+            log.warning("%s poll failed: %s", name, exc.title)
+        except Exception as exc:  # a bug or a full disk must not end polling, nor hide
+            log.exception("%s poll crashed", name)
+            error = f"{name} poll failed unexpectedly ({type(exc).__name__}); see mailops.log"
+        if error:
             status = replace(
                 prev,
                 ok=False,
                 last_attempt_at=started,
-                error=exc.title,
-                final=exc.final,
+                error=error,
+                final=final,
                 failures=prev.failures + 1,
             )
-            self.statuses[name] = status
-            log.warning("%s poll failed: %s", name, exc.title)
             update = Update(name, status)
         else:
-            status = SourceStatus(name, ok=True, last_ok_at=started, last_attempt_at=started)
-            self.statuses[name] = status
-            await self._db(self._save_status, status)
+            status = ok
             update = Update(name, status, poll)
+        self.statuses[name] = status
         self.publish(update)
         return update
 
@@ -167,9 +173,6 @@ class Pipeline:
     def rejects_view(self) -> tuple[Reject, ...] | None:
         snap = self.store.get_snapshot("rejects", list[Reject])
         return tuple(snap[0]) if snap else None
-
-    def last_ok(self, source: str) -> datetime | None:
-        return self.statuses[source].last_ok_at
 
     # -- the polls ---------------------------------------------------------------------
 

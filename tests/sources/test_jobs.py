@@ -148,3 +148,12 @@ async def test_retention_is_applied_by_the_message_poll(pipeline: Pipeline, cloc
     await pipeline.run("messages")
     left = sorted(p.stem for p in (pipeline.store.dir / "days").glob("*.json"))
     assert not set(days) & set(left)
+
+
+async def test_an_unexpected_error_is_a_status_too(pipeline: Pipeline, monkeypatch):
+    def broken(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline.store, "commit", broken)
+    u = await pipeline.run("ips")
+    assert u.status.ok is False and "OSError" in u.status.error and "mailops.log" in u.status.error
