@@ -246,10 +246,10 @@ class MailopsApp(App[None]):
         try:
             path = export_events_csv(message.events, self.export_dir, self.wall())
         except OSError as exc:
-            self.notify(f"Export failed: {exc.strerror or exc}", severity="error")
+            self.notify(f"Export failed: {exc.strerror or exc}", severity="error", markup=False)
             return
         self.last_export = path
-        self.notify(f"Exported {len(message.events):,} events to {path}", timeout=10)
+        self.notify(f"Exported {len(message.events):,} events to {path}", timeout=10, markup=False)
 
 
 def build_app(

@@ -10,12 +10,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from console.analysis.feed import filter_events, matches
 from console.model import FEED_KINDS, MessageEvent
-from console.textsafe import cell
+from console.textsafe import cell, visible
 
 KIND_STYLE = {
     "hard": "bold red",
@@ -94,7 +95,9 @@ class BounceFeed(Vertical):
         self._update_info()
 
     def set_stale(self, note: str | None) -> None:
-        self.border_subtitle = note or ""
+        # Content, not a str: a border title string is parsed as markup, and notes carry
+        # error text that may come from a server.
+        self.border_subtitle = Content(visible(note or ""))
         self.set_class(bool(note), "stale")
 
     # -- data in -------------------------------------------------------------------

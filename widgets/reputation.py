@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import DataTable, Sparkline, Static
 
 from console.config import Thresholds
@@ -56,7 +57,9 @@ class ReputationPanel(Horizontal):
         self.border_title = "Reputation · customers worst first"
 
     def set_stale(self, note: str | None) -> None:
-        self.border_subtitle = note or ""
+        # Content, not a str: a border title string is parsed as markup, and notes carry
+        # error text that may come from a server.
+        self.border_subtitle = Content(visible(note or ""))
         self.set_class(bool(note), "stale")
 
     def show_account(self, view: AccountView) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from console.model import IpRow, IpView
@@ -47,7 +48,9 @@ class WarmupPanel(Vertical):
         self.border_title = "Sending IPs and warm-up"
 
     def set_stale(self, note: str | None) -> None:
-        self.border_subtitle = note or ""
+        # Content, not a str: a border title string is parsed as markup, and notes carry
+        # error text that may come from a server.
+        self.border_subtitle = Content(visible(note or ""))
         self.set_class(bool(note), "stale")
 
     @staticmethod

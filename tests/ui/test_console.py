@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import re
 from datetime import timedelta
 
 from textual.widgets import DataTable, Static
@@ -223,3 +225,15 @@ async def test_the_api_key_reaches_no_screen_state_or_export(server, store, cloc
     for path in store.dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+async def test_hostile_error_text_in_stale_notes_stays_literal(server, store, clock, sim):
+    sim.knobs.error_name = "Evil_[bold red]Name[/]\x1b]0;t\x07"
+    sim.knobs.error_rates = {"users/info": 1.0, "subaccounts/list": 1.0}
+    app = make_app(server, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        svg = app.export_screenshot()
+        shown = html.unescape(re.sub("<[^>]+>", "", svg)).replace("\xa0", " ")
+        assert "\x1b" not in svg and "\\x1b]0;t" in shown
+        assert "Evil_[bold red]Name" in shown  # in the stale note, literally
