@@ -84,7 +84,8 @@ class AtomicJSONStorage(Storage):
         if self.read_only:
             raise StoreError("the state is open read-only")
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        # ASCII escapes keep any text, even a lone surrogate from a hostile bounce, writable.
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()
         with open(tmp, "wb") as fh:
             fh.write(payload)
             fh.flush()

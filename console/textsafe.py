@@ -15,7 +15,8 @@ import re
 from rich.text import Text
 
 _CONTROLS = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+    "\ud800-\udfff]"  # lone surrogates (from JSON \\u escapes) cannot be encoded for display
 )
 _NEWLINES = re.compile("[\n\t]")
 

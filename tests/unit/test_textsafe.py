@@ -63,3 +63,9 @@ def test_csv_export_defuses_formulas_and_controls(tmp_path):
     assert cells["recipient"].startswith("'=") and cells["subaccount"] == "'+cmd"
     assert cells["reason"].startswith("'@") and "\x1b" not in cells["reason"]
     assert "\\x1b]52;c;ZXZpbA==\\x07" in cells["reason"] and cells["subject"] == "'-2+3"
+
+
+def test_lone_surrogates_are_shown_escaped():
+    out = visible("a\ud800b")
+    assert out == "a\\ud800b"
+    out.encode("utf-8")  # renderable
