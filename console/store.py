@@ -128,15 +128,24 @@ class _Day:
         self.index_table = db.table("index", cache_size=0)
         self.counter_table = db.table("counters", cache_size=0)
         self.event_keys = {d["key"] for d in self.events.all()}
-        self.index: dict[str, tuple[int, str, str, str]] = {}
-        for d in self.index_table.all():
-            self.index[d["id"]] = (d.doc_id, d.get("ip", ""), d.get("state", ""), d.get("sub", ""))
+        self._index: dict[str, tuple[int, str, str, str]] | None = None
         docs = self.counter_table.all()
         self.counter_doc = docs[0].doc_id if docs else None
         c = docs[0] if docs else {}
         self.ips: dict[str, dict[str, dict[str, int]]] = c.get("ips", {})
         self.subs: dict[str, dict[str, int]] = c.get("subs", {})
         self.dirty = False
+
+    @property
+    def index(self) -> dict[str, tuple[int, str, str, str]]:
+        """Message id → (doc id, ip, state, subaccount); built on first use, since
+        painting the feed at start-up needs only the events."""
+        if self._index is None:
+            self._index = {
+                d["id"]: (d.doc_id, d.get("ip", ""), d.get("state", ""), d.get("sub", ""))
+                for d in self.index_table.all()
+            }
+        return self._index
 
     def bump(self, ip: str, hour: str, state: str, sub: str, n: int) -> None:
         cell = self.ips.setdefault(ip, {}).setdefault(hour, {})

@@ -191,8 +191,10 @@ def test_kill_9_during_writes_never_loses_committed_events(tmp_path: Path):
 
 
 def test_text_that_is_not_valid_unicode_is_stored_and_read_back(store: Store):
-    raw = json.loads('{"_id": "s1", "ts": 1793600000, "state": "bounced", "email": "a@b.c",'
-                     ' "diag": "550 bad \\ud800 surrogate \\u0000 nul"}')
+    raw = json.loads(
+        '{"_id": "s1", "ts": 1793600000, "state": "bounced", "email": "a@b.c",'
+        ' "diag": "550 bad \\ud800 surrogate \\u0000 nul"}'
+    )
     store.ingest([parse_message(raw)])
     store.commit()
     (ev,) = store.recent_events(5)
