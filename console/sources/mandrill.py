@@ -114,6 +114,8 @@ class MandrillClient:
         )
         self.host = urlsplit(self.base_url).netloc or self.base_url
         self.search_per_minute = search_per_minute
+        #: Whether the server applies ts:[a TO b]: None until seen, False after it did not.
+        self.ts_filter: bool | None = None
         self._monotonic = monotonic
         self._search_times: deque[float] = deque()
 
@@ -277,44 +279,89 @@ class MandrillClient:
         halved and both halves read instead (the full page is discarded).
         Windows are read oldest first, so a spent budget leaves a clean
         resume point in `covered_until`.
+
+        `ts:[a TO b]` is documented only in passing. A server that refuses it,
+        ignores it or matches nothing with it is detected, and reading falls
+        back to whole UTC days (date_from/date_to), which can see at most
+        `limit` messages a day — said in the log, never silently.
         """
         result = SearchResult(covered_until=start - 1)
         if end < start:
             return result
-        pending: list[tuple[int, int]] = [(start, end)]
+        pending = [(start, end)] if self.ts_filter is not False else _days(start, end)
         while pending:
             if result.calls >= budget:
                 result.complete = False
                 break
             a, b = pending.pop(0)
-            window = f"ts:[{a} TO {b}]"
-            q = f"({query}) AND {window}" if query else window
-            day_a = datetime.fromtimestamp(a, UTC).date()
-            # date_to is a date; one day past b keeps the whole last day inside either reading.
-            day_b = datetime.fromtimestamp(b, UTC).date() + timedelta(days=1)
-            page = await self.search(
-                q, date_from=day_a.isoformat(), date_to=day_b.isoformat(), limit=limit
-            )
-            result.calls += 1
-            in_window = [m for m in messages_from(page) if a <= int(m.ts.timestamp()) <= b]
-            ignored_ts = len(in_window) < len(page)  # the server did not apply ts:[a TO b]
-            if len(page) >= limit and b > a and not ignored_ts:
+            by_ts = self.ts_filter is not False
+            page = await self._search_window(a, b, query, limit, result)
+            if page is None or (by_ts and self.ts_filter is False):  # mode changed: re-plan
+                pending[0:0] = _days(a, b)
+                continue
+            parsed = messages_from(page)  # SMS and malformed items are dropped here
+            in_window = [m for m in parsed if a <= int(m.ts.timestamp()) <= b]
+            if by_ts and len(in_window) < len(parsed):
+                self._by_days("the server ignored ts:[a TO b] (it answered outside the window)")
+                pending[0:0] = _days(a, b)
+                continue
+            if by_ts and page:
+                self.ts_filter = True
+            if len(page) >= limit and b > a and by_ts:
                 mid = (a + b) // 2
                 pending[0:0] = [(a, mid), (mid + 1, b)]
                 continue
             if len(page) >= limit:
-                # Splitting cannot help here: one second holds over `limit` messages, or the
-                # server ignores the ts filter. Keep what came and say so; never hang.
+                # Splitting cannot help: one second (or, reading by days, one day) holds
+                # more than the cap. Keep what came and say so; never spin.
                 result.overfull_seconds.append(a)
                 log.warning(
-                    "messages/search returned its cap for ts %d..%d%s; some messages are unread",
+                    "messages/search returned its cap of %d for ts %d..%d; some are unread",
+                    limit,
                     a,
                     b,
-                    " (the server ignored the ts filter)" if ignored_ts else "",
                 )
             result.messages.extend(in_window)
             result.covered_until = b
         return result
+
+    async def _search_window(
+        self, a: int, b: int, query: str, limit: int, result: SearchResult
+    ) -> list[dict[str, Any]] | None:
+        """One window's page; None when the server refused the ts filter (mode switched)."""
+        day_a = datetime.fromtimestamp(a, UTC).date()
+        # date_to is a date; one day past b keeps the whole last day inside either reading.
+        day_b = datetime.fromtimestamp(b, UTC).date() + timedelta(days=1)
+
+        async def ask(q: str) -> list[dict[str, Any]]:
+            result.calls += 1
+            return await self.search(
+                q, date_from=day_a.isoformat(), date_to=day_b.isoformat(), limit=limit
+            )
+
+        if self.ts_filter is False:
+            return await ask(query or "*")
+        window = f"ts:[{a} TO {b}]"
+        try:
+            page = await ask(f"({query}) AND {window}" if query else window)
+        except MandrillError as exc:
+            if exc.name != "ValidationError":
+                raise
+            self._by_days(f"messages/search refused ts:[a TO b] ({exc.title})")
+            return None
+        if page or self.ts_filter is True:
+            return page
+        # Nothing, from a server not yet seen to apply ts: is the window empty, or is the
+        # filter matching nothing? One date-only look tells.
+        probe = await ask(query or "*")
+        if any(a <= int(m.ts.timestamp()) <= b for m in messages_from(probe)):
+            self._by_days("messages/search found nothing with ts:[a TO b] where mail exists")
+        return page
+
+    def _by_days(self, why: str) -> None:
+        if self.ts_filter is not False:
+            log.warning("%s: reading messages by whole UTC days from now on", why)
+        self.ts_filter = False
 
     def _expect(self, data: Any, kind: type, method: str) -> Any:
         if not isinstance(data, kind):
@@ -324,3 +371,16 @@ class MandrillClient:
                 retryable=True,
             )
         return data
+
+
+def _days(start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end] cut at UTC midnights, oldest first."""
+    out = []
+    a = start
+    while a <= end:
+        day = datetime.fromtimestamp(a, UTC).date() + timedelta(days=1)
+        next_midnight = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+        b = min(end, next_midnight - 1)
+        out.append((a, b))
+        a = b + 1
+    return out

@@ -1,8 +1,9 @@
 """The Mandrill client against the simulator over real HTTP on loopback."""
 
+import json
 import logging
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -282,5 +283,67 @@ async def test_a_server_ignoring_the_ts_filter_does_not_make_the_splitter_spin()
     c = MandrillClient("http://m.test/api/1.0", Secret("k"), transport=httpx.MockTransport(handler))
     r = await c.search_range(1_000_100, 1_000_199, budget=50)
     await c.aclose()
-    assert len(calls) == 1 and r.complete and r.overfull_seconds == [1_000_100]
+    assert len(calls) == 2 and r.complete and r.overfull_seconds == [1_000_100]
     assert [m.message_id for m in r.messages] == [f"m{i}" for i in range(100, 200)]
+    assert c.ts_filter is False
+
+
+def _stand_in(items: list[dict], mode: str):
+    """A search endpoint that handles ts:[a TO b] the way some stand-ins might."""
+
+    def day(ts: int) -> str:
+        return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        q, limit = body.get("query", "*"), body.get("limit", 100)
+        dated = [i for i in items if body["date_from"] <= day(i["ts"]) <= body["date_to"]]
+        dated.sort(key=lambda i: -i["ts"])
+        if "ts:" in q and mode == "refuse":
+            return httpx.Response(
+                400,
+                json={
+                    "status": "error",
+                    "code": -2,
+                    "name": "ValidationError",
+                    "message": "Validation error: unknown field ts",
+                },
+            )
+        if "ts:" in q and mode == "literal":
+            return httpx.Response(200, json=[])
+        return httpx.Response(200, json=dated[:limit])  # "ignore", or a date-only query
+
+    return handler
+
+
+@pytest.mark.parametrize("mode", ["refuse", "ignore", "literal"])
+async def test_a_server_without_ts_ranges_is_read_by_days(mode: str):
+    t0 = int(datetime(2026, 11, 2, 20, 0, tzinfo=UTC).timestamp())
+    items = [
+        {"_id": f"m{i}", "ts": t0 + i * 60, "state": "bounced", "email": "a@b.c"}
+        for i in range(600)
+    ]  # 20:00 on day one to 06:00 on day three
+    transport = httpx.MockTransport(_stand_in(items, mode))
+    c = MandrillClient("http://m.test/api/1.0", Secret("k"), transport=transport)
+    lo, hi = t0 + 30 * 60, t0 + 500 * 60
+    r = await c.search_range(lo, hi, budget=20)
+    await c.aclose()
+    assert c.ts_filter is False and r.complete and not r.overfull_seconds
+    want = {i["_id"] for i in items if lo <= i["ts"] <= hi}
+    assert {m.message_id for m in r.messages} == want
+
+
+async def test_sms_items_do_not_look_like_an_ignored_filter(client, clock):
+    now = int(clock().timestamp())
+    r = await client.search_range(now - 120, now)
+    assert client.ts_filter is True and r.messages
+
+
+async def test_an_empty_window_on_a_ts_server_costs_one_probe_then_none():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[])
+
+    c = MandrillClient("http://m.test/api/1.0", Secret("k"), transport=httpx.MockTransport(handler))
+    r = await c.search_range(1_000, 2_000)
+    await c.aclose()
+    assert r.calls == 2 and r.messages == [] and c.ts_filter is None
