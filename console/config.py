@@ -151,6 +151,22 @@ def _type_name(tp: Any) -> str:
     return str(tp)
 
 
+#: Lower bounds that keep a typo from turning into a busy loop or an empty screen.
+_MINIMUMS: dict[tuple[str, ...], float] = {
+    ("mandrill", "timeout"): 0.1,
+    ("mandrill", "max_search_calls"): 1,
+    ("mandrill", "backfill_hours"): 0.1,
+    ("mandrill", "check_window_hours"): 0.1,
+    ("storage", "retention_days"): 1,
+    ("ui", "feed_limit"): 10,
+    **{
+        ("mandrill", "poll", name): 1
+        for name in ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
+    },
+    ("mandrill", "poll", "backoff_cap"): 1,
+}
+
+
 def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -175,6 +191,9 @@ def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
             raise ConfigError(f"{ctx.where(keypath)} must not be negative")
     if tp is int and value < 0:
         raise ConfigError(f"{ctx.where(keypath)} must not be negative")
+    low = _MINIMUMS.get(keypath)
+    if low is not None and value < low:
+        raise ConfigError(f"{ctx.where(keypath)} must be at least {low:g}, not {value!r}")
     return value
 
 

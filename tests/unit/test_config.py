@@ -101,3 +101,10 @@ def test_config_init_writes_0600_template(tmp_path: Path, capsys: pytest.Capture
     assert load_config(str(path)).mandrill.base_url == "https://mandrillapp.com/api/1.0"
     assert main(["config", "init", "--config", str(path)]) == 3  # refuses to overwrite
     assert "already exists" in capsys.readouterr().err
+
+
+def test_values_that_would_spin_or_blank_the_screen_are_refused(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text("[mandrill.poll]\nmessages = 0\n")
+    with pytest.raises(ConfigError, match=r"c.toml:2: mandrill.poll.messages must be at least 1"):
+        load_config(str(path))
