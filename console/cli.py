@@ -316,13 +316,15 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
     report["domains"] = [
         {
             "domain": d.domain,
-            "spf": d.spf_valid,
-            "dkim": d.dkim_valid,
-            "dkim2": d.dkim2_valid,
-            "dmarc": d.dmarc_valid,
-            "valid_signing": d.valid_signing,
-            "verified_at": d.verified_at.isoformat() if d.verified_at else None,
-            "errors": dict(d.errors),
+            "mandrill": {  # Mandrill's own senders/domains verdict
+                "spf": d.spf_valid,
+                "dkim": d.dkim_valid,
+                "dkim2": d.dkim2_valid,
+                "dmarc": d.dmarc_valid,
+                "valid_signing": d.valid_signing,
+                "verified_at": d.verified_at.isoformat() if d.verified_at else None,
+                "errors": dict(d.errors),
+            },
         }
         for d in (domains[0] if domains else [])
     ]

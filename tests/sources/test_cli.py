@@ -69,8 +69,8 @@ def test_check_json_against_the_simulator(simulator, tmp_path: Path):
     assert report["events"]["hard"] > 0
     assert report["messages_without_ip"] == 0
     domains = {d["domain"]: d for d in report["domains"]}
-    assert domains["notify.northwind.example"]["dkim"] is True
-    assert domains["mail.northwind-legacy.example"]["dmarc"] is False
+    assert domains["notify.northwind.example"]["mandrill"]["dkim"] is True
+    assert domains["mail.northwind-legacy.example"]["mandrill"]["dmarc"] is False
     assert report["rejects"]["total"] > 0 and "hard-bounce" in report["rejects"]["by_reason"]
     assert DEMO_KEY not in res.stdout + res.stderr
 
