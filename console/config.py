@@ -48,7 +48,9 @@ class MandrillConfig:
     base_url: str = DEFAULT_BASE_URL
     api_key_env: str = "MANDRILL_API_KEY"
     api_key_file: str | None = None
-    api_key: str | None = None  # discouraged: prefer api_key_env or api_key_file
+    # Discouraged: prefer api_key_env or api_key_file. Kept out of repr so a logged or
+    # printed config never shows it.
+    api_key: str | None = field(default=None, repr=False)
     timeout: float = 20.0
     retries: int = 2
     search_overlap: int = 600

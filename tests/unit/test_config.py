@@ -90,6 +90,7 @@ def test_world_readable_config_with_a_key_warns(tmp_path: Path):
     cfg = load_config(str(path))
     assert any("readable by other users" in w for w in cfg.warnings)
     assert not any("inline-secret" in w for w in cfg.warnings)
+    assert "inline-secret" not in repr(cfg) and "inline-secret" not in str(cfg)
     os.chmod(path, 0o600)
     assert load_config(str(path)).warnings == ()
 
