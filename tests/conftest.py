@@ -81,3 +81,22 @@ def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
     s = Store(tmp_path / "state", clock=clock).open()
     yield s
     s.close()
+
+
+@pytest.fixture(params=["nsd", "inprocess"])
+def dns_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
+    """The same zones served by NSD and by the in-process server: both must read alike."""
+    from console.sim.dns_server import DnsServer, ZoneSet
+    from tests.dns_servers import ZONES, nsd
+
+    if request.param == "nsd":
+        request.applymarker(pytest.mark.servers)
+        path = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
+        if path is None:
+            need_binary("nsd")
+        assert path is not None
+        with nsd(path, tmp_path / "nsd") as port:
+            yield port
+    else:
+        with DnsServer(ZoneSet.from_dir(ZONES)) as srv:
+            yield srv.port

@@ -1,0 +1,281 @@
+"""Blocklist answers read right: listed, not_listed, error, broken or timeout — never a guess.
+
+Checkers commonly count Spamhaus's 127.255.255.254 ("you asked through a public
+resolver") or URIBL's 127.0.0.1 ("query refused") as listings, and report
+"clean" when a resolver silently rewrote or swallowed the answer. Here every
+answer is checked against the zone's own code table and against the zone's
+test points, and anything not known to mean "listed" is an error with a reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: The five words a blocklist verdict can be.
+VERDICTS = ("listed", "not_listed", "error", "broken", "timeout")
+
+#: Spamhaus (and mirrors of its scheme) answer errors from 127.255.255.0/24.
+SPAMHAUS_ERRORS = {
+    "127.255.255.250": "the DQS key is not valid (unconfirmed code)",
+    "127.255.255.251": "the DQS key is not valid (unconfirmed code)",
+    "127.255.255.252": "the zone name has a typo",
+    "127.255.255.254": "query refused: it came through a public or open resolver",
+    "127.255.255.255": "query refused: too many queries from this resolver",
+}
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One blocklist and how to read its answers."""
+
+    name: str
+    kind: str  # "ip" or "domain"
+    codes: Mapping[str, str] = field(default_factory=dict)  # listing code → meaning
+    errors: Mapping[str, str] = field(default_factory=dict)  # error code → reason
+    bitmask: Mapping[int, str] = field(default_factory=dict)  # bit → meaning (URIBL, SURBL)
+    major: bool = False  # a listing here makes `check` critical
+    positive_test: str = ""  # a name the zone must list ('' = RFC 5782 default)
+    negative_test: str = ""  # a name the zone must not list
+
+    @property
+    def test_points(self) -> tuple[str, str]:
+        if self.kind == "ip":
+            return (self.positive_test or "127.0.0.2", self.negative_test or "127.0.0.1")
+        return (self.positive_test or "test", self.negative_test or "invalid")
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    """What one A (and TXT) lookup came back with, before anyone interprets it."""
+
+    rcode: str  # NOERROR, NXDOMAIN, NODATA, REFUSED, SERVFAIL, TIMEOUT, ERROR
+    addresses: tuple[str, ...] = ()
+    txt: tuple[str, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Listing:
+    zone: str
+    target: str
+    verdict: str  # one of VERDICTS
+    codes: tuple[str, ...] = ()
+    meaning: str = ""
+    txt: str = ""
+    major: bool = False
+
+
+def query_name(target: str, zone: Zone) -> str:
+    """RFC 5782: reversed IPv4 octets, reversed IPv6 nibbles, or the domain as is."""
+    if zone.kind == "ip":
+        addr = ipaddress.ip_address(target)
+        if addr.version == 4:
+            rev = ".".join(reversed(str(addr).split(".")))
+        else:
+            rev = ".".join(reversed(addr.exploded.replace(":", "")))
+        return f"{rev}.{zone.name}"
+    try:
+        ipaddress.ip_address(target)
+    except ValueError:
+        return f"{target.rstrip('.').lower()}.{zone.name}"
+    raise ValueError(f"{zone.name} lists domains; an IP address cannot be looked up in it")
+
+
+def _in_loopback_net(code: str) -> bool:
+    try:
+        return ipaddress.ip_address(code) in ipaddress.ip_network("127.0.0.0/8")
+    except ValueError:
+        return False
+
+
+def read_answer(zone: Zone, target: str, answer: DnsAnswer) -> Listing:
+    """Interpret one answer with the zone's own table (zone health is applied separately)."""
+
+    def out(verdict: str, meaning: str, codes: tuple[str, ...] = ()) -> Listing:
+        txt = " ".join(answer.txt)
+        return Listing(zone.name, target, verdict, codes, meaning, txt, zone.major)
+
+    if answer.rcode == "TIMEOUT":
+        return out("timeout", answer.detail or "no answer in time")
+    if answer.rcode in ("NXDOMAIN", "NODATA"):
+        return out("not_listed", "")
+    if answer.rcode != "NOERROR":
+        reason = {
+            "REFUSED": "the nameserver refused the query",
+            "SERVFAIL": "the nameserver failed to answer (SERVFAIL)",
+        }.get(answer.rcode, answer.detail or f"DNS error {answer.rcode}")
+        return out("error", reason)
+    codes = tuple(sorted(set(answer.addresses)))
+    if not codes:
+        return out("not_listed", "")
+    if not all(_in_loopback_net(c) for c in codes):
+        return out(
+            "broken",
+            "answer outside 127.0.0.0/8: a resolver is rewriting answers (NXDOMAIN hijack?)",
+            codes,
+        )
+    errors = [zone.errors.get(c) or SPAMHAUS_ERRORS.get(c) for c in codes]
+    if any(errors):
+        return out("error", "; ".join(e for e in errors if e), codes)
+    meanings: list[str] = []
+    for c in codes:
+        if c in zone.codes:
+            meanings.append(zone.codes[c])
+        elif zone.bitmask:
+            value = int(c.rsplit(".", 1)[1])
+            bits = [m for bit, m in sorted(zone.bitmask.items()) if value & bit]
+            if not bits:
+                return out("error", f"code {c} sets no known bit of this list", codes)
+            meanings.extend(bits)
+        else:
+            return out("error", f"code {c} is not one this list documents", codes)
+    return out("listed", "; ".join(dict.fromkeys(meanings)), codes)
+
+
+def zone_health(zone: Zone, positive: Listing, negative: Listing) -> tuple[str, str]:
+    """('ok' | 'broken' | 'error' | 'timeout', reason) from the zone's two test points.
+
+    A zone that lists its negative test point lists everything (a lapsed domain
+    answering wildcards); one that does not list its positive test point is not
+    being asked properly (a public resolver swallowing it, a dead zone), so a
+    "not listed" from it means nothing.
+    """
+    if negative.verdict == "listed" or (negative.verdict == "error" and negative.codes):
+        return "broken", f"lists its negative test point {zone.test_points[1]}: it lists everything"
+    if negative.verdict == "broken":
+        return "broken", negative.meaning
+    if positive.verdict in ("timeout",):
+        return "timeout", "its test point did not answer in time"
+    if positive.verdict == "broken":
+        return "broken", positive.meaning
+    if positive.verdict != "listed":
+        why = positive.meaning or "it does not list its own test point"
+        if positive.verdict == "not_listed":
+            why = (
+                f"it does not list its own test point {zone.test_points[0]} "
+                "(a public resolver, or a dead list): a 'not listed' from it means nothing"
+            )
+        return "error", why
+    return "ok", ""
+
+
+def apply_health(listing: Listing, health: tuple[str, str]) -> Listing:
+    """A zone that failed its probe cannot vouch for anything, least of all 'not listed'."""
+    state, reason = health
+    if state == "ok" or listing.verdict in ("error", "timeout"):
+        return listing
+    if state == "broken":
+        return Listing(
+            listing.zone,
+            listing.target,
+            "broken",
+            listing.codes,
+            reason,
+            listing.txt,
+            listing.major,
+        )
+    if listing.verdict == "not_listed":
+        verdict = "timeout" if state == "timeout" else "error"
+        return Listing(
+            listing.zone, listing.target, verdict, listing.codes, reason, listing.txt, listing.major
+        )
+    return listing
+
+
+def _codes(prefix: str, table: Mapping[int, str]) -> dict[str, str]:
+    return {f"{prefix}{k}": v for k, v in table.items()}
+
+
+#: Today's main public lists with their documented codes (SORBS closed in June 2024).
+DEFAULT_ZONES: tuple[Zone, ...] = (
+    Zone(
+        "zen.spamhaus.org",
+        "ip",
+        _codes(
+            "127.0.0.",
+            {
+                2: "Spamhaus SBL: a known spam source",
+                3: "Spamhaus CSS: snowshoe spam",
+                4: "Spamhaus XBL: exploited or infected host",
+                9: "Spamhaus DROP: hijacked network",
+                10: "Spamhaus PBL (ISP): end-user range, should not send direct to MX",
+                11: "Spamhaus PBL: end-user range, should not send direct to MX",
+                30: "Spamhaus BCL: botnet controller",
+            },
+        ),
+        major=True,
+    ),
+    Zone(
+        "dbl.spamhaus.org",
+        "domain",
+        _codes(
+            "127.0.1.",
+            {
+                2: "Spamhaus DBL: spam domain",
+                4: "Spamhaus DBL: phishing domain",
+                5: "Spamhaus DBL: malware domain",
+                6: "Spamhaus DBL: botnet C&C domain",
+                102: "Spamhaus DBL: abused legitimate domain (spam)",
+                103: "Spamhaus DBL: abused redirector or URL shortener",
+                104: "Spamhaus DBL: abused legitimate domain (phishing)",
+                105: "Spamhaus DBL: abused legitimate domain (malware)",
+                106: "Spamhaus DBL: abused legitimate domain (botnet C&C)",
+            },
+        ),
+        errors={"127.0.1.255": "an IP address was queried against a domain list"},
+        major=True,
+        positive_test="dbltest.com",
+    ),
+    Zone("bl.spamcop.net", "ip", {"127.0.0.2": "SpamCop: reported spam source"}, major=True),
+    Zone(
+        "b.barracudacentral.org",
+        "ip",
+        {"127.0.0.2": "Barracuda BRBL: poor reputation"},
+        major=True,
+    ),
+    Zone("psbl.surriel.com", "ip", {"127.0.0.2": "PSBL: spam trap hits"}),
+    Zone("dnsbl-1.uceprotect.net", "ip", {"127.0.0.2": "UCEPROTECT level 1: this IP hit traps"}),
+    Zone(
+        "bl.mailspike.net",
+        "ip",
+        _codes(
+            "127.0.0.",
+            {
+                2: "Mailspike: zombie",
+                10: "Mailspike: worst reputation",
+                11: "Mailspike: very bad reputation",
+                12: "Mailspike: bad reputation",
+            },
+        ),
+    ),
+    Zone(
+        "all.spamrats.com",
+        "ip",
+        _codes(
+            "127.0.0.",
+            {
+                36: "SpamRATS Dyna: dynamic range",
+                37: "SpamRATS NoPtr: no rDNS",
+                38: "SpamRATS Spam: spam source",
+                43: "SpamRATS Auth: auth attacks",
+            },
+        ),
+    ),
+    Zone(
+        "multi.uribl.com",
+        "domain",
+        errors={"127.0.0.1": "URIBL refused the query (volume, or a public resolver)"},
+        bitmask={2: "URIBL black", 4: "URIBL grey", 8: "URIBL red"},
+        major=True,
+        positive_test="test.uribl.com",
+    ),
+    Zone(
+        "multi.surbl.org",
+        "domain",
+        errors={"127.0.0.1": "SURBL refused the query (volume, or a public resolver)"},
+        bitmask={8: "SURBL phishing", 16: "SURBL malware", 64: "SURBL abuse", 128: "SURBL cracked"},
+        positive_test="test.surbl.org",
+    ),
+)
