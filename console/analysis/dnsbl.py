@@ -279,3 +279,51 @@ DEFAULT_ZONES: tuple[Zone, ...] = (
         positive_test="test.surbl.org",
     ),
 )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One name to look up, and what it stands for."""
+
+    zone: Zone
+    target: str  # the IP or domain asked about, or a test point
+    qname: str
+    is_test: bool = False
+
+
+def plan(zones: tuple[Zone, ...], ips: list[str], domains: list[str]) -> list[Probe]:
+    """Every lookup a sweep needs: each target in each zone of its kind, plus test points."""
+    probes: list[Probe] = []
+    for zone in zones:
+        targets = ips if zone.kind == "ip" else domains
+        for t in targets:
+            try:
+                probes.append(Probe(zone, t, query_name(t, zone)))
+            except ValueError:
+                continue  # e.g. an IPv6 address mistyped; the config check reports it
+        if targets:
+            for t in zone.test_points:
+                probes.append(Probe(zone, t, query_name(t, zone), is_test=True))
+    return probes
+
+
+def judge(probes: list[Probe], answers: Mapping[str, DnsAnswer]) -> list[Listing]:
+    """Verdicts for the real targets, each corrected by its zone's test-point health."""
+    health: dict[str, tuple[str, str]] = {}
+    by_zone: dict[str, dict[str, Listing]] = {}
+    for p in probes:
+        if p.is_test:
+            by_zone.setdefault(p.zone.name, {})[p.target] = read_answer(
+                p.zone, p.target, answers.get(p.qname, DnsAnswer("ERROR", detail="not asked"))
+            )
+    for p in probes:
+        if p.is_test and p.zone.name not in health:
+            pos, neg = p.zone.test_points
+            got = by_zone[p.zone.name]
+            health[p.zone.name] = zone_health(p.zone, got[pos], got[neg])
+    out = []
+    for p in probes:
+        if not p.is_test:
+            answer = answers.get(p.qname, DnsAnswer("ERROR", detail="not asked"))
+            out.append(apply_health(read_answer(p.zone, p.target, answer), health[p.zone.name]))
+    return out

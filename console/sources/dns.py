@@ -36,7 +36,7 @@ class DnsClient:
         port: int = 53,
         timeout: float = 1.0,
         deadline: float = 3.0,
-        concurrency: int = 64,
+        concurrency: int = 256,
         tries: int = 2,
     ) -> None:
         servers = list(nameservers)
@@ -88,6 +88,21 @@ class DnsClient:
         todo = list(dict.fromkeys(queries))
         answers = await asyncio.gather(*(self.query(n, t) for n, t in todo))
         return dict(zip(todo, answers, strict=True))
+
+    async def lookup_many(self, names: Iterable[str]) -> dict[str, DnsAnswer]:
+        """Blocklist lookups in two concurrent waves: every A, then TXT where listed."""
+        names = list(dict.fromkeys(names))
+        a = await self.sweep((n, "A") for n in names)
+        hits = [n for n in names if a[(n, "A")].rcode == "NOERROR" and a[(n, "A")].addresses]
+        txt = await self.sweep((n, "TXT") for n in hits)
+        out = {}
+        for n in names:
+            ans = a[(n, "A")]
+            t = txt.get((n, "TXT"))
+            if t is not None and t.rcode == "NOERROR":
+                ans = DnsAnswer(ans.rcode, ans.addresses, t.txt, ans.detail)
+            out[n] = ans
+        return out
 
     async def lookup(self, name: str) -> DnsAnswer:
         """A and TXT of one blocklist name together: the code and, if listed, its reason."""

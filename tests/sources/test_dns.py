@@ -135,3 +135,20 @@ async def test_a_sweep_runs_concurrently(client):
     out = await client.sweep(names)
     assert len(out) == 100 and all(a.rcode in ("NXDOMAIN", "NOERROR") for a in out.values())
     assert time.monotonic() - t0 < 2.0
+
+
+async def test_a_whole_sweep_plans_judges_and_applies_zone_health(client):
+    from console.analysis.dnsbl import judge, plan
+
+    zones = (BL, URI, like(ZEN, "dead.test"), like(ZEN, "nolist.test"))
+    probes = plan(zones, ["192.0.2.99", "192.0.2.1", "2001:db8::1"], ["listed.example"])
+    answers = await client.lookup_many(p.qname for p in probes)
+    got = {(v.zone, v.target): v for v in judge(probes, answers)}
+    assert got[("bl.test", "192.0.2.99")].verdict == "listed"
+    assert "SBL1" in got[("bl.test", "192.0.2.99")].txt
+    assert got[("bl.test", "192.0.2.1")].verdict == "not_listed"
+    assert got[("bl.test", "2001:db8::1")].verdict == "listed"
+    assert got[("uri.test", "listed.example")].verdict == "listed"
+    assert {got[("dead.test", ip)].verdict for ip in ("192.0.2.99", "192.0.2.1")} == {"broken"}
+    assert got[("nolist.test", "192.0.2.1")].verdict == "error"
+    assert len(got) == 3 * 3 + 1  # test points are not reported as targets
