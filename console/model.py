@@ -274,3 +274,55 @@ class AccountView:
     account: Account
     history: tuple[tuple[datetime, int], ...]
     word: str
+
+
+@dataclass(frozen=True)
+class SpfCheck:
+    valid: bool
+    record: str = ""
+    lookups: int | None = None
+    void_lookups: int | None = None
+    mandrill_include: bool = False
+    error: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DkimCheck:
+    selector: str
+    valid: bool
+    kind: str  # cname | txt | legacy | missing
+    target: str = ""  # the CNAME target, when there is one
+    record: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DmarcCheck:
+    valid: bool
+    record: str = ""
+    policy: str = ""
+    subdomain_policy: str = ""
+    pct: int | None = None
+    testing: str = ""  # RFC 9989 t=y|n
+    rua: tuple[str, ...] = ()
+    ruf: tuple[str, ...] = ()
+    adkim: str = ""
+    aspf: str = ""
+    #: rua/ruf address → whether its domain authorizes reports about ours (RFC 7489 7.1);
+    #: addresses in our own domain need no authorization and are left out.
+    authorized: Mapping[str, bool] = field(default_factory=dict, hash=False, compare=False)
+    error: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DomainDns:
+    """mailops' own reading of one sending domain's DNS."""
+
+    domain: str
+    spf: SpfCheck
+    dkim: tuple[DkimCheck, ...]
+    dmarc: DmarcCheck
+    mx: tuple[str, ...] = ()
+    mx_error: str = ""
