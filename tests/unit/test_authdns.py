@@ -5,7 +5,7 @@ from console.analysis.authdns import (
     spf_check,
 )
 
-KEY = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "A" * 300 + "IDAQAB"
+KEY = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "A" * 302 + "IDAQAB"
 
 
 def test_dkim_cname_must_point_where_mandrill_says():
