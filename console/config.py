@@ -19,6 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import platformdirs
 
+from console.analysis.dnsbl import configured_zones
 from console.secret import Secret
 
 DEFAULT_BASE_URL = "https://mandrillapp.com/api/1.0"
@@ -39,6 +40,8 @@ class PollConfig:
     subaccounts: float = 300
     rejects: float = 900
     domains: float = 3600
+    dns: float = 900
+    blocklists: float = 1800
     jitter: float = 5
     backoff_cap: float = 900
 
@@ -60,6 +63,41 @@ class MandrillConfig:
     search_per_minute: int = 20
     check_window_hours: float = 6
     poll: PollConfig = field(default_factory=PollConfig)
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    nameservers: tuple[str, ...] = ()  # empty: the system's resolvers (/etc/resolv.conf)
+    port: int = 53
+    timeout: float = 1.0  # per try
+    deadline: float = 3.0  # per lookup, enforced
+    concurrency: int = 256
+
+
+@dataclass(frozen=True)
+class DomainsConfig:
+    sending: tuple[str, ...] = ()  # empty: the domains Mandrill's senders/domains lists
+    link_domains: tuple[str, ...] = ()
+    dkim_selectors: tuple[str, ...] = ("mte1", "mte2", "mandrill")
+
+
+@dataclass(frozen=True)
+class BlocklistsConfig:
+    ip_zones: tuple[str, ...] = (
+        "zen.spamhaus.org",
+        "bl.spamcop.net",
+        "b.barracudacentral.org",
+        "psbl.surriel.com",
+        "dnsbl-1.uceprotect.net",
+        "bl.mailspike.net",
+        "all.spamrats.com",
+    )
+    domain_zones: tuple[str, ...] = ("dbl.spamhaus.org", "multi.uribl.com", "multi.surbl.org")
+    extra_ips: tuple[str, ...] = ()  # sending IPs besides those Mandrill's ips/list names
+    dqs_key_env: str = "SPAMHAUS_DQS_KEY"
+    dqs_key_file: str | None = None
+    #: zone → {answer code → meaning}, for lists mailops has no table for
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +128,9 @@ class UiConfig:
 @dataclass(frozen=True)
 class Config:
     mandrill: MandrillConfig = field(default_factory=MandrillConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    domains: DomainsConfig = field(default_factory=DomainsConfig)
+    blocklists: BlocklistsConfig = field(default_factory=BlocklistsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -174,6 +215,18 @@ def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         return _coerce(value, args[0], keypath, ctx)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{ctx.where(keypath)} must be a list of strings")
+        return tuple(value)
+    if origin is dict:
+        ok_map = isinstance(value, dict) and all(
+            isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+            for v in value.values()
+        )
+        if not ok_map:
+            raise ConfigError(f"{ctx.where(keypath)} must be tables of strings")
+        return {str(k): dict(v) for k, v in value.items()}
     if is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{ctx.where(keypath)} must be a table ([{'.'.join(keypath)}])")
@@ -236,6 +289,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path or '<config>'}: not valid TOML: {exc}") from None
     cfg: Config = _build(Config, data, (), ctx)
+    b = cfg.blocklists
+    try:
+        configured_zones(b.ip_zones, b.domain_zones, b.codes)
+    except ValueError as exc:
+        raise ConfigError(f"{ctx.where(('blocklists', 'ip_zones'))}: {exc}") from None
     return replace(cfg, path=path)
 
 
@@ -295,6 +353,20 @@ def resolve_api_key(cfg: Config) -> tuple[Secret, list[str]]:
     return Secret(value), warnings
 
 
+def resolve_dqs_key(cfg: Config) -> Secret | None:
+    """The optional Spamhaus DQS key, from its file or environment variable."""
+    b = cfg.blocklists
+    if b.dqs_key_file:
+        path = Path(b.dqs_key_file).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read the DQS key file {path}: {exc}") from None
+        return Secret(value) if value else None
+    value = os.environ.get(b.dqs_key_env, "").strip()
+    return Secret(value) if value else None
+
+
 CONFIG_TEMPLATE = """\
 # mailops configuration (TOML). Every key is optional; the values shown are the defaults.
 # Unknown keys are errors, so a typo is caught instead of silently ignored.
@@ -322,8 +394,33 @@ rescan = 900
 subaccounts = 300
 rejects = 900
 domains = 3600
+dns = 900                 # SPF, DKIM, DMARC, MX of the sending domains
+blocklists = 1800         # DNSBL sweep and rDNS of the sending IPs
 jitter = 5
 backoff_cap = 900         # longest wait between retries of a failing source
+
+[dns]
+# nameservers = ["127.0.0.1"]   # default: the system's resolvers. Spamhaus refuses public
+#                               # resolvers (8.8.8.8, 1.1.1.1...): use your own, or a DQS key.
+port = 53
+timeout = 1.0             # seconds per try
+deadline = 3.0            # seconds per lookup, all tries included
+concurrency = 256         # lookups in flight during a sweep
+
+[domains]
+# sending = ["example.com"]     # default: the domains Mandrill's senders/domains lists
+# link_domains = ["click.example.com"]
+dkim_selectors = ["mte1", "mte2", "mandrill"]
+
+[blocklists]
+ip_zones = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org", "psbl.surriel.com",
+            "dnsbl-1.uceprotect.net", "bl.mailspike.net", "all.spamrats.com"]
+domain_zones = ["dbl.spamhaus.org", "multi.uribl.com", "multi.surbl.org"]
+# extra_ips = ["192.0.2.10"]    # besides the IPs Mandrill reports
+dqs_key_env = "SPAMHAUS_DQS_KEY"  # set it to query Spamhaus through DQS
+# dqs_key_file = "~/.config/mailops/dqs.key"
+# [blocklists.codes."bl.example.org"]   # a list mailops has no table for
+# "127.0.0.2" = "listed"
 
 [storage]
 # state_dir = "~/.local/state/mailops"

@@ -38,6 +38,11 @@ class Zone:
     major: bool = False  # a listing here makes `check` critical
     positive_test: str = ""  # a name the zone must list ('' = RFC 5782 default)
     negative_test: str = ""  # a name the zone must not list
+    label: str = ""  # how it is shown, when the queried name must not be (a DQS key in it)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
 
     @property
     def test_points(self) -> tuple[str, str]:
@@ -95,7 +100,7 @@ def read_answer(zone: Zone, target: str, answer: DnsAnswer) -> Listing:
 
     def out(verdict: str, meaning: str, codes: tuple[str, ...] = ()) -> Listing:
         txt = " ".join(answer.txt)
-        return Listing(zone.name, target, verdict, codes, meaning, txt, zone.major)
+        return Listing(zone.display, target, verdict, codes, meaning, txt, zone.major)
 
     if answer.rcode == "TIMEOUT":
         return out("timeout", answer.detail or "no answer in time")
@@ -309,7 +314,7 @@ def plan(zones: tuple[Zone, ...], ips: list[str], domains: list[str]) -> list[Pr
 
 def judge(probes: list[Probe], answers: Mapping[str, DnsAnswer]) -> list[Listing]:
     """Verdicts for the real targets, each corrected by its zone's test-point health."""
-    health: dict[str, tuple[str, str]] = {}
+    health: dict[str, tuple[str, str]] = {}  # keyed by the queried zone name
     by_zone: dict[str, dict[str, Listing]] = {}
     for p in probes:
         if p.is_test:
@@ -327,3 +332,47 @@ def judge(probes: list[Probe], answers: Mapping[str, DnsAnswer]) -> list[Listing
             answer = answers.get(p.qname, DnsAnswer("ERROR", detail="not asked"))
             out.append(apply_health(read_answer(p.zone, p.target, answer), health[p.zone.name]))
     return out
+
+
+#: Spamhaus zones and their DQS form (always .net; the key is the first label).
+DQS_FORMS = {"zen.spamhaus.org": "zen.dq.spamhaus.net", "dbl.spamhaus.org": "dbl.dq.spamhaus.net"}
+
+
+def configured_zones(
+    ip_zones: tuple[str, ...],
+    domain_zones: tuple[str, ...],
+    codes: Mapping[str, Mapping[str, str]],
+    dqs_key: str | None = None,
+) -> tuple[Zone, ...]:
+    """Zones from config: built-in tables by name, custom ones from `codes`.
+
+    Raises ValueError naming a zone that has neither (an unknown list's codes
+    cannot be guessed, and guessing is how checkers end up lying).
+    """
+    known = {z.name: z for z in DEFAULT_ZONES}
+    out = []
+    for kind, names in (("ip", ip_zones), ("domain", domain_zones)):
+        for name in names:
+            name = name.strip(".").lower()
+            if name in codes:
+                zone = Zone(name, kind, dict(codes[name]))
+            elif name in known and known[name].kind == kind:
+                zone = known[name]
+            elif name in known:
+                raise ValueError(f"{name} lists {known[name].kind}s, not {kind}s")
+            else:
+                raise ValueError(f'{name} has no code table: add [blocklists.codes."{name}"]')
+            if dqs_key and name in DQS_FORMS:
+                zone = Zone(
+                    f"{dqs_key}.{DQS_FORMS[name]}",
+                    zone.kind,
+                    zone.codes,
+                    zone.errors,
+                    zone.bitmask,
+                    zone.major,
+                    zone.positive_test,
+                    zone.negative_test,
+                    label=f"{name} (DQS)",
+                )
+            out.append(zone)
+    return tuple(out)
