@@ -16,6 +16,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from console.analysis.dnsbl import configured_zones, judge, plan
 from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
 from console.analysis.subaccounts import subaccount_rows
@@ -23,8 +24,12 @@ from console.config import Config
 from console.model import (
     Account,
     AccountView,
+    BlocklistView,
+    DomainDns,
     Ip,
+    IpDns,
     IpView,
+    Listing,
     MessageEvent,
     Reject,
     SenderDomain,
@@ -32,15 +37,21 @@ from console.model import (
     Subaccount,
     SubaccountRow,
 )
+from console.secret import Secret
+from console.sources.authdns import check_domain
 from console.sources.base import SourceError
+from console.sources.dns import DnsClient, reverse_dns
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 from console.timeutil import Clock, system_clock
 
 log = logging.getLogger(__name__)
 
-#: Every data set polled, in the order the status line lists them.
-SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
+#: The Mandrill data sets polled, in the order the status line lists them.
+MANDRILL_SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
+#: mailops' own DNS checks (when a DNS client is configured).
+DNS_SOURCES = ("dns", "blocklists")
+SOURCES = (*MANDRILL_SOURCES, *DNS_SOURCES)
 
 #: Late states worth re-reading: a message may bounce or draw a complaint hours after sending.
 LATE_STATES_QUERY = (
@@ -58,6 +69,8 @@ class PollResult:
     new_events: tuple[MessageEvent, ...] = ()
     domains: tuple[SenderDomain, ...] | None = None
     rejects: tuple[Reject, ...] | None = None
+    dns: tuple[DomainDns, ...] | None = None
+    blocklists: BlocklistView | None = None
 
 
 @dataclass(frozen=True)
@@ -85,17 +98,22 @@ class Pipeline:
         wall: Clock = system_clock,
         publish: Publish | None = None,
         backfill_hours: float | None = None,
+        dns: DnsClient | None = None,
+        dqs_key: Secret | None = None,
     ) -> None:
         self.client = client
+        self.dns = dns
+        self._dqs_key = dqs_key
         self.store = store
         self.config = config
         self.clock = clock
         self.wall = wall
         self.publish = publish or (lambda u: None)
         self.backfill_hours = backfill_hours or config.mandrill.backfill_hours
-        self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in SOURCES}
+        self.sources = SOURCES if dns is not None else MANDRILL_SOURCES
+        self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in self.sources}
         self._pruned_at: datetime | None = None
-        for name in SOURCES:
+        for name in self.sources:
             snap = store.get_snapshot(f"status:{name}", SourceStatus)
             if snap is not None:  # remember the last good poll across restarts
                 st = snap[0]
@@ -231,6 +249,96 @@ class Pipeline:
         await self._snapshot("domains", domains)
         return PollResult(domains=tuple(domains))
 
+    # -- mailops' own DNS checks -----------------------------------------------------------
+
+    def dns_view(self) -> tuple[DomainDns, ...] | None:
+        snap = self.store.get_snapshot("dns", list[DomainDns])
+        return tuple(snap[0]) if snap else None
+
+    def blocklist_view(self) -> BlocklistView | None:
+        snap = self.store.get_snapshot("blocklists", BlocklistView)
+        return snap[0] if snap else None
+
+    def sending_domains(self) -> list[str]:
+        configured = list(self.config.domains.sending)
+        if configured:
+            return configured
+        snap = self.store.get_snapshot("domains", list[SenderDomain])
+        return [d.domain for d in snap[0]] if snap else []
+
+    def sending_ips(self) -> list[str]:
+        """Dedicated IPs, shared IPs seen carrying our mail in the IP window, and extras."""
+        view = self.ip_view()
+        ips = [r.ip for r in view.rows] + list(self.config.blocklists.extra_ips)
+        return list(dict.fromkeys(ips))
+
+    def _need_dns(self) -> DnsClient:
+        if self.dns is None:
+            raise SourceError("DNS checks are not configured")
+        return self.dns
+
+    async def _poll_dns(self) -> PollResult:
+        client = self._need_dns()
+        domains = await self._db(self.sending_domains)
+        selectors = self.config.domains.dkim_selectors
+        results = tuple([await check_domain(client, d, selectors, client.timeout) for d in domains])
+        await self._snapshot("dns", list(results))
+        return PollResult(dns=results)
+
+    async def _poll_blocklists(self) -> PollResult:
+        client = self._need_dns()
+        b = self.config.blocklists
+        key = self._dqs_key.reveal() if self._dqs_key else None
+        zones = configured_zones(b.ip_zones, b.domain_zones, b.codes, key)
+        ips = await self._db(self.sending_ips)
+        domains = list(
+            dict.fromkeys(
+                [*await self._db(self.sending_domains), *self.config.domains.link_domains]
+            )
+        )
+        probes = plan(zones, ips, domains)
+        answers, rdns = await asyncio.gather(
+            client.lookup_many(p.qname for p in probes), reverse_dns(client, ips)
+        )
+        listings = judge(probes, answers)
+        view = await self._db(self._with_history, listings, rdns, len(zones))
+        return PollResult(blocklists=view)
+
+    def _with_history(
+        self, listings: list[Listing], rdns: list[IpDns], zones: int
+    ) -> BlocklistView:
+        """Carry 'since' across polls, and remember delistings, in the store."""
+        now = self.clock()
+        snap = self.store.get_snapshot("listing_history", dict[str, dict[str, str]])
+        history: dict[str, dict[str, str]] = snap[0] if snap else {}
+        out = []
+        for item in listings:
+            key = f"{item.zone}|{item.target}"
+            prev = history.get(key)
+            if prev and prev.get("verdict") == item.verdict:
+                since = datetime.fromisoformat(prev["since"])
+            else:
+                since = now
+                if prev and prev.get("verdict") == "listed" and item.verdict == "not_listed":
+                    history[f"delisted|{key}"] = {"verdict": "delisted", "since": now.isoformat()}
+                history[key] = {"verdict": item.verdict, "since": now.isoformat()}
+            out.append(replace(item, since=since))
+        cutoff = now - timedelta(days=self.config.storage.retention_days)
+        delisted = []
+        for k, v in list(history.items()):
+            if k.startswith("delisted|"):
+                at = datetime.fromisoformat(v["since"])
+                if at < cutoff:
+                    del history[k]
+                else:
+                    _, zone, target = k.split("|", 2)
+                    delisted.append((zone, target, at))
+        view = BlocklistView(tuple(out), tuple(rdns), zones, tuple(sorted(delisted)))
+        self.store.put_snapshot("listing_history", history, self.wall())
+        self.store.put_snapshot("blocklists", view, self.wall())
+        self.store.commit()
+        return view
+
     async def _poll_messages(self) -> PollResult:
         m = self.config.mandrill
         now = int(self.clock().timestamp())
@@ -283,7 +391,7 @@ class Jobs:
         self.wall = wall
         self.scheduler: AsyncIOScheduler | None = None
         poll = pipeline.config.mandrill.poll
-        self.intervals = {name: float(getattr(poll, name)) for name in SOURCES}
+        self.intervals = {name: float(getattr(poll, name)) for name in pipeline.sources}
         self.jitter = poll.jitter
         self.cap = poll.backoff_cap
         self._running: set[asyncio.Task[None]] = set()
@@ -293,7 +401,7 @@ class Jobs:
         """Start on the running loop (AsyncIOScheduler needs one); every job fires at once."""
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
-        for i, name in enumerate(SOURCES):
+        for i, name in enumerate(self.pipeline.sources):
             self.scheduler.add_job(
                 self._run,
                 "interval",

@@ -326,3 +326,44 @@ class DomainDns:
     dmarc: DmarcCheck
     mx: tuple[str, ...] = ()
     mx_error: str = ""
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    """What one A (and TXT) lookup came back with, before anyone interprets it."""
+
+    rcode: str  # NOERROR, NXDOMAIN, NODATA, REFUSED, SERVFAIL, TIMEOUT, ERROR
+    addresses: tuple[str, ...] = ()
+    txt: tuple[str, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Listing:
+    zone: str
+    target: str
+    verdict: str  # one of VERDICTS
+    codes: tuple[str, ...] = ()
+    meaning: str = ""
+    txt: str = ""
+    major: bool = False
+    since: datetime | None = None  # when this verdict was first seen (kept by the store)
+
+
+@dataclass(frozen=True)
+class IpDns:
+    """Reverse DNS of a sending IP, and whether the name points back (FCrDNS)."""
+
+    ip: str
+    ptr: tuple[str, ...] = ()
+    fcrdns: bool | None = None  # None: could not tell (the error says why)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class BlocklistView:
+    listings: tuple[Listing, ...]
+    ips: tuple[IpDns, ...]
+    zones: int = 0
+    #: (zone, target) pairs delisted in this retention window, with when
+    delisted: tuple[tuple[str, str, datetime], ...] = ()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from console.app import build_app
 from console.cli import demo_config
-from console.jobs import SOURCES, Pipeline
+from console.jobs import Pipeline
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
 from console.sources.mandrill import MandrillClient
@@ -36,7 +36,7 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) ->
         cfg = demo_config(srv.base_url, tmp)
         client = MandrillClient(srv.base_url, Secret(DEMO_KEY))
         pipeline = Pipeline(client, store, cfg, clock=clock)
-        for source in SOURCES:
+        for source in pipeline.sources:
             await pipeline.run(source)
         app = build_app(
             cfg, pipeline, local_time=utc, start_jobs=False, subtitle="DEMO · simulated Mandrill"

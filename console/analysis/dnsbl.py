@@ -13,6 +13,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from console.model import DnsAnswer, Listing
+
 #: The five words a blocklist verdict can be.
 VERDICTS = ("listed", "not_listed", "error", "broken", "timeout")
 
@@ -49,27 +51,6 @@ class Zone:
         if self.kind == "ip":
             return (self.positive_test or "127.0.0.2", self.negative_test or "127.0.0.1")
         return (self.positive_test or "test", self.negative_test or "invalid")
-
-
-@dataclass(frozen=True)
-class DnsAnswer:
-    """What one A (and TXT) lookup came back with, before anyone interprets it."""
-
-    rcode: str  # NOERROR, NXDOMAIN, NODATA, REFUSED, SERVFAIL, TIMEOUT, ERROR
-    addresses: tuple[str, ...] = ()
-    txt: tuple[str, ...] = ()
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Listing:
-    zone: str
-    target: str
-    verdict: str  # one of VERDICTS
-    codes: tuple[str, ...] = ()
-    meaning: str = ""
-    txt: str = ""
-    major: bool = False
 
 
 def query_name(target: str, zone: Zone) -> str:
@@ -155,7 +136,11 @@ def zone_health(zone: Zone, positive: Listing, negative: Listing) -> tuple[str, 
         return "timeout", "its test point did not answer in time"
     if positive.verdict == "broken":
         return "broken", positive.meaning
-    if positive.verdict != "listed":
+    # A test point answered with codes the table lacks still proves the zone is alive.
+    undocumented = bool(positive.codes) and not any(
+        c in zone.errors or c in SPAMHAUS_ERRORS for c in positive.codes
+    )
+    if positive.verdict != "listed" and not (positive.verdict == "error" and undocumented):
         why = positive.meaning or "it does not list its own test point"
         if positive.verdict == "not_listed":
             why = (

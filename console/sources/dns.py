@@ -20,8 +20,9 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 
-from console.analysis.dnsbl import DnsAnswer
+from console.model import DnsAnswer, IpDns
 
 log = logging.getLogger(__name__)
 
@@ -151,3 +152,26 @@ def _text(rd: object, kind: int) -> str:
     if kind == dns.rdatatype.MX:
         return f"{rd.preference} {rd.exchange.to_text(omit_final_dot=True)}"  # type: ignore[attr-defined]
     return rd.to_text()  # type: ignore[attr-defined]
+
+
+async def reverse_dns(client: DnsClient, ips: Iterable[str]) -> list[IpDns]:
+    """PTR of each IP, and whether a PTR name resolves back to it (forward-confirmed rDNS)."""
+
+    async def one(ip: str) -> IpDns:
+        try:
+            rev = dns.reversename.from_address(ip).to_text(omit_final_dot=True)
+        except (ValueError, dns.exception.SyntaxError):
+            return IpDns(ip, error="not an IP address")
+        ptr = await client.query(rev, "PTR")
+        if ptr.rcode in ("NXDOMAIN", "NODATA"):
+            return IpDns(ip, fcrdns=False, error="no PTR record")
+        if ptr.rcode != "NOERROR":
+            return IpDns(ip, error=f"PTR lookup: {ptr.rcode.lower()}")
+        rtype = "AAAA" if ":" in ip else "A"
+        forward = await asyncio.gather(*(client.query(n, rtype) for n in ptr.addresses))
+        if any(f.rcode in ("TIMEOUT", "SERVFAIL", "REFUSED", "ERROR") for f in forward):
+            return IpDns(ip, ptr.addresses, None, "forward lookup of the PTR name failed")
+        back = any(ip in f.addresses for f in forward)
+        return IpDns(ip, ptr.addresses, back, "" if back else "the PTR name does not point back")
+
+    return list(await asyncio.gather(*(one(ip) for ip in ips)))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from console.cli import demo_config
-from console.jobs import SOURCES, Jobs, Pipeline
+from console.jobs import Jobs, Pipeline
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
@@ -31,10 +31,10 @@ async def pipeline(server: SimServer, store: Store, clock: ManualClock):
 async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline):
     published = []
     pipeline.publish = published.append
-    for name in SOURCES:
+    for name in pipeline.sources:
         u = await pipeline.run(name)
         assert u.status.ok, (name, u.status.error)
-    assert [u.source for u in published] == list(SOURCES)
+    assert [u.source for u in published] == list(pipeline.sources)
     view = pipeline.account_view()
     assert view is not None and view.account.reputation == 84 and view.history
     view = pipeline.ip_view()

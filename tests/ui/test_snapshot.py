@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from console.app import build_app
-from console.jobs import SOURCES, Pipeline
+from console.jobs import Pipeline
 from console.secret import Secret
 from console.sim import DEMO_KEY
 from console.sources.mandrill import MandrillClient
@@ -18,7 +18,7 @@ def test_main_screen(snap_compare, server, store, clock):
     pipeline = Pipeline(client, store, cfg, clock=clock, wall=clock)
 
     async def fill() -> None:
-        for name in SOURCES:
+        for name in pipeline.sources:
             assert (await pipeline.run(name)).status.ok
         await client.aclose()
 
