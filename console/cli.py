@@ -16,21 +16,25 @@ from typing import Any
 
 from console import __version__
 from console.analysis.feed import count_kinds
-from console.analysis.health import evaluate
+from console.analysis.health import ORDER, dns_findings, evaluate
 from console.config import (
     Config,
     ConfigError,
+    DnsConfig,
+    DomainsConfig,
     MandrillConfig,
     PollConfig,
     StorageConfig,
     load_config,
     resolve_api_key,
     resolve_config_path,
+    resolve_dqs_key,
     write_template,
 )
 from console.jobs import Pipeline, Update
-from console.model import FEED_KINDS, SenderDomain
+from console.model import FEED_KINDS, DomainDns, SenderDomain
 from console.secret import Secret
+from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.store import Store, StoreError
 from console.timeutil import Clock, system_clock
@@ -38,7 +42,16 @@ from console.timeutil import Clock, system_clock
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNUSABLE = 0, 1, 2, 3
 
 #: What `check` polls (the late-state rescan is covered by its own backfill window).
-CHECK_SOURCES = ("account", "ips", "messages", "subaccounts", "rejects", "domains")
+CHECK_SOURCES = (
+    "account",
+    "ips",
+    "messages",
+    "subaccounts",
+    "rejects",
+    "domains",
+    "dns",
+    "blocklists",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
         help="start this many scenario hours into the story (default 3: the noisy neighbour is on)",
     )
     s.add_argument("--key", default=None, help="the API key the simulator accepts")
+    s.add_argument(
+        "--dns-port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also serve the scenario's DNS zones (domains, rDNS, blocklists) on this port "
+        "(default 0 picks one; -1: none)",
+    )
 
     cfg = sub.add_parser("config", help="manage the config file")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
@@ -151,17 +172,50 @@ def _open_console(
         _err(str(exc))
         return EXIT_UNUSABLE
     _log_to(store.dir / "mailops.log")
-    m = config.mandrill
-    client = MandrillClient(
-        m.base_url, key, timeout=m.timeout, retries=m.retries, search_per_minute=m.search_per_minute
-    )
-    pipeline = Pipeline(client, store, config, clock=clock)
+    try:
+        pipeline = make_pipeline(config, key, store, clock=clock)
+    except ConfigError as exc:
+        store.close()
+        _err(str(exc))
+        return EXIT_UNUSABLE
     app = build_app(config, pipeline, subtitle=subtitle)
     try:
         app.run()
     finally:
         store.close()
     return EXIT_OK
+
+
+def make_pipeline(
+    config: Config,
+    key: Secret,
+    store: Store,
+    *,
+    clock: Clock = system_clock,
+    backfill_hours: float | None = None,
+) -> Pipeline:
+    """Sources built from config, handed to the one pipeline (console and check alike)."""
+    m = config.mandrill
+    client = MandrillClient(
+        m.base_url, key, timeout=m.timeout, retries=m.retries, search_per_minute=m.search_per_minute
+    )
+    d = config.dns
+    dns = DnsClient(
+        d.nameservers,
+        port=d.port,
+        timeout=d.timeout,
+        deadline=d.deadline,
+        concurrency=d.concurrency,
+    )
+    return Pipeline(
+        client,
+        store,
+        config,
+        clock=clock,
+        dns=dns,
+        dqs_key=resolve_dqs_key(config),
+        backfill_hours=backfill_hours,
+    )
 
 
 def _log_to(path: Path) -> None:
@@ -175,9 +229,12 @@ def _log_to(path: Path) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def demo_config(base_url: str, state_dir: str) -> Config:
+def demo_config(base_url: str, state_dir: str, dns_port: int | None = None) -> Config:
     """Fast polls so the demo fills its panels within seconds."""
+    dns = DnsConfig(nameservers=("127.0.0.1",), port=dns_port or 53, timeout=0.5, deadline=2.0)
     return Config(
+        dns=dns,
+        domains=DomainsConfig(link_domains=("click.northwind.example",)),
         mandrill=MandrillConfig(
             base_url=base_url,
             max_search_calls=60,
@@ -201,14 +258,16 @@ def demo_config(base_url: str, state_dir: str) -> Config:
 
 def run_demo(state_dir: str | None) -> int:
     from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
+    from console.sim.demo_dns import DemoDns
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     scenario = scenario_named("default", start=now)
     clock = ScenarioClock(now, speed=60)
     server = SimServer(Simulator(scenario, clock)).start()
+    demo_dns = DemoDns(scenario, clock).start()
     try:
         with tempfile.TemporaryDirectory(prefix="mailops-demo-") as tmp:
-            config = demo_config(server.base_url, state_dir or tmp)
+            config = demo_config(server.base_url, state_dir or tmp, demo_dns.port)
             return _open_console(
                 config,
                 Secret(DEMO_KEY),
@@ -216,6 +275,7 @@ def run_demo(state_dir: str | None) -> int:
                 subtitle="DEMO · simulated Mandrill · scenario time runs 60× faster",
             )
     finally:
+        demo_dns.stop()
         server.stop()
 
 
@@ -234,6 +294,30 @@ async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
     finally:
         await pipeline.client.aclose()
     return updates
+
+
+def _dns_json(d: DomainDns | None) -> dict[str, Any]:
+    if d is None:
+        return {"spf": None, "dkim": None, "dmarc": None, "mx": None}
+    return {
+        "spf": {
+            "valid": d.spf.valid,
+            "lookups": d.spf.lookups,
+            "void_lookups": d.spf.void_lookups,
+            "error": d.spf.error or None,
+        },
+        "dkim": {
+            k.selector: {"valid": k.valid, "kind": k.kind, "error": k.error or None} for k in d.dkim
+        },
+        "dmarc": {
+            "valid": d.dmarc.valid,
+            "policy": d.dmarc.policy or None,
+            "rua": list(d.dmarc.rua),
+            "rua_authorized": dict(d.dmarc.authorized),
+            "error": d.dmarc.error or None,
+        },
+        "mx": list(d.mx),
+    }
 
 
 def _rates(stats: Any) -> dict[str, Any]:
@@ -273,6 +357,21 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
     ips = ip_view.rows
     subs = pipeline.subaccount_view()
     status, findings = evaluate(view.account if view else None, ips, subs, config.thresholds)
+    dns_results = pipeline.dns_view() or ()
+    blocklists = pipeline.blocklist_view()
+    findings += dns_findings(dns_results, blocklists)
+    status = max((f.severity for f in findings), key=lambda s: ORDER[s], default="ok")
+    listings: dict[str, list[dict[str, Any]]] = {}
+    for item in blocklists.listings if blocklists else ():
+        listings.setdefault(item.target, []).append(
+            {
+                "zone": item.zone,
+                "verdict": item.verdict,
+                "codes": list(item.codes),
+                "meaning": item.meaning,
+            }
+        )
+    rdns = {r.ip: r for r in blocklists.ips} if blocklists else {}
     events = count_kinds(pipeline.store.recent_events(10**9))
     report: dict[str, Any] = {
         "status": "unknown" if failed else status,
@@ -293,6 +392,9 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
                 "delivered": r.delivered,
                 "delivery_rate": r.delivery_rate,
                 "noisy_neighbour": r.noisy,
+                "ptr": list(rdns[r.ip].ptr) if r.ip in rdns else None,
+                "fcrdns": rdns[r.ip].fcrdns if r.ip in rdns else None,
+                "listings": listings.get(r.ip, []),
             }
             for r in ips
         ],
@@ -313,20 +415,27 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
     }
     report["messages_without_ip"] = ip_view.unattributed
     domains = pipeline.store.get_snapshot("domains", list[SenderDomain])
-    report["domains"] = [
-        {
-            "domain": d.domain,
-            "mandrill": {  # Mandrill's own senders/domains verdict
-                "spf": d.spf_valid,
-                "dkim": d.dkim_valid,
-                "dkim2": d.dkim2_valid,
-                "dmarc": d.dmarc_valid,
-                "valid_signing": d.valid_signing,
-                "verified_at": d.verified_at.isoformat() if d.verified_at else None,
-                "errors": dict(d.errors),
-            },
+    mandrill = {
+        d.domain: {  # Mandrill's own senders/domains verdict
+            "spf": d.spf_valid,
+            "dkim": d.dkim_valid,
+            "dkim2": d.dkim2_valid,
+            "dmarc": d.dmarc_valid,
+            "valid_signing": d.valid_signing,
+            "verified_at": d.verified_at.isoformat() if d.verified_at else None,
+            "errors": dict(d.errors),
         }
         for d in (domains[0] if domains else [])
+    }
+    ours = {d.domain: d for d in dns_results}
+    report["domains"] = [
+        {
+            "domain": name,
+            "mandrill": mandrill.get(name),
+            **_dns_json(ours.get(name)),
+            "listings": listings.get(name, []),
+        }
+        for name in dict.fromkeys([*mandrill, *ours, *pipeline.config.domains.link_domains])
     ]
     rejects = pipeline.rejects_view()
     if rejects is not None:
@@ -406,14 +515,10 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="mailops-check-") as tmp:
         store = Store(Path(tmp), retention_days=config.storage.retention_days).open()
         try:
-            client = MandrillClient(
-                m.base_url,
-                key,
-                timeout=m.timeout,
-                retries=m.retries,
-                search_per_minute=m.search_per_minute,
-            )
-            pipeline = Pipeline(client, store, config, backfill_hours=m.check_window_hours)
+            try:
+                pipeline = make_pipeline(config, key, store, backfill_hours=m.check_window_hours)
+            except ConfigError as exc:
+                return unusable(str(exc))
             updates = asyncio.run(_poll_for_check(pipeline))
             report, code = check_report(pipeline, updates)
         finally:
@@ -450,13 +555,31 @@ def run_simulate(args: argparse.Namespace) -> int:
     except OSError as exc:
         _err(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
         return 2
+    demo_dns = None
+    if args.dns_port >= 0:
+        from console.sim.demo_dns import DemoDns
+
+        demo_dns = DemoDns(scenario, clock)
+        demo_dns.server.port = args.dns_port
+        try:
+            demo_dns.start()
+        except OSError as exc:
+            _err(f"cannot serve DNS on 127.0.0.1:{args.dns_port}: {exc.strerror or exc}")
+            return 2
     print(f"Mandrill simulator (scenario {scenario.name}) on {server.base_url}", flush=True)
+    if demo_dns is not None:
+        print(f"DNS zones on 127.0.0.1 port {demo_dns.port}", flush=True)
     print(f"  accepts the API key {key!r}; point [mandrill] base_url at it", flush=True)
+    if demo_dns is not None:
+        print(f'  and [dns] nameservers = ["127.0.0.1"], port = {demo_dns.port}', flush=True)
     print("  Ctrl-C stops it", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        if demo_dns is not None:
+            demo_dns.stop()
     return 0
 
 

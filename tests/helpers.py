@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 
-async def wait_for(pred: Callable[[], object], timeout: float = 15.0) -> None:
+async def wait_for(pred: Callable[[], object], timeout: float = 30.0) -> None:
     """Wait for a condition the code under test will make true; never a blind sleep."""
     deadline = time.monotonic() + timeout
     while not pred():

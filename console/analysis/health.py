@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from console.config import Thresholds
-from console.model import Account, IpRow, SubaccountRow
+from console.model import Account, BlocklistView, DomainDns, IpRow, SubaccountRow
 
 ORDER = {"ok": 0, "warning": 1, "critical": 2}
 
@@ -54,3 +54,31 @@ def evaluate(
             found.append(Finding("warning", f"customer {s.id}: complaint rate {sub_rate:.2%}"))
     status = max((f.severity for f in found), key=lambda s: ORDER[s], default="ok")
     return status, found
+
+
+def dns_findings(domains: Sequence[DomainDns], blocklists: BlocklistView | None) -> list[Finding]:
+    """A listing on a major list or failing SPF/DKIM/DMARC is critical; anything that left
+    a question unanswered (error, broken, timeout) is a warning — never "ok"."""
+    found: list[Finding] = []
+    for d in domains:
+        if not d.spf.valid:
+            found.append(Finding("critical", f"{d.domain}: SPF fails: {d.spf.error}"))
+        for k in d.dkim:
+            if not k.valid:
+                found.append(Finding("critical", f"{d.domain}: DKIM {k.selector} fails: {k.error}"))
+        if not d.dmarc.valid:
+            found.append(Finding("critical", f"{d.domain}: DMARC fails: {d.dmarc.error}"))
+        elif d.dmarc.policy == "none":
+            found.append(Finding("warning", f"{d.domain}: DMARC policy is none (monitoring only)"))
+    if blocklists is not None:
+        for item in blocklists.listings:
+            where = f"{item.target} on {item.zone}"
+            if item.verdict == "listed":
+                sev = "critical" if item.major else "warning"
+                found.append(Finding(sev, f"{where}: listed ({item.meaning})"))
+            elif item.verdict in ("error", "broken", "timeout"):
+                found.append(Finding("warning", f"{where}: {item.verdict}: {item.meaning}"))
+        for ip in blocklists.ips:
+            if ip.fcrdns is False or ip.error:
+                found.append(Finding("warning", f"{ip.ip}: rDNS: {ip.error or 'not confirmed'}"))
+    return found

@@ -30,21 +30,29 @@ def simulator() -> Iterator[tuple[subprocess.Popen[str], str]]:
     first = proc.stdout.readline()
     assert "Mandrill simulator" in first, proc.stderr.read() if proc.stderr else first
     url = first.split(" on ", 1)[1].strip()
-    yield proc, url
+    second = proc.stdout.readline()
+    assert second.startswith("DNS zones on 127.0.0.1 port ")
+    dns_port = int(second.rsplit(" ", 1)[1])
+    yield proc, url, dns_port
     proc.terminate()
     proc.wait(timeout=10)
 
 
-def config(tmp_path: Path, url: str) -> Path:
+def config(tmp_path: Path, url: str, dns_port: int = 9) -> Path:
+    """Mandrill at the simulator; DNS only ever on loopback (port 9 answers nothing)."""
     path = tmp_path / "mailops.toml"
-    path.write_text(f'[mandrill]\nbase_url = "{url}"\ntimeout = 10.0\n')
+    path.write_text(
+        f'[mandrill]\nbase_url = "{url}"\ntimeout = 10.0\n'
+        f'[dns]\nnameservers = ["127.0.0.1"]\nport = {dns_port}\ntimeout = 0.5\ndeadline = 1.0\n'
+        '[domains]\nlink_domains = ["click.northwind.example"]\n'
+    )
     path.chmod(0o600)
     return path
 
 
 def test_check_json_against_the_simulator(simulator, tmp_path: Path):
-    _, url = simulator
-    cfg = config(tmp_path, url)
+    _, url, dns_port = simulator
+    cfg = config(tmp_path, url, dns_port)
     res = run(["check", "--json", "--config", str(cfg)], env={"MANDRILL_API_KEY": DEMO_KEY})
     assert res.returncode in (0, 1, 2), res.stderr
     report = json.loads(res.stdout)
@@ -69,15 +77,32 @@ def test_check_json_against_the_simulator(simulator, tmp_path: Path):
     assert report["events"]["hard"] > 0
     assert report["messages_without_ip"] == 0
     domains = {d["domain"]: d for d in report["domains"]}
-    assert domains["notify.northwind.example"]["mandrill"]["dkim"] is True
-    assert domains["mail.northwind-legacy.example"]["mandrill"]["dmarc"] is False
+    good, legacy = domains["notify.northwind.example"], domains["mail.northwind-legacy.example"]
+    assert good["mandrill"]["dkim"] is True and legacy["mandrill"]["dmarc"] is False
+    assert good["spf"] == {"valid": True, "lookups": 1, "void_lookups": 0, "error": None}
+    assert good["dkim"]["mte1"] == {"valid": True, "kind": "cname", "error": None}
+    assert good["dmarc"]["valid"] and good["dmarc"]["policy"] == "reject"
+    assert legacy["dkim"]["mandrill"]["kind"] == "legacy" and not legacy["dkim"]["mte1"]["valid"]
+    assert legacy["dmarc"]["valid"] is False and legacy["spf"]["valid"] is False
+    assert {x["verdict"] for x in good["listings"]} == {"not_listed"}
+    assert "click.northwind.example" in domains
+    noisy = ips["198.51.100.13"]
+    spamcop = next(x for x in noisy["listings"] if x["zone"] == "bl.spamcop.net")
+    assert spamcop["verdict"] == "listed" and spamcop["codes"] == ["127.0.0.2"]
+    assert d["ptr"] == ["mail25.northwind.mandrillapp.com"] and d["fcrdns"] is True
+    verdicts = {x["verdict"] for ip in report["ips"] for x in ip["listings"]}
+    assert verdicts <= {"listed", "not_listed", "error", "broken", "timeout"}
+    assert report["status"] == "critical" and res.returncode == 2  # failing SPF/DKIM/DMARC
     assert report["rejects"]["total"] > 0 and "hard-bounce" in report["rejects"]["by_reason"]
     assert DEMO_KEY not in res.stdout + res.stderr
 
 
 def test_check_human_summary(simulator, tmp_path: Path):
-    _, url = simulator
-    res = run(["check", "--config", str(config(tmp_path, url))], env={"MANDRILL_API_KEY": DEMO_KEY})
+    _, url, dns_port = simulator
+    res = run(
+        ["check", "--config", str(config(tmp_path, url, dns_port))],
+        env={"MANDRILL_API_KEY": DEMO_KEY},
+    )
     assert res.stdout.startswith("mailops check: WARNING") or res.stdout.startswith(
         "mailops check: CRITICAL"
     )
@@ -85,7 +110,7 @@ def test_check_human_summary(simulator, tmp_path: Path):
 
 
 def test_check_with_the_simulator_stopped_exits_3_in_one_line(simulator, tmp_path: Path):
-    proc, url = simulator
+    proc, url, _ = simulator
     proc.terminate()
     proc.wait(timeout=10)
     res = run(
@@ -100,7 +125,7 @@ def test_check_with_the_simulator_stopped_exits_3_in_one_line(simulator, tmp_pat
 
 
 def test_check_with_an_invalid_key_exits_3(simulator, tmp_path: Path):
-    _, url = simulator
+    _, url, _ = simulator
     res = run(
         ["check", "--config", str(config(tmp_path, url))],
         env={"MANDRILL_API_KEY": "not-the-key-999"},
