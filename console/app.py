@@ -30,6 +30,7 @@ from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.bounces import BounceFeed
 from widgets.detail import EventDetail
+from widgets.dns import DnsScreen
 from widgets.reputation import ReputationPanel
 from widgets.status import StatusLine
 from widgets.warmup import WarmupPanel
@@ -62,6 +63,7 @@ class MailopsApp(App[None]):
         Binding(
             "e", "feed_export", "Export", tooltip="Export the filtered feed as CSV", id="export"
         ),
+        Binding("d", "dns", "DNS", tooltip="DNS and blocklists of the domains and IPs", id="dns"),
         Binding("question_mark", "help", "Help", tooltip="Show keys and help", id="help"),
         Binding("q", "quit", "Quit", tooltip="Leave mailops", id="quit"),
     ]
@@ -88,6 +90,7 @@ class MailopsApp(App[None]):
         self.start_jobs = start_jobs
         self.animation_level = "none"  # redraws cost bandwidth over SSH
         pipeline.publish = self._publish
+        self._dns_screen: DnsScreen | None = None
 
     # -- composition ------------------------------------------------------------------
 
@@ -140,6 +143,9 @@ class MailopsApp(App[None]):
         rejects = p.rejects_view()
         if rejects is not None:
             self.query_one(ReputationPanel).show_rejects(rejects)
+        blocklists = p.blocklist_view()
+        if blocklists is not None:
+            self.query_one(WarmupPanel).show_blocklists(blocklists)
         self.feed.set_events(p.store.recent_events(self.config.ui.feed_limit))
         self.query_one(StatusLine).show(p.statuses)
         self._refresh_staleness()
@@ -162,6 +168,16 @@ class MailopsApp(App[None]):
             self.query_one(ReputationPanel).show_rejects(u.rejects)
         if u.new_events:
             self.feed.add_events(u.new_events)
+        if u.blocklists is not None:
+            self.query_one(WarmupPanel).show_blocklists(u.blocklists)
+        screen = self._dns_screen
+        if screen is not None and screen.is_attached:
+            if u.dns is not None:
+                screen.show_dns(u.dns)
+            if u.blocklists is not None:
+                screen.show_blocklists(u.blocklists)
+            if u.domains is not None:
+                screen.show_mandrill(u.domains)
         self.query_one(StatusLine).show(self.pipeline.statuses)
         self._refresh_staleness()
         if message.update.status.final or "shown" in self.query_one("#banner").classes:
@@ -199,6 +215,21 @@ class MailopsApp(App[None]):
         yield SystemCommand("Filter the bounce feed", "Type to filter", self.action_feed_filter)
         yield SystemCommand("Cycle the feed's kind filter", "hard, soft, …", self.action_feed_kind)
         yield SystemCommand("Export the feed as CSV", "The filtered rows", self.action_feed_export)
+        yield SystemCommand("DNS & blocklists", "SPF, DKIM, DMARC, rDNS, listings", self.action_dns)
+
+    def action_dns(self) -> None:
+        """Open the DNS & blocklists screen on what is stored, kept live while it is open."""
+        p = self.pipeline
+        screen = DnsScreen(self.local_time)
+        screen.show_dns(p.dns_view() or ())
+        blocklists = p.blocklist_view()
+        if blocklists is not None:
+            screen.show_blocklists(blocklists)
+        domains = p.mandrill_domains_view()
+        if domains is not None:
+            screen.show_mandrill(domains)
+        self._dns_screen = screen
+        self.push_screen(screen)
 
     def action_feed_filter(self) -> None:
         self.feed.action_filter()

@@ -52,6 +52,7 @@ MANDRILL_SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "reje
 #: mailops' own DNS checks (when a DNS client is configured).
 DNS_SOURCES = ("dns", "blocklists")
 SOURCES = (*MANDRILL_SOURCES, *DNS_SOURCES)
+DNS_FIRST_DELAY = 8.0  # seconds after start
 
 #: Late states worth re-reading: a message may bounce or draw a complaint hours after sending.
 LATE_STATES_QUERY = (
@@ -259,12 +260,15 @@ class Pipeline:
         snap = self.store.get_snapshot("blocklists", BlocklistView)
         return snap[0] if snap else None
 
+    def mandrill_domains_view(self) -> tuple[SenderDomain, ...] | None:
+        snap = self.store.get_snapshot("domains", list[SenderDomain])
+        return tuple(snap[0]) if snap else None
+
     def sending_domains(self) -> list[str]:
         configured = list(self.config.domains.sending)
         if configured:
             return configured
-        snap = self.store.get_snapshot("domains", list[SenderDomain])
-        return [d.domain for d in snap[0]] if snap else []
+        return [d.domain for d in self.mandrill_domains_view() or ()]
 
     def sending_ips(self) -> list[str]:
         """Dedicated IPs, shared IPs seen carrying our mail in the IP window, and extras."""
@@ -279,6 +283,8 @@ class Pipeline:
 
     async def _poll_dns(self) -> PollResult:
         client = self._need_dns()
+        if not self.config.domains.sending and self.mandrill_domains_view() is None:
+            await self._poll_domains()  # the domains come from Mandrill: ask it first
         domains = await self._db(self.sending_domains)
         selectors = self.config.domains.dkim_selectors
         results = tuple([await check_domain(client, d, selectors, client.timeout) for d in domains])
@@ -290,6 +296,10 @@ class Pipeline:
         b = self.config.blocklists
         key = self._dqs_key.reveal() if self._dqs_key else None
         zones = configured_zones(b.ip_zones, b.domain_zones, b.codes, key)
+        if self.store.get_snapshot("ips", list[Ip]) is None:
+            await self._poll_ips()
+        if not self.config.domains.sending and self.mandrill_domains_view() is None:
+            await self._poll_domains()
         ips = await self._db(self.sending_ips)
         domains = list(
             dict.fromkeys(
@@ -410,7 +420,9 @@ class Jobs:
                 name=name,
                 seconds=self.intervals[name],
                 jitter=self.jitter or None,
-                next_run_time=now + timedelta(milliseconds=50 * i),
+                # DNS sweeps wait a little, for Mandrill's IPs, domains and first messages
+                next_run_time=now
+                + timedelta(seconds=DNS_FIRST_DELAY if name in DNS_SOURCES else 0.05 * i),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,

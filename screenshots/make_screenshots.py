@@ -18,6 +18,8 @@ from console.cli import demo_config
 from console.jobs import Pipeline
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
+from console.sim.demo_dns import DemoDns
+from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 
@@ -31,11 +33,13 @@ def utc(dt: datetime) -> datetime:
 async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) -> Path:
     scenario = scenario_named("default")
     clock = ManualClock(scenario.start + timedelta(hours=3, minutes=20))
+    demo_dns = DemoDns(scenario, clock).start()
     with SimServer(Simulator(scenario, clock)) as srv, tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp), clock=clock).open()
-        cfg = demo_config(srv.base_url, tmp)
+        cfg = demo_config(srv.base_url, tmp, demo_dns.port)
         client = MandrillClient(srv.base_url, Secret(DEMO_KEY))
-        pipeline = Pipeline(client, store, cfg, clock=clock)
+        dns = DnsClient(["127.0.0.1"], port=demo_dns.port, timeout=0.5, deadline=2.0)
+        pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns)
         for source in pipeline.sources:
             await pipeline.run(source)
         app = build_app(
@@ -49,6 +53,7 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) ->
             svg = HERE / f"{name}.svg"
             svg.write_text(app.export_screenshot(title="mailops"))
         store.close()
+    demo_dns.stop()
     if shutil.which("rsvg-convert"):
         subprocess.run(["rsvg-convert", "-o", str(svg.with_suffix(".png")), str(svg)], check=True)
     return svg
@@ -58,6 +63,7 @@ async def main() -> None:
     print(await shoot("main-120x40", (120, 40)))
     print(await shoot("main-80x24", (80, 24)))
     print(await shoot("detail", (120, 40), ("tab", "tab", "enter")))
+    print(await shoot("dns", (120, 40), ("d",)))
 
 
 if __name__ == "__main__":

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from console.model import IpRow, IpView
+from console.analysis.dnsbl import TargetSummary, summarize
+from console.model import BlocklistView, IpDns, IpRow, IpView
 from console.textsafe import cell, visible
 
 
-def bar(progress: float | None, width: int = 10) -> str:
+def bar(progress: float | None, width: int = 8) -> str:
     if progress is None:
         return ""
     filled = round(progress * width)
@@ -21,12 +24,13 @@ def bar(progress: float | None, width: int = 10) -> str:
 
 COLUMNS = (
     ("ip", "IP", 15),
-    ("pool", "pool", 10),
-    ("rdns", "rDNS", 26),
-    ("warmup", "warm-up (by time)", 20),
-    ("sent", "sent", 8),
-    ("delivered", "delivered", 9),
+    ("pool", "pool", 9),
+    ("rdns", "rDNS", 20),
+    ("warmup", "warm-up (by time)", 18),
+    ("sent", "sent", 7),
+    ("delivered", "deliv'd", 7),
     ("rate", "rate", 6),
+    ("lists", "blocklists", 12),
     ("flag", "", 2),
 )
 
@@ -44,8 +48,20 @@ class WarmupPanel(Vertical):
         yield table
         yield Static("", id="ip-notes")
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._view: IpView | None = None
+        self._lists: Mapping[str, TargetSummary] = {}
+        self._rdns: Mapping[str, IpDns] = {}
+
     def on_mount(self) -> None:
         self.border_title = "Sending IPs and warm-up"
+
+    def show_blocklists(self, view: BlocklistView) -> None:
+        self._lists = summarize(view.listings)
+        self._rdns = {r.ip: r for r in view.ips}
+        if self._view is not None:
+            self.show_ips(self._view)
 
     def set_stale(self, note: str | None) -> None:
         # Content, not a str: a border title string is parsed as markup, and notes carry
@@ -53,8 +69,7 @@ class WarmupPanel(Vertical):
         self.border_subtitle = Content(visible(note or ""))
         self.set_class(bool(note), "stale")
 
-    @staticmethod
-    def cells(r: IpRow) -> dict[str, Text]:
+    def cells(self, r: IpRow) -> dict[str, Text]:
         if r.warming_up and r.warmup_day is not None:
             warm = f"day {r.warmup_day}/{r.warmup_days} {bar(r.progress)}"
         elif r.dedicated:
@@ -62,12 +77,21 @@ class WarmupPanel(Vertical):
         else:
             warm = "shared pool"
         rate = "—" if r.delivery_rate is None else f"{r.delivery_rate * 100:.1f}%"
-        bad = r.noisy
+        lists = self._lists.get(r.ip)
+        rd = self._rdns.get(r.ip)
+        name = r.domain or (rd.ptr[0] if rd and rd.ptr else "—")
+        if rd is not None:  # forward-confirmed or not, first, where clipping cannot hide it
+            name = ("✓ " if rd.fcrdns else ("✗ " if rd.fcrdns is False else "? ")) + name
+        bad = r.noisy or bool(lists and lists.listed)
+        list_style = (
+            "bold red" if lists and lists.listed else ("yellow" if lists and lists.unknown else "")
+        )
         return {
             "ip": cell(r.ip, 15, "bold" if r.dedicated else ""),
-            "pool": cell(r.pool, 10),
-            "rdns": cell(r.domain or "—", 26),
-            "warmup": cell(warm, 20),
+            "pool": cell(r.pool, 9),
+            "rdns": cell(name, 20, "yellow" if rd is not None and not rd.fcrdns else ""),
+            "lists": cell(lists.text if lists else "—", 12, list_style),
+            "warmup": cell(warm, 18),
             "sent": cell(f"{r.sent:,}"),
             "delivered": cell(f"{r.delivered:,}"),
             "rate": cell(rate, style="bold red" if bad else ""),
@@ -75,6 +99,7 @@ class WarmupPanel(Vertical):
         }
 
     def show_ips(self, view: IpView) -> None:
+        self._view = view
         rows = view.rows
         table: DataTable[Text] = self.query_one("#ips", DataTable)
         wanted = [r.ip for r in rows]
@@ -83,7 +108,8 @@ class WarmupPanel(Vertical):
             if current != wanted:
                 table.clear()
                 for r in rows:
-                    table.add_row(*self.cells(r).values(), key=r.ip)
+                    cells = self.cells(r)
+                    table.add_row(*(cells[k] for k, _, _ in COLUMNS), key=r.ip)
             else:
                 for r in rows:
                     for col, value in self.cells(r).items():
@@ -92,6 +118,15 @@ class WarmupPanel(Vertical):
             for r in rows:
                 if r.noisy:
                     notes.append(f"⚠ {visible(r.ip)} {visible(r.note)}\n", style="bold")
+            for r in rows:
+                lists = self._lists.get(r.ip)
+                for item in lists.listed if lists else ():
+                    since = f" since {item.since:%m-%d %H:%M} UTC" if item.since else ""
+                    notes.append(
+                        f"⚠ {visible(r.ip)} listed on {visible(item.zone)}{since}: "
+                        f"{visible(item.meaning)}\n",
+                        style="bold red",
+                    )
             if view.unattributed:
                 notes.append(
                     f"{view.unattributed:,} messages in the last {view.window_hours:g} h came "

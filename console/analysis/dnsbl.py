@@ -361,3 +361,39 @@ def configured_zones(
                 )
             out.append(zone)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    """One IP's or domain's standing across all lists, for a table cell."""
+
+    target: str
+    checked: int
+    listed: tuple[Listing, ...] = ()
+    unknown: tuple[Listing, ...] = ()  # error, broken or timeout: not known to be clean
+
+    @property
+    def text(self) -> str:
+        if self.listed:
+            names = ", ".join(
+                x.zone.split(".")[-2] if "." in x.zone else x.zone for x in self.listed
+            )
+            return f"{len(self.listed)}/{self.checked} {names}"
+        if self.unknown:
+            return f"?{len(self.unknown)}/{self.checked} unknown"
+        return f"0/{self.checked}"
+
+
+def summarize(listings: tuple[Listing, ...]) -> dict[str, TargetSummary]:
+    by: dict[str, list[Listing]] = {}
+    for item in listings:
+        by.setdefault(item.target, []).append(item)
+    return {
+        t: TargetSummary(
+            t,
+            len(items),
+            tuple(x for x in items if x.verdict == "listed"),
+            tuple(x for x in items if x.verdict in ("error", "broken", "timeout")),
+        )
+        for t, items in by.items()
+    }

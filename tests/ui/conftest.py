@@ -11,6 +11,7 @@ from console.config import Config
 from console.jobs import Pipeline
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer
+from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 from tests.helpers import wait_for
@@ -20,9 +21,9 @@ def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
-def quiet_config(base_url: str, state_dir: str) -> Config:
+def quiet_config(base_url: str, state_dir: str, dns_port: int | None = None) -> Config:
     """Polls fire once at start (and on `r`), never on their own during a test."""
-    cfg = demo_config(base_url, state_dir)
+    cfg = demo_config(base_url, state_dir, dns_port)
     poll = replace(
         cfg.mandrill.poll,
         account=600,
@@ -32,6 +33,8 @@ def quiet_config(base_url: str, state_dir: str) -> Config:
         subaccounts=600,
         rejects=600,
         domains=600,
+        dns=600,
+        blocklists=600,
         jitter=0,
         backoff_cap=600,
     )
@@ -39,11 +42,19 @@ def quiet_config(base_url: str, state_dir: str) -> Config:
 
 
 def make_app(
-    server: SimServer, store: Store, clock: ManualClock, key: str = DEMO_KEY, **kw
+    server: SimServer,
+    store: Store,
+    clock: ManualClock,
+    key: str = DEMO_KEY,
+    dns_port: int | None = None,
+    **kw,
 ) -> MailopsApp:
-    cfg = quiet_config(server.base_url, str(store.dir))
+    cfg = quiet_config(server.base_url, str(store.dir), dns_port)
     client = MandrillClient(server.base_url, Secret(key), timeout=5.0, retries=0)
-    pipeline = Pipeline(client, store, cfg, clock=clock)
+    dns = None
+    if dns_port is not None:
+        dns = DnsClient(["127.0.0.1"], port=dns_port, timeout=0.5, deadline=2.0)
+    pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns)
     return build_app(cfg, pipeline, local_time=utc, **kw)
 
 

@@ -237,3 +237,43 @@ async def test_hostile_error_text_in_stale_notes_stays_literal(server, store, cl
         shown = html.unescape(re.sub("<[^>]+>", "", svg)).replace("\xa0", " ")
         assert "\x1b" not in svg and "\\x1b]" in shown  # the note may be clipped after it
         assert "Evil_[bold red]Name" in shown  # in the stale note, literally
+
+
+async def test_dns_and_blocklists_from_the_demo_zones(server, store, clock, scenario):
+    from console.sim.demo_dns import DemoDns
+    from widgets.dns import DnsScreen
+
+    demo_dns = DemoDns(scenario, clock).start()
+    try:
+        app = make_app(server, store, clock, dns_port=demo_dns.port)
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(app, pilot)
+            await app.pipeline.run("dns")
+            await app.pipeline.run("blocklists")
+            await pilot.pause()
+            ips = {r[0]: r for r in rows(app.query_one("#ips", DataTable))}
+            assert ips["198.51.100.13"][7].startswith("1/7 spamcop")
+            assert ips["203.0.113.25"][7] == "0/7" and ips["203.0.113.25"][2].startswith("✓ mail25")
+            notes = str(app.query_one("#ip-notes", Static).content)
+            assert "listed on bl.spamcop.net since" in notes
+            await pilot.press("d")
+            await pilot.pause()
+            assert isinstance(app.screen, DnsScreen)
+            domains = {r[0]: r for r in rows(app.screen.query_one("#dns-domains", DataTable))}
+            assert domains["notify.northwind.example"][1].startswith("ok (1/10)")
+            assert domains["mail.northwind-legacy.example"][1] == "FAIL"
+            assert domains["mail.northwind-legacy.example"][5].startswith("✗")
+            lists = rows(app.screen.query_one("#dns-lists", DataTable))
+            assert lists[0][:3] == ["198.51.100.13", "bl.spamcop.net", "listed"]
+            assert {r[2] for r in lists} <= {"listed", "not_listed", "error", "broken", "timeout"}
+            table = app.screen.query_one("#dns-lists", DataTable)
+            table.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            detail = str(app.screen.query_one("#dns-detail-body", Static).content)
+            assert "spamcop.net/bl.shtml" in detail
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, DnsScreen)
+    finally:
+        demo_dns.stop()

@@ -1,0 +1,213 @@
+"""DNS & blocklists screen: each domain's SPF/DKIM/DMARC/MX, each target's listings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from console.analysis.dnsbl import summarize
+from console.model import BlocklistView, DomainDns, Listing, SenderDomain
+from console.textsafe import cell, visible
+
+OK, BAD, UNKNOWN = "green", "bold red", "yellow"
+
+
+def _word(valid: bool | None, text: str) -> Text:
+    style = OK if valid else (BAD if valid is False else UNKNOWN)
+    return cell(text, 30, style)
+
+
+class DnsScreen(Screen[None]):
+    """Everything DNS says about the sending domains and IPs; Enter shows the raw records."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the main screen"),
+        Binding("d", "app.pop_screen", "Back", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    DnsScreen #dns-domains { height: auto; max-height: 12; }
+    DnsScreen #dns-lists { height: 1fr; }
+    DnsScreen #dns-detail { height: 10; border: round $primary 60%; padding: 0 1; }
+    DnsScreen .heading { text-style: bold; padding: 0 1; }
+    """
+
+    def __init__(self, local: Callable[[datetime], datetime]) -> None:
+        super().__init__()
+        self._local = local
+        self._domains: dict[str, DomainDns] = {}
+        self._mandrill: dict[str, SenderDomain] = {}
+        self._blocklists: BlocklistView | None = None
+        self._items: list[Listing] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                "Sending domains: mailops' own DNS reading (Mandrill's beside it)",
+                classes="heading",
+            )
+            domains: DataTable[Text] = DataTable(id="dns-domains", cursor_type="row")
+            for key, label, width in (
+                ("domain", "domain", 30),
+                ("spf", "SPF", 18),
+                ("dkim", "DKIM", 24),
+                ("dmarc", "DMARC", 18),
+                ("mx", "MX", 6),
+                ("mandrill", "Mandrill says", 22),
+            ):
+                domains.add_column(label, key=key, width=width)
+            yield domains
+            yield Static(
+                "Blocklists (listed / not_listed / error / broken / timeout)",
+                classes="heading",
+                id="dns-lists-heading",
+            )
+            lists: DataTable[Text] = DataTable(id="dns-lists", cursor_type="row")
+            for key, label, width in (
+                ("target", "IP or domain", 30),
+                ("zone", "list", 26),
+                ("verdict", "verdict", 11),
+                ("since", "since", 12),
+                ("meaning", "meaning", 60),
+            ):
+                lists.add_column(label, key=key, width=width)
+            yield lists
+            with VerticalScroll(id="dns-detail"):
+                yield Static("Enter on a row shows its records here.", id="dns-detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._render_domains()
+        self._render_lists()
+
+    # -- data in -------------------------------------------------------------------
+
+    def show_dns(self, domains: Sequence[DomainDns]) -> None:
+        self._domains = {d.domain: d for d in domains}
+        if self.is_mounted:
+            self._render_domains()
+
+    def show_mandrill(self, domains: Sequence[SenderDomain]) -> None:
+        self._mandrill = {d.domain: d for d in domains}
+        if self.is_mounted:
+            self._render_domains()
+
+    def show_blocklists(self, view: BlocklistView) -> None:
+        self._blocklists = view
+        if self.is_mounted:
+            self._render_lists()
+
+    # -- rendering -------------------------------------------------------------------
+
+    def _render_domains(self) -> None:
+        table: DataTable[Text] = self.query_one("#dns-domains", DataTable)
+        table.clear()
+        for name in dict.fromkeys([*self._domains, *self._mandrill]):
+            d = self._domains.get(name)
+            m = self._mandrill.get(name)
+            if d is None:
+                spf = dkim = dmarc = mx = cell("not checked yet", 18, UNKNOWN)
+            else:
+                spf = _word(d.spf.valid, f"ok ({d.spf.lookups}/10)" if d.spf.valid else "FAIL")
+                bad = [k.selector for k in d.dkim if not k.valid]
+                legacy = [k.selector for k in d.dkim if k.kind == "legacy"]
+                dkim_text = "ok" if not bad else "FAIL " + ",".join(bad)
+                if legacy:
+                    dkim_text += " +legacy"
+                dkim = _word(not bad and bool(d.dkim), dkim_text if d.dkim else "none")
+                dmarc = _word(
+                    d.dmarc.valid if d.dmarc.policy != "none" else None,
+                    f"p={d.dmarc.policy}" if d.dmarc.valid else "FAIL",
+                )
+                mx = _word(bool(d.mx), "ok" if d.mx else "none")
+            if m is None:
+                said = cell("—")
+            else:
+                flags = {
+                    "SPF": m.spf_valid,
+                    "DKIM": m.dkim_valid,
+                    "DKIM2": m.dkim2_valid,
+                    "DMARC": m.dmarc_valid,
+                }
+                failing = [k for k, v in flags.items() if v is False]
+                said = _word(not failing, "all valid" if not failing else "✗ " + " ".join(failing))
+            table.add_row(cell(name, 30), spf, dkim, dmarc, mx, said, key=name)
+
+    def _render_lists(self) -> None:
+        table: DataTable[Text] = self.query_one("#dns-lists", DataTable)
+        table.clear()
+        view = self._blocklists
+        if view is None:
+            return
+        order = {"listed": 0, "broken": 1, "error": 2, "timeout": 3, "not_listed": 4}
+        items = sorted(view.listings, key=lambda x: (order.get(x.verdict, 9), x.target, x.zone))
+        style = {
+            "listed": BAD,
+            "not_listed": OK,
+            "error": UNKNOWN,
+            "broken": UNKNOWN,
+            "timeout": UNKNOWN,
+        }
+        for i, x in enumerate(items):
+            since = self._local(x.since).strftime("%m-%d %H:%M") if x.since else ""
+            table.add_row(
+                cell(x.target, 30),
+                cell(x.zone, 26),
+                cell(x.verdict, 11, style.get(x.verdict, "")),
+                cell(since),
+                cell(x.meaning or x.txt, 200),
+                key=str(i),
+            )
+        summary = summarize(view.listings)
+        listed = sum(1 for s in summary.values() if s.listed)
+        unknown = sum(1 for s in summary.values() if s.unknown and not s.listed)
+        heading = (
+            f"Blocklists: {len(summary)} targets × {view.zones} lists · {listed} listed · "
+            f"{unknown} not known to be clean"
+        )
+        for zone, target, at in view.delisted[-3:]:
+            heading += f" · {visible(target)} delisted from {visible(zone)} {at:%m-%d %H:%M} UTC"
+        self.query_one("#dns-lists-heading", Static).update(Text(heading))
+        self._items = items
+
+    @on(DataTable.RowSelected, "#dns-domains")
+    def _domain_detail(self, event: DataTable.RowSelected) -> None:
+        d = self._domains.get(str(event.row_key.value))
+        body = Text()
+        if d is None:
+            body.append("Not checked yet.")
+        else:
+
+            def line(label: str, value: str) -> None:
+                body.append(f"{label}: ", style="bold")
+                body.append(visible(value or "—") + "\n")
+
+            line("SPF record", d.spf.record)
+            line("SPF", f"{d.spf.lookups} lookups, {d.spf.void_lookups} void; {d.spf.error}")
+            for k in d.dkim:
+                line(
+                    f"DKIM {k.selector} ({k.kind})",
+                    f"{k.target + ' → ' if k.target else ''}{k.record[:120]} {k.error}",
+                )
+            line("DMARC record", d.dmarc.record)
+            line("DMARC", d.dmarc.error or "; ".join(d.dmarc.warnings))
+            line("MX", ", ".join(d.mx) or d.mx_error)
+        self.query_one("#dns-detail-body", Static).update(body)
+
+    @on(DataTable.RowSelected, "#dns-lists")
+    def _list_detail(self, event: DataTable.RowSelected) -> None:
+        x = self._items[int(str(event.row_key.value))]
+        body = Text()
+        body.append(f"{visible(x.target)} on {visible(x.zone)}: {x.verdict}\n", style="bold")
+        body.append(f"codes: {', '.join(x.codes) or '—'}\n")
+        body.append(f"meaning: {visible(x.meaning) or '—'}\n")
+        body.append(f"TXT: {visible(x.txt) or '—'}\n")
+        self.query_one("#dns-detail-body", Static).update(body)
