@@ -305,6 +305,8 @@ class DmarcCheck:
     subdomain_policy: str = ""
     pct: int | None = None
     testing: str = ""  # RFC 9989 t=y|n
+    non_existent_policy: str = ""  # RFC 9989 np=
+    public_suffix: str = ""  # RFC 9989 psd=y|n|u
     rua: tuple[str, ...] = ()
     ruf: tuple[str, ...] = ()
     adkim: str = ""

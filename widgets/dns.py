@@ -138,7 +138,12 @@ class DnsScreen(Screen[None]):
                     "DMARC": m.dmarc_valid,
                 }
                 failing = [k for k, v in flags.items() if v is False]
-                said = _word(not failing, "all valid" if not failing else "✗ " + " ".join(failing))
+                text = "all valid" if not failing else "✗ " + " ".join(failing)
+                if d is not None:
+                    ours_ok = d.spf.valid and all(k.valid for k in d.dkim) and d.dmarc.valid
+                    if ours_ok == bool(failing):  # one says fine, the other does not
+                        text += " (disagrees)"
+                said = _word(not failing, text)
             table.add_row(cell(name, 30), spf, dkim, dmarc, mx, said, key=name)
 
     def _render_lists(self) -> None:

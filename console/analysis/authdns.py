@@ -141,6 +141,8 @@ def dmarc_check(result: Mapping[str, Any], authorized: Mapping[str, bool]) -> Dm
         subdomain_policy=str(tag("sp") or ""),
         pct=int(pct) if isinstance(pct, int | str) and str(pct).isdigit() else None,
         testing=str(tag("t") or ""),
+        non_existent_policy=str(tag("np") or ""),
+        public_suffix=str(tag("psd") or ""),
         rua=uris("rua"),
         ruf=uris("ruf"),
         adkim=str(tag("adkim") or ""),

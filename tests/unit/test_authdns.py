@@ -46,3 +46,28 @@ def test_external_report_destinations_and_their_authorization_name():
     assert authorization_name("example.com", "mailto:x@vendor.net!10m") == (
         "example.com._report._dmarc.vendor.net"
     )
+
+
+def test_dqs_key_switches_spamhaus_zones_and_stays_off_screen():
+    from console.analysis.dnsbl import configured_zones
+
+    zones = configured_zones(
+        ("zen.spamhaus.org", "bl.spamcop.net"), ("dbl.spamhaus.org",), {}, "SECRETKEY123"
+    )
+    names = {z.display: z.name for z in zones}
+    assert names["zen.spamhaus.org (DQS)"] == "SECRETKEY123.zen.dq.spamhaus.net"
+    assert names["dbl.spamhaus.org (DQS)"] == "SECRETKEY123.dbl.dq.spamhaus.net"
+    assert names["bl.spamcop.net"] == "bl.spamcop.net"
+    assert all("SECRETKEY" not in d for d in names)
+
+
+def test_unknown_zone_needs_a_code_table():
+    import pytest
+
+    from console.analysis.dnsbl import configured_zones
+
+    with pytest.raises(ValueError, match="no code table"):
+        configured_zones(("bl.example.org",), (), {})
+    assert configured_zones(("bl.example.org",), (), {"bl.example.org": {"127.0.0.2": "x"}})
+    with pytest.raises(ValueError, match="lists domains"):
+        configured_zones(("dbl.spamhaus.org",), (), {})

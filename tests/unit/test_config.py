@@ -109,3 +109,15 @@ def test_values_that_would_spin_or_blank_the_screen_are_refused(tmp_path: Path):
     path.write_text("[mandrill.poll]\nmessages = 0\n")
     with pytest.raises(ConfigError, match=r"c.toml:2: mandrill.poll.messages must be at least 1"):
         load_config(str(path))
+
+
+def test_a_blocklist_without_a_code_table_is_a_config_error(tmp_path: Path):
+    path = tmp_path / "c.toml"
+    path.write_text('[blocklists]\nip_zones = ["bl.example.org"]\n')
+    with pytest.raises(ConfigError, match=r"c.toml:2: blocklists.ip_zones: bl.example.org has no"):
+        load_config(str(path))
+    path.write_text(
+        '[blocklists]\nip_zones = ["bl.example.org"]\n'
+        '[blocklists.codes."bl.example.org"]\n"127.0.0.2" = "listed"\n'
+    )
+    assert load_config(str(path)).blocklists.codes == {"bl.example.org": {"127.0.0.2": "listed"}}
