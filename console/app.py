@@ -40,6 +40,7 @@ PANEL_SOURCES = {
     "reputation": ("account", "subaccounts"),
     "warmup": ("ips", "messages"),
     "feed": ("messages",),
+    "dns": ("dns", "blocklists"),
 }
 
 
@@ -185,7 +186,9 @@ class MailopsApp(App[None]):
 
     def stale_note(self, panel: str) -> str | None:
         """'stale · 3m old · <error>' when a panel's sources are failing or not yet polled."""
-        sts = [self.pipeline.statuses[s] for s in PANEL_SOURCES[panel]]
+        sts = [
+            self.pipeline.statuses[s] for s in PANEL_SOURCES[panel] if s in self.pipeline.statuses
+        ]
         if all(st.ok for st in sts):
             return None
         oks = [st.last_ok_at for st in sts if st.last_ok_at]
@@ -201,6 +204,8 @@ class MailopsApp(App[None]):
         self.query_one(ReputationPanel).set_stale(self.stale_note("reputation"))
         self.query_one(WarmupPanel).set_stale(self.stale_note("warmup"))
         self.feed.set_stale(self.stale_note("feed"))
+        if self._dns_screen is not None and self._dns_screen.is_attached:
+            self._dns_screen.set_stale(self.stale_note("dns"))
 
     # -- user intents -----------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class DnsScreen(Screen[None]):
     DnsScreen #dns-lists { height: 1fr; }
     DnsScreen #dns-detail { height: 10; border: round $primary 60%; padding: 0 1; }
     DnsScreen .heading { text-style: bold; padding: 0 1; }
+    DnsScreen #dns-stale { height: auto; color: $warning; padding: 0 1; }
     """
 
     def __init__(self, local: Callable[[datetime], datetime]) -> None:
@@ -81,7 +82,7 @@ class DnsScreen(Screen[None]):
                 lists.add_column(label, key=key, width=width)
             yield lists
             with VerticalScroll(id="dns-detail"):
-                yield Static("Enter on a row shows its records here.", id="dns-detail-body")
+                yield Static("The highlighted row's records show here.", id="dns-detail-body")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -89,6 +90,10 @@ class DnsScreen(Screen[None]):
         self._render_lists()
 
     # -- data in -------------------------------------------------------------------
+
+    def set_stale(self, note: str | None) -> None:
+        if self.is_mounted:
+            self.query_one("#dns-stale", Static).update(Text(visible(note or "")))
 
     def show_dns(self, domains: Sequence[DomainDns]) -> None:
         self._domains = {d.domain: d for d in domains}
@@ -183,8 +188,11 @@ class DnsScreen(Screen[None]):
         self.query_one("#dns-lists-heading", Static).update(Text(heading))
         self._items = items
 
+    @on(DataTable.RowHighlighted, "#dns-domains")
     @on(DataTable.RowSelected, "#dns-domains")
-    def _domain_detail(self, event: DataTable.RowSelected) -> None:
+    def _domain_detail(self, event: DataTable.RowHighlighted | DataTable.RowSelected) -> None:
+        if event.row_key.value is None:
+            return
         d = self._domains.get(str(event.row_key.value))
         body = Text()
         if d is None:
@@ -207,8 +215,11 @@ class DnsScreen(Screen[None]):
             line("MX", ", ".join(d.mx) or d.mx_error)
         self.query_one("#dns-detail-body", Static).update(body)
 
+    @on(DataTable.RowHighlighted, "#dns-lists")
     @on(DataTable.RowSelected, "#dns-lists")
-    def _list_detail(self, event: DataTable.RowSelected) -> None:
+    def _list_detail(self, event: DataTable.RowHighlighted | DataTable.RowSelected) -> None:
+        if event.row_key.value is None or not self._items:
+            return
         x = self._items[int(str(event.row_key.value))]
         body = Text()
         body.append(f"{visible(x.target)} on {visible(x.zone)}: {x.verdict}\n", style="bold")
