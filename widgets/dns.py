@@ -92,8 +92,8 @@ class DnsScreen(Screen[None]):
     # -- data in -------------------------------------------------------------------
 
     def set_stale(self, note: str | None) -> None:
-        if self.is_mounted:
-            self.query_one("#dns-stale", Static).update(Text(visible(note or "")))
+        for box in self.query("#dns-stale").results(Static):  # none until composed
+            box.update(Text(visible(note or "")))
 
     def show_dns(self, domains: Sequence[DomainDns]) -> None:
         self._domains = {d.domain: d for d in domains}
