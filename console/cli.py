@@ -248,6 +248,8 @@ def demo_config(base_url: str, state_dir: str, dns_port: int | None = None) -> C
                 subaccounts=10,
                 rejects=30,
                 domains=60,
+                dns=60,
+                blocklists=20,
                 jitter=0.5,
                 backoff_cap=20,
             ),

@@ -81,3 +81,31 @@ async def test_blocklist_poll_with_rdns_and_listing_history(pipeline: Pipeline, 
     assert again[("bl.test", "203.0.113.25")].since == got[("bl.test", "203.0.113.25")].since
     assert [(z, t) for z, t, _ in second.delisted] == [("bl.test", "192.0.2.99")]
     assert since is not None and second.delisted[0][2] > since
+
+
+def test_the_demo_polls_dns_often_enough_to_show_its_story():
+    poll = demo_config("http://127.0.0.1:1/api/1.0", "/tmp/x", 5353).mandrill.poll
+    assert poll.blocklists <= 30 and poll.dns <= 60
+
+
+async def test_the_demo_lists_and_then_delists_the_noisy_neighbour(scenario):
+    from datetime import timedelta
+
+    from console.analysis.dnsbl import DEFAULT_ZONES, query_name
+    from console.sim import ManualClock
+    from console.sim.demo_dns import NOISY_LIST, DemoDns
+
+    zone = next(z for z in DEFAULT_ZONES if z.name == NOISY_LIST)
+    name = query_name(scenario.noisy_ip, zone)
+    clock = ManualClock(scenario.start)
+    demo = DemoDns(scenario, clock).start()
+    try:
+        client = DnsClient(["127.0.0.1"], port=demo.port, timeout=0.5, deadline=2.0)
+        seen = []
+        for hours in (0.5, 2, 9, 10):
+            clock.set(scenario.start + timedelta(hours=hours))
+            demo._update()  # what its timer thread does every second
+            seen.append((await client.query(name, "A")).rcode)
+        assert seen == ["NXDOMAIN", "NOERROR", "NOERROR", "NXDOMAIN"]
+    finally:
+        demo.stop()
