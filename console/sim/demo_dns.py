@@ -111,7 +111,8 @@ class DemoDns:
         onset = sc.start + sc.noisy_after + timedelta(minutes=30)
         return onset <= self.clock() < onset + timedelta(hours=8)
 
-    def _update(self) -> None:
+    def update(self) -> None:
+        """List or delist the noisy neighbour as the scenario time says."""
         zone = next(z for z in DEFAULT_ZONES if z.name == NOISY_LIST)
         if self.scenario.noisy_ip is None:
             return
@@ -127,10 +128,10 @@ class DemoDns:
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
-            self._update()
+            self.update()
 
     def start(self) -> DemoDns:
-        self._update()
+        self.update()
         self.server.start()
         self._thread.start()
         return self

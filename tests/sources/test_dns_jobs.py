@@ -104,7 +104,7 @@ async def test_the_demo_lists_and_then_delists_the_noisy_neighbour(scenario):
         seen = []
         for hours in (0.5, 2, 9, 10):
             clock.set(scenario.start + timedelta(hours=hours))
-            demo._update()  # what its timer thread does every second
+            demo.update()  # what its timer thread does every second
             seen.append((await client.query(name, "A")).rcode)
         assert seen == ["NXDOMAIN", "NOERROR", "NOERROR", "NXDOMAIN"]
     finally:
