@@ -100,3 +100,20 @@ def dns_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
     else:
         with DnsServer(ZoneSet.from_dir(ZONES)) as srv:
             yield srv.port
+
+
+@pytest.fixture(scope="module")
+def dovecot_server(tmp_path_factory: pytest.TempPathFactory):
+    """One Dovecot per test module (it takes ~2.5 s to stop)."""
+    from tests.imap_servers import dovecot
+
+    path = shutil.which("dovecot") or (
+        "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+    )
+    if path is None:
+        need_binary("dovecot")
+    assert path is not None
+    base = Path("/tmp") / f"mailops-dovecot-{os.getpid()}"
+    with dovecot(path, base / tmp_path_factory.mktemp("d").name) as server:
+        yield server
+    shutil.rmtree(base, ignore_errors=True)

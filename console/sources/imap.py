@@ -1,0 +1,161 @@
+"""Seed mailboxes over IMAP: find a test message by its token and say which folder holds it.
+
+imap-tools (maintained, synchronous) runs in a worker thread; TLS is verified
+by default. Every failure becomes an ImapError whose title names the server
+and the user, never the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+
+from imap_tools import AND, H, MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError
+
+from console.secret import Secret
+from console.sources.base import SourceError
+
+SEED_HEADER = "X-Mailops-Seed"
+
+#: Spam folder names to try when the server does not flag one with \Junk (RFC 6154).
+SPAM_FOLDERS = {
+    "gmail": ("[Gmail]/Spam",),
+    "outlook": ("Junk Email", "Junk E-mail", "Junk"),
+    "yahoo": ("Bulk Mail",),
+    "other": ("Junk", "Spam", "Junk Email", "Bulk Mail"),
+}
+ARCHIVE_FOLDERS = {"gmail": ("[Gmail]/All Mail",)}
+
+
+class ImapError(SourceError):
+    pass
+
+
+@dataclass(frozen=True)
+class SeedMailbox:
+    name: str
+    provider: str  # gmail | outlook | yahoo | other
+    host: str
+    port: int
+    username: str
+    password: Secret
+    security: str = "tls"  # tls | starttls | none
+    folders: tuple[str, ...] = ()  # empty: INBOX, the \Junk folder(s), the provider's names
+    ca_file: str | None = None  # trust this CA too (self-signed test servers)
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where the token turned up, and the headers placement analysis needs."""
+
+    folder: str
+    placement: str  # inbox | spam | other
+    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    date: str = ""
+
+
+def _ssl_context(box: SeedMailbox) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if box.ca_file:
+        ctx.load_verify_locations(box.ca_file)
+    return ctx
+
+
+def _connect(box: SeedMailbox) -> MailBox | MailBoxUnencrypted | MailBoxStartTls:
+    where = f"{box.host}:{box.port}"
+    mb: MailBox | MailBoxUnencrypted | MailBoxStartTls
+    try:
+        if box.security == "tls":
+            mb = MailBox(box.host, box.port, timeout=box.timeout, ssl_context=_ssl_context(box))
+        elif box.security == "starttls":
+            mb = MailBoxStartTls(
+                box.host, box.port, timeout=box.timeout, ssl_context=_ssl_context(box)
+            )
+        else:
+            mb = MailBoxUnencrypted(box.host, box.port, timeout=box.timeout)
+    except ssl.SSLCertVerificationError as exc:
+        raise ImapError(
+            f"TLS to {where} failed: certificate not trusted ({exc.verify_message})"
+        ) from None
+    except ssl.SSLError as exc:
+        raise ImapError(f"TLS to {where} failed ({exc.reason or type(exc).__name__})") from None
+    except TimeoutError:
+        raise ImapError(f"IMAP server {where} did not answer within {box.timeout:g}s") from None
+    except OSError as exc:
+        raise ImapError(
+            f"Cannot reach IMAP server {where} ({exc.strerror or type(exc).__name__})"
+        ) from None
+    try:
+        mb.login(box.username, box.password.reveal())
+    except MailboxLoginError:
+        raise ImapError(
+            f"IMAP login to {where} failed for {box.username} (wrong user or app password?)"
+        ) from None
+    except TimeoutError:
+        raise ImapError(f"IMAP server {where} did not answer within {box.timeout:g}s") from None
+    return mb
+
+
+def _folders(
+    mb: MailBox | MailBoxUnencrypted | MailBoxStartTls, box: SeedMailbox
+) -> dict[str, str]:
+    """Folder → placement it stands for, INBOX first."""
+    listed = {f.name: f.flags for f in mb.folder.list()}
+    out: dict[str, str] = {}
+    if box.folders:
+        missing = [f for f in box.folders if f not in listed and f.upper() != "INBOX"]
+        if missing:
+            raise ImapError(f"{box.name}: folder {missing[0]!r} does not exist on {box.host}")
+        for f in box.folders:
+            flags = listed.get(f, ())
+            spam = (
+                "\\Junk" in flags
+                or f in SPAM_FOLDERS.get(box.provider, ())
+                or f in SPAM_FOLDERS["other"]
+            )
+            out[f] = "inbox" if f.upper() == "INBOX" else ("spam" if spam else "other")
+        return out
+    out["INBOX"] = "inbox"
+    for name, flags in listed.items():
+        if "\\Junk" in flags:
+            out[name] = "spam"
+    if "spam" not in out.values():
+        for name in SPAM_FOLDERS.get(box.provider, SPAM_FOLDERS["other"]):
+            if name in listed:
+                out[name] = "spam"
+    for name in ARCHIVE_FOLDERS.get(box.provider, ()):
+        if name in listed:
+            out[name] = "other"
+    return out
+
+
+def find_token_sync(box: SeedMailbox, token: str) -> Found | None:
+    mb = _connect(box)
+    try:
+        for folder, placement in _folders(mb, box).items():
+            try:
+                mb.folder.set(folder, readonly=True)
+            except MailboxFolderSelectError:
+                raise ImapError(
+                    f"{box.name}: cannot open folder {folder!r} on {box.host}"
+                ) from None
+            for msg in mb.fetch(
+                AND(header=H(SEED_HEADER, token)), headers_only=True, mark_seen=False
+            ):
+                return Found(folder, placement, dict(msg.headers), msg.date_str)
+        return None
+    except TimeoutError:
+        raise ImapError(f"IMAP server {box.host}:{box.port} stopped answering") from None
+    finally:
+        try:
+            mb.logout()
+        except Exception:  # already gone: nothing to tidy
+            pass
+
+
+async def find_token(box: SeedMailbox, token: str) -> Found | None:
+    """Search every folder of `box` for the seed token; None while it has not arrived."""
+    return await asyncio.to_thread(find_token_sync, box, token)

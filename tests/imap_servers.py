@@ -1,0 +1,131 @@
+"""Dovecot on loopback for the seed-mailbox tests (plaintext and TLS with a test CA)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+USER, PASSWORD = "seed", "seed-secret-pw"
+
+
+@dataclass
+class Dovecot:
+    plain_port: int
+    tls_port: int
+    ca_file: str
+    workdir: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dovecot(dovecot_path: str, workdir: Path) -> Iterator[Dovecot]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    for d in (workdir, *workdir.parents):
+        if d == Path("/") or d == Path("/tmp"):
+            break
+        os.chmod(d, 0o755)  # the mail user (uid 8) must reach its home
+    (workdir / "run").mkdir()
+    (workdir / "state").mkdir()
+    mail = workdir / "mail"
+    mail.mkdir()
+    os.chown(mail, 8, 8)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(workdir / "key.pem"),
+            "-out",
+            str(workdir / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (workdir / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+    plain, tls = _free_port(), _free_port()
+    conf = workdir / "dovecot.conf"
+    conf.write_text(f"""base_dir = {workdir}/run
+state_dir = {workdir}/state
+log_path = {workdir}/dovecot.log
+info_log_path = {workdir}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{workdir}/cert.pem
+ssl_key = <{workdir}/key.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {workdir}/users
+}}
+userdb {{
+  driver = static
+  args = uid=mail gid=mail home={mail}/%u
+}}
+first_valid_uid = 8
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = subscribe
+  }}
+  mailbox Archive {{
+    auto = subscribe
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {plain}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls}
+    ssl = yes
+  }}
+}}
+""")
+    proc = subprocess.Popen([dovecot_path, "-F", "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", plain), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    log = workdir / "dovecot.log"
+                    why = log.read_text() if log.exists() else "no log"
+                    raise RuntimeError(f"dovecot did not start: {why}") from None
+                time.sleep(0.05)
+        yield Dovecot(plain, tls, str(workdir / "cert.pem"), workdir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,115 @@
+"""Seed mailboxes against Dovecot on loopback: where a token landed, and clear errors."""
+
+from __future__ import annotations
+
+import imaplib
+import socket
+import time
+
+import pytest
+
+from console.secret import Secret
+from console.sources.imap import ImapError, SeedMailbox, find_token
+from tests.imap_servers import PASSWORD, USER
+
+pytestmark = pytest.mark.servers
+
+
+def deliver(server, folder: str, token: str, subject: str = "Your receipt", auth: str = "") -> None:
+    msg = (
+        f"From: no-reply@notify.northwind.example\r\nTo: {USER}@seed.test\r\n"
+        f"Subject: {subject}\r\nX-Mailops-Seed: {token}\r\n"
+        + (f"Authentication-Results: {auth}\r\n" if auth else "")
+        + "Received: from mail25.northwind.mandrillapp.com (203.0.113.25) by mx.seed.test\r\n"
+        "\r\nHello\r\n"
+    ).encode()
+    imap = imaplib.IMAP4("127.0.0.1", server.plain_port)
+    imap.login(USER, PASSWORD)
+    imap.append(folder, "", imaplib.Time2Internaldate(time.time()), msg)
+    imap.logout()
+
+
+def box(server, **kw) -> SeedMailbox:
+    base = dict(
+        name="gmail-1",
+        provider="other",
+        host="127.0.0.1",
+        port=server.plain_port,
+        username=USER,
+        password=Secret(PASSWORD),
+        security="none",
+        timeout=10.0,
+    )
+    return SeedMailbox(**{**base, **kw})
+
+
+async def test_inbox_spam_and_missing(dovecot_server):
+    deliver(dovecot_server, "INBOX", "tok-inbox-1", auth="mx.seed.test; spf=pass smtp.mailfrom=x")
+    deliver(dovecot_server, "Junk", "tok-spam-1")
+    found = await find_token(box(dovecot_server), "tok-inbox-1")
+    assert found is not None and found.folder == "INBOX" and found.placement == "inbox"
+    assert found.headers["authentication-results"] == ("mx.seed.test; spf=pass smtp.mailfrom=x",)
+    spam = await find_token(box(dovecot_server), "tok-spam-1")
+    assert spam is not None and spam.folder == "Junk" and spam.placement == "spam"  # \Junk flag
+    assert await find_token(box(dovecot_server), "tok-never-sent") is None
+
+
+async def test_tls_is_verified(dovecot_server):
+    deliver(dovecot_server, "INBOX", "tok-tls-1")
+    trusted = box(
+        dovecot_server,
+        security="tls",
+        port=dovecot_server.tls_port,
+        host="localhost",
+        ca_file=dovecot_server.ca_file,
+    )
+    found = await find_token(trusted, "tok-tls-1")
+    assert found is not None and found.placement == "inbox"
+    untrusted = box(dovecot_server, security="tls", port=dovecot_server.tls_port, host="localhost")
+    with pytest.raises(ImapError, match="certificate not trusted"):
+        await find_token(untrusted, "tok-tls-1")
+
+
+async def test_a_missing_folder_is_named(dovecot_server):
+    with pytest.raises(ImapError, match="folder 'Bulk Mail' does not exist"):
+        await find_token(box(dovecot_server, folders=("INBOX", "Bulk Mail")), "x")
+
+
+async def test_hostile_headers_do_not_break_the_search(dovecot_server):
+    subject = "=?utf-8?b?W2JvbGRdUFdORURbL2JvbGRd?= \x1b]0;owned\x07"
+    deliver(dovecot_server, "INBOX", "tok-hostile-1", subject=subject)
+    found = await find_token(box(dovecot_server), "tok-hostile-1")
+    assert found is not None and found.placement == "inbox"
+
+
+async def test_wrong_password_is_a_clear_error_without_the_password(dovecot_server, monkeypatch):
+    # Dovecot delays logins from an address after failures: fail from another loopback address.
+    real = socket.create_connection
+
+    def from_other_address(address, timeout=None, source_address=None, **kw):
+        return real(address, timeout, source_address=("127.0.0.99", 0), **kw)
+
+    monkeypatch.setattr(socket, "create_connection", from_other_address)
+    with pytest.raises(ImapError) as exc:
+        await find_token(box(dovecot_server, password=Secret("wrong-pw-123")), "x")
+    assert "login" in exc.value.title and USER in exc.value.title
+    assert "wrong-pw-123" not in exc.value.title
+
+
+async def test_nothing_listening_and_timeout():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    closed = SeedMailbox("x", "other", "127.0.0.1", port, USER, Secret("p"), "none", timeout=1)
+    with pytest.raises(ImapError, match="Cannot reach IMAP server"):
+        await find_token(closed, "t")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        port = silent.getsockname()[1]
+        hang = SeedMailbox("x", "other", "127.0.0.1", port, USER, Secret("p"), "none", timeout=0.5)
+        with pytest.raises(ImapError, match="did not answer"):
+            await find_token(hang, "t")
+    finally:
+        silent.close()
