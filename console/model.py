@@ -369,3 +369,14 @@ class BlocklistView:
     zones: int = 0
     #: (zone, target) pairs delisted in this retention window, with when
     delisted: tuple[tuple[str, str, datetime], ...] = ()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """messages/send's answer for one recipient."""
+
+    email: str
+    status: str  # sent | queued | scheduled | rejected | invalid (open)
+    message_id: str = ""
+    reject_reason: str = ""
+    queued_reason: str = ""

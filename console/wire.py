@@ -15,6 +15,7 @@ from console.model import (
     MessageEvent,
     Reject,
     SenderDomain,
+    SendResult,
     SmtpEvent,
     Stats,
     Subaccount,
@@ -201,3 +202,15 @@ def parse_message(d: object) -> MessageEvent | None:
 
 def messages_from(items: Iterable[object]) -> list[MessageEvent]:
     return [m for m in (parse_message(i) for i in items) if m is not None]
+
+
+def parse_send_result(d: object) -> SendResult | None:
+    if not isinstance(d, dict) or not d.get("email"):
+        return None
+    return SendResult(
+        email=_str(d.get("email")),
+        status=_str(d.get("status")) or "unknown",
+        message_id=_str(d.get("_id")),
+        reject_reason=_str(d.get("reject_reason")),
+        queued_reason=_str(d.get("queued_reason")),
+    )

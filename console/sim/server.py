@@ -8,12 +8,14 @@ from `Knobs` so tests can exercise every failure the client must survive.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +61,18 @@ class Knobs:
     seed: int = 1
 
 
+@dataclass(frozen=True)
+class SentMessage:
+    """A message accepted by the simulator's messages/send, as a mailbox would receive it."""
+
+    message_id: str
+    email: str
+    raw: bytes  # RFC 5322 text, with the headers a receiver adds
+    folder: str  # where the scenario files it: INBOX or Junk
+    source_ip: str
+    ts: int
+
+
 class ApiError(Exception):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message)
@@ -79,6 +93,11 @@ class Simulator:
         self._lock = threading.Lock()
         self._search_times: list[float] = []
         self._day_cache: dict[str, dict[str, int]] = {}
+        self.sent: dict[str, SentMessage] = {}
+        #: Where sent messages go: a test appends them to Dovecot, the demo to memory.
+        self.deliver: Callable[[SentMessage], None] | None = None
+        #: Recipients messages/send rejects (as if on the denylist), e.g. to test rejects.
+        self.denylist: set[str] = set()
 
     def reset_faults(self, seed: int = 1) -> None:
         self.knobs = Knobs(seed=seed)
@@ -276,8 +295,94 @@ class Simulator:
         except ValueError:
             raise ApiError("ValidationError", f"Validation error: bad date {value!r}") from None
 
+    def m_messages_send(self, p: dict[str, Any]) -> Any:
+        message = p.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("to"), list):
+            raise ApiError("ValidationError", "Validation error: message.to must be an array")
+        now = self.clock()
+        out = []
+        for i, rcpt in enumerate(message["to"]):
+            email = str(rcpt.get("email", "")) if isinstance(rcpt, dict) else ""
+            with self._lock:
+                n = len(self.sent) + i
+            mid = hashlib.sha1(f"send:{self.scenario.seed}:{n}:{email}".encode()).hexdigest()[:32]
+            if "@" not in email:
+                out.append({"email": email, "status": "invalid", "_id": mid, "reject_reason": None})
+                continue
+            if email.lower() in self.denylist:
+                out.append(
+                    {
+                        "email": email,
+                        "status": "rejected",
+                        "_id": mid,
+                        "reject_reason": "hard-bounce",
+                    }
+                )
+                continue
+            sent = self._file(mid, email, message, now, n)
+            with self._lock:
+                self.sent[mid] = sent
+            if self.deliver is not None:
+                self.deliver(sent)
+            out.append({"email": email, "status": "sent", "_id": mid, "reject_reason": None})
+        return out
+
+    def _file(
+        self, mid: str, email: str, message: dict[str, Any], now: datetime, n: int
+    ) -> SentMessage:
+        """Pick the sending IP as the scenario would, and the folder a receiver would use:
+        Gmail files mail from the noisy shared IP as spam while its trouble lasts."""
+        sc = self.scenario
+        rng = random.Random(f"{sc.seed}:{n}")
+        if rng.random() < sc.warmup_share(now):
+            ip = sc.dedicated_ip
+        else:
+            ip = sc.shared_ips[rng.randrange(len(sc.shared_ips))]
+        noisy = ip == sc.noisy_ip and now >= sc.start + sc.noisy_after
+        domain = email.rsplit("@", 1)[1].lower()
+        folder = "Junk" if noisy and "gmail" in domain else "INBOX"
+        sender = str(message.get("from_email") or f"no-reply@{sc.sender_domains[0]}")
+        headers = {str(k): str(v) for k, v in (message.get("headers") or {}).items()}
+        lines = [
+            f"Authentication-Results: mx.{domain}; dkim=pass header.i=@{sender.split('@')[-1]} "
+            f"header.s=mte1; spf=pass smtp.mailfrom={sender}; dmarc=pass header.from="
+            f"{sender.split('@')[-1]}",
+            f"Received: from {sc.dedicated_domain if ip == sc.dedicated_ip else 'mta.shared'} "
+            f"([{ip}]) by mx.{domain}",
+            f"From: {sender}",
+            f"To: {email}",
+            f"Subject: {message.get('subject', '')}",
+            f"Message-ID: <{mid}@mandrillapp.com>",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
+        body = str(message.get("text") or "")
+        raw = ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode("utf-8", "replace")
+        return SentMessage(mid, email, raw, folder, ip, int(now.timestamp()))
+
     def m_messages_info(self, p: dict[str, Any]) -> Any:
         mid = str(p.get("id") or "")
+        sent = self.sent.get(mid)
+        if sent is not None:
+            return {
+                "ts": sent.ts,
+                "_id": mid,
+                "email": sent.email,
+                "state": "sent",
+                "subject": "",
+                "sender": "",
+                "tags": [],
+                "subaccount": "",
+                "smtp_events": [
+                    {
+                        "ts": sent.ts + 2,
+                        "type": "sent",
+                        "diag": "250 2.0.0 OK",
+                        "source_ip": sent.source_ip,
+                        "destination_ip": "192.0.2.1",
+                        "size": len(sent.raw),
+                    }
+                ],
+            }
         i = self.scenario.index_of(mid)
         item = None
         if i is not None:

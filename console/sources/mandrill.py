@@ -20,7 +20,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from console.model import Account, Ip, MessageEvent, Reject, SenderDomain, Subaccount
+from console.model import (
+    Account,
+    Ip,
+    MessageEvent,
+    Reject,
+    SenderDomain,
+    SendResult,
+    Subaccount,
+)
 from console.secret import Secret
 from console.sources.base import SourceError
 from console.wire import (
@@ -30,6 +38,7 @@ from console.wire import (
     parse_ip,
     parse_message,
     parse_reject,
+    parse_send_result,
     parse_subaccount,
 )
 
@@ -238,6 +247,16 @@ class MandrillClient:
     async def message_info(self, message_id: str) -> MessageEvent | None:
         data = self._expect(await self.call("messages/info", id=message_id), dict, "messages/info")
         return parse_message(data)
+
+    async def send(
+        self, message: dict[str, Any], *, ip_pool: str | None = None
+    ) -> list[SendResult]:
+        """messages/send, synchronously (async=false) so rejections come back at once."""
+        params: dict[str, Any] = {"message": message, "async": False}
+        if ip_pool:
+            params["ip_pool"] = ip_pool
+        data = self._expect(await self.call("messages/send", **params), list, "messages/send")
+        return [r for r in (parse_send_result(d) for d in data) if r is not None]
 
     async def search(
         self,

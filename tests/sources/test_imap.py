@@ -113,3 +113,49 @@ async def test_nothing_listening_and_timeout():
             await find_token(hang, "t")
     finally:
         silent.close()
+
+
+async def test_send_through_the_simulator_append_and_find(dovecot_server, server, sim, clock):
+    """End to end: messages/send → the simulator files it (APPEND) → IMAP finds the token."""
+    from datetime import timedelta
+
+    from console.analysis.authresults import trusted, verdicts
+    from console.sim import DEMO_KEY
+    from console.sources.mandrill import MandrillClient
+
+    def append(sent) -> None:
+        imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
+        imap.login(USER, PASSWORD)
+        imap.append(sent.folder, "", imaplib.Time2Internaldate(time.time()), sent.raw)
+        imap.logout()
+
+    sim.deliver = append
+    sim.denylist = {"gone@outlook.test"}
+    clock.set(sim.scenario.start + timedelta(hours=3))  # the noisy IP is in trouble
+    client = MandrillClient(server.base_url, Secret(DEMO_KEY))
+    results = []
+    for n in range(12):  # enough sends that one goes out over the noisy shared IP
+        token = f"seed-run-{n}"
+        message = {
+            "from_email": "no-reply@notify.northwind.example",
+            "subject": "Seed test",
+            "text": f"mailops seed {token}",
+            "headers": {"X-Mailops-Seed": token},
+            "to": [
+                {"email": f"{USER}@gmail.test", "type": "to"},
+                {"email": "gone@outlook.test", "type": "to"},
+            ],
+        }
+        answer = await client.send(message)
+        assert [r.status for r in answer] == ["sent", "rejected"]
+        assert answer[1].reject_reason == "hard-bounce"
+        info = await client.message_info(answer[0].message_id)
+        found = await find_token(box(dovecot_server, provider="gmail"), token)
+        assert found is not None and info is not None
+        results.append((info.source_ip, found.placement))
+        ar = trusted(found.headers["authentication-results"], "mx.gmail.test")
+        assert verdicts(ar) == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
+    await client.aclose()
+    noisy = sim.scenario.noisy_ip
+    assert all((p == "spam") == (ip == noisy) for ip, p in results)
+    assert any(ip == noisy for ip, _ in results), results

@@ -353,3 +353,27 @@ async def test_an_empty_window_on_a_ts_server_costs_one_probe_then_none():
     r = await c.search_range(1_000, 2_000)
     await c.aclose()
     assert r.calls == 2 and r.messages == [] and c.ts_filter is None
+
+
+async def test_send_answers_per_recipient(client, sim):
+    sim.denylist = {"blocked@example.test"}
+    message = {
+        "from_email": "a@b.c",
+        "subject": "s",
+        "text": "t",
+        "to": [
+            {"email": "ok@example.test"},
+            {"email": "blocked@example.test"},
+            {"email": "not-an-address"},
+        ],
+    }
+    answer = await client.send(message)
+    assert [(r.email, r.status) for r in answer] == [
+        ("ok@example.test", "sent"),
+        ("blocked@example.test", "rejected"),
+        ("not-an-address", "invalid"),
+    ]
+    assert answer[1].reject_reason == "hard-bounce" and answer[0].message_id
+    with pytest.raises(MandrillError) as exc:
+        await client.send({"subject": "no recipients"})
+    assert exc.value.name == "ValidationError"
