@@ -101,6 +101,34 @@ class BlocklistsConfig:
 
 
 @dataclass(frozen=True)
+class SeedConfig:
+    """One seed mailbox at a mailbox provider ([[seeds]] in the file)."""
+
+    name: str = ""
+    provider: str = "other"  # gmail | outlook | yahoo | other
+    address: str = ""
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "tls"  # tls | starttls | none
+    username: str = ""
+    password_env: str = ""
+    password_file: str | None = None
+    folders: tuple[str, ...] = ()  # empty: INBOX, the \Junk folder, the provider's spam names
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class SeedTestConfig:
+    from_email: str = ""
+    subaccount: str = ""
+    subject: str = "mailops seed test"
+    text: str = "This is a deliverability test message. Please ignore it."
+    schedule: str = "06:00"  # daily, local time
+    wait_minutes: float = 20  # after this a seed's message counts as missing
+    poll_seconds: float = 30
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     state_dir: str | None = None
     retention_days: int = 30
@@ -131,6 +159,8 @@ class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     domains: DomainsConfig = field(default_factory=DomainsConfig)
     blocklists: BlocklistsConfig = field(default_factory=BlocklistsConfig)
+    seeds: tuple[SeedConfig, ...] = ()
+    seed_test: SeedTestConfig = field(default_factory=SeedTestConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -156,7 +186,15 @@ def _line_index(text: str) -> dict[tuple[str, ...], int]:
     """
     index: dict[tuple[str, ...], int] = {}
     section: tuple[str, ...] = ()
+    arrays: dict[str, int] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
+        a = re.match(r"^\s*\[\[\s*([A-Za-z0-9_.\-]+)\s*\]\]", line)
+        if a:  # [[seeds]]: the n-th table of the array is seeds.<n>
+            n = arrays.get(a.group(1), -1) + 1
+            arrays[a.group(1)] = n
+            section = (*a.group(1).split("."), str(n))
+            index.setdefault(section, lineno)
+            continue
         m = _SECTION_RE.match(line)
         if m and not line.lstrip().startswith("[["):
             section = tuple(p.strip().strip("\"'") for p in m.group(1).split("."))
@@ -174,8 +212,13 @@ class _Ctx:
         self.lines = _line_index(text)
 
     def where(self, keypath: tuple[str, ...]) -> str:
+        """file:line: key — the key's own line, else its table's (a missing key has none)."""
         name = ".".join(keypath)
-        line = self.lines.get(keypath)
+        line = None
+        for n in range(len(keypath), 0, -1):
+            line = self.lines.get(keypath[:n])
+            if line:
+                break
         file = str(self.path) if self.path else "<config>"
         return f"{file}:{line}: {name}" if line else f"{file}: {name}"
 
@@ -215,6 +258,14 @@ def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         return _coerce(value, args[0], keypath, ctx)
+    if origin is tuple and is_dataclass(get_args(tp)[0]):
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(
+                f"{ctx.where(keypath)} must be an array of tables ([[{keypath[-1]}]])"
+            )
+        return tuple(
+            _build(get_args(tp)[0], v, (*keypath, str(i)), ctx) for i, v in enumerate(value)
+        )
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{ctx.where(keypath)} must be a list of strings")
@@ -294,7 +345,39 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         configured_zones(b.ip_zones, b.domain_zones, b.codes)
     except ValueError as exc:
         raise ConfigError(f"{ctx.where(('blocklists', 'ip_zones'))}: {exc}") from None
+    for i, seed in enumerate(cfg.seeds):
+        _check_seed(seed, ("seeds", str(i)), ctx)
     return replace(cfg, path=path)
+
+
+def _check_seed(seed: SeedConfig, at: tuple[str, ...], ctx: _Ctx) -> None:
+    for key in ("name", "address", "imap_host", "username"):
+        if not getattr(seed, key):
+            raise ConfigError(f"{ctx.where((*at, key))}: required for every [[seeds]] entry")
+    if seed.provider not in ("gmail", "outlook", "yahoo", "other"):
+        raise ConfigError(f"{ctx.where((*at, 'provider'))} must be gmail, outlook, yahoo or other")
+    if seed.imap_security not in ("tls", "starttls", "none"):
+        raise ConfigError(f"{ctx.where((*at, 'imap_security'))} must be tls, starttls or none")
+    if not seed.password_env and not seed.password_file:
+        raise ConfigError(
+            f"{ctx.where(at)}: seed {seed.name!r} needs password_env or password_file"
+        )
+
+
+def resolve_seed_password(seed: SeedConfig) -> Secret:
+    """A seed's IMAP (app) password; the error says where to put it, never the value."""
+    if seed.password_file:
+        path = Path(seed.password_file).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read the password file of seed {seed.name}: {exc}") from None
+    else:
+        value = os.environ.get(seed.password_env, "").strip()
+    if not value:
+        where = seed.password_file or f"${seed.password_env}"
+        raise ConfigError(f"No IMAP password for seed {seed.name}: set {where}")
+    return Secret(value)
 
 
 def load_config(explicit: str | None = None) -> Config:

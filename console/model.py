@@ -380,3 +380,22 @@ class SendResult:
     message_id: str = ""
     reject_reason: str = ""
     queued_reason: str = ""
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """Where one seed test message landed at one mailbox provider."""
+
+    seed: str
+    provider: str
+    address: str
+    token: str
+    placement: str  # inbox | spam | other | missing | rejected | error
+    run_at: datetime
+    folder: str = ""
+    delay_s: float | None = None
+    auth: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    source_ip: str = ""  # from Mandrill's smtp_events
+    received_ip: str = ""  # from the receiver's Received header
+    message_id: str = ""
+    error: str = ""

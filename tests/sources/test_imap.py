@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import imaplib
 import socket
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -159,3 +161,63 @@ async def test_send_through_the_simulator_append_and_find(dovecot_server, server
     noisy = sim.scenario.noisy_ip
     assert all((p == "spam") == (ip == noisy) for ip, p in results)
     assert any(ip == noisy for ip, _ in results), results
+
+
+async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
+    """Four seeds: inbox, Gmail spam via the noisy IP, a Mandrill reject, one never delivered."""
+    from datetime import timedelta
+
+    from console.config import SeedTestConfig
+    from console.seeding import run_seed_test
+    from console.sim import DEMO_KEY
+    from console.sources.mandrill import MandrillClient
+
+    def append(sent) -> None:
+        if sent.email.startswith("lost@"):
+            return  # swallowed on the way: must end as "missing"
+        imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
+        imap.login(USER, PASSWORD)
+        imap.append(sent.folder, "", imaplib.Time2Internaldate(time.time()), sent.raw)
+        imap.logout()
+
+    sim.deliver = append
+    sim.denylist = {"gone@yahoo.test"}
+    clock.set(sim.scenario.start + timedelta(hours=3))
+    # force the Gmail seed over the noisy IP, the Outlook one over the dedicated IP
+    sim.scenario = replace(
+        sim.scenario, noisy_ip=sim.scenario.shared_ips[0], shared_ips=(sim.scenario.shared_ips[0],)
+    )
+    client = MandrillClient(server.base_url, Secret(DEMO_KEY))
+    seeds = [
+        ("gmail-1", f"{USER}@gmail.test", box(dovecot_server, provider="gmail")),
+        ("outlook-1", f"{USER}@outlook.test", box(dovecot_server, provider="outlook")),
+        ("yahoo-1", "gone@yahoo.test", box(dovecot_server, provider="yahoo")),
+        ("other-1", "lost@other.test", box(dovecot_server)),
+    ]
+    cfg = SeedTestConfig(
+        from_email="no-reply@notify.northwind.example", wait_minutes=0.02, poll_seconds=0.2
+    )
+    seen = []
+
+    async def tick(seconds: float) -> None:  # the run's clock is the scenario's manual one
+        clock.advance(seconds=seconds)
+        await asyncio.sleep(0.01)
+
+    results = await run_seed_test(
+        client, seeds, cfg, clock=clock, sleep=tick, progress=lambda f, t, w: seen.append((f, t))
+    )
+    await client.aclose()
+    by = {r.seed: r for r in results}
+    assert by["yahoo-1"].placement == "rejected" and "hard-bounce" in by["yahoo-1"].error
+    assert by["other-1"].placement == "missing"
+    for name in ("gmail-1", "outlook-1"):
+        r = by[name]
+        assert r.placement in ("inbox", "spam") and r.auth == {
+            "spf": "pass",
+            "dkim": "pass",
+            "dmarc": "pass",
+        }
+        assert r.source_ip and r.received_ip == r.source_ip and r.delay_s is not None
+        spam_expected = name == "gmail-1" and r.source_ip == sim.scenario.noisy_ip
+        assert (r.placement == "spam") == spam_expected  # Gmail files the noisy IP as spam
+    assert seen[-1] == (3, 4)

@@ -121,3 +121,23 @@ def test_a_blocklist_without_a_code_table_is_a_config_error(tmp_path: Path):
         '[blocklists.codes."bl.example.org"]\n"127.0.0.2" = "listed"\n'
     )
     assert load_config(str(path)).blocklists.codes == {"bl.example.org": {"127.0.0.2": "listed"}}
+
+
+def test_seed_entries_are_checked_with_their_table_line(tmp_path: Path, monkeypatch):
+    from console.config import resolve_seed_password
+
+    path = tmp_path / "c.toml"
+    good = (
+        '[[seeds]]\nname = "gmail-1"\nprovider = "gmail"\naddress = "s@gmail.com"\n'
+        'imap_host = "imap.gmail.com"\nusername = "s@gmail.com"\npassword_env = "SEED_PW"\n'
+    )
+    path.write_text(good + '[[seeds]]\nname = "y"\nprovider = "hotmail"\n')
+    with pytest.raises(ConfigError, match=r"c.toml:8: seeds.1.address: required"):
+        load_config(str(path))
+    path.write_text(good)
+    seed = load_config(str(path)).seeds[0]
+    with pytest.raises(ConfigError, match=r"set \$SEED_PW") as exc:
+        resolve_seed_password(seed)
+    monkeypatch.setenv("SEED_PW", "app-pass-999")
+    assert resolve_seed_password(seed).reveal() == "app-pass-999"
+    assert "app-pass-999" not in str(exc.value)
