@@ -364,16 +364,20 @@ def _check_seed(seed: SeedConfig, at: tuple[str, ...], ctx: _Ctx) -> None:
         )
 
 
+def _read_secret(file: str | None, env: str, what: str) -> str:
+    """A secret from its file if one is named, else from the environment ('' if unset)."""
+    if file:
+        path = Path(file).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read the {what} file {path}: {exc}") from None
+    return os.environ.get(env, "").strip() if env else ""
+
+
 def resolve_seed_password(seed: SeedConfig) -> Secret:
     """A seed's IMAP (app) password; the error says where to put it, never the value."""
-    if seed.password_file:
-        path = Path(seed.password_file).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read the password file of seed {seed.name}: {exc}") from None
-    else:
-        value = os.environ.get(seed.password_env, "").strip()
+    value = _read_secret(seed.password_file, seed.password_env, f"password of seed {seed.name}")
     if not value:
         where = seed.password_file or f"${seed.password_env}"
         raise ConfigError(f"No IMAP password for seed {seed.name}: set {where}")
@@ -439,14 +443,7 @@ def resolve_api_key(cfg: Config) -> tuple[Secret, list[str]]:
 def resolve_dqs_key(cfg: Config) -> Secret | None:
     """The optional Spamhaus DQS key, from its file or environment variable."""
     b = cfg.blocklists
-    if b.dqs_key_file:
-        path = Path(b.dqs_key_file).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read the DQS key file {path}: {exc}") from None
-        return Secret(value) if value else None
-    value = os.environ.get(b.dqs_key_env, "").strip()
+    value = _read_secret(b.dqs_key_file, b.dqs_key_env, "DQS key")
     return Secret(value) if value else None
 
 

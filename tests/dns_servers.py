@@ -12,6 +12,8 @@ from pathlib import Path
 import dns.message
 import dns.query
 
+from tests.helpers import stop_process
+
 ZONES = Path(__file__).parent / "dns" / "zones"
 
 
@@ -68,11 +70,7 @@ remote-control:
         wait_ready(port)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def black_hole() -> tuple[socket.socket, int]:

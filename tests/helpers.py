@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -13,3 +14,12 @@ async def wait_for(pred: Callable[[], object], timeout: float = 30.0) -> None:
     while not pred():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a server to stop, wait for it (Dovecot takes ~2.5 s), and kill it if it won't."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()

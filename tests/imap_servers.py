@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers import stop_process
+
 USER, PASSWORD = "seed", "seed-secret-pw"
 
 
@@ -124,8 +126,4 @@ service imap-login {{
                 time.sleep(0.05)
         yield Dovecot(plain, tls, str(workdir / "cert.pem"), workdir)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
