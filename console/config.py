@@ -123,9 +123,44 @@ class SeedTestConfig:
     subaccount: str = ""
     subject: str = "mailops seed test"
     text: str = "This is a deliverability test message. Please ignore it."
-    schedule: str = "06:00"  # daily, local time
+    template: str = ""  # a Mandrill template's slug: sent with messages/send-template instead
+    #: "HH:MM" daily in local time, "every 30m" / "every 6h", or "off" (on demand only)
+    schedule: str = "06:00"
     wait_minutes: float = 20  # after this a seed's message counts as missing
     poll_seconds: float = 30
+    after_found: str = "keep"  # keep | flag (\Seen \Flagged) | delete
+    run_at_start: bool = False  # also run once a few seconds after the console starts
+
+
+@dataclass(frozen=True)
+class SeedSchedule:
+    """A parsed [seed_test] schedule: daily at a local time, or every so many seconds."""
+
+    daily_at: tuple[int, int] | None = None
+    every_seconds: float | None = None
+
+
+_SCHEDULE_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
+
+
+def parse_schedule(text: str) -> SeedSchedule | None:
+    """None for "off"; raises ValueError with the accepted forms for anything else odd."""
+    t = text.strip().lower()
+    if t in ("off", "", "never", "manual"):
+        return None
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", t)
+    if m and int(m.group(1)) < 24 and int(m.group(2)) < 60:
+        return SeedSchedule(daily_at=(int(m.group(1)), int(m.group(2))))
+    m = _SCHEDULE_EVERY.match(t)
+    if m:
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+        if seconds >= 60:
+            return SeedSchedule(every_seconds=seconds)
+        raise ValueError("runs must be at least a minute apart")
+    raise ValueError(
+        f'{text!r} is not a schedule: use "HH:MM" (daily, local time), '
+        '"every 6h" / "every 30m", or "off"'
+    )
 
 
 @dataclass(frozen=True)
@@ -250,6 +285,8 @@ _MINIMUMS: dict[tuple[str, ...], float] = {
         for name in ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
     },
     ("mandrill", "poll", "backoff_cap"): 1,
+    ("seed_test", "wait_minutes"): 0.5,
+    ("seed_test", "poll_seconds"): 1,
 }
 
 
@@ -345,8 +382,26 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         configured_zones(b.ip_zones, b.domain_zones, b.codes)
     except ValueError as exc:
         raise ConfigError(f"{ctx.where(('blocklists', 'ip_zones'))}: {exc}") from None
+    names: set[str] = set()
     for i, seed in enumerate(cfg.seeds):
         _check_seed(seed, ("seeds", str(i)), ctx)
+        if seed.name in names:
+            raise ConfigError(
+                f"{ctx.where(('seeds', str(i), 'name'))}: seed name {seed.name!r} is used twice"
+            )
+        names.add(seed.name)
+    st = cfg.seed_test
+    try:
+        parse_schedule(st.schedule)
+    except ValueError as exc:
+        raise ConfigError(f"{ctx.where(('seed_test', 'schedule'))}: {exc}") from None
+    if st.after_found not in ("keep", "flag", "delete"):
+        raise ConfigError(f"{ctx.where(('seed_test', 'after_found'))} must be keep, flag or delete")
+    if cfg.seeds and not st.from_email:
+        raise ConfigError(
+            f"{ctx.where(('seed_test', 'from_email'))}: required when [[seeds]] are configured "
+            "(an address on a sending domain verified in Mandrill)"
+        )
     return replace(cfg, path=path)
 
 
@@ -501,6 +556,32 @@ dqs_key_env = "SPAMHAUS_DQS_KEY"  # set it to query Spamhaus through DQS
 # dqs_key_file = "~/.config/mailops/dqs.key"
 # [blocklists.codes."bl.example.org"]   # a list mailops has no table for
 # "127.0.0.2" = "listed"
+
+[seed_test]                 # seed-inbox placement tests (needs [[seeds]] below)
+# from_email = "no-reply@example.com"   # required with seeds: a Mandrill-verified domain
+# subaccount = "seed-tests"
+subject = "mailops seed test"
+text = "This is a deliverability test message. Please ignore it."
+# template = "order-receipt"  # send this Mandrill template (messages/send-template) instead
+schedule = "06:00"          # daily at this local time; or "every 6h"; or "off"
+wait_minutes = 20           # a message not found by then counts as missing
+poll_seconds = 30           # how often the seed mailboxes are searched meanwhile
+after_found = "keep"        # keep | flag (\\Seen \\Flagged) | delete the test message
+run_at_start = false
+
+# One [[seeds]] table per seed mailbox. Passwords are app passwords, from env or a file.
+# [[seeds]]
+# name = "gmail-1"
+# provider = "gmail"          # gmail | outlook | yahoo | other
+# address = "seed1@gmail.com"
+# imap_host = "imap.gmail.com"
+# imap_port = 993
+# imap_security = "tls"       # tls | starttls | none (TLS certificates are verified)
+# username = "seed1@gmail.com"
+# password_env = "MAILOPS_SEED_GMAIL_1"
+# # password_file = "~/.config/mailops/gmail-1.pw"
+# # folders = ["INBOX", "[Gmail]/Spam"]   # default: INBOX, \\Junk folders, provider names
+# # ca_file = "/etc/ssl/my-ca.pem"          # trust a private CA too
 
 [storage]
 # state_dir = "~/.local/state/mailops"

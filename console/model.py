@@ -399,3 +399,22 @@ class SeedResult:
     received_ip: str = ""  # from the receiver's Received header
     message_id: str = ""
     error: str = ""
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One seed test: every seed's result, oldest run first when listed."""
+
+    run_id: str
+    run_at: datetime
+    results: tuple[SeedResult, ...] = ()
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SeedProgress:
+    """A seed test still waiting for messages to arrive."""
+
+    found: int
+    total: int
+    waited_s: float

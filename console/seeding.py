@@ -10,20 +10,37 @@ import asyncio
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, Protocol
 
 from console.analysis.authresults import trusted, verdicts
 from console.config import SeedTestConfig
-from console.model import SeedResult
+from console.model import SeedResult, SeedRun
 from console.sources.base import SourceError
-from console.sources.imap import SEED_HEADER, Found, SeedMailbox, find_token
+from console.sources.imap import SEED_HEADER, Found
 from console.sources.mandrill import MandrillClient
 from console.timeutil import Clock, system_clock
 
 _RECEIVED_IP = re.compile(r"\[(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]+)\]")
 
 Progress = Callable[[int, int, float], None]  # found, total, seconds waited
+
+
+class Mailbox(Protocol):
+    """Where one seed's messages arrive: IMAP for real seeds, memory in the demo."""
+
+    @property
+    def provider(self) -> str: ...
+
+    async def find(self, token: str) -> Found | None: ...
+
+
+@dataclass(frozen=True)
+class Seed:
+    name: str
+    address: str
+    box: Mailbox
 
 
 def received_ip(headers: dict[str, tuple[str, ...]]) -> str:
@@ -35,58 +52,71 @@ def received_ip(headers: dict[str, tuple[str, ...]]) -> str:
     return ""
 
 
+def seed_message(cfg: SeedTestConfig, address: str, token: str) -> dict[str, Any]:
+    """The test message: the token in a header (searched for) and in the body (for people)."""
+    message: dict[str, Any] = {
+        "from_email": cfg.from_email,
+        "to": [{"email": address, "type": "to"}],
+        "headers": {SEED_HEADER: token},
+        "tags": ["mailops-seed"],
+        "track_opens": False,
+        "track_clicks": False,
+    }
+    if not cfg.template:
+        message["subject"] = cfg.subject
+        message["text"] = f"{cfg.text}\n\nmailops seed token: {token}\n"
+    if cfg.subaccount:
+        message["subaccount"] = cfg.subaccount
+    return message
+
+
 async def run_seed_test(
     client: MandrillClient,
-    seeds: Sequence[tuple[str, str, SeedMailbox]],  # (seed name, address, its mailbox)
+    seeds: Sequence[Seed],
     cfg: SeedTestConfig,
     *,
     clock: Clock = system_clock,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     progress: Progress | None = None,
-) -> list[SeedResult]:
+) -> SeedRun:
+    """Send to every seed, then search the mailboxes until all are found or time is up.
+
+    A seed that cannot be sent to or searched gets its own error; the run goes on for
+    the rest, so one broken mailbox never hides the others' placement.
+    """
     run_at = clock()
     run_id = f"{run_at:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     results: dict[str, SeedResult] = {}
-    for name, address, box in seeds:
-        token = f"mailops-{run_id}-{name}"
-        base = SeedResult(name, box.provider, address, token, "missing", run_at)
-        message = {
-            "from_email": cfg.from_email,
-            "subject": cfg.subject,
-            "text": f"{cfg.text}\n\nmailops seed token: {token}\n",
-            "to": [{"email": address, "type": "to"}],
-            "headers": {SEED_HEADER: token},
-            "tags": ["mailops-seed"],
-            "track_opens": False,
-            "track_clicks": False,
-        }
-        if cfg.subaccount:
-            message["subaccount"] = cfg.subaccount
+    for seed in seeds:
+        token = f"mailops-{run_id}-{seed.name}"
+        base = SeedResult(seed.name, seed.box.provider, seed.address, token, "missing", run_at)
         try:
-            answers = await client.send(message)
+            answers = await client.send(
+                seed_message(cfg, seed.address, token), template=cfg.template
+            )
         except SourceError as exc:
-            results[name] = replace(base, placement="error", error=exc.title)
+            results[seed.name] = replace(base, placement="error", error=exc.title)
             continue
         answer = answers[0] if answers else None
         if answer is None or answer.status in ("rejected", "invalid"):
             why = answer.reject_reason or answer.status if answer else "no answer for the recipient"
-            results[name] = replace(
+            results[seed.name] = replace(
                 base,
                 placement="rejected",
                 error=f"Mandrill: {why}",
                 message_id=answer.message_id if answer else "",
             )
             continue
-        results[name] = replace(base, message_id=answer.message_id)
+        results[seed.name] = replace(base, message_id=answer.message_id)
 
-    boxes = {name: box for name, _, box in seeds}
+    boxes = {seed.name: seed.box for seed in seeds}
     deadline = cfg.wait_minutes * 60
     while True:
         waited = (clock() - run_at).total_seconds()
         pending = [n for n, r in results.items() if r.placement == "missing"]
         for name in pending:
             try:
-                found = await find_token(boxes[name], results[name].token)
+                found = await boxes[name].find(results[name].token)
             except SourceError as exc:
                 results[name] = replace(results[name], error=exc.title)
                 continue
@@ -98,10 +128,11 @@ async def run_seed_test(
         if done == len(results) or waited >= deadline:
             break
         await sleep(min(cfg.poll_seconds, max(0.0, deadline - waited)) or 0.1)
-    return [
+    final = tuple(
         replace(r, placement="error") if r.placement == "missing" and r.error else r
         for r in results.values()
-    ]
+    )
+    return SeedRun(run_id, run_at, final, clock())
 
 
 async def _placed(
@@ -123,5 +154,5 @@ async def _placed(
         auth=verdicts(ar),
         source_ip=source_ip,
         received_ip=received_ip(found.headers),
-        error="",
+        error=found.note,
     )

@@ -327,6 +327,21 @@ class Simulator:
             out.append({"email": email, "status": "sent", "_id": mid, "reject_reason": None})
         return out
 
+    #: Templates the simulated account has (slug → default subject).
+    TEMPLATES: dict[str, str] = {
+        "order-receipt": "Your order receipt",
+        "password-reset": "Reset your password",
+    }
+
+    def m_messages_send_template(self, p: dict[str, Any]) -> Any:
+        name = str(p.get("template_name") or "")
+        if name not in self.TEMPLATES:
+            raise ApiError("Unknown_Template", f'No such template "{name}"')
+        message = dict(p.get("message") or {})
+        message.setdefault("subject", self.TEMPLATES[name])
+        message.setdefault("text", f"(rendered from template {name})")
+        return self.m_messages_send({**p, "message": message})
+
     def _file(
         self, mid: str, email: str, message: dict[str, Any], now: datetime, n: int
     ) -> SentMessage:

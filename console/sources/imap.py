@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from imap_tools import AND, H, MailBox, MailBoxStartTls, MailBoxUnencrypted
-from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError
+from imap_tools import AND, H, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessageFlags
+from imap_tools.errors import ImapToolsError, MailboxFolderSelectError, MailboxLoginError
 
 from console.secret import Secret
 from console.sources.base import SourceError
@@ -45,6 +45,11 @@ class SeedMailbox:
     folders: tuple[str, ...] = ()  # empty: INBOX, the \Junk folder(s), the provider's names
     ca_file: str | None = None  # trust this CA too (self-signed test servers)
     timeout: float = 15.0
+    after_found: str = "keep"  # keep | flag | delete the test message once it is found
+
+    async def find(self, token: str) -> Found | None:
+        """The Mailbox interface seed runs use (the demo has an in-memory one)."""
+        return await find_token(self, token)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Found:
     placement: str  # inbox | spam | other
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     date: str = ""
+    note: str = ""  # e.g. the message could not be flagged or deleted afterwards
 
 
 def _ssl_context(box: SeedMailbox) -> ssl.SSLContext:
@@ -145,7 +151,13 @@ def find_token_sync(box: SeedMailbox, token: str) -> Found | None:
             for msg in mb.fetch(
                 AND(header=H(SEED_HEADER, token)), headers_only=True, mark_seen=False
             ):
-                return Found(folder, placement, dict(msg.headers), msg.date_str)
+                found = Found(folder, placement, dict(msg.headers), msg.date_str)
+                if box.after_found != "keep" and msg.uid:
+                    try:
+                        _tidy(mb, box, folder, msg.uid)
+                    except ImapError as exc:  # the placement is known; say what was left
+                        found = replace(found, note=exc.title)
+                return found
         return None
     except TimeoutError:
         raise ImapError(f"IMAP server {box.host}:{box.port} stopped answering") from None
@@ -154,6 +166,25 @@ def find_token_sync(box: SeedMailbox, token: str) -> Found | None:
             mb.logout()
         except Exception:  # already gone: nothing to tidy
             pass
+
+
+def _tidy(
+    mb: MailBox | MailBoxUnencrypted | MailBoxStartTls, box: SeedMailbox, folder: str, uid: str
+) -> None:
+    """Flag or delete a found test message, so seed boxes do not fill up or look unread."""
+    try:
+        mb.folder.set(folder, readonly=False)
+        if box.after_found == "delete":
+            mb.delete(uid)
+        else:
+            mb.flag(uid, (MailMessageFlags.SEEN, MailMessageFlags.FLAGGED), True)
+    except MailboxFolderSelectError:
+        raise ImapError(f"{box.name}: folder {folder!r} on {box.host} is read-only") from None
+    except ImapToolsError as exc:
+        raise ImapError(
+            f"{box.name}: could not {box.after_found} the test message in {folder!r} "
+            f"({type(exc).__name__})"
+        ) from None
 
 
 async def find_token(box: SeedMailbox, token: str) -> Found | None:

@@ -249,13 +249,18 @@ class MandrillClient:
         return parse_message(data)
 
     async def send(
-        self, message: dict[str, Any], *, ip_pool: str | None = None
+        self, message: dict[str, Any], *, ip_pool: str | None = None, template: str = ""
     ) -> list[SendResult]:
-        """messages/send, synchronously (async=false) so rejections come back at once."""
+        """messages/send (or send-template with `template`), synchronously (async=false) so
+        rejections come back at once."""
         params: dict[str, Any] = {"message": message, "async": False}
         if ip_pool:
             params["ip_pool"] = ip_pool
-        data = self._expect(await self.call("messages/send", **params), list, "messages/send")
+        method = "messages/send"
+        if template:
+            method = "messages/send-template"
+            params |= {"template_name": template, "template_content": []}
+        data = self._expect(await self.call(method, **params), list, method)
         return [r for r in (parse_send_result(d) for d in data) if r is not None]
 
     async def search(

@@ -168,7 +168,7 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
     from datetime import timedelta
 
     from console.config import SeedTestConfig
-    from console.seeding import run_seed_test
+    from console.seeding import Seed, run_seed_test
     from console.sim import DEMO_KEY
     from console.sources.mandrill import MandrillClient
 
@@ -189,10 +189,10 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
     )
     client = MandrillClient(server.base_url, Secret(DEMO_KEY))
     seeds = [
-        ("gmail-1", f"{USER}@gmail.test", box(dovecot_server, provider="gmail")),
-        ("outlook-1", f"{USER}@outlook.test", box(dovecot_server, provider="outlook")),
-        ("yahoo-1", "gone@yahoo.test", box(dovecot_server, provider="yahoo")),
-        ("other-1", "lost@other.test", box(dovecot_server)),
+        Seed("gmail-1", f"{USER}@gmail.test", box(dovecot_server, provider="gmail")),
+        Seed("outlook-1", f"{USER}@outlook.test", box(dovecot_server, provider="outlook")),
+        Seed("yahoo-1", "gone@yahoo.test", box(dovecot_server, provider="yahoo")),
+        Seed("other-1", "lost@other.test", box(dovecot_server)),
     ]
     cfg = SeedTestConfig(
         from_email="no-reply@notify.northwind.example", wait_minutes=0.02, poll_seconds=0.2
@@ -203,11 +203,12 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
         clock.advance(seconds=seconds)
         await asyncio.sleep(0.01)
 
-    results = await run_seed_test(
+    run = await run_seed_test(
         client, seeds, cfg, clock=clock, sleep=tick, progress=lambda f, t, w: seen.append((f, t))
     )
     await client.aclose()
-    by = {r.seed: r for r in results}
+    by = {r.seed: r for r in run.results}
+    assert run.finished_at is not None and run.finished_at >= run.run_at
     assert by["yahoo-1"].placement == "rejected" and "hard-bounce" in by["yahoo-1"].error
     assert by["other-1"].placement == "missing"
     for name in ("gmail-1", "outlook-1"):
@@ -221,3 +222,23 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
         spam_expected = name == "gmail-1" and r.source_ip == sim.scenario.noisy_ip
         assert (r.placement == "spam") == spam_expected  # Gmail files the noisy IP as spam
     assert seen[-1] == (3, 4)
+
+
+@pytest.mark.parametrize("action", ["flag", "delete"])
+async def test_found_messages_are_flagged_or_deleted(dovecot_server, action):
+    token = f"tok-tidy-{action}"
+    deliver(dovecot_server, "INBOX", token)
+    found = await find_token(box(dovecot_server, after_found=action), token)
+    assert found is not None and found.placement == "inbox" and not found.note
+    imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
+    imap.login(USER, PASSWORD)
+    imap.select("INBOX")
+    _, data = imap.search(None, "HEADER", "X-Mailops-Seed", token)
+    uids = data[0].split()
+    if action == "delete":
+        assert uids == []  # expunged
+    else:
+        assert len(uids) == 1
+        _, flags = imap.fetch(uids[0], "(FLAGS)")
+        assert b"\\Seen" in flags[0] and b"\\Flagged" in flags[0]
+    imap.logout()

@@ -123,6 +123,7 @@ async def test_scheduler_backs_off_runs_now_and_shuts_down(pipeline: Pipeline, s
     jobs.start()
     try:
         await wait_for(lambda: pipeline.statuses["account"].failures >= 1)
+
         # interval 0.2 s, but after a failure the next run waits the 2 s minimum backoff;
         # measured as soon as the failure is seen, so a slow machine cannot eat the margin
         def seconds_to_next_run() -> float:

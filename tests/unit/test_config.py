@@ -128,11 +128,12 @@ def test_seed_entries_are_checked_with_their_table_line(tmp_path: Path, monkeypa
 
     path = tmp_path / "c.toml"
     good = (
+        '[seed_test]\nfrom_email = "seeds@example.com"\n'
         '[[seeds]]\nname = "gmail-1"\nprovider = "gmail"\naddress = "s@gmail.com"\n'
         'imap_host = "imap.gmail.com"\nusername = "s@gmail.com"\npassword_env = "SEED_PW"\n'
     )
     path.write_text(good + '[[seeds]]\nname = "y"\nprovider = "hotmail"\n')
-    with pytest.raises(ConfigError, match=r"c.toml:8: seeds.1.address: required"):
+    with pytest.raises(ConfigError, match=r"c.toml:10: seeds.1.address: required"):
         load_config(str(path))
     path.write_text(good)
     seed = load_config(str(path)).seeds[0]
@@ -141,3 +142,43 @@ def test_seed_entries_are_checked_with_their_table_line(tmp_path: Path, monkeypa
     monkeypatch.setenv("SEED_PW", "app-pass-999")
     assert resolve_seed_password(seed).reveal() == "app-pass-999"
     assert "app-pass-999" not in str(exc.value)
+
+
+SEED = (
+    '[[seeds]]\nname = "gmail-1"\nprovider = "gmail"\naddress = "s@gmail.com"\n'
+    'imap_host = "imap.gmail.com"\nusername = "s@gmail.com"\npassword_env = "SEED_PW"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            '[seed_test]\nfrom_email = "a@b.c"\nschedule = "6am"\n',
+            r"c.toml:3: seed_test.schedule: '6am' is not a schedule",
+        ),
+        ('[seed_test]\nfrom_email = "a@b.c"\nschedule = "every 10s"\n', r"at least a minute"),
+        ('[seed_test]\nfrom_email = "a@b.c"\nschedule = "25:00"\n', r"not a schedule"),
+        ('[seed_test]\nafter_found = "archive"\n', r"c.toml:2: seed_test.after_found must be keep"),
+        ("[seed_test]\nwait_minutes = 0\n", r"seed_test.wait_minutes must be at least"),
+        (SEED, r"c.toml: seed_test.from_email: required when \[\[seeds\]\]"),
+        (
+            '[seed_test]\nfrom_email = "a@b.c"\n' + SEED + SEED,
+            r"c.toml:11: seeds.1.name: seed name 'gmail-1' is used twice",
+        ),
+    ],
+)
+def test_seed_test_settings_are_checked(tmp_path: Path, text: str, error: str):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=error):
+        load_config(str(path))
+
+
+def test_schedules_parse():
+    from console.config import SeedSchedule, parse_schedule
+
+    assert parse_schedule("06:00") == SeedSchedule(daily_at=(6, 0))
+    assert parse_schedule(" every 6h ") == SeedSchedule(every_seconds=21600)
+    assert parse_schedule("every 30m") == SeedSchedule(every_seconds=1800)
+    assert parse_schedule("off") is None
