@@ -3,7 +3,7 @@
 Layout under the state directory:
 
     lock                 held (flock) by the one writer
-    state.json           meta (schema), snapshots, history, cursors
+    state.json           meta (schema), snapshots, history, cursors, seed runs
     days/YYYY-MM-DD.json one file per UTC day of message send time, holding that
                          day's feed events, its message index and its counters
 
@@ -32,13 +32,41 @@ from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
 from console.codec import decode, encode
-from console.model import MessageEvent
+from console.model import MessageEvent, SeedRun
 from console.timeutil import Clock, system_clock
 from console.wire import parse_message
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+
+
+SEED_RUNS_KEPT = 60
+
+
+def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]) -> list[SeedRun]:
+    out = []
+    for d in sorted(docs, key=lambda d: d.get("t", 0) if isinstance(d, dict) else 0)[-limit:]:
+        try:
+            out.append(decode(SeedRun, d["data"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            warnings.append(f"A stored seed run is unreadable ({exc}); skipped")
+    return out
+
+
+def read_seed_runs(state_dir: Path, limit: int = SEED_RUNS_KEPT) -> tuple[list[SeedRun], list[str]]:
+    """The seed runs a console (maybe running now) has stored, read without taking the
+    lock: writes are atomic renames, so a reader sees a whole file, old or new."""
+    warnings: list[str] = []
+    try:
+        data = AtomicJSONStorage(str(state_dir / "state.json"), read_only=True).read()
+    except CorruptStateError as exc:
+        return [], [f"state file unreadable: {exc}"]
+    except OSError as exc:
+        return [], [f"cannot read {state_dir / 'state.json'}: {exc.strerror or exc}"]
+    table = (data or {}).get("seed_runs") or {}
+    docs = [d for d in table.values() if isinstance(d, dict)] if isinstance(table, dict) else []
+    return _decode_runs(docs, limit, warnings), warnings
 
 
 class StoreError(Exception):
@@ -344,6 +372,23 @@ class Store:
                 table.update({"value": value}, doc_ids=found[:1])
             else:
                 table.insert({"name": name, "value": value})
+
+    # -- seed runs -------------------------------------------------------------------
+
+    def add_seed_run(self, run: SeedRun, keep: int = SEED_RUNS_KEPT) -> None:
+        """Keep the newest `keep` runs; the panel's strip shows the last 14."""
+        with self._lock:
+            table = self.db.table("seed_runs")
+            table.insert({"t": run.run_at.timestamp(), "data": encode(run)})
+            docs = sorted(table.all(), key=lambda d: d.get("t", 0))
+            if len(docs) > keep:
+                table.remove(doc_ids=[d.doc_id for d in docs[: len(docs) - keep]])
+
+    def seed_runs(self, limit: int = SEED_RUNS_KEPT) -> list[SeedRun]:
+        """The newest `limit` runs, oldest first."""
+        with self._lock:
+            docs = list(self.db.table("seed_runs").all())
+        return _decode_runs(docs, limit, self.warnings)
 
     # -- messages, events, counters ----------------------------------------------------
 

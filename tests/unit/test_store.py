@@ -199,3 +199,29 @@ def test_text_that_is_not_valid_unicode_is_stored_and_read_back(store: Store):
     store.commit()
     (ev,) = store.recent_events(5)
     assert ev.diag == "550 bad \ud800 surrogate \x00 nul"
+
+
+def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path):
+    from console.model import SeedResult, SeedRun
+    from console.store import read_seed_runs
+
+    def run(i: int) -> SeedRun:
+        at = T0 + timedelta(hours=i)
+        r = SeedResult("g-1", "gmail", "s@g", f"t{i}", "spam", at, auth={"spf": "pass"})
+        return SeedRun(f"r{i}", at, (r,), at + timedelta(minutes=2))
+
+    with Store(tmp_path) as store:
+        for i in range(5):
+            store.add_seed_run(run(i), keep=3)
+        store.commit()
+        assert [r.run_id for r in store.seed_runs()] == ["r2", "r3", "r4"]
+        assert [r.run_id for r in store.seed_runs(limit=2)] == ["r3", "r4"]
+        # another process (mailops check) reads them while the console holds the lock
+        runs, warnings = read_seed_runs(tmp_path)
+        assert [r.run_id for r in runs] == ["r2", "r3", "r4"] and not warnings
+        last = runs[-1].results[0]
+        assert last.auth == {"spf": "pass"} and last.run_at == T0 + timedelta(hours=4)
+    assert read_seed_runs(tmp_path / "nowhere") == ([], [])
+    (tmp_path / "state.json").write_text("{not json")
+    runs, warnings = read_seed_runs(tmp_path)
+    assert runs == [] and "unreadable" in warnings[0]

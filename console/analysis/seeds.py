@@ -1,0 +1,178 @@
+"""What seed runs say: placement per provider, the run-by-run strip, and who is at fault.
+
+The point of seed testing is telling "Gmail spam-folders us" from "one shared
+IP drags us down": `ip_split` and `seed_findings` compare, per provider, the
+IPs that carried inbox messages with those that carried spam ones.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from console.analysis.health import Finding
+from console.model import SeedResult, SeedRun
+
+#: Placements, best first; a strip cell shows the worst placement of its run.
+PLACEMENTS = ("inbox", "other", "missing", "spam", "rejected", "error")
+PROVIDERS = ("gmail", "outlook", "yahoo", "other")
+STRIP_RUNS = 14
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    """One provider's line in the seed panel, for the latest run."""
+
+    provider: str
+    counts: dict[str, int] = field(default_factory=dict)  # placement → seeds
+    total: int = 0
+    auth: dict[str, str] = field(default_factory=dict)  # method → "pass" or "fail 1/2"…
+    ips: tuple[str, ...] = ()
+    spam_ips: tuple[str, ...] = ()
+    strip: tuple[str, ...] = ()  # worst placement per run, oldest first ("" = not in that run)
+    delay_s: float | None = None  # slowest arrival among found seeds
+
+
+def sending_ip(r: SeedResult) -> str:
+    """Mandrill's own record of the IP, else what the receiver's Received header says."""
+    return r.source_ip or r.received_ip
+
+
+def worst(placements: Sequence[str]) -> str:
+    known = [p for p in placements if p in PLACEMENTS]
+    if not known:
+        return placements[0] if placements else ""
+    return max(known, key=PLACEMENTS.index)
+
+
+def _auth(results: Sequence[SeedResult]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    found = [r for r in results if r.placement in ("inbox", "spam", "other")]
+    for method in ("spf", "dkim", "dmarc"):
+        values = [r.auth.get(method, "none") for r in found]
+        if not values:
+            continue
+        bad = [v for v in values if v != "pass"]
+        if not bad:
+            out[method] = "pass"
+        else:
+            out[method] = f"{Counter(bad).most_common(1)[0][0]} {len(bad)}/{len(values)}"
+    return out
+
+
+def provider_rows(runs: Sequence[SeedRun]) -> list[ProviderRow]:
+    """Rows for the providers in the latest run, each with the strip of recent runs."""
+    if not runs:
+        return []
+    last = runs[-1]
+    recent = list(runs)[-STRIP_RUNS:]
+    seen = list(dict.fromkeys(r.provider for r in last.results))
+    order = sorted(seen, key=lambda p: (PROVIDERS.index(p) if p in PROVIDERS else 99, p))
+    rows = []
+    for provider in order:
+        mine = [r for r in last.results if r.provider == provider]
+        counts = Counter(r.placement for r in mine)
+        strip = tuple(
+            worst([r.placement for r in run.results if r.provider == provider]) for run in recent
+        )
+        delays = [r.delay_s for r in mine if r.delay_s is not None]
+        rows.append(
+            ProviderRow(
+                provider,
+                dict(counts),
+                len(mine),
+                _auth(mine),
+                tuple(dict.fromkeys(sending_ip(r) for r in mine if sending_ip(r))),
+                tuple(
+                    dict.fromkeys(
+                        sending_ip(r) for r in mine if r.placement == "spam" and sending_ip(r)
+                    )
+                ),
+                strip,
+                max(delays) if delays else None,
+            )
+        )
+    return rows
+
+
+def ip_split(results: Sequence[SeedResult]) -> dict[str, Counter[str]]:
+    """Sending IP → placements of the found messages it carried."""
+    out: dict[str, Counter[str]] = {}
+    for r in results:
+        ip = sending_ip(r)
+        if ip and r.placement in ("inbox", "spam", "other"):
+            out.setdefault(ip, Counter())[r.placement] += 1
+    return out
+
+
+def seed_findings(run: SeedRun | None, now: datetime, max_age_hours: float = 48) -> list[Finding]:
+    """Findings from the latest run; a run older than `max_age_hours` says so instead."""
+    if run is None or not run.results:
+        return []
+    age_h = (now - run.run_at).total_seconds() / 3600
+    when = f"seed test {run.run_at:%m-%d %H:%M} UTC"
+    if age_h > max_age_hours:
+        return [Finding("warning", f"last {when} is {age_h:.0f} h old; is the schedule running?")]
+    found: list[Finding] = []
+    by_provider: dict[str, list[SeedResult]] = {}
+    for r in run.results:
+        by_provider.setdefault(r.provider, []).append(r)
+    for provider, results in by_provider.items():
+        spam = [r for r in results if r.placement == "spam"]
+        if spam:
+            severity = "critical" if len(spam) * 2 >= len(results) else "warning"
+            found.append(Finding(severity, f"{when}: {provider} {_blame(spam, results)}"))
+        missing = [r.seed for r in results if r.placement == "missing"]
+        if missing:
+            found.append(
+                Finding("warning", f"{when}: {provider} never received {', '.join(missing)}")
+            )
+        rejected = [r for r in results if r.placement == "rejected"]
+        for r in rejected:
+            found.append(Finding("critical", f"{when}: Mandrill rejected {r.seed} ({r.error})"))
+        for r in results:
+            if r.placement == "error":
+                found.append(
+                    Finding("warning", f"{when}: {r.seed} could not be checked: {r.error}")
+                )
+            fails = [f"{m}={v}" for m, v in sorted(r.auth.items()) if v not in ("pass", "none")]
+            if fails and r.placement in ("inbox", "spam", "other"):
+                found.append(
+                    Finding("warning", f"{when}: {r.seed} authentication {' '.join(fails)}")
+                )
+    return found
+
+
+def _blame(spam: Sequence[SeedResult], results: Sequence[SeedResult]) -> str:
+    """'spam-foldered 2 of 3, all through 198.51.100.13; inbox through 203.0.113.25' and the
+    like: one IP at fault, or the provider whatever the IP."""
+    head = f"spam-foldered {len(spam)} of {len(results)}"
+    split = ip_split(results)
+    spam_ips = sorted(ip for ip, c in split.items() if c["spam"])
+    clean_ips = sorted(ip for ip, c in split.items() if c["inbox"] and not c["spam"])
+    if not spam_ips:
+        return head
+    if clean_ips:
+        return (
+            f"{head}, all through {', '.join(spam_ips)}; inbox through "
+            f"{', '.join(clean_ips)}: the IP, not the content"
+        )
+    if len(spam_ips) > 1:
+        return f"{head} across {', '.join(spam_ips)}: the provider distrusts the mail, not one IP"
+    return f"{head}, through {spam_ips[0]}"
+
+
+def seed_exit(run: SeedRun) -> int:
+    """0 all in the inbox, 1 some not, 2 half or more in spam / missing / rejected,
+    3 nothing could be checked at all."""
+    results = run.results
+    if not results or all(r.placement == "error" for r in results):
+        return 3
+    bad = sum(1 for r in results if r.placement in ("spam", "missing", "rejected"))
+    if bad * 2 >= len(results):
+        return 2
+    if any(r.placement != "inbox" for r in results):
+        return 1
+    return 0
