@@ -9,6 +9,7 @@ import logging
 import logging.handlers
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from console import __version__
 from console.analysis.feed import count_kinds
 from console.analysis.health import ORDER, dns_findings, evaluate
+from console.analysis.seeds import seed_exit, seed_findings
 from console.config import (
     Config,
     ConfigError,
@@ -24,6 +26,7 @@ from console.config import (
     DomainsConfig,
     MandrillConfig,
     PollConfig,
+    SeedTestConfig,
     StorageConfig,
     load_config,
     resolve_api_key,
@@ -32,12 +35,14 @@ from console.config import (
     write_template,
 )
 from console.jobs import Pipeline, Update
-from console.model import FEED_KINDS, DomainDns, SenderDomain
+from console.model import FEED_KINDS, DomainDns, SeedRun, SenderDomain
 from console.secret import Secret
+from console.seeding import Seed, seeds_from_config
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
-from console.store import Store, StoreError
-from console.timeutil import Clock, system_clock
+from console.store import Store, StoreError, read_seed_runs
+from console.textsafe import visible
+from console.timeutil import Clock, age_text, system_clock
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNUSABLE = 0, 1, 2, 3
 
@@ -81,6 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--json", action="store_true", help="print JSON (schema in README)")
 
+    st = sub.add_parser(
+        "seed-test",
+        parents=[common],
+        help="send one seed test now and print where each message landed",
+        description="Send one test message to every [[seeds]] mailbox through Mandrill, watch "
+        "the mailboxes over IMAP, and print each placement. Exit 0 all in the inbox, 1 some "
+        "not, 2 half or more in spam / missing / rejected, 3 unusable config or nothing "
+        "checkable. The run is stored for the console and `mailops check`.",
+    )
+    st.add_argument("--json", action="store_true", help="print the run as JSON")
+
     s = sub.add_parser(
         "simulate",
         help="serve the Mandrill API simulator on 127.0.0.1",
@@ -123,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_check(args.config, as_json=args.json)
         if args.command == "simulate":
             return run_simulate(args)
+        if args.command == "seed-test":
+            return run_seed_command(args.config, as_json=args.json)
         if args.command == "config":
             if args.config_command != "init":
                 _parser().parse_args(["config", "--help"])
@@ -160,6 +178,7 @@ def _open_console(
     *,
     clock: Clock = system_clock,
     subtitle: str = "",
+    seeds: Sequence[Seed] | None = None,
 ) -> int:
     from console.app import build_app  # Textual loads only for the console itself
 
@@ -173,7 +192,7 @@ def _open_console(
         return EXIT_UNUSABLE
     _log_to(store.dir / "mailops.log")
     try:
-        pipeline = make_pipeline(config, key, store, clock=clock)
+        pipeline = make_pipeline(config, key, store, clock=clock, seeds=seeds)
     except ConfigError as exc:
         store.close()
         _err(str(exc))
@@ -193,8 +212,12 @@ def make_pipeline(
     *,
     clock: Clock = system_clock,
     backfill_hours: float | None = None,
+    seeds: Sequence[Seed] | None = None,
 ) -> Pipeline:
-    """Sources built from config, handed to the one pipeline (console and check alike)."""
+    """Sources built from config, handed to the one pipeline (console and check alike).
+
+    `seeds` None builds the IMAP seed mailboxes from [[seeds]]; `check` passes () since
+    it only reports stored seed runs and must not need the seed passwords."""
     m = config.mandrill
     client = MandrillClient(
         m.base_url, key, timeout=m.timeout, retries=m.retries, search_per_minute=m.search_per_minute
@@ -215,6 +238,7 @@ def make_pipeline(
         dns=dns,
         dqs_key=resolve_dqs_key(config),
         backfill_hours=backfill_hours,
+        seeds=seeds_from_config(config) if seeds is None else seeds,
     )
 
 
@@ -230,7 +254,8 @@ def _log_to(path: Path) -> None:
 
 
 def demo_config(base_url: str, state_dir: str, dns_port: int | None = None) -> Config:
-    """Fast polls so the demo fills its panels within seconds."""
+    """Fast polls so the demo fills its panels within seconds; a seed test every 3 minutes
+    (3 scenario hours), the first a few seconds in."""
     dns = DnsConfig(nameservers=("127.0.0.1",), port=dns_port or 53, timeout=0.5, deadline=2.0)
     return Config(
         dns=dns,
@@ -255,17 +280,41 @@ def demo_config(base_url: str, state_dir: str, dns_port: int | None = None) -> C
             ),
         ),
         storage=StorageConfig(state_dir=state_dir, retention_days=30),
+        seed_test=SeedTestConfig(
+            from_email="seeds@notify.northwind.example",
+            schedule="every 3m",
+            run_at_start=True,
+            wait_minutes=15,  # scenario minutes: 15 real seconds
+            poll_seconds=2,
+        ),
     )
+
+
+#: The demo's seed mailboxes, in sending order (which IP carries each is the scenario's pick).
+DEMO_SEEDS = (
+    ("outlook-1", "seed.one@outlook.com", "outlook"),
+    ("yahoo-1", "seed.one@yahoo.com", "yahoo"),
+    ("gmail-1", "seed.one@gmail.com", "gmail"),
+    ("gmail-2", "seed.two@gmail.com", "gmail"),
+    ("gmail-3", "seed.three@gmail.com", "gmail"),
+    ("gmail-4", "seed.four@gmail.com", "gmail"),
+)
 
 
 def run_demo(state_dir: str | None) -> int:
     from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
     from console.sim.demo_dns import DemoDns
+    from console.sim.mailboxes import MemoryMailboxes
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    scenario = scenario_named("default", start=now)
+    # an hour into the story: the noisy shared IP is already dragging, the listing follows
+    scenario = scenario_named("default", start=now - timedelta(hours=1))
     clock = ScenarioClock(now, speed=60)
-    server = SimServer(Simulator(scenario, clock)).start()
+    sim = Simulator(scenario, clock)
+    mailboxes = MemoryMailboxes(clock)
+    sim.deliver = mailboxes.deliver
+    seeds = [Seed(name, addr, mailboxes.box(addr, provider)) for name, addr, provider in DEMO_SEEDS]
+    server = SimServer(sim).start()
     demo_dns = DemoDns(scenario, clock).start()
     try:
         with tempfile.TemporaryDirectory(prefix="mailops-demo-") as tmp:
@@ -275,6 +324,7 @@ def run_demo(state_dir: str | None) -> int:
                 Secret(DEMO_KEY),
                 clock=clock,
                 subtitle="DEMO · simulated Mandrill · scenario time runs 60× faster",
+                seeds=seeds,
             )
     finally:
         demo_dns.stop()
@@ -333,7 +383,30 @@ def _rates(stats: Any) -> dict[str, Any]:
     }
 
 
-def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[str, Any], int]:
+def seed_json(run: SeedRun | None) -> list[dict[str, Any]]:
+    """The `seeds` key of `check --json`: the latest stored run, one object per seed."""
+    if run is None:
+        return []
+    return [
+        {
+            "seed": r.seed,
+            "provider": r.provider,
+            "placement": r.placement,
+            "folder": r.folder or None,
+            "auth": {m: r.auth.get(m) for m in ("spf", "dkim", "dmarc")},
+            "source_ip": r.source_ip or r.received_ip or None,
+            "received_ip": r.received_ip or None,
+            "delay_s": None if r.delay_s is None else round(r.delay_s, 1),
+            "run_at": r.run_at.isoformat(),
+            "error": r.error or None,
+        }
+        for r in run.results
+    ]
+
+
+def check_report(
+    pipeline: Pipeline, updates: dict[str, Update], seed_run: SeedRun | None = None
+) -> tuple[dict[str, Any], int]:
     config = pipeline.config
     sources: dict[str, Any] = {}
     failed: list[str] = []
@@ -362,6 +435,7 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
     dns_results = pipeline.dns_view() or ()
     blocklists = pipeline.blocklist_view()
     findings += dns_findings(dns_results, blocklists)
+    findings += seed_findings(seed_run, pipeline.clock())
     status = max((f.severity for f in findings), key=lambda s: ORDER[s], default="ok")
     listings: dict[str, list[dict[str, Any]]] = {}
     for item in blocklists.listings if blocklists else ():
@@ -416,6 +490,7 @@ def check_report(pipeline: Pipeline, updates: dict[str, Update]) -> tuple[dict[s
         | {k: v for k, v in events.items() if k not in FEED_KINDS},
     }
     report["messages_without_ip"] = ip_view.unattributed
+    report["seeds"] = seed_json(seed_run)
     domains = pipeline.store.get_snapshot("domains", list[SenderDomain])
     mandrill = {
         d.domain: {  # Mandrill's own senders/domains verdict
@@ -490,8 +565,15 @@ def human_summary(report: dict[str, Any]) -> str:
             f"  IP {ip['ip']} ({ip['pool']}){warm}: {ip['sent']:,} sent, "
             f"{_pct(ip['delivery_rate'])} delivered"
         )
+    seeds = report.get("seeds") or []
+    if seeds:
+        placed: dict[str, int] = {}
+        for x in seeds:
+            placed[x["placement"]] = placed.get(x["placement"], 0) + 1
+        summary = ", ".join(f"{k} {v}" for k, v in placed.items())
+        lines.append(f"  seed test {seeds[0]['run_at'][:16]}: {summary}")
     for f in report["findings"]:
-        lines.append(f"  {'!!' if f['severity'] == 'critical' else '⚠ '} {f['text']}")
+        lines.append(f"  {'!!' if f['severity'] == 'critical' else '⚠ '} {visible(f['text'])}")
     ev = ", ".join(f"{k} {v}" for k, v in report["events"].items())
     lines.append(f"  events (last {report['window_hours']:g} h): {ev}")
     return "\n".join(lines)
@@ -518,11 +600,16 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
         store = Store(Path(tmp), retention_days=config.storage.retention_days).open()
         try:
             try:
-                pipeline = make_pipeline(config, key, store, backfill_hours=m.check_window_hours)
+                pipeline = make_pipeline(
+                    config, key, store, backfill_hours=m.check_window_hours, seeds=()
+                )
             except ConfigError as exc:
                 return unusable(str(exc))
             updates = asyncio.run(_poll_for_check(pipeline))
-            report, code = check_report(pipeline, updates)
+            runs, seed_warnings = read_seed_runs(config.state_path(), limit=1)
+            for w in seed_warnings:
+                _err(f"warning: seed runs: {w}")
+            report, code = check_report(pipeline, updates, runs[-1] if runs else None)
         finally:
             store.close()
     if code == EXIT_UNUSABLE:
@@ -533,6 +620,94 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
     else:
         print(human_summary(report))
     return code
+
+
+# -- seed-test ---------------------------------------------------------------------------
+
+
+def seed_table(run: SeedRun) -> str:
+    """The placement table `seed-test` prints; outside text (folders, errors) escaped."""
+    head = f"{'seed':<14} {'provider':<8} {'placement':<9} {'folder':<16} {'spf/dkim/dmarc':<20} "
+    lines = [f"seed test {run.run_at:%Y-%m-%d %H:%M} UTC", head + f"{'sending IP':<16} delay"]
+    for r in run.results:
+        auth = "/".join(r.auth.get(m, "-") for m in ("spf", "dkim", "dmarc")) if r.auth else "-"
+        delay = "-" if r.delay_s is None else age_text(r.delay_s)
+        lines.append(
+            f"{visible(r.seed)[:14]:<14} {r.provider:<8} {r.placement:<9} "
+            f"{visible(r.folder or '-')[:16]:<16} {visible(auth)[:20]:<20} "
+            f"{visible(r.source_ip or r.received_ip or '-'):<16} {delay}"
+        )
+        if r.error:
+            lines.append(f"{'':<14} ↳ {visible(r.error)}")
+    for f in seed_findings(run, run.run_at):
+        lines.append(f"{'!!' if f.severity == 'critical' else '⚠ '} {visible(f.text)}")
+    return "\n".join(lines)
+
+
+def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
+    logging.basicConfig(level=logging.CRITICAL)
+    try:
+        config = load_config(config_path)
+        if not config.seeds:
+            raise ConfigError(
+                f"{config.path or 'the config'}: no [[seeds]] configured; "
+                "add one table per seed mailbox (see `mailops config init`)"
+            )
+        key, _ = resolve_api_key(config)
+        seeds = seeds_from_config(config)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    with tempfile.TemporaryDirectory(prefix="mailops-seed-") as tmp:
+        stored = True
+        try:
+            store = Store(config.state_path(), retention_days=config.storage.retention_days).open()
+        except StoreError as exc:  # most often: the console holds the state dir
+            _err(f"warning: this run will not be stored ({exc})")
+            store = Store(Path(tmp)).open()
+            stored = False
+        try:
+            pipeline = make_pipeline(config, key, store, seeds=seeds)
+            interactive = sys.stderr.isatty()
+
+            def show(update: Update) -> None:
+                p = update.result.seed_progress
+                if p is not None and interactive:
+                    print(
+                        f"\r  {p.found} of {p.total} found · waited {age_text(p.waited_s)}   ",
+                        end="",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+
+            pipeline.publish = show
+            print(
+                f"Sending {len(seeds)} seed messages from {config.seed_test.from_email}; "
+                f"waiting up to {config.seed_test.wait_minutes:g} min…",
+                file=sys.stderr,
+            )
+
+            async def go() -> Update:
+                try:
+                    return await pipeline.run("seeds")
+                finally:
+                    await pipeline.client.aclose()
+
+            update = asyncio.run(go())
+            if interactive:
+                print(file=sys.stderr)
+            runs = store.seed_runs(1) if update.status.ok else []
+        finally:
+            store.close()
+    if not update.status.ok or not runs:
+        _err(f"seed test failed: {update.status.error}")
+        return EXIT_UNUSABLE
+    run = runs[-1]
+    if as_json:
+        print(json.dumps({"stored": stored, "seeds": seed_json(run)}, indent=2))
+    else:
+        print(seed_table(run))
+    return seed_exit(run)
 
 
 # -- simulate, config init ---------------------------------------------------------------

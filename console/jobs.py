@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import tzlocal
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from console.analysis.dnsbl import configured_zones, judge, plan
 from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
+from console.analysis.seeds import STRIP_RUNS
 from console.analysis.subaccounts import subaccount_rows
-from console.config import Config
+from console.config import Config, parse_schedule
 from console.model import (
     Account,
     AccountView,
@@ -32,12 +36,15 @@ from console.model import (
     Listing,
     MessageEvent,
     Reject,
+    SeedProgress,
+    SeedRun,
     SenderDomain,
     SourceStatus,
     Subaccount,
     SubaccountRow,
 )
 from console.secret import Secret
+from console.seeding import Seed, run_seed_test
 from console.sources.authdns import check_domain
 from console.sources.base import SourceError
 from console.sources.dns import DnsClient, reverse_dns
@@ -53,6 +60,7 @@ MANDRILL_SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "reje
 DNS_SOURCES = ("dns", "blocklists")
 SOURCES = (*MANDRILL_SOURCES, *DNS_SOURCES)
 DNS_FIRST_DELAY = 8.0  # seconds after start
+SEED_FIRST_DELAY = 5.0  # seconds after start, when [seed_test] run_at_start is set
 
 #: Late states worth re-reading: a message may bounce or draw a complaint hours after sending.
 LATE_STATES_QUERY = (
@@ -72,6 +80,8 @@ class PollResult:
     rejects: tuple[Reject, ...] | None = None
     dns: tuple[DomainDns, ...] | None = None
     blocklists: BlocklistView | None = None
+    seed_runs: tuple[SeedRun, ...] | None = None  # the latest runs, oldest first
+    seed_progress: SeedProgress | None = None  # a seed test still waiting
 
 
 @dataclass(frozen=True)
@@ -101,8 +111,11 @@ class Pipeline:
         backfill_hours: float | None = None,
         dns: DnsClient | None = None,
         dqs_key: Secret | None = None,
+        seeds: Sequence[Seed] = (),
     ) -> None:
         self.client = client
+        self.seeds = tuple(seeds)
+        self.seed_running = False
         self.dns = dns
         self._dqs_key = dqs_key
         self.store = store
@@ -112,9 +125,10 @@ class Pipeline:
         self.publish = publish or (lambda u: None)
         self.backfill_hours = backfill_hours or config.mandrill.backfill_hours
         self.sources = SOURCES if dns is not None else MANDRILL_SOURCES
-        self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in self.sources}
+        names = (*self.sources, "seeds") if self.seeds else self.sources
+        self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in names}
         self._pruned_at: datetime | None = None
-        for name in self.sources:
+        for name in names:
             snap = store.get_snapshot(f"status:{name}", SourceStatus)
             if snap is not None:  # remember the last good poll across restarts
                 st = snap[0]
@@ -127,7 +141,7 @@ class Pipeline:
     async def run(self, name: str) -> Update:
         """Poll one data set; failures become a status, never an exception."""
         started = self.wall()
-        prev = self.statuses[name]
+        prev = self.statuses.get(name) or SourceStatus(name)
         error, final = "", False
         try:
             poll: PollResult = await getattr(self, f"_poll_{name}")()
@@ -249,6 +263,42 @@ class Pipeline:
         domains = await self.client.senders_domains()
         await self._snapshot("domains", domains)
         return PollResult(domains=tuple(domains))
+
+    # -- seed tests ------------------------------------------------------------------------
+
+    def seed_view(self) -> tuple[SeedRun, ...]:
+        return tuple(self.store.seed_runs(STRIP_RUNS))
+
+    async def _poll_seeds(self) -> PollResult:
+        """One seed test: sends real messages, so only the schedule or the user starts it."""
+        if not self.seeds:
+            raise SourceError("No seed mailboxes configured ([[seeds]] in the config)")
+        if self.seed_running:
+            raise SourceError("A seed test is already running")
+        self.seed_running = True
+        status = self.statuses["seeds"]
+
+        def progress(found: int, total: int, waited: float) -> None:
+            self.publish(
+                Update(
+                    "seeds", status, PollResult(seed_progress=SeedProgress(found, total, waited))
+                )
+            )
+
+        try:
+            progress(0, len(self.seeds), 0.0)
+            run = await run_seed_test(
+                self.client, self.seeds, self.config.seed_test, clock=self.clock, progress=progress
+            )
+        finally:
+            self.seed_running = False
+
+        def save() -> tuple[SeedRun, ...]:
+            self.store.add_seed_run(run)
+            self.store.commit()
+            return self.seed_view()
+
+        return PollResult(seed_runs=await self._db(save))
 
     # -- mailops' own DNS checks -----------------------------------------------------------
 
@@ -405,6 +455,7 @@ class Jobs:
         self.jitter = poll.jitter
         self.cap = poll.backoff_cap
         self._running: set[asyncio.Task[None]] = set()
+        self._seed_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     def start(self) -> None:
@@ -427,7 +478,77 @@ class Jobs:
                 coalesce=True,
                 misfire_grace_time=None,
             )
+        self._schedule_seeds(now)
         self.scheduler.start()
+
+    def _schedule_seeds(self, now: datetime) -> None:
+        """Seed tests send real mail: they run on their own schedule, never on `r`."""
+        assert self.scheduler is not None
+        cfg = self.pipeline.config.seed_test
+        schedule = parse_schedule(cfg.schedule)
+        if not self.pipeline.seeds or (schedule is None and not cfg.run_at_start):
+            return
+        trigger: CronTrigger | IntervalTrigger | None = None
+        if schedule is not None and schedule.daily_at is not None:
+            hour, minute = schedule.daily_at
+            trigger = CronTrigger(hour=hour, minute=minute, timezone=tzlocal.get_localzone())
+        elif schedule is not None and schedule.every_seconds is not None:
+            trigger = IntervalTrigger(seconds=schedule.every_seconds, timezone=UTC)
+        kwargs: dict[str, Any] = {}
+        if cfg.run_at_start:
+            kwargs["next_run_time"] = now + timedelta(seconds=SEED_FIRST_DELAY)
+        if trigger is None:  # run once at start only
+            self.scheduler.add_job(
+                self._run_seeds,
+                "date",
+                run_date=now + timedelta(seconds=SEED_FIRST_DELAY),
+                id="seeds",
+                name="seeds",
+            )
+            return
+        self.scheduler.add_job(
+            self._run_seeds,
+            trigger,
+            id="seeds",
+            name="seeds",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,  # a laptop asleep at 06:00 still runs the day's test
+            **kwargs,
+        )
+
+    @property
+    def seed_busy(self) -> bool:
+        return self.pipeline.seed_running or (
+            self._seed_task is not None and not self._seed_task.done()
+        )
+
+    async def _run_seeds(self) -> None:
+        if self.seed_busy:
+            return  # an on-demand run is under way; this one would only repeat it
+        await self._track(self.pipeline.run("seeds"))
+
+    def start_seed_test(self) -> bool:
+        """Start a seed test now (the user confirmed); False if one is already running."""
+        if self.seed_busy or not self.pipeline.seeds:
+            return False
+        self._seed_task = asyncio.get_running_loop().create_task(
+            self._track(self.pipeline.run("seeds"))
+        )
+        return True
+
+    async def _track(self, work: Awaitable[Update]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)  # type: ignore[arg-type]
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            if task is not None:
+                self._running.discard(task)  # type: ignore[arg-type]
 
     def backoff_delay(self, failures: int, final: bool, interval: float) -> float:
         """1×, 2×, 4× … a quarter interval (at least 2 s), capped; final errors wait the cap."""
@@ -461,7 +582,8 @@ class Jobs:
             return
         now = datetime.now(UTC)
         for job in self.scheduler.get_jobs():
-            job.modify(next_run_time=now)
+            if job.id != "seeds":  # polls only: a seed test sends mail and needs a yes
+                job.modify(next_run_time=now)
 
     @property
     def running(self) -> bool:

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from console.analysis.authresults import trusted, verdicts
-from console.config import SeedTestConfig
+from console.config import Config, SeedTestConfig, resolve_seed_password
 from console.model import SeedResult, SeedRun
 from console.sources.base import SourceError
-from console.sources.imap import SEED_HEADER, Found
+from console.sources.imap import SEED_HEADER, Found, SeedMailbox
 from console.sources.mandrill import MandrillClient
 from console.timeutil import Clock, system_clock
 
@@ -41,6 +41,30 @@ class Seed:
     name: str
     address: str
     box: Mailbox
+
+
+def seeds_from_config(config: Config) -> list[Seed]:
+    """IMAP seed mailboxes from [[seeds]]; a missing password is a ConfigError naming where."""
+    after = config.seed_test.after_found
+    return [
+        Seed(
+            s.name,
+            s.address,
+            SeedMailbox(
+                s.name,
+                s.provider,
+                s.imap_host,
+                s.imap_port,
+                s.username,
+                resolve_seed_password(s),
+                s.imap_security,
+                s.folders,
+                s.ca_file,
+                after_found=after,
+            ),
+        )
+        for s in config.seeds
+    ]
 
 
 def received_ip(headers: dict[str, tuple[str, ...]]) -> str:
