@@ -7,7 +7,8 @@ widget messages that this module turns into job runs or file writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console import __version__
+from console.analysis.seeds import seed_findings
 from console.config import Config
 from console.export import export_events_csv
 from console.jobs import Jobs, Pipeline, Update
-from console.model import MessageEvent
+from console.model import MessageEvent, SeedProgress, SeedRun
 from console.sources.base import SourceError
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.bounces import BounceFeed
+from widgets.confirm import ConfirmScreen
 from widgets.detail import EventDetail
 from widgets.dns import DnsScreen
 from widgets.reputation import ReputationPanel
+from widgets.seeds import SeedScreen
 from widgets.status import StatusLine
 from widgets.warmup import WarmupPanel
 
@@ -41,6 +45,7 @@ PANEL_SOURCES = {
     "warmup": ("ips", "messages"),
     "feed": ("messages",),
     "dns": ("dns", "blocklists"),
+    "seeds": ("seeds",),
 }
 
 
@@ -65,6 +70,10 @@ class MailopsApp(App[None]):
             "e", "feed_export", "Export", tooltip="Export the filtered feed as CSV", id="export"
         ),
         Binding("d", "dns", "DNS", tooltip="DNS and blocklists of the domains and IPs", id="dns"),
+        Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
+        Binding(
+            "s", "seed_test", "Seed test", tooltip="Send a seed test now (asks first)", id="seed"
+        ),
         Binding("question_mark", "help", "Help", tooltip="Show keys and help", id="help"),
         Binding("q", "quit", "Quit", tooltip="Leave mailops", id="quit"),
     ]
@@ -92,6 +101,8 @@ class MailopsApp(App[None]):
         self.animation_level = "none"  # redraws cost bandwidth over SSH
         pipeline.publish = self._publish
         self._dns_screen: DnsScreen | None = None
+        self._seed_screen: SeedScreen | None = None
+        self._seed_progress: SeedProgress | None = None
 
     # -- composition ------------------------------------------------------------------
 
@@ -148,6 +159,7 @@ class MailopsApp(App[None]):
         if blocklists is not None:
             self.query_one(WarmupPanel).show_blocklists(blocklists)
         self.feed.set_events(p.store.recent_events(self.config.ui.feed_limit))
+        self._show_seed_runs(p.seed_view())
         self.query_one(StatusLine).show(p.statuses)
         self._refresh_staleness()
 
@@ -171,6 +183,30 @@ class MailopsApp(App[None]):
             self.feed.add_events(u.new_events)
         if u.blocklists is not None:
             self.query_one(WarmupPanel).show_blocklists(u.blocklists)
+        if u.seed_progress is not None:
+            self._seed_progress = u.seed_progress
+            self._show_seed_progress()
+        if u.seed_runs is not None:
+            self._seed_progress = None
+            self._show_seed_progress()
+            self._show_seed_runs(u.seed_runs)
+            last = u.seed_runs[-1] if u.seed_runs else None
+            if last is not None:
+                counts = Counter(r.placement for r in last.results)
+                summary = " · ".join(f"{k} {v}" for k, v in counts.most_common())
+                bad = counts["spam"] + counts["missing"] + counts["rejected"] + counts["error"]
+                self.notify(
+                    f"Seed test done: {summary}",
+                    severity="warning" if bad else "information",
+                    markup=False,
+                    timeout=10,
+                )
+        elif message.update.source == "seeds" and message.update.status.ok is False:
+            self._seed_progress = None
+            self._show_seed_progress()
+            self.notify(
+                f"Seed test failed: {message.update.status.error}", severity="error", markup=False
+            )
         screen = self._dns_screen
         if screen is not None and screen.is_attached:
             if u.dns is not None:
@@ -206,6 +242,11 @@ class MailopsApp(App[None]):
         self.feed.set_stale(self.stale_note("feed"))
         if self._dns_screen is not None and self._dns_screen.is_attached:
             self._dns_screen.set_stale(self.stale_note("dns"))
+        if self._seed_screen is not None and self._seed_screen.is_attached:
+            note = self.stale_note("seeds") if "seeds" in self.pipeline.statuses else None
+            if note and note.startswith(("waiting", "stored")):
+                note = None  # seed tests run on a schedule: not having run yet is not stale
+            self._seed_screen.set_stale(note)
 
     # -- user intents -----------------------------------------------------------------
 
@@ -221,6 +262,8 @@ class MailopsApp(App[None]):
         yield SystemCommand("Cycle the feed's kind filter", "hard, soft, …", self.action_feed_kind)
         yield SystemCommand("Export the feed as CSV", "The filtered rows", self.action_feed_export)
         yield SystemCommand("DNS & blocklists", "SPF, DKIM, DMARC, rDNS, listings", self.action_dns)
+        yield SystemCommand("Seed placement", "Where seed messages landed", self.action_seeds)
+        yield SystemCommand("Run a seed test now", "Sends test messages", self.action_seed_test)
 
     def action_dns(self) -> None:
         """Open the DNS & blocklists screen on what is stored, kept live while it is open."""
@@ -235,6 +278,69 @@ class MailopsApp(App[None]):
             screen.show_mandrill(domains)
         self._dns_screen = screen
         self.push_screen(screen)
+
+    # -- seed placement ---------------------------------------------------------------
+
+    def _show_seed_runs(self, runs: Sequence[SeedRun]) -> None:
+        last = runs[-1] if runs else None
+        findings = seed_findings(last, self.pipeline.clock())
+        ip_notes = [f.text for f in findings if f.topic == "seed-spam"]
+        self.query_one(WarmupPanel).show_seed_notes(ip_notes)
+        screen = self._seed_screen
+        if screen is not None and screen.is_attached:
+            screen.show_runs(runs, findings)
+
+    def _show_seed_progress(self) -> None:
+        p = self._seed_progress
+        status = self.query_one(StatusLine)
+        status.progress = (
+            f"seed test {p.found}/{p.total} found · {age_text(p.waited_s)}" if p else ""
+        )
+        status.refresh_text()
+        screen = self._seed_screen
+        if screen is not None and screen.is_attached:
+            screen.show_progress(p)
+
+    def action_seeds(self) -> None:
+        """Open the seed placement screen on the stored runs, kept live while it is open."""
+        screen = SeedScreen(self.local_time, len(self.pipeline.seeds))
+        self._seed_screen = screen
+        self.push_screen(screen)
+        self._show_seed_runs(self.pipeline.seed_view())
+        screen.show_progress(self._seed_progress)
+        self._refresh_staleness()
+
+    def action_seed_test(self) -> None:
+        """Ask first: a seed test sends real messages through Mandrill."""
+        seeds = self.pipeline.seeds
+        if not seeds:
+            self.notify(
+                "No seed mailboxes configured: add [[seeds]] tables to the config",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if self.jobs.seed_busy:
+            self.notify("A seed test is already running", markup=False)
+            return
+        st = self.config.seed_test
+        names = ", ".join(s.name for s in seeds[:6]) + (" …" if len(seeds) > 6 else "")
+        what = f"template {st.template}" if st.template else f"subject {st.subject!r}"
+        body = (
+            f"{len(seeds)} message{'s' if len(seeds) != 1 else ''} will be sent through Mandrill "
+            f"from {st.from_email or '(no from address)'}, one to each seed mailbox "
+            f"({names}), with {what}.\nPlacement is checked for up to "
+            f"{st.wait_minutes:g} minutes."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.jobs.start_seed_test():
+                self.notify(f"Seed test started: {len(seeds)} messages sent", markup=False)
+
+        self.push_screen(
+            ConfirmScreen(f"Send {len(seeds)} seed test messages now?", body, yes="Send"),
+            answered,
+        )
 
     def action_feed_filter(self) -> None:
         self.feed.action_filter()

@@ -23,6 +23,7 @@ class StatusLine(Static):
         self._wall = wall
         self._statuses: dict[str, SourceStatus] = {}
         self.note = ""
+        self.progress = ""  # a long job under way, e.g. a seed test waiting for messages
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh_text)
@@ -38,7 +39,9 @@ class StatusLine(Static):
         now = self._wall()
         out = Text()
         if self.note:
-            out.append(visible(self.note) + "  ", style="bold $warning")
+            out.append(visible(self.note) + "  ", style="bold yellow")
+        if self.progress:
+            out.append(visible(self.progress) + "  ", style="bold cyan")
         for i, st in enumerate(self._statuses.values()):
             if i:
                 out.append(" · ", style="dim")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -53,6 +53,7 @@ class WarmupPanel(Vertical):
         self._view: IpView | None = None
         self._lists: Mapping[str, TargetSummary] = {}
         self._rdns: Mapping[str, IpDns] = {}
+        self._seed_notes: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
         self.border_title = "Sending IPs and warm-up"
@@ -60,6 +61,12 @@ class WarmupPanel(Vertical):
     def show_blocklists(self, view: BlocklistView) -> None:
         self._lists = summarize(view.listings)
         self._rdns = {r.ip: r for r in view.ips}
+        if self._view is not None:
+            self.show_ips(self._view)
+
+    def show_seed_notes(self, notes: Sequence[str]) -> None:
+        """Seed findings that blame an IP belong beside that IP's numbers."""
+        self._seed_notes = tuple(notes)
         if self._view is not None:
             self.show_ips(self._view)
 
@@ -127,6 +134,8 @@ class WarmupPanel(Vertical):
                         f"{visible(item.meaning)}\n",
                         style="bold red",
                     )
+            for text in self._seed_notes:
+                notes.append(f"⚠ {visible(text)}\n", style="bold")
             if view.unattributed:
                 notes.append(
                     f"{view.unattributed:,} messages in the last {view.window_hours:g} h came "

@@ -18,6 +18,7 @@ MIN_VOLUME = 100
 class Finding:
     severity: str  # warning | critical
     text: str
+    topic: str = ""  # lets a panel pick the findings it shows (e.g. "seed-spam")
 
 
 def evaluate(

@@ -123,7 +123,9 @@ def seed_findings(run: SeedRun | None, now: datetime, max_age_hours: float = 48)
         spam = [r for r in results if r.placement == "spam"]
         if spam:
             severity = "critical" if len(spam) * 2 >= len(results) else "warning"
-            found.append(Finding(severity, f"{when}: {provider} {_blame(spam, results)}"))
+            found.append(
+                Finding(severity, f"{when}: {provider} {_blame(spam, results)}", "seed-spam")
+            )
         missing = [r.seed for r in results if r.placement == "missing"]
         if missing:
             found.append(
