@@ -58,8 +58,8 @@ class SeedScreen(Screen[None]):
 
     DEFAULT_CSS = """
     SeedScreen #seed-head { height: auto; padding: 0 1; text-style: bold; }
-    SeedScreen #seed-progress { height: auto; padding: 0 1; color: $accent; }
-    SeedScreen #seed-stale { height: auto; color: $warning; padding: 0 1; }
+    SeedScreen #seed-progress { height: auto; padding: 0 1; color: $accent; display: none; }
+    SeedScreen #seed-stale { height: auto; color: $warning; padding: 0 1; display: none; }
     SeedScreen #seed-providers { height: auto; max-height: 8; }
     SeedScreen #seed-findings { height: auto; max-height: 6; padding: 0 1; }
     SeedScreen #seed-results { height: 1fr; }
@@ -99,13 +99,13 @@ class SeedScreen(Screen[None]):
             results: DataTable[Text] = DataTable(id="seed-results", cursor_type="row")
             for key, label, width in (
                 ("seed", "seed", 12),
-                ("address", "address", 24),
                 ("placement", "placement", 9),
                 ("folder", "folder", 14),
                 ("auth", "spf/dkim/dmarc", 16),
                 ("ip", "sending IP", 15),
                 ("delay", "delay", 6),
-                ("note", "note", 60),
+                ("note", "note", 24),
+                ("address", "address", 30),
             ):
                 results.add_column(label, key=key, width=width)
             yield results
@@ -211,12 +211,12 @@ class SeedScreen(Screen[None]):
                 note = f"receiver saw {r.received_ip}; {note}".strip("; ")
             table.add_row(
                 cell(r.seed, 12),
-                cell(r.address, 24),
                 cell(r.placement, 9, PLACEMENT_STYLE.get(r.placement, "")),
                 cell(r.folder, 14),
                 cell(auth, 16),
                 cell(ip, 15),
                 cell("" if r.delay_s is None else age_text(r.delay_s)),
-                cell(note, 200),
+                cell(note, 24),
+                cell(r.address, 30),
                 key=r.seed,
             )

@@ -1,0 +1,162 @@
+"""The seed placement screen and the confirmed seed test, as a user drives them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from textual.widgets import DataTable, Static
+
+from console.app import build_app
+from console.cli import DEMO_SEEDS
+from console.jobs import Pipeline
+from console.model import SeedResult, SeedRun
+from console.secret import Secret
+from console.seeding import Seed
+from console.sim import DEMO_KEY, ManualClock
+from console.sim.mailboxes import MemoryMailboxes
+from console.sources.mandrill import MandrillClient
+from tests.ui.conftest import quiet_config, utc, wait_for
+from widgets.confirm import ConfirmScreen
+from widgets.seeds import SeedScreen
+from widgets.status import StatusLine
+
+SIZE = (120, 40)
+
+
+class TickingClock(ManualClock):
+    def __call__(self) -> datetime:
+        return self.advance(seconds=20)
+
+
+def seed_app(server, sim, store, clock, *, seeds: bool = True, start_jobs: bool = True):
+    cfg = quiet_config(server.base_url, str(store.dir))
+    cfg = replace(cfg, seed_test=replace(cfg.seed_test, poll_seconds=0.05, run_at_start=False))
+    boxes = MemoryMailboxes(clock)
+    sim.deliver = boxes.deliver
+    found = [Seed(n, a, boxes.box(a, p)) for n, a, p in DEMO_SEEDS] if seeds else []
+    client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5.0, retries=0)
+    pipeline = Pipeline(client, store, cfg, clock=clock, seeds=found)
+    return build_app(cfg, pipeline, local_time=utc, start_jobs=start_jobs)
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_s_asks_first_then_runs_and_the_screen_fills(server, sim, store):
+    clock = TickingClock(sim.scenario.start + timedelta(hours=3))
+    sim.clock = clock
+    app = seed_app(server, sim, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: app.pipeline.statuses["account"].ok is not None)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, SeedScreen)
+        head = str(app.screen.query_one("#seed-head", Static).content)
+        assert "6 seed mailboxes · no run yet" in head
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        body = str(app.screen.query_one("#confirm-body", Static).content)
+        assert "6 messages will be sent through Mandrill" in body and "gmail-4" in body
+        await pilot.press("enter")  # focus starts on "No": Enter on an unread dialog sends nothing
+        await pilot.pause()
+        assert isinstance(app.screen, SeedScreen) and sim.calls["messages/send"] == 0
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(lambda: app.pipeline.statuses["seeds"].ok is not None)
+        await pilot.pause()
+        await pilot.pause()
+        assert app.pipeline.statuses["seeds"].ok, app.pipeline.statuses["seeds"].error
+        assert sim.calls["messages/send"] == 6
+        screen = app.screen
+        assert isinstance(screen, SeedScreen)
+        providers = rows(screen.query_one("#seed-providers", DataTable))
+        assert [r[0] for r in providers] == ["gmail", "outlook", "yahoo"]
+        assert providers[0][5:8] == ["pass", "pass", "pass"]
+        seeds = rows(screen.query_one("#seed-results", DataTable))
+        assert {r[0] for r in seeds} == {n for n, _, _ in DEMO_SEEDS}
+        assert all(r[1] in ("inbox", "spam", "missing") for r in seeds)
+        assert "last run" in str(screen.query_one("#seed-head", Static).content)
+        assert not screen.query_one("#seed-progress", Static).display
+        assert "seed test" not in app.query_one(StatusLine).render_text().plain
+
+
+async def test_without_seeds_s_says_how_to_add_them(server, sim, store, clock):
+    app = seed_app(server, sim, store, clock, seeds=False, start_jobs=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("No seed mailboxes configured" in str(n.message) for n in app._notifications)
+        assert "seeds" not in app.pipeline.statuses
+
+
+def hostile_run(at: datetime) -> SeedRun:
+    evil = "[bold red]PWNED[/bold red]\x1b]0;owned\x07\u202e"
+    results = (
+        SeedResult(
+            "gmail-1", "gmail", "seed@gmail.test", "t1", "spam", at,
+            folder=f"Junk{evil}", auth={"spf": "pass", "dkim": f"fail{evil}", "dmarc": "pass"},
+            source_ip="198.51.100.13", received_ip="198.51.100.13", delay_s=42.0,
+        ),
+        SeedResult(
+            "gmail-2", "gmail", "seed2@gmail.test", "t2", "inbox", at, folder="INBOX",
+            auth={"spf": "pass", "dkim": "pass", "dmarc": "pass"}, source_ip="203.0.113.25",
+        ),
+        SeedResult(
+            "yahoo-1", "yahoo", "y@yahoo.test", "t3", "error", at,
+            error=f"IMAP login failed {evil}",
+        ),
+    )  # fmt: skip
+    return SeedRun("r1", at, results, at + timedelta(minutes=2))
+
+
+async def test_stored_runs_show_at_once_with_outside_text_literal(server, sim, store, clock):
+    store.add_seed_run(hostile_run(clock()))
+    store.commit()
+    app = seed_app(server, sim, store, clock, start_jobs=False)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = str(app.query_one("#ip-notes", Static).content)
+        assert "gmail spam-foldered 1 of 2, all through 198.51.100.13" in notes
+        await pilot.press("p")
+        await pilot.pause()
+        screen = app.screen
+        seeds = rows(screen.query_one("#seed-results", DataTable))
+        text = " ".join(" ".join(r) for r in seeds)
+        findings = str(screen.query_one("#seed-findings", Static).content)
+        for shown in (text, findings):
+            assert "\x1b" not in shown and "\u202e" not in shown
+        assert "[bold red]PWNED" in findings and "\\x1b]0;owned\\x07" in findings
+        assert seeds[0][1] == "spam" and seeds[2][1] == "error"
+        assert seeds[2][6].startswith("IMAP login failed")
+        svg = app.export_screenshot()
+        assert "\x1b" not in svg
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SeedScreen)
+
+
+def test_seed_screen_snapshot(snap_compare, server, sim, store, clock):
+    """The placement screen with a stored history of runs (frozen clock, no jobs)."""
+    start = clock() - timedelta(days=14)
+    for day in range(14):
+        run = hostile_run(start + timedelta(days=day))
+        results = tuple(
+            replace(r, placement="inbox", folder="INBOX", auth={"spf": "pass", "dkim": "pass",
+                    "dmarc": "pass"}, error="")
+            if day % 5 and r.seed != "yahoo-1" else r
+            for r in run.results
+        )  # fmt: skip
+        store.add_seed_run(replace(run, results=results, run_id=f"r{day}"))
+    store.commit()
+
+    async def open_seeds(pilot) -> None:
+        await pilot.press("p")
+        await asyncio.sleep(0)
+
+    app = seed_app(server, sim, store, clock, start_jobs=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_seeds)
