@@ -10,36 +10,62 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from console.app import build_app
-from console.cli import demo_config
+from console.cli import DEMO_SEEDS, demo_config
 from console.jobs import Pipeline
 from console.secret import Secret
+from console.seeding import Seed
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
 from console.sim.demo_dns import DemoDns
+from console.sim.mailboxes import MemoryMailboxes
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 
 HERE = Path(__file__).resolve().parent
+RUNS = 7
 
 
 def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
+class SeedClock(ManualClock):
+    """Frozen, except while seed runs are made: then each reading moves 20 s, so the
+    in-memory mailboxes' arrival delays pass."""
+
+    ticking = False
+
+    def __call__(self) -> datetime:
+        return self.advance(seconds=20) if self.ticking else super().__call__()
+
+
 async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) -> Path:
     scenario = scenario_named("default")
-    clock = ManualClock(scenario.start + timedelta(hours=3, minutes=20))
+    at = scenario.start + timedelta(hours=3, minutes=20)
+    clock = SeedClock(at)
     demo_dns = DemoDns(scenario, clock).start()
-    with SimServer(Simulator(scenario, clock)) as srv, tempfile.TemporaryDirectory() as tmp:
+    sim = Simulator(scenario, clock)
+    boxes = MemoryMailboxes(clock)
+    sim.deliver = boxes.deliver
+    seeds = [Seed(n, a, boxes.box(a, p)) for n, a, p in DEMO_SEEDS]
+    with SimServer(sim) as srv, tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp), clock=clock).open()
         cfg = demo_config(srv.base_url, tmp, demo_dns.port)
+        cfg = replace(cfg, seed_test=replace(cfg.seed_test, poll_seconds=0.01))
         client = MandrillClient(srv.base_url, Secret(DEMO_KEY))
         dns = DnsClient(["127.0.0.1"], port=demo_dns.port, timeout=0.5, deadline=2.0)
-        pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns)
+        pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns, seeds=seeds)
+        clock.ticking = True
+        for k in range(RUNS - 1, -1, -1):  # a seed test every 20 scenario minutes up to now
+            clock.set(at - timedelta(minutes=20 * k + 10))
+            await pipeline.run("seeds")
+        clock.ticking = False
+        clock.set(at)
         for source in pipeline.sources:
             await pipeline.run(source)
         app = build_app(
@@ -64,6 +90,7 @@ async def main() -> None:
     print(await shoot("main-80x24", (80, 24)))
     print(await shoot("detail", (120, 40), ("tab", "tab", "enter")))
     print(await shoot("dns", (120, 40), ("d",)))
+    print(await shoot("seeds", (120, 40), ("p",)))
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ class SeedScreen(Screen[None]):
             yield Static("", id="seed-head")
             yield Static("", id="seed-progress")
             yield Static("", id="seed-stale")
-            providers: DataTable[Text] = DataTable(id="seed-providers", cursor_type="row")
+            providers: DataTable[Text] = DataTable(id="seed-providers", cursor_type="none")
             for key, label, width in (
                 ("provider", "provider", 8),
                 ("inbox", "inbox", 6),
