@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import pytest
 from textual.widgets import DataTable, Static
 
 from console.app import build_app
@@ -160,3 +161,66 @@ def test_seed_screen_snapshot(snap_compare, server, sim, store, clock):
 
     app = seed_app(server, sim, store, clock, start_jobs=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=open_seeds)
+
+
+@pytest.mark.servers
+async def test_a_seed_test_through_dovecot_is_shown(dovecot_server, server, sim, store, clock):
+    """Send through the simulator, APPEND into Dovecot, find over IMAP, show on screen."""
+    import imaplib
+    import time
+
+    from console.sources.imap import SeedMailbox
+    from tests.imap_servers import PASSWORD, USER
+
+    def append(sent) -> None:
+        imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
+        imap.login(USER, PASSWORD)
+        imap.append(sent.folder, "", imaplib.Time2Internaldate(time.time()), sent.raw)
+        imap.logout()
+
+    sim.deliver = append
+    # every shared IP is the noisy one: a Gmail seed is spam-foldered unless the dedicated
+    # IP carried it
+    sim.scenario = replace(
+        sim.scenario, noisy_ip=sim.scenario.shared_ips[0], shared_ips=(sim.scenario.shared_ips[0],)
+    )
+
+    def box(provider: str, tls: bool) -> SeedMailbox:
+        return SeedMailbox(
+            f"{provider}-1",
+            provider,
+            "127.0.0.1",
+            dovecot_server.tls_port if tls else dovecot_server.plain_port,
+            USER,
+            Secret(PASSWORD),
+            "tls" if tls else "none",
+            ca_file=dovecot_server.ca_file if tls else None,
+            timeout=10.0,
+        )
+
+    seeds = [
+        Seed("gmail-1", f"{USER}@gmail.test", box("gmail", tls=True)),
+        Seed("outlook-1", f"{USER}@outlook.test", box("outlook", tls=False)),
+    ]
+    cfg = quiet_config(server.base_url, str(store.dir))
+    cfg = replace(cfg, seed_test=replace(cfg.seed_test, wait_minutes=1, poll_seconds=0.2))
+    client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5.0, retries=0)
+    app = build_app(
+        cfg, Pipeline(client, store, cfg, clock=clock, seeds=seeds), local_time=utc,
+        start_jobs=False,
+    )  # fmt: skip
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p", "s")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(lambda: app.pipeline.statuses["seeds"].ok is not None)
+        await pilot.pause()
+        assert app.pipeline.statuses["seeds"].ok, app.pipeline.statuses["seeds"].error
+        shown = {r[0]: r for r in rows(app.screen.query_one("#seed-results", DataTable))}
+        run = app.pipeline.seed_view()[-1]
+        for r in run.results:
+            row = shown[r.seed]
+            assert row[1] == r.placement and row[4] == r.source_ip and row[3] == "pass/pass/pass"
+            expect_spam = r.provider == "gmail" and r.source_ip == sim.scenario.noisy_ip
+            assert (r.placement == "spam") == expect_spam
+            assert row[2] == ("Junk" if expect_spam else "INBOX")
