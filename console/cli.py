@@ -399,6 +399,8 @@ def seed_json(run: SeedRun | None) -> list[dict[str, Any]]:
             "delay_s": None if r.delay_s is None else round(r.delay_s, 1),
             "run_at": r.run_at.isoformat(),
             "error": r.error or None,
+            "mandrill_status": r.mandrill_status or None,
+            "message_id": r.message_id or None,
         }
         for r in run.results
     ]

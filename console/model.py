@@ -399,6 +399,7 @@ class SeedResult:
     received_ip: str = ""  # from the receiver's Received header
     message_id: str = ""
     error: str = ""
+    mandrill_status: str = ""  # messages/send's answer: sent, queued, scheduled, rejected…
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ and the pure Authentication-Results reading, and hands back model objects.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -15,14 +14,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from console.analysis.authresults import trusted, verdicts
+from console.analysis.received import sending_ip as sending_hop
 from console.config import Config, SeedTestConfig, resolve_seed_password
 from console.model import SeedResult, SeedRun
 from console.sources.base import SourceError
 from console.sources.imap import SEED_HEADER, Found, SeedMailbox
 from console.sources.mandrill import MandrillClient
 from console.timeutil import Clock, system_clock
-
-_RECEIVED_IP = re.compile(r"\[(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]+)\]")
 
 Progress = Callable[[int, int, float], None]  # found, total, seconds waited
 
@@ -65,15 +63,6 @@ def seeds_from_config(config: Config) -> list[Seed]:
         )
         for s in config.seeds
     ]
-
-
-def received_ip(headers: dict[str, tuple[str, ...]]) -> str:
-    """The connecting IP in the receiver's topmost Received header."""
-    for value in headers.get("received", ()):
-        m = _RECEIVED_IP.search(value)
-        if m:
-            return m.group(1)
-    return ""
 
 
 def seed_message(cfg: SeedTestConfig, address: str, token: str) -> dict[str, Any]:
@@ -129,9 +118,12 @@ async def run_seed_test(
                 placement="rejected",
                 error=f"Mandrill: {why}",
                 message_id=answer.message_id if answer else "",
+                mandrill_status=answer.status if answer else "",
             )
             continue
-        results[seed.name] = replace(base, message_id=answer.message_id)
+        results[seed.name] = replace(
+            base, message_id=answer.message_id, mandrill_status=answer.status
+        )
 
     boxes = {seed.name: seed.box for seed in seeds}
     deadline = cfg.wait_minutes * 60
@@ -177,6 +169,6 @@ async def _placed(
         delay_s=(now - result.run_at).total_seconds(),
         auth=verdicts(ar),
         source_ip=source_ip,
-        received_ip=received_ip(found.headers),
+        received_ip=sending_hop(found.headers.get("received", ()), source_ip),
         error=found.note,
     )

@@ -75,10 +75,10 @@ def demo_zone_texts(sc: Scenario) -> dict[str, str]:
         + f"{sc.dedicated_ip.rsplit('.', 1)[1]} IN PTR {sc.dedicated_domain}.\n",
         "100.51.198.in-addr.arpa": _soa("100.51.198.in-addr.arpa")
         + "".join(
-            f"{ip.rsplit('.', 1)[1]} IN PTR mta{ip.rsplit('.', 1)[1]}.shared.mandrillapp.net.\n"
+            f"{ip.rsplit('.', 1)[1]} IN PTR mta{ip.rsplit('.', 1)[1]}.shared.mandrillapp.com.\n"
             for ip in sc.shared_ips
         ),
-        "shared.mandrillapp.net": _soa("shared.mandrillapp.net")
+        "shared.mandrillapp.com": _soa("shared.mandrillapp.com")
         + "".join(f"mta{ip.rsplit('.', 1)[1]} IN A {ip}\n" for ip in sc.shared_ips),
     }
     for zone in DEFAULT_ZONES:

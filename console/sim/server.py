@@ -357,13 +357,15 @@ class Simulator:
         domain = email.rsplit("@", 1)[1].lower()
         folder = "Junk" if noisy and "gmail" in domain else "INBOX"
         sender = str(message.get("from_email") or f"no-reply@{sc.sender_domains[0]}")
+        last = ip.rsplit(".", 1)[-1]
+        host = sc.dedicated_domain if ip == sc.dedicated_ip else f"mta{last}.shared.mandrillapp.com"
         headers = {str(k): str(v) for k, v in (message.get("headers") or {}).items()}
         lines = [
             f"Authentication-Results: mx.{domain}; dkim=pass header.i=@{sender.split('@')[-1]} "
             f"header.s=mte1; spf=pass smtp.mailfrom={sender}; dmarc=pass header.from="
             f"{sender.split('@')[-1]}",
-            f"Received: from {sc.dedicated_domain if ip == sc.dedicated_ip else 'mta.shared'} "
-            f"([{ip}]) by mx.{domain}",
+            f"Received: from {host} ({host}. [{ip}]) by mx.{domain} with ESMTPS id {mid[:12]}",
+            f"Received: by 2002:a05:6a10::{mid[:4]} with SMTP id {mid[4:16]}",
             f"From: {sender}",
             f"To: {email}",
             f"Subject: {message.get('subject', '')}",

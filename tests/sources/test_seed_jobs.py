@@ -174,6 +174,8 @@ def test_seed_test_command_and_check_end_to_end(
     assert out["stored"] is True
     by = {s["seed"]: s for s in out["seeds"]}
     assert by["yahoo-1"]["placement"] == "rejected" and "hard-bounce" in by["yahoo-1"]["error"]
+    assert by["yahoo-1"]["mandrill_status"] == "rejected"
+    assert by["gmail-1"]["mandrill_status"] == "sent" and len(by["gmail-1"]["message_id"]) == 32
     for name in ("gmail-1", "outlook-1"):
         s = by[name]
         assert s["placement"] in ("inbox", "spam") and s["folder"] in ("INBOX", "Junk")
