@@ -183,6 +183,33 @@ class Thresholds:
     ip_window_hours: float = 24
 
 
+#: A conservative 30-day warm-up: messages a day the new IP should carry on day N.
+DEFAULT_WARMUP_PLAN = (
+    50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7500, 9000,
+    11000, 13000, 15000, 18000, 21000, 25000, 30000, 35000, 40000, 50000, 60000, 70000,
+    80000, 90000, 100000,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """[alerts]: the rules' knobs beyond [thresholds]; every rule can be switched off."""
+
+    reputation_drop_points: int = 10  # account reputation down this much in 24 h
+    hard_bounce_critical: float = 0.05
+    customer_factor: float = 3.0  # a customer's rate k× the account's
+    min_messages: int = 100  # below this many messages a rate is chance, not a signal
+    warmup_plan: tuple[int, ...] = DEFAULT_WARMUP_PLAN
+    warmup_tolerance: float = 0.25  # carrying more than plan × (1 + this) is too much
+    seed_inbox_min: float = 0.8  # a provider's inbox share in the latest seed run
+    source_failing_minutes: float = 15
+    bell: bool = True  # ring the terminal bell on a new critical alert
+    disabled: tuple[str, ...] = ()  # rule names to switch off
+    webhook_url: str = ""  # POST JSON here on a new critical alert
+    command: str = ""  # or run this (the alert as JSON on stdin)
+    notify_timeout: float = 10.0
+
+
 @dataclass(frozen=True)
 class UiConfig:
     feed_limit: int = 5000
@@ -196,6 +223,7 @@ class Config:
     blocklists: BlocklistsConfig = field(default_factory=BlocklistsConfig)
     seeds: tuple[SeedConfig, ...] = ()
     seed_test: SeedTestConfig = field(default_factory=SeedTestConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -303,6 +331,13 @@ def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
         return tuple(
             _build(get_args(tp)[0], v, (*keypath, str(i)), ctx) for i, v in enumerate(value)
         )
+    if origin is tuple and get_args(tp)[0] is int:
+        ok_ints = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+        )
+        if not ok_ints or not value:
+            raise ConfigError(f"{ctx.where(keypath)} must be a list of whole numbers")
+        return tuple(value)
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{ctx.where(keypath)} must be a list of strings")

@@ -419,3 +419,32 @@ class SeedProgress:
     found: int
     total: int
     waited_s: float
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A rule firing about one subject, from when it opened until it resolved."""
+
+    id: str  # key + opening time: a rule that fires again later is a new alert
+    key: str  # rule|subject
+    rule: str
+    subject: str
+    severity: str  # warning | critical (the current one)
+    message: str
+    opened_at: datetime
+    updated_at: datetime
+    peak: str = "warning"  # the most severe it has been
+    resolved_at: datetime | None = None
+    acked_at: datetime | None = None
+    ack_note: str = ""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One action taken from the console: what, on what, and how it went."""
+
+    at: datetime
+    action: str  # reject.delete, ip.start_warmup, ip.cancel_warmup, subaccount.pause, …
+    target: str
+    ok: bool
+    result: str

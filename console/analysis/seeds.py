@@ -124,7 +124,7 @@ def seed_findings(run: SeedRun | None, now: datetime, max_age_hours: float = 48)
         if spam:
             severity = "critical" if len(spam) * 2 >= len(results) else "warning"
             found.append(
-                Finding(severity, f"{when}: {provider} {_blame(spam, results)}", "seed-spam")
+                Finding(severity, f"{when}: {provider} {blame(spam, results)}", "seed-spam")
             )
         missing = [r.seed for r in results if r.placement == "missing"]
         if missing:
@@ -147,7 +147,7 @@ def seed_findings(run: SeedRun | None, now: datetime, max_age_hours: float = 48)
     return found
 
 
-def _blame(spam: Sequence[SeedResult], results: Sequence[SeedResult]) -> str:
+def blame(spam: Sequence[SeedResult], results: Sequence[SeedResult]) -> str:
     """'spam-foldered 2 of 3, all through 198.51.100.13; inbox through 203.0.113.25' and the
     like: one IP at fault, or the provider whatever the IP."""
     head = f"spam-foldered {len(spam)} of {len(results)}"

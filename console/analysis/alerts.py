@@ -1,0 +1,484 @@
+"""Alert rules over the stored state, and the open → update → resolve lifecycle.
+
+`evaluate` says which rules fire now (each a `Signal`: rule, subject, severity
+and a sentence a person can read) and which rules it could judge at all: a
+rule whose data is missing (its source never answered) neither fires nor
+resolves anything. `reconcile` turns the signals into alerts with times.
+Both are pure; jobs.py feeds them and the store keeps the result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from console.analysis.health import ORDER, dns_findings
+from console.analysis.seeds import blame
+from console.config import AlertConfig, Thresholds
+from console.model import (
+    Account,
+    Alert,
+    BlocklistView,
+    DomainDns,
+    IpRow,
+    SeedRun,
+    SourceStatus,
+    SubaccountRow,
+)
+
+#: Every rule, with the data it needs (the inputs field that must be present).
+RULES: dict[str, str] = {
+    "reputation_low": "account",
+    "reputation_drop": "account",
+    "hard_bounce_rate": "account",
+    "complaint_rate": "account",
+    "customer_complaints": "subaccounts",
+    "customer_hard_bounces": "subaccounts",
+    "customer_outlier": "subaccounts",
+    "ip_complaint_rate": "ips",
+    "ip_hard_bounce_rate": "ips",
+    "noisy_neighbour": "ips",
+    "warmup_overload": "ips",
+    "warmup_underperform": "ips",
+    "blocklist": "blocklists",
+    "dns_auth": "dns",
+    "dns_unknown": "blocklists",
+    "seed_inbox": "seed_run",
+    "seed_problem": "seed_run",
+    "source_failing": "statuses",
+}
+
+
+@dataclass(frozen=True)
+class Signal:
+    rule: str
+    subject: str  # what it is about: "account", "customer dandelion", "IP 198.51.100.13"…
+    severity: str  # warning | critical
+    message: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}|{self.subject}"
+
+
+@dataclass(frozen=True)
+class AlertInputs:
+    now: datetime
+    account: Account | None = None
+    reputation_history: Sequence[tuple[datetime, float]] = ()
+    ips: Sequence[IpRow] | None = None
+    ip_states: Mapping[str, Counter[str]] = field(default_factory=dict)
+    subaccounts: Sequence[SubaccountRow] | None = None
+    dns: Sequence[DomainDns] | None = None
+    blocklists: BlocklistView | None = None
+    seed_run: SeedRun | None = None
+    statuses: Mapping[str, SourceStatus] | None = None
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}%" if x < 0.01 else f"{x * 100:.1f}%"
+
+
+def _rate_rules(
+    out: list[Signal],
+    rule: str,
+    subject: str,
+    what: str,
+    n: int,
+    total: int,
+    warn: float,
+    crit: float,
+    why: str,
+    a: AlertConfig,
+) -> None:
+    if total < a.min_messages or total <= 0:
+        return
+    rate = n / total
+    sev = "critical" if rate > crit else ("warning" if rate > warn else "")
+    if sev:
+        limit = crit if sev == "critical" else warn
+        out.append(
+            Signal(
+                rule,
+                subject,
+                sev,
+                f"{what} {_pct(rate)} ({n:,} of {total:,}) is above {_pct(limit)}{why}",
+            )
+        )
+
+
+def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal], set[str]]:
+    """The signals firing now, and the rules that could be judged (so may resolve)."""
+    out: list[Signal] = []
+    have = {
+        "account": x.account is not None,
+        "subaccounts": x.subaccounts is not None,
+        "ips": x.ips is not None,
+        "blocklists": x.blocklists is not None,
+        "dns": x.dns is not None,
+        "seed_run": x.seed_run is not None,
+        "statuses": x.statuses is not None,
+    }
+    limits = " (the mailbox providers' limit)"
+    if x.account is not None:
+        acc = x.account
+        rep = acc.reputation
+        if rep is not None and rep < t.reputation_poor:
+            out.append(
+                Signal(
+                    "reputation_low",
+                    "account",
+                    "critical",
+                    f"account reputation {rep} is Poor (below {t.reputation_poor})",
+                )
+            )
+        elif rep is not None and rep < t.reputation_good:
+            out.append(
+                Signal(
+                    "reputation_low",
+                    "account",
+                    "warning",
+                    f"account reputation {rep} is below {t.reputation_good}",
+                )
+            )
+        if rep is not None:
+            day_ago = x.now - timedelta(hours=24)
+            past = [v for when, v in x.reputation_history if when >= day_ago]
+            if past and max(past) - rep >= a.reputation_drop_points:
+                out.append(
+                    Signal(
+                        "reputation_drop",
+                        "account",
+                        "warning",
+                        f"account reputation fell {max(past) - rep:g} points in 24 h "
+                        f"({max(past):g} → {rep})",
+                    )
+                )
+        week = acc.stats.get("last_7_days")
+        if week is not None:
+            _rate_rules(
+                out,
+                "hard_bounce_rate",
+                "account",
+                "7-day hard-bounce rate",
+                week.hard_bounces,
+                week.sent,
+                t.hard_bounce_rate,
+                a.hard_bounce_critical,
+                "",
+                a,
+            )
+            _rate_rules(
+                out,
+                "complaint_rate",
+                "account",
+                "7-day complaint rate",
+                week.complaints,
+                week.sent,
+                t.complaint_warning,
+                t.complaint_critical,
+                limits,
+                a,
+            )
+    if x.subaccounts is not None:
+        subs = x.subaccounts
+        all_msgs = sum(s.messages for s in subs)
+        all_complaints = sum(s.complaints for s in subs)
+        all_hard = sum(s.hard_bounces for s in subs)
+        for s in subs:
+            who = f"customer {s.id}"
+            name = f"{s.name} ({s.id})" if s.name and s.name != s.id else s.id
+            _rate_rules(
+                out,
+                "customer_complaints",
+                who,
+                f"{name}: 7-day complaint rate",
+                s.complaints,
+                s.messages,
+                t.complaint_warning,
+                t.complaint_critical,
+                limits,
+                a,
+            )
+            _rate_rules(
+                out,
+                "customer_hard_bounces",
+                who,
+                f"{name}: 7-day hard-bounce rate",
+                s.hard_bounces,
+                s.messages,
+                t.hard_bounce_rate,
+                a.hard_bounce_critical,
+                "",
+                a,
+            )
+            rest = all_msgs - s.messages
+            if s.messages < a.min_messages or rest < a.min_messages:
+                continue
+            for label, mine, total in (
+                ("complaint", s.complaints, all_complaints),
+                ("hard-bounce", s.hard_bounces, all_hard),
+            ):
+                others = (total - mine) / rest
+                rate = mine / s.messages
+                if mine >= 3 and rate >= a.customer_factor * max(others, 1e-9):
+                    times = f"{rate / others:.0f}×" if others else "all"
+                    out.append(
+                        Signal(
+                            "customer_outlier",
+                            f"{who}|{label}",
+                            "warning",
+                            f"{name}: {label} rate {_pct(rate)} is {times} the other "
+                            f"customers' {_pct(others)} ({mine} in 7 days)",
+                        )
+                    )
+    if x.ips is not None:
+        rows = list(x.ips)
+        for r in rows:
+            states = x.ip_states.get(r.ip, Counter())
+            total = sum(states.values())
+            subject = f"IP {r.ip}"
+            _rate_rules(
+                out,
+                "ip_complaint_rate",
+                subject,
+                f"{r.ip}: 24-h complaint rate",
+                states.get("spam", 0),
+                total,
+                t.complaint_warning,
+                t.complaint_critical,
+                limits,
+                a,
+            )
+            _rate_rules(
+                out,
+                "ip_hard_bounce_rate",
+                subject,
+                f"{r.ip}: 24-h hard-bounce rate",
+                states.get("bounced", 0),
+                total,
+                t.hard_bounce_rate,
+                a.hard_bounce_critical,
+                "",
+                a,
+            )
+            if r.noisy:
+                out.append(Signal("noisy_neighbour", subject, "warning", f"{r.ip}: {r.note}"))
+            if r.dedicated and r.warming_up and r.warmup_day and a.warmup_plan:
+                plan = a.warmup_plan[min(r.warmup_day, len(a.warmup_plan)) - 1]
+                if r.sent > plan * (1 + a.warmup_tolerance):
+                    out.append(
+                        Signal(
+                            "warmup_overload",
+                            subject,
+                            "warning",
+                            f"{r.ip} on warm-up day {r.warmup_day} carried {r.sent:,} "
+                            f"messages in 24 h; the plan allows about {plan:,}",
+                        )
+                    )
+        shared = [r for r in rows if not r.dedicated and r.sent >= a.min_messages and not r.noisy]
+        s_sent = sum(r.sent for r in shared)
+        if s_sent:
+            pool_rate = sum(r.delivered for r in shared) / s_sent
+            for r in rows:
+                if (
+                    r.dedicated
+                    and r.delivery_rate is not None
+                    and r.sent >= a.min_messages
+                    and r.delivery_rate < pool_rate - t.noisy_drop
+                ):
+                    out.append(
+                        Signal(
+                            "warmup_underperform",
+                            f"IP {r.ip}",
+                            "warning",
+                            f"dedicated {r.ip} delivers {_pct(r.delivery_rate)}, "
+                            f"below the shared pool's {_pct(pool_rate)}",
+                        )
+                    )
+    if x.dns is not None:
+        for f in dns_findings(x.dns, None):
+            subject = f.text.split(":", 1)[0]
+            out.append(Signal("dns_auth", subject, f.severity, f.text))
+    if x.blocklists is not None:
+        for f in dns_findings((), x.blocklists):
+            rule = "blocklist" if ": listed (" in f.text else "dns_unknown"
+            out.append(Signal(rule, f.text.split(":", 1)[0], f.severity, f.text))
+    if x.seed_run is not None:
+        run = x.seed_run
+        age_h = (x.now - run.run_at).total_seconds() / 3600
+        if age_h > 48:
+            out.append(
+                Signal(
+                    "seed_problem",
+                    "seeds",
+                    "warning",
+                    f"the last seed test is {age_h:.0f} h old; is the schedule running?",
+                )
+            )
+        else:
+            _seed_signals(out, run, a)
+    if x.statuses is not None:
+        for st in x.statuses.values():
+            if st.ok is not False:
+                continue
+            since = st.last_ok_at
+            down = (x.now - since).total_seconds() / 60 if since else None
+            if st.final:
+                out.append(
+                    Signal(
+                        "source_failing", f"source {st.name}", "critical", f"{st.name}: {st.error}"
+                    )
+                )
+            elif down is None or down >= a.source_failing_minutes:
+                how_long = f"for {down:.0f} min" if down is not None else "since start"
+                out.append(
+                    Signal(
+                        "source_failing",
+                        f"source {st.name}",
+                        "warning",
+                        f"{st.name} polls failing {how_long}: {st.error}",
+                    )
+                )
+    out = [s for s in out if s.rule not in a.disabled]
+    covered = {rule for rule, need in RULES.items() if have[need] and rule not in a.disabled}
+    return _dedupe(out), covered
+
+
+def _seed_signals(out: list[Signal], run: SeedRun, a: AlertConfig) -> None:
+    when = f"seed test {run.run_at:%m-%d %H:%M} UTC"
+    for provider in dict.fromkeys(r.provider for r in run.results):
+        mine = [r for r in run.results if r.provider == provider]
+        judged = [r for r in mine if r.placement not in ("error", "rejected")]
+        if judged:
+            inbox = sum(1 for r in judged if r.placement == "inbox") / len(judged)
+            if inbox < a.seed_inbox_min:
+                sev = "critical" if inbox < a.seed_inbox_min / 2 else "warning"
+                spam = [r for r in judged if r.placement == "spam"]
+                why = f"; {blame(spam, judged)}" if spam else ""
+                out.append(
+                    Signal(
+                        "seed_inbox",
+                        f"seeds {provider}",
+                        sev,
+                        f"{when}: {provider} inbox {inbox:.0%} (below {a.seed_inbox_min:.0%}){why}",
+                    )
+                )
+    for r in run.results:
+        subject = f"seed {r.seed}"
+        if r.placement == "rejected":
+            out.append(
+                Signal(
+                    "seed_problem",
+                    subject,
+                    "critical",
+                    f"{when}: Mandrill rejected {r.seed} ({r.error})",
+                )
+            )
+        elif r.placement == "error":
+            out.append(
+                Signal(
+                    "seed_problem",
+                    subject,
+                    "warning",
+                    f"{when}: {r.seed} could not be checked: {r.error}",
+                )
+            )
+        fails = [f"{m}={v}" for m, v in sorted(r.auth.items()) if v not in ("pass", "none")]
+        if fails and r.placement in ("inbox", "spam", "other"):
+            out.append(
+                Signal(
+                    "seed_problem",
+                    f"{subject}|auth",
+                    "warning",
+                    f"{when}: {r.seed} authentication {' '.join(fails)}",
+                )
+            )
+
+
+def _dedupe(signals: list[Signal]) -> list[Signal]:
+    """One signal per key, the most severe (two findings can name the same subject)."""
+    best: dict[str, Signal] = {}
+    for s in signals:
+        cur = best.get(s.key)
+        if cur is None or ORDER[s.severity] > ORDER[cur.severity]:
+            best[s.key] = s
+    return list(best.values())
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    alerts: tuple[Alert, ...]  # every alert, open and resolved, after this evaluation
+    opened: tuple[Alert, ...] = ()  # new, or escalated to critical
+    resolved: tuple[Alert, ...] = ()
+
+
+def reconcile(
+    current: Sequence[Alert], signals: Sequence[Signal], covered: set[str], now: datetime
+) -> Reconciled:
+    """Open new alerts, update open ones, resolve those whose rule no longer fires."""
+    by_key = {s.key: s for s in signals}
+    out: list[Alert] = []
+    opened: list[Alert] = []
+    resolved: list[Alert] = []
+    open_keys = set()
+    for al in current:
+        if al.resolved_at is not None:
+            out.append(al)
+            continue
+        sig = by_key.get(al.key)
+        if sig is None:
+            if al.rule in covered:
+                done = replace(al, resolved_at=now, updated_at=now)
+                out.append(done)
+                resolved.append(done)
+            else:
+                out.append(al)  # its data is missing: unknown is not resolved
+                open_keys.add(al.key)
+            continue
+        open_keys.add(al.key)
+        if sig.severity != al.severity or sig.message != al.message:
+            escalated = ORDER[sig.severity] > ORDER[al.severity]
+            new = replace(
+                al,
+                severity=sig.severity,
+                message=sig.message,
+                updated_at=now,
+                peak=max(al.peak, sig.severity, key=lambda s: ORDER[s]),
+                acked_at=None if escalated else al.acked_at,
+                ack_note="" if escalated else al.ack_note,
+            )
+            out.append(new)
+            if escalated and sig.severity == "critical":
+                opened.append(new)
+        else:
+            out.append(al)
+    for sig in signals:
+        if sig.key in open_keys:
+            continue
+        new = Alert(
+            id=f"{sig.key}|{now.timestamp():.0f}",
+            key=sig.key,
+            rule=sig.rule,
+            subject=sig.subject,
+            severity=sig.severity,
+            message=sig.message,
+            opened_at=now,
+            updated_at=now,
+            peak=sig.severity,
+        )
+        out.append(new)
+        opened.append(new)
+    return Reconciled(tuple(out), tuple(opened), tuple(resolved))
+
+
+def acknowledge(alert: Alert, note: str, now: datetime) -> Alert:
+    return replace(alert, acked_at=now, ack_note=note.strip()[:500])
+
+
+def worst(alerts: Sequence[Alert]) -> str:
+    """ok, warning or critical: the most severe open alert."""
+    sev = [a.severity for a in alerts if a.resolved_at is None]
+    return max(sev, key=lambda s: ORDER[s], default="ok")
