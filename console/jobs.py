@@ -19,6 +19,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from console.analysis.alerts import AlertInputs, acknowledge, reconcile
+from console.analysis.alerts import evaluate as evaluate_alerts
 from console.analysis.dnsbl import configured_zones, judge, plan
 from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
@@ -28,6 +30,7 @@ from console.config import Config, parse_schedule
 from console.model import (
     Account,
     AccountView,
+    Alert,
     BlocklistView,
     DomainDns,
     Ip,
@@ -82,6 +85,20 @@ class PollResult:
     blocklists: BlocklistView | None = None
     seed_runs: tuple[SeedRun, ...] | None = None  # the latest runs, oldest first
     seed_progress: SeedProgress | None = None  # a seed test still waiting
+    alerts: AlertsView | None = None  # set when this poll changed the alerts
+
+
+@dataclass(frozen=True)
+class AlertsView:
+    """Every stored alert, and what this evaluation opened (new or escalated) or resolved."""
+
+    alerts: tuple[Alert, ...]
+    opened: tuple[Alert, ...] = ()
+    resolved: tuple[Alert, ...] = ()
+
+    @property
+    def open(self) -> tuple[Alert, ...]:
+        return tuple(a for a in self.alerts if a.resolved_at is None)
 
 
 @dataclass(frozen=True)
@@ -167,8 +184,67 @@ class Pipeline:
             status = ok
             update = Update(name, status, poll)
         self.statuses[name] = status
+        try:
+            alerts = await self._db(self.refresh_alerts)
+        except Exception:  # alerts must never stop polling; the poll's own result still shows
+            log.exception("alert evaluation failed")
+            alerts = None
+        if alerts is not None:
+            update = replace(update, result=replace(update.result, alerts=alerts))
         self.publish(update)
         return update
+
+    # -- alerts ------------------------------------------------------------------------
+
+    def alert_inputs(self) -> AlertInputs:
+        """What the rules look at: the stored state, as the panels show it."""
+        now = self.clock()
+        view = self.account_view()
+        have_ips = self.store.get_snapshot("ips", list[Ip]) is not None
+        t = self.config.thresholds
+        have_subs = self.store.get_snapshot("subaccounts", list[Subaccount]) is not None
+        runs = self.store.seed_runs(1)
+        return AlertInputs(
+            now=now,
+            account=view.account if view else None,
+            reputation_history=[(at, float(v)) for at, v in view.history] if view else [],
+            ips=self.ip_view().rows if have_ips else None,
+            ip_states=self.store.ip_counts(now - timedelta(hours=t.ip_window_hours), now),
+            subaccounts=self.subaccount_view() if have_subs else None,
+            dns=self.dns_view(),
+            blocklists=self.blocklist_view(),
+            seed_run=runs[-1] if runs else None,
+            statuses=dict(self.statuses),
+            wall=self.wall(),
+        )
+
+    def refresh_alerts(self) -> AlertsView | None:
+        """Evaluate the rules, store the changes; None when nothing changed."""
+        signals, covered = evaluate_alerts(
+            self.alert_inputs(), self.config.thresholds, self.config.alerts
+        )
+        before = self.store.alerts()
+        result = reconcile(before, signals, covered, self.clock())
+        if list(result.alerts) == before:
+            return None
+        self.store.put_alerts(result.alerts)
+        self.store.commit()
+        return AlertsView(result.alerts, result.opened, result.resolved)
+
+    def alerts_view(self) -> AlertsView:
+        return AlertsView(tuple(self.store.alerts()))
+
+    def acknowledge(self, alert_id: str, note: str) -> AlertsView | None:
+        """Mark an open alert as seen, with a note; None if it no longer exists or is closed."""
+        alerts = self.store.alerts()
+        found = next((a for a in alerts if a.id == alert_id and a.resolved_at is None), None)
+        if found is None:
+            return None
+        acked = acknowledge(found, note, self.clock())
+        alerts = [acked if a.id == alert_id else a for a in alerts]
+        self.store.put_alerts(alerts)
+        self.store.commit()
+        return AlertsView(tuple(alerts))
 
     def _save_status(self, status: SourceStatus) -> None:
         self.store.put_snapshot(f"status:{status.name}", status, self.wall())

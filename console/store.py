@@ -3,7 +3,8 @@
 Layout under the state directory:
 
     lock                 held (flock) by the one writer
-    state.json           meta (schema), snapshots, history, cursors, seed runs
+    state.json           meta (schema), snapshots, history, cursors, seed runs,
+                         alerts (open and recent history), the audit log of actions
     days/YYYY-MM-DD.json one file per UTC day of message send time, holding that
                          day's feed events, its message index and its counters
 
@@ -32,7 +33,7 @@ from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
 from console.codec import decode, encode
-from console.model import MessageEvent, SeedRun
+from console.model import Alert, AuditEntry, MessageEvent, SeedRun
 from console.timeutil import Clock, system_clock
 from console.wire import parse_message
 
@@ -42,6 +43,8 @@ SCHEMA_VERSION = 1
 
 
 SEED_RUNS_KEPT = 60
+ALERTS_KEPT = 500  # resolved alerts kept as history
+AUDIT_KEPT = 5000
 
 
 def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]) -> list[SeedRun]:
@@ -51,6 +54,22 @@ def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]
             out.append(decode(SeedRun, d["data"]))
         except (KeyError, TypeError, ValueError) as exc:
             warnings.append(f"A stored seed run is unreadable ({exc}); skipped")
+    return out
+
+
+def read_stored_alerts(state_dir: Path) -> list[Alert]:
+    """Alerts a console (maybe running now) stored; [] if none or unreadable."""
+    try:
+        data = AtomicJSONStorage(str(state_dir / "state.json"), read_only=True).read()
+    except (CorruptStateError, OSError):
+        return []
+    table = (data or {}).get("alerts") or {}
+    out = []
+    for d in table.values() if isinstance(table, dict) else ():
+        try:
+            out.append(decode(Alert, d["data"]))
+        except (KeyError, TypeError, ValueError):
+            continue
     return out
 
 
@@ -389,6 +408,53 @@ class Store:
         with self._lock:
             docs = list(self.db.table("seed_runs").all())
         return _decode_runs(docs, limit, self.warnings)
+
+    # -- alerts and the audit log ------------------------------------------------------
+
+    def alerts(self) -> list[Alert]:
+        """Every stored alert, open and resolved, oldest opened first."""
+        with self._lock:
+            docs = list(self.db.table("alerts").all())
+        out = []
+        for d in docs:
+            try:
+                out.append(decode(Alert, d["data"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                self.warnings.append(f"A stored alert is unreadable ({exc}); skipped")
+        return sorted(out, key=lambda a: a.opened_at)
+
+    def put_alerts(self, alerts: Iterable[Alert], keep_resolved: int = ALERTS_KEPT) -> None:
+        """Replace the alert set: all open ones and the newest resolved ones."""
+        items = list(alerts)
+        done = sorted(
+            (a for a in items if a.resolved_at is not None),
+            key=lambda a: a.resolved_at or a.opened_at,
+        )[-keep_resolved:]
+        kept = [a for a in items if a.resolved_at is None] + done
+        with self._lock:
+            table = self.db.table("alerts")
+            table.truncate()
+            table.insert_multiple({"id": a.id, "data": encode(a)} for a in kept)
+
+    def add_audit(self, entry: AuditEntry, keep: int = AUDIT_KEPT) -> None:
+        with self._lock:
+            table = self.db.table("audit")
+            table.insert({"t": entry.at.timestamp(), "data": encode(entry)})
+            docs = sorted(table.all(), key=lambda d: d.get("t", 0))
+            if len(docs) > keep:
+                table.remove(doc_ids=[d.doc_id for d in docs[: len(docs) - keep]])
+
+    def audit(self) -> list[AuditEntry]:
+        """The audit log, oldest first."""
+        with self._lock:
+            docs = sorted(self.db.table("audit").all(), key=lambda d: d.get("t", 0))
+        out = []
+        for d in docs:
+            try:
+                out.append(decode(AuditEntry, d["data"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                self.warnings.append(f"An audit entry is unreadable ({exc}); skipped")
+        return out
 
     # -- messages, events, counters ----------------------------------------------------
 

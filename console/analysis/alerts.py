@@ -75,6 +75,7 @@ class AlertInputs:
     blocklists: BlocklistView | None = None
     seed_run: SeedRun | None = None
     statuses: Mapping[str, SourceStatus] | None = None
+    wall: datetime | None = None  # the statuses' clock, when it is not `now` (the demo's)
 
 
 def _pct(x: float) -> str:
@@ -325,7 +326,7 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
             if st.ok is not False:
                 continue
             since = st.last_ok_at
-            down = (x.now - since).total_seconds() / 60 if since else None
+            down = ((x.wall or x.now) - since).total_seconds() / 60 if since else None
             if st.final:
                 out.append(
                     Signal(
