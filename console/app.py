@@ -25,11 +25,12 @@ from console import __version__
 from console.analysis.seeds import seed_findings
 from console.config import Config
 from console.export import export_events_csv
-from console.jobs import Jobs, Pipeline, Update
+from console.jobs import AlertsView, Jobs, Pipeline, Update
 from console.model import MessageEvent, SeedProgress, SeedRun
 from console.sources.base import SourceError
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
+from widgets.alerts import AlertLine, AlertsScreen
 from widgets.bounces import BounceFeed
 from widgets.confirm import ConfirmScreen
 from widgets.detail import EventDetail
@@ -70,6 +71,7 @@ class MailopsApp(App[None]):
             "e", "feed_export", "Export", tooltip="Export the filtered feed as CSV", id="export"
         ),
         Binding("d", "dns", "DNS", tooltip="DNS and blocklists of the domains and IPs", id="dns"),
+        Binding("a", "alerts", "Alerts", tooltip="Open and past alerts", id="alerts"),
         Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
         Binding(
             "s", "seed_test", "Seed test", tooltip="Send a seed test now (asks first)", id="seed"
@@ -102,6 +104,7 @@ class MailopsApp(App[None]):
         pipeline.publish = self._publish
         self._dns_screen: DnsScreen | None = None
         self._seed_screen: SeedScreen | None = None
+        self._alerts_screen: AlertsScreen | None = None
         self._seed_progress: SeedProgress | None = None
 
     # -- composition ------------------------------------------------------------------
@@ -109,6 +112,7 @@ class MailopsApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="banner")
+        yield AlertLine(id="alert-line")
         yield ReputationPanel(self.config.thresholds, id="reputation")
         yield WarmupPanel(id="warmup")
         yield BounceFeed(limit=self.config.ui.feed_limit, local_time=self.local_time, id="bounces")
@@ -160,6 +164,7 @@ class MailopsApp(App[None]):
             self.query_one(WarmupPanel).show_blocklists(blocklists)
         self.feed.set_events(p.store.recent_events(self.config.ui.feed_limit))
         self._show_seed_runs(p.seed_view())
+        self.query_one(AlertLine).show(p.alerts_view().alerts)
         self.query_one(StatusLine).show(p.statuses)
         self._refresh_staleness()
 
@@ -183,6 +188,8 @@ class MailopsApp(App[None]):
             self.feed.add_events(u.new_events)
         if u.blocklists is not None:
             self.query_one(WarmupPanel).show_blocklists(u.blocklists)
+        if u.alerts is not None:
+            self._show_alerts(u.alerts)
         if u.seed_progress is not None:
             self._seed_progress = u.seed_progress
             self._show_seed_progress()
@@ -262,6 +269,7 @@ class MailopsApp(App[None]):
         yield SystemCommand("Cycle the feed's kind filter", "hard, soft, …", self.action_feed_kind)
         yield SystemCommand("Export the feed as CSV", "The filtered rows", self.action_feed_export)
         yield SystemCommand("DNS & blocklists", "SPF, DKIM, DMARC, rDNS, listings", self.action_dns)
+        yield SystemCommand("Alerts", "Open and resolved alerts", self.action_alerts)
         yield SystemCommand("Seed placement", "Where seed messages landed", self.action_seeds)
         yield SystemCommand("Run a seed test now", "Sends test messages", self.action_seed_test)
 
@@ -278,6 +286,37 @@ class MailopsApp(App[None]):
             screen.show_mandrill(domains)
         self._dns_screen = screen
         self.push_screen(screen)
+
+    # -- alerts -----------------------------------------------------------------------
+
+    def _show_alerts(self, view: AlertsView) -> None:
+        self.query_one(AlertLine).show(view.alerts)
+        screen = self._alerts_screen
+        if screen is not None and screen.is_attached:
+            screen.show(view.alerts)
+        critical = [a for a in view.opened if a.severity == "critical"]
+        for a in critical[:3]:
+            self.notify(a.message, title="New critical alert", severity="error", markup=False)
+        if len(critical) > 3:
+            self.notify(f"… and {len(critical) - 3} more critical alerts", severity="error")
+        if critical and self.config.alerts.bell:
+            self.bell()
+
+    def action_alerts(self) -> None:
+        screen = AlertsScreen(self.local_time, self.pipeline.clock)
+        self._alerts_screen = screen
+        screen.show(self.pipeline.alerts_view().alerts)
+        self.push_screen(screen)
+
+    @on(AlertsScreen.Acknowledged)
+    def _acknowledge(self, message: AlertsScreen.Acknowledged) -> None:
+        view = self.pipeline.acknowledge(message.alert_id, message.note)
+        if view is None:
+            self.notify("That alert has resolved meanwhile", markup=False)
+            view = self.pipeline.alerts_view()
+        else:
+            self.notify("Alert acknowledged", markup=False)
+        self._show_alerts(view)
 
     # -- seed placement ---------------------------------------------------------------
 

@@ -28,6 +28,9 @@ from console.model import (
     SubaccountRow,
 )
 
+#: Fewer events than this are chance, whatever the rate (two complaints are not a trend).
+MIN_EVENTS = 3
+
 #: Every rule, with the data it needs (the inputs field that must be present).
 RULES: dict[str, str] = {
     "reputation_low": "account",
@@ -79,7 +82,11 @@ class AlertInputs:
 
 
 def _pct(x: float) -> str:
-    return f"{x * 100:.2f}%" if x < 0.01 else f"{x * 100:.1f}%"
+    return f"{x * 100:.3f}%" if x < 0.01 else f"{x * 100:.1f}%"
+
+
+def _limit(x: float) -> str:
+    return f"{x * 100:g}%"
 
 
 def _rate_rules(
@@ -94,7 +101,7 @@ def _rate_rules(
     why: str,
     a: AlertConfig,
 ) -> None:
-    if total < a.min_messages or total <= 0:
+    if total < a.min_messages or total <= 0 or n < MIN_EVENTS:
         return
     rate = n / total
     sev = "critical" if rate > crit else ("warning" if rate > warn else "")
@@ -105,7 +112,7 @@ def _rate_rules(
                 rule,
                 subject,
                 sev,
-                f"{what} {_pct(rate)} ({n:,} of {total:,}) is above {_pct(limit)}{why}",
+                f"{what} {_pct(rate)} ({n:,} of {total:,}) is above {_limit(limit)}{why}",
             )
         )
 
@@ -224,15 +231,18 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
             ):
                 others = (total - mine) / rest
                 rate = mine / s.messages
-                if mine >= 3 and rate >= a.customer_factor * max(others, 1e-9):
-                    times = f"{rate / others:.0f}×" if others else "all"
+                if mine >= MIN_EVENTS and rate >= a.customer_factor * max(others, 1e-9):
+                    versus = (
+                        f"{rate / others:.0f}× the other customers' {_pct(others)}"
+                        if others
+                        else "while the other customers have none"
+                    )
                     out.append(
                         Signal(
                             "customer_outlier",
                             f"{who}|{label}",
                             "warning",
-                            f"{name}: {label} rate {_pct(rate)} is {times} the other "
-                            f"customers' {_pct(others)} ({mine} in 7 days)",
+                            f"{name}: {label} rate {_pct(rate)} is {versus} ({mine} in 7 days)",
                         )
                     )
     if x.ips is not None:

@@ -70,6 +70,8 @@ def test_complaint_rate_0_1_and_0_3_percent(n, expect):
 
 def test_small_volumes_do_not_alert():
     assert fire(account=account(sent=99, complaints=50, hard=50)) == {}
+    assert fire(account=account(sent=1000, complaints=2)) == {}  # 0.2 %, but two is chance
+    assert "complaint_rate|account" in fire(account=account(sent=1000, complaints=3))
 
 
 def sub(
@@ -88,7 +90,7 @@ def test_the_complaining_customer_is_named_and_outliers_found():
     got = fire(subaccounts=subs)
     sev, msg = got["customer_complaints|customer dandelion"]
     assert sev == "critical" and msg.startswith("Dandelion Deals (dandelion): 7-day complaint")
-    assert "0.69% (10 of 1,450)" in msg
+    assert "0.690% (10 of 1,450) is above 0.3%" in msg
     assert "customer_complaints|customer acme" not in got
     assert "customer_complaints|customer tiny" not in got
     sev, msg = got["customer_outlier|customer dandelion|complaint"]

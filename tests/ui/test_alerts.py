@@ -1,0 +1,59 @@
+"""Alerts as the engineer meets them: the line on the main screen, the screen, the ack."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, Static
+
+from tests.ui.conftest import make_app, settled, wait_for
+from widgets.alerts import AckScreen, AlertLine, AlertsScreen
+
+SIZE = (120, 40)
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_alert_line_screen_bell_and_acknowledgement(server, store, clock):
+    app = make_app(server, store, clock)
+    bells = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        await wait_for(lambda: "ALERTS" in app.query_one(AlertLine).render().plain)
+        line = app.query_one(AlertLine).render().plain
+        assert "critical" in line and "Dandelion Deals" in line
+        assert bells, "a new critical alert rings the bell"
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, AlertsScreen)
+        table = app.screen.query_one("#alerts-open", DataTable)
+        shown = rows(table)
+        assert shown[0][0] == "critical"  # worst first
+        assert any("noisy neighbour" in r[4] for r in shown)
+        i = next(i for i, r in enumerate(shown) if r[3] == "customer dandelion")
+        table.focus()
+        table.move_cursor(row=i)
+        await pilot.pause()
+        detail = str(app.screen.query_one("#alert-detail", Static).content)
+        assert detail.startswith("customer_complaints · customer dandelion: Dandelion Deals")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AckScreen)
+        app.screen.query_one(Input).value = "[bold]emailed[/bold] the customer"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, AlertsScreen)
+        [row] = [
+            r
+            for r in rows(app.screen.query_one("#alerts-open", DataTable))
+            if r[3] == "customer dandelion" and "complaint rate" in r[4]
+        ]
+        assert row[5].startswith("11-02 09:00 [bold]emailed")  # literal, not markup
+        stored = {a.key: a for a in app.pipeline.alerts_view().open}
+        note = stored["customer_complaints|customer dandelion"].ack_note
+        assert note == "[bold]emailed[/bold] the customer"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "acknowledged" in app.query_one(AlertLine).render().plain
