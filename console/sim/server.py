@@ -38,6 +38,7 @@ ERRORS: dict[str, tuple[int, int, int]] = {
     "Unknown_Message": (404, 11, 11),
     "Unknown_IP": (404, 13, 13),
     "Unknown_Subaccount": (404, 12, 12),
+    "Invalid_Reject": (404, 4, 4),
     "PaymentRequired": (402, 10, 10),
 }
 
@@ -98,6 +99,13 @@ class Simulator:
         self.deliver: Callable[[SentMessage], None] | None = None
         #: Recipients messages/send rejects (as if on the denylist), e.g. to test rejects.
         self.denylist: set[str] = set()
+        #: What the console's actions changed: removed rejects, warm-up, paused customers.
+        self.deleted_rejects: set[str] = set()
+        self.warmup_window: tuple[datetime, datetime] | None = (
+            scenario.warmup_start,
+            scenario.warmup_end,
+        )
+        self.paused: set[str] = set()
 
     def reset_faults(self, seed: int = 1) -> None:
         self.knobs = Knobs(seed=seed)
@@ -222,7 +230,9 @@ class Simulator:
 
     def _ip_object(self) -> dict[str, Any]:
         sc = self.scenario
-        warming = self.clock() < sc.warmup_end
+        window = self.warmup_window
+        warming = window is not None and self.clock() < window[1]
+        start, end = window if window is not None and warming else (None, None)
         return {
             "ip": sc.dedicated_ip,
             "created_at": to_mandrill_time(sc.warmup_start - timedelta(days=2)),
@@ -231,10 +241,27 @@ class Simulator:
             "custom_dns": {"enabled": True, "valid": True, "error": None},
             "warmup": {
                 "warming_up": warming,
-                "start_at": to_mandrill_time(sc.warmup_start) if warming else None,
-                "end_at": to_mandrill_time(sc.warmup_end) if warming else None,
+                "start_at": to_mandrill_time(start) if start else None,
+                "end_at": to_mandrill_time(end) if end else None,
             },
         }
+
+    def _known_ip(self, p: dict[str, Any]) -> None:
+        if not p.get("ip"):
+            raise ApiError("ValidationError", "Validation error: ip is required")
+        if p.get("ip") != self.scenario.dedicated_ip:
+            raise ApiError("Unknown_IP", f"No IP {p.get('ip')!r} exists on this account")
+
+    def m_ips_start_warmup(self, p: dict[str, Any]) -> Any:
+        self._known_ip(p)
+        now = self.clock()
+        self.warmup_window = (now, now + timedelta(days=30))
+        return self._ip_object()
+
+    def m_ips_cancel_warmup(self, p: dict[str, Any]) -> Any:
+        self._known_ip(p)
+        self.warmup_window = None
+        return self._ip_object()
 
     def m_ips_list(self, p: dict[str, Any]) -> Any:
         return [self._ip_object()]
@@ -410,6 +437,19 @@ class Simulator:
 
     # -- rejects, subaccounts, senders ---------------------------------------------------
 
+    def m_rejects_delete(self, p: dict[str, Any]) -> Any:
+        email = str(p.get("email") or "")
+        if not email:
+            raise ApiError("ValidationError", "Validation error: email is required")
+        sub = p.get("subaccount") or None
+        if sub and sub not in {c.id for c in self.scenario.customers}:
+            raise ApiError("Unknown_Subaccount", f"No subaccount exists with the id '{sub}'")
+        if not self.m_rejects_list({"email": email, "subaccount": sub}):
+            raise ApiError("Invalid_Reject", f"Email {email!r} is not in the rejection list")
+        with self._lock:
+            self.deleted_rejects.add(email.lower())
+        return {"email": email, "deleted": True, "subaccount": sub}
+
     def m_rejects_list(self, p: dict[str, Any]) -> Any:
         now = self.clock()
         sc = self.scenario
@@ -423,6 +463,8 @@ class Simulator:
             if o.path == "spam" and now.timestamp() < o.ts + o.delay:
                 continue
             if (email and o.recipient != email) or (sub and o.customer.id != sub):
+                continue
+            if o.recipient.lower() in self.deleted_rejects:
                 continue
             at = datetime.fromtimestamp(o.ts + o.delay, UTC)
             item = sc.item(o, now) or {}
@@ -458,7 +500,7 @@ class Simulator:
                 {
                     "id": c.id,
                     "name": c.name,
-                    "status": "active",
+                    "status": "paused" if c.id in self.paused else "active",
                     "reputation": max(0, rep),
                     "created_at": "2025-08-29 18:48:02.82578",
                     "first_sent_at": "2025-09-01 09:00:00",
@@ -468,6 +510,20 @@ class Simulator:
                 }
             )
         return out
+
+    def _pause(self, p: dict[str, Any], paused: bool) -> Any:
+        sid = str(p.get("id") or "")
+        if sid not in {c.id for c in self.scenario.customers}:
+            raise ApiError("Unknown_Subaccount", f"No subaccount exists with the id '{sid}'")
+        with self._lock:
+            (self.paused.add if paused else self.paused.discard)(sid)
+        return next(s for s in self.m_subaccounts_list({}) if s["id"] == sid)
+
+    def m_subaccounts_pause(self, p: dict[str, Any]) -> Any:
+        return self._pause(p, True)
+
+    def m_subaccounts_resume(self, p: dict[str, Any]) -> Any:
+        return self._pause(p, False)
 
     def m_senders_domains(self, p: dict[str, Any]) -> Any:
         good, legacy = self.scenario.sender_domains

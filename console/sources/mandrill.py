@@ -240,6 +240,32 @@ class MandrillClient:
         )
         return [r for r in (parse_reject(d) for d in data) if r is not None]
 
+    # -- actions (each changes the account; the console confirms before calling) ---------
+
+    async def reject_delete(self, email: str, subaccount: str | None = None) -> bool:
+        """rejects/delete; True if Mandrill says it deleted the entry. Costs reputation."""
+        params: dict[str, Any] = {"email": email}
+        if subaccount:
+            params["subaccount"] = subaccount
+        data = self._expect(await self.call("rejects/delete", **params), dict, "rejects/delete")
+        return bool(data.get("deleted"))
+
+    async def ip_warmup(self, ip: str, *, start: bool) -> Ip:
+        """ips/start-warmup or ips/cancel-warmup; the IP as Mandrill now describes it."""
+        method = "ips/start-warmup" if start else "ips/cancel-warmup"
+        found = parse_ip(self._expect(await self.call(method, ip=ip), dict, method))
+        if found is None:
+            raise MandrillError(f"Mandrill answered {method} with an unreadable IP object")
+        return found
+
+    async def subaccount_pause(self, sub_id: str, *, pause: bool) -> Subaccount:
+        """subaccounts/pause (mail queued, for at most 3 days) or subaccounts/resume."""
+        method = "subaccounts/pause" if pause else "subaccounts/resume"
+        found = parse_subaccount(self._expect(await self.call(method, id=sub_id), dict, method))
+        if found is None:
+            raise MandrillError(f"Mandrill answered {method} with an unreadable subaccount")
+        return found
+
     async def senders_domains(self) -> list[SenderDomain]:
         data = self._expect(await self.call("senders/domains"), list, "senders/domains")
         return [d for d in (parse_domain(x) for x in data) if d is not None]

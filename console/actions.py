@@ -1,0 +1,122 @@
+"""Actions that change the Mandrill account, each confirmed first and written to the audit log.
+
+Sits beside jobs.py: it calls the Mandrill source, records what happened in the
+store, and re-polls the data set the action changed so the panels show it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from console.jobs import Pipeline, Update
+from console.model import AuditEntry
+from console.sources.base import SourceError
+
+log = logging.getLogger(__name__)
+
+#: kind → (the data set it changes, so it can be re-polled)
+KINDS = {
+    "reject.delete": "rejects",
+    "ip.start_warmup": "ips",
+    "ip.cancel_warmup": "ips",
+    "subaccount.pause": "subaccounts",
+    "subaccount.resume": "subaccounts",
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # one of KINDS
+    target: str  # an email address, an IP or a subaccount id
+    subaccount: str | None = None  # whose denylist, for reject.delete
+
+    def describe(self) -> tuple[str, str]:
+        """(question, consequence): what the confirmation says before anything happens."""
+        t = self.target
+        if self.kind == "reject.delete":
+            whose = f" (customer {self.subaccount})" if self.subaccount else ""
+            return (
+                f"Remove {t} from the reject list{whose}?",
+                "Mandrill will send to this address again. Mandrill counts every removal "
+                "against the account's reputation (manually added entries excepted), and if "
+                "the address still bounces it is listed again and costs reputation twice. "
+                "Remove it only when the recipient has confirmed the address works.",
+            )
+        if self.kind == "ip.start_warmup":
+            return (
+                f"Start warm-up of {t}?",
+                "Mandrill will move traffic onto this IP gradually over about 30 days; the rest "
+                "goes over the shared pool meanwhile. Starting again restarts the schedule.",
+            )
+        if self.kind == "ip.cancel_warmup":
+            return (
+                f"Cancel warm-up of {t}?",
+                "Mandrill stops ramping and sends all of the pool's mail over this IP at once. "
+                "A cold IP carrying full volume is likely to be throttled or spam-foldered.",
+            )
+        if self.kind == "subaccount.pause":
+            return (
+                f"Pause customer {t}?",
+                "Mandrill queues this customer's mail instead of sending it, for at most 3 "
+                "days; after that queued mail is lost. Their application keeps getting "
+                "'queued' answers, so tell them.",
+            )
+        if self.kind == "subaccount.resume":
+            return (
+                f"Resume customer {t}?",
+                "Mandrill starts sending this customer's queued and new mail again.",
+            )
+        raise ValueError(f"unknown action {self.kind!r}")
+
+
+class Actions:
+    """Performs confirmed actions; in read-only mode refuses them (and logs the refusal)."""
+
+    def __init__(self, pipeline: Pipeline, *, read_only: bool = False) -> None:
+        self.pipeline = pipeline
+        self.read_only = read_only
+
+    async def perform(self, action: Action) -> tuple[AuditEntry, Update | None]:
+        """Carry out one action; never raises for a Mandrill failure, which is its result."""
+        if action.kind not in KINDS:
+            raise ValueError(f"unknown action {action.kind!r}")
+        p = self.pipeline
+        if self.read_only:
+            entry = AuditEntry(
+                p.wall(), action.kind, action.target, False, "refused: mailops is read-only"
+            )
+            await p._db(self._record, entry)
+            return entry, None
+        client = p.client
+        try:
+            if action.kind == "reject.delete":
+                deleted = await client.reject_delete(action.target, action.subaccount)
+                result = "deleted" if deleted else "Mandrill did not delete it"
+                ok = deleted
+            elif action.kind in ("ip.start_warmup", "ip.cancel_warmup"):
+                ip = await client.ip_warmup(action.target, start=action.kind == "ip.start_warmup")
+                w = ip.warmup
+                result = (
+                    f"warming up until {w.end_at:%Y-%m-%d}"
+                    if w.warming_up and w.end_at
+                    else "not warming up"
+                )
+                ok = w.warming_up == (action.kind == "ip.start_warmup")
+            else:
+                sub = await client.subaccount_pause(
+                    action.target, pause=action.kind == "subaccount.pause"
+                )
+                result = f"status {sub.status}"
+                ok = sub.status == ("paused" if action.kind == "subaccount.pause" else "active")
+        except SourceError as exc:
+            ok, result = False, exc.title
+        entry = AuditEntry(p.wall(), action.kind, action.target, ok, result)
+        await p._db(self._record, entry)
+        log.info("action %s %s: %s", action.kind, action.target, result)
+        update = await p.run(KINDS[action.kind])  # show the change at once
+        return entry, update
+
+    def _record(self, entry: AuditEntry) -> None:
+        self.pipeline.store.add_audit(entry)
+        self.pipeline.store.commit()
