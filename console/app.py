@@ -22,19 +22,24 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console import __version__
+from console.actions import Action, Actions
+from console.analysis.explain import explain
 from console.analysis.seeds import seed_findings
 from console.config import Config
-from console.export import export_events_csv
+from console.export import export_customer_report, export_events_csv
 from console.jobs import AlertsView, Jobs, Pipeline, Update
-from console.model import MessageEvent, SeedProgress, SeedRun
+from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
 from console.sources.base import SourceError
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.alerts import AlertLine, AlertsScreen
+from widgets.audit import AuditScreen
 from widgets.bounces import BounceFeed
 from widgets.confirm import ConfirmScreen
+from widgets.customer import CustomerScreen
 from widgets.detail import EventDetail
 from widgets.dns import DnsScreen
+from widgets.intents import ActionRequested, CustomerRequested
 from widgets.reputation import ReputationPanel
 from widgets.seeds import SeedScreen
 from widgets.status import StatusLine
@@ -72,6 +77,7 @@ class MailopsApp(App[None]):
         ),
         Binding("d", "dns", "DNS", tooltip="DNS and blocklists of the domains and IPs", id="dns"),
         Binding("a", "alerts", "Alerts", tooltip="Open and past alerts", id="alerts"),
+        Binding("l", "audit", "Log", tooltip="The log of actions taken", id="audit"),
         Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
         Binding(
             "s", "seed_test", "Seed test", tooltip="Send a seed test now (asks first)", id="seed"
@@ -95,6 +101,7 @@ class MailopsApp(App[None]):
         self.config = config
         self.pipeline = pipeline
         self.jobs = Jobs(pipeline, wall=wall)
+        self.actions = Actions(pipeline, read_only=config.ui.read_only)
         self.export_dir = export_dir
         self.wall = wall
         self.local_time = local_time or (lambda dt: dt.astimezone())
@@ -105,6 +112,7 @@ class MailopsApp(App[None]):
         self._dns_screen: DnsScreen | None = None
         self._seed_screen: SeedScreen | None = None
         self._alerts_screen: AlertsScreen | None = None
+        self._audit_screen: AuditScreen | None = None
         self._seed_progress: SeedProgress | None = None
 
     # -- composition ------------------------------------------------------------------
@@ -270,6 +278,7 @@ class MailopsApp(App[None]):
         yield SystemCommand("Export the feed as CSV", "The filtered rows", self.action_feed_export)
         yield SystemCommand("DNS & blocklists", "SPF, DKIM, DMARC, rDNS, listings", self.action_dns)
         yield SystemCommand("Alerts", "Open and resolved alerts", self.action_alerts)
+        yield SystemCommand("Action log", "Actions taken or refused", self.action_audit)
         yield SystemCommand("Seed placement", "Where seed messages landed", self.action_seeds)
         yield SystemCommand("Run a seed test now", "Sends test messages", self.action_seed_test)
 
@@ -317,6 +326,89 @@ class MailopsApp(App[None]):
         else:
             self.notify("Alert acknowledged", markup=False)
         self._show_alerts(view)
+
+    # -- customers --------------------------------------------------------------------
+
+    @on(CustomerRequested)
+    def _customer(self, message: CustomerRequested) -> None:
+        sid = message.subaccount
+        p = self.pipeline
+        row = next((r for r in p.subaccount_view() if r.id == sid), None)
+        if row is None:
+            self.notify(f"No data for customer {sid} yet", markup=False)
+            return
+        events = [e for e in self.feed.events if e.subaccount == sid]
+        events.sort(key=lambda e: e.event_ts, reverse=True)
+        alerts = [
+            a
+            for a in p.alerts_view().open
+            if a.subject == f"customer {sid}" or a.subject.startswith(f"customer {sid}|")
+        ]
+        seeds: list[SeedResult] = []
+        runs = p.seed_view()
+        if runs and self.config.seed_test.subaccount == sid:
+            seeds = list(runs[-1].results)
+        self.push_screen(CustomerScreen(row, events, alerts, seeds, explain, self.local_time))
+
+    @on(CustomerScreen.ReportRequested)
+    def _customer_report(self, message: CustomerScreen.ReportRequested) -> None:
+        screen = self.screen
+        if not isinstance(screen, CustomerScreen):
+            return
+        try:
+            csv_path, txt_path = export_customer_report(
+                screen.row,
+                screen.events,
+                explain,
+                self.export_dir,
+                self.wall(),
+                self.config.thresholds,
+            )
+        except OSError as exc:
+            self.notify(f"Export failed: {exc.strerror or exc}", severity="error", markup=False)
+            return
+        self.last_export = txt_path
+        self.notify(f"Wrote {txt_path} and {csv_path}", timeout=15, markup=False)
+
+    # -- actions ----------------------------------------------------------------------
+
+    @on(ActionRequested)
+    def _action_requested(self, message: ActionRequested) -> None:
+        action = Action(message.kind, message.target, message.subaccount)
+        if self.actions.read_only:
+            self.notify(
+                "Read-only: actions are off (started with --read-only or [ui] read_only)",
+                severity="warning",
+                markup=False,
+            )
+            self.run_worker(self._perform(action), group="actions")
+            return
+        question, consequence = action.describe()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._perform(action), group="actions")
+
+        self.push_screen(ConfirmScreen(question, consequence, yes="Do it"), answered)
+
+    async def _perform(self, action: Action) -> None:
+        entry, _ = await self.actions.perform(action)  # the re-poll has published
+        if not self.actions.read_only:
+            self.notify(
+                f"{action.kind} {action.target}: {entry.result}",
+                severity="information" if entry.ok else "error",
+                markup=False,
+                timeout=10,
+            )
+        screen = self._audit_screen
+        if screen is not None and screen.is_attached:
+            screen.show(self.pipeline.store.audit())
+
+    def action_audit(self) -> None:
+        screen = AuditScreen(self.local_time, self.actions.read_only)
+        self._audit_screen = screen
+        screen.show(self.pipeline.store.audit())
+        self.push_screen(screen)
 
     # -- seed placement ---------------------------------------------------------------
 

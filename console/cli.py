@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mailops {__version__}")
     p.add_argument("--demo", action="store_true", help="open the console on the built-in simulator")
     p.add_argument("--state-dir", metavar="DIR", help="override [storage] state_dir")
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="no actions (reject removal, warm-up, pause): look, don't touch",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser(
@@ -146,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                 _parser().parse_args(["config", "--help"])
             return run_config_init(args.config, force=args.force)
         if args.demo:
-            return run_demo(args.state_dir)
-        return run_console(args.config, args.state_dir)
+            return run_demo(args.state_dir, read_only=args.read_only)
+        return run_console(args.config, args.state_dir, read_only=args.read_only)
     except KeyboardInterrupt:
         return 130
 
@@ -159,11 +164,13 @@ def _err(text: str) -> None:
 # -- console -----------------------------------------------------------------------
 
 
-def run_console(config_path: str | None, state_dir: str | None) -> int:
+def run_console(config_path: str | None, state_dir: str | None, *, read_only: bool = False) -> int:
     try:
         config = load_config(config_path)
         if state_dir:
             config = replace(config, storage=replace(config.storage, state_dir=state_dir))
+        if read_only:
+            config = replace(config, ui=replace(config.ui, read_only=True))
         key, warnings = resolve_api_key(config)
     except ConfigError as exc:
         _err(str(exc))
@@ -301,7 +308,7 @@ DEMO_SEEDS = (
 )
 
 
-def run_demo(state_dir: str | None) -> int:
+def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
     from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
     from console.sim.demo_dns import DemoDns
     from console.sim.mailboxes import MemoryMailboxes
@@ -319,6 +326,8 @@ def run_demo(state_dir: str | None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="mailops-demo-") as tmp:
             config = demo_config(server.base_url, state_dir or tmp, demo_dns.port)
+            if read_only:
+                config = replace(config, ui=replace(config.ui, read_only=True))
             return _open_console(
                 config,
                 Secret(DEMO_KEY),

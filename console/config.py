@@ -213,6 +213,7 @@ class AlertConfig:
 @dataclass(frozen=True)
 class UiConfig:
     feed_limit: int = 5000
+    read_only: bool = False  # no actions (rejects/delete, warm-up, pause): look, don't touch
 
 
 @dataclass(frozen=True)
@@ -636,6 +637,22 @@ ip_window_hours = 24      # the window the IP panel counts messages over
 
 [ui]
 feed_limit = 5000         # bounce-feed rows kept on screen
+read_only = false         # true: no actions (same as --read-only)
+
+[alerts]                  # rules beyond [thresholds]; every rule can be switched off
+reputation_drop_points = 10   # account reputation down this much in 24 h
+hard_bounce_critical = 0.05   # hard bounces: warning above [thresholds], critical above this
+customer_factor = 3.0     # a customer's complaint or bounce rate this many times the others'
+min_messages = 100        # fewer messages than this: no rate alert
+warmup_tolerance = 0.25   # a warming IP carrying 25 % more than the plan's day
+# warmup_plan = [50, 100, 200, ...]   # messages a day on warm-up day 1, 2, 3 ... (30 values)
+seed_inbox_min = 0.8      # a provider's inbox share in the latest seed test
+source_failing_minutes = 15
+bell = true               # ring the terminal bell on a new critical alert
+disabled = []             # rule names to switch off, e.g. ["dns_unknown"]
+# webhook_url = "https://hooks.example.com/mailops"   # POST JSON on a new critical alert
+# command = "/usr/local/bin/page-oncall"              # or run this, the alert as JSON on stdin
+notify_timeout = 10.0
 """
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from console.model import MessageEvent
-from console.textsafe import spreadsheet_safe
+from console.config import Thresholds
+from console.model import MessageEvent, SubaccountRow
+from console.textsafe import spreadsheet_safe, visible
 
 COLUMNS = (
     "time_utc",
@@ -25,20 +27,34 @@ COLUMNS = (
 )
 
 
-def export_events_csv(events: Iterable[MessageEvent], directory: Path, now: datetime) -> Path:
-    """Write the events to a new CSV (mode 0600: it holds recipient addresses)."""
+def _new_file(directory: Path, stem: str, suffix: str) -> tuple[Path, int]:
+    """A fresh file (never overwriting an export), mode 0600: it holds recipient addresses."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"bounces-{now.strftime('%Y%m%d-%H%M%S')}.csv"
+    path = directory / f"{stem}{suffix}"
     n = 1
-    while path.exists():
-        n += 1
-        path = directory / f"bounces-{now.strftime('%Y%m%d-%H%M%S')}-{n}.csv"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    while True:
+        try:
+            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            n += 1
+            path = directory / f"{stem}-{n}{suffix}"
+
+
+def export_events_csv(
+    events: Iterable[MessageEvent],
+    directory: Path,
+    now: datetime,
+    *,
+    stem: str = "bounces",
+    explain: Callable[[MessageEvent], str] | None = None,
+) -> Path:
+    """Write the events to a new CSV; with `explain`, a plain-words column too."""
+    path, fd = _new_file(directory, f"{stem}-{now.strftime('%Y%m%d-%H%M%S')}", ".csv")
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(COLUMNS)
+        writer.writerow((*COLUMNS, "explanation") if explain else COLUMNS)
         for e in events:
-            row = (
+            row: tuple[str, ...] = (
                 e.event_ts.strftime("%Y-%m-%d %H:%M:%S"),
                 e.kind,
                 e.state,
@@ -50,5 +66,94 @@ def export_events_csv(events: Iterable[MessageEvent], directory: Path, now: date
                 e.subject,
                 e.message_id,
             )
+            if explain is not None:
+                row = (*row, explain(e))
             writer.writerow([spreadsheet_safe(str(v)) for v in row])
     return path
+
+
+def customer_summary(
+    sub: SubaccountRow,
+    events: Sequence[MessageEvent],
+    explain: Callable[[MessageEvent], str],
+    now: datetime,
+    t: Thresholds,
+) -> str:
+    """Plain text fit to paste into an email to the customer: what happened, why, what to do."""
+    kinds = Counter(e.kind for e in events)
+    lines = [
+        f"Email delivery summary for {sub.name or sub.id}",
+        f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Messages sent: {sub.messages:,}",
+    ]
+    if sub.messages:
+        hb = sub.hard_bounces / sub.messages
+        cr = sub.complaints / sub.messages
+        lines.append(
+            f"Bounced (address unusable): {sub.hard_bounces:,} ({hb:.2%})"
+            + (f" - above the {t.hard_bounce_rate:.0%} that keeps a sender in good standing"
+               if hb > t.hard_bounce_rate else "")
+        )  # fmt: skip
+        lines.append(
+            f"Marked as spam by recipients: {sub.complaints:,} ({cr:.2%})"
+            + (f" - above {t.complaint_critical:.1%}, the limit Gmail and Yahoo enforce"
+               if cr > t.complaint_critical else "")
+        )  # fmt: skip
+    for kind, label in (
+        ("soft", "Temporarily undeliverable"),
+        ("reject", "Not sent by us"),
+        ("unsub", "Unsubscribed"),
+        ("deferred", "Delayed, retried"),
+    ):
+        if kinds.get(kind):
+            lines.append(f"{label}: {kinds[kind]:,}")  # fmt: skip
+    why: dict[str, list[MessageEvent]] = {}
+    for e in events:
+        if e.kind in ("hard", "soft", "reject"):
+            why.setdefault(explain(e), []).append(e)
+    if why:
+        lines += ["", "Why messages did not arrive:"]
+        for reason, evs in sorted(why.items(), key=lambda kv: -len(kv[1])):
+            examples = ", ".join(sorted({visible(e.email) for e in evs})[:3])
+            lines.append(f"  - {len(evs):,} x {reason} (for example {examples})")
+    complaints = [e for e in events if e.kind == "spam"]
+    if complaints:
+        lines += [
+            "",
+            "Recipients who marked a message as spam (often by accident: the spam button sits",
+            "next to delete). Please stop mailing them unless they ask again:",
+        ]
+        for e in sorted(complaints, key=lambda e: e.event_ts)[:50]:
+            subject = f' - "{visible(e.subject)}"' if e.subject else ""
+            lines.append(f"  - {visible(e.email)} on {e.event_ts:%Y-%m-%d %H:%M} UTC{subject}")
+        if len(complaints) > 50:
+            lines.append(f"  … and {len(complaints) - 50} more (see the attached CSV)")
+    lines += [
+        "",
+        "What helps: remove addresses that bounced as non-existent, send only to people who",
+        "asked for your mail, and make unsubscribing easy. The attached CSV lists every event.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def export_customer_report(
+    sub: SubaccountRow,
+    events: Sequence[MessageEvent],
+    explain: Callable[[MessageEvent], str],
+    directory: Path,
+    now: datetime,
+    t: Thresholds,
+) -> tuple[Path, Path]:
+    """The customer's events as CSV (with explanations) and the plain-text summary."""
+    stem = f"customer-{_safe_name(sub.id)}"
+    csv_path = export_events_csv(events, directory, now, stem=stem, explain=explain)
+    txt_path, fd = _new_file(directory, f"{stem}-{now.strftime('%Y%m%d-%H%M%S')}", ".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(customer_summary(sub, events, explain, now, t))
+    return csv_path, txt_path
+
+
+def _safe_name(text: str) -> str:
+    """A subaccount id is outside text: keep it from naming a path."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)[:60] or "customer"

@@ -11,12 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from console.analysis.feed import filter_events, matches
 from console.model import FEED_KINDS, MessageEvent
 from console.textsafe import cell, visible
+from widgets.intents import ActionRequested
 
 KIND_STYLE = {
     "hard": "bold red",
@@ -44,6 +46,9 @@ class BounceFeed(Vertical):
 
     BINDINGS = [
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding(
+            "x", "unreject", "Unreject", tooltip="Remove the recipient from the reject list (asks)"
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -217,6 +222,19 @@ class BounceFeed(Vertical):
     def action_export(self) -> None:
         desc = self.query_one("#feed-info", Static).content
         self.post_message(self.ExportRequested(self.visible_events(), str(desc)))
+
+    def highlighted_event(self) -> MessageEvent | None:
+        table: DataTable[Text] = self.query_one("#feed", DataTable)
+        if table.row_count == 0 or not 0 <= table.cursor_row < table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return self.by_key.get(str(key))
+
+    def action_unreject(self) -> None:
+        ev = self.highlighted_event()
+        if ev is None:
+            return
+        self.post_message(ActionRequested("reject.delete", ev.email, ev.subaccount or None))
 
     @on(DataTable.RowSelected, "#feed")
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -7,14 +7,18 @@ from collections.abc import Sequence
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Sparkline, Static
 
 from console.config import Thresholds
 from console.model import AccountView, Reject, Stats, SubaccountRow
 from console.textsafe import cell, visible
+from widgets.intents import ActionRequested, CustomerRequested
 
 WORD_STYLE = {"Excellent": "bold green", "Good": "bold yellow", "Poor": "bold red"}
 
@@ -35,9 +39,32 @@ class ReputationPanel(Horizontal):
 
     summary_text = ""
 
+    BINDINGS = [
+        Binding("z", "pause", "Pause/resume", tooltip="Pause or resume the customer (asks)"),
+    ]
+
     def __init__(self, thresholds: Thresholds | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.thresholds = thresholds or Thresholds()
+        self._subs: dict[str, SubaccountRow] = {}
+
+    def highlighted_customer(self) -> SubaccountRow | None:
+        table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
+        if table.row_count == 0 or not 0 <= table.cursor_row < table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return self._subs.get(str(key))
+
+    def action_pause(self) -> None:
+        row = self.highlighted_customer()
+        if row is not None:
+            kind = "subaccount.resume" if row.status == "paused" else "subaccount.pause"
+            self.post_message(ActionRequested(kind, row.id))
+
+    @on(DataTable.RowSelected, "#subaccounts")
+    def _open_customer(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.post_message(CustomerRequested(str(event.row_key.value)))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="rep-left"):
@@ -106,6 +133,7 @@ class ReputationPanel(Horizontal):
         self.query_one("#rep-spark-label", Static).update(label)
 
     def show_subaccounts(self, rows: Sequence[SubaccountRow]) -> None:
+        self._subs = {r.id: r for r in rows}
         table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
         wanted = [r.id for r in rows]
         current = [k.value for k in table.rows]

@@ -6,13 +6,16 @@ from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from console.analysis.dnsbl import TargetSummary, summarize
 from console.model import BlocklistView, IpDns, IpRow, IpView
 from console.textsafe import cell, visible
+from widgets.intents import ActionRequested
 
 
 def bar(progress: float | None, width: int = 8) -> str:
@@ -36,6 +39,12 @@ COLUMNS = (
 
 
 class WarmupPanel(Vertical):
+    BINDINGS = [
+        Binding(
+            "w", "warmup", "Warm-up", tooltip="Start or cancel the dedicated IP's warm-up (asks)"
+        ),
+    ]
+
     DEFAULT_CSS = """
     WarmupPanel DataTable { height: 1fr; }
     WarmupPanel #ip-notes { height: auto; color: $warning; }
@@ -63,6 +72,21 @@ class WarmupPanel(Vertical):
         self._rdns = {r.ip: r for r in view.ips}
         if self._view is not None:
             self.show_ips(self._view)
+
+    def action_warmup(self) -> None:
+        table: DataTable[Text] = self.query_one("#ips", DataTable)
+        rows = self._view.rows if self._view else ()
+        if not rows or not 0 <= table.cursor_row < len(rows):
+            return
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        row = next((r for r in rows if r.ip == key), None)
+        if row is None:
+            return
+        if not row.dedicated:
+            self.notify(f"{row.ip} is a shared-pool IP: only dedicated IPs have a warm-up")
+            return
+        kind = "ip.cancel_warmup" if row.warming_up else "ip.start_warmup"
+        self.post_message(ActionRequested(kind, row.ip))
 
     def show_seed_notes(self, notes: Sequence[str]) -> None:
         """Seed findings that blame an IP belong beside that IP's numbers."""

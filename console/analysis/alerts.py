@@ -233,7 +233,7 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
                 rate = mine / s.messages
                 if mine >= MIN_EVENTS and rate >= a.customer_factor * max(others, 1e-9):
                     versus = (
-                        f"{rate / others:.0f}× the other customers' {_pct(others)}"
+                        f"is {rate / others:.0f}× the other customers' {_pct(others)}"
                         if others
                         else "while the other customers have none"
                     )
@@ -242,7 +242,7 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
                             "customer_outlier",
                             f"{who}|{label}",
                             "warning",
-                            f"{name}: {label} rate {_pct(rate)} is {versus} ({mine} in 7 days)",
+                            f"{name}: {label} rate {_pct(rate)} {versus} ({mine} in 7 days)",
                         )
                     )
     if x.ips is not None:

@@ -1,0 +1,71 @@
+"""The action log: every action taken or refused from this console, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from console.model import AuditEntry
+from console.textsafe import cell
+
+
+class AuditScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the main screen"),
+        Binding("l", "app.pop_screen", "Back", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    AuditScreen .heading { text-style: bold; padding: 0 1; }
+    AuditScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self, local: Callable[[datetime], datetime], read_only: bool) -> None:
+        super().__init__()
+        self._local = local
+        self._read_only = read_only
+        self._entries: tuple[AuditEntry, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            mode = " · read-only: actions are off" if self._read_only else ""
+            yield Static(f"Action log (newest first){mode}", classes="heading")
+            table: DataTable[Text] = DataTable(id="audit", cursor_type="row")
+            for key, label, width in (
+                ("at", "time", 19),
+                ("action", "action", 18),
+                ("target", "target", 32),
+                ("ok", "ok", 3),
+                ("result", "result", 60),
+            ):
+                table.add_column(label, key=key, width=width)
+            yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def show(self, entries: Sequence[AuditEntry]) -> None:
+        self._entries = tuple(entries)
+        if self.is_mounted:
+            self._paint()
+
+    def _paint(self) -> None:
+        table: DataTable[Text] = self.query_one("#audit", DataTable)
+        table.clear()
+        for i, e in enumerate(reversed(self._entries)):
+            table.add_row(
+                cell(self._local(e.at).strftime("%Y-%m-%d %H:%M:%S")),
+                cell(e.action, 18),
+                cell(e.target, 32),
+                cell("✓" if e.ok else "✗", style="green" if e.ok else "bold red"),
+                cell(e.result, 200),
+                key=str(i),
+            )

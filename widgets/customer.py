@@ -1,0 +1,126 @@
+"""One customer (subaccount): its standing, its bounces and complaints in plain words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from console.model import Alert, MessageEvent, SeedResult, SubaccountRow
+from console.textsafe import cell, visible
+from widgets.intents import ActionRequested
+
+KIND_STYLE = {"hard": "bold red", "spam": "bold magenta", "reject": "red", "soft": "yellow"}
+
+
+class CustomerScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the main screen"),
+        Binding("e", "report", "Report", tooltip="Export CSV + a summary to send the customer"),
+        Binding("z", "pause", "Pause/resume", tooltip="Pause or resume this customer (asks)"),
+    ]
+
+    DEFAULT_CSS = """
+    CustomerScreen #cust-head { height: auto; padding: 0 1; }
+    CustomerScreen #cust-alerts { height: auto; max-height: 5; padding: 0 1; }
+    CustomerScreen #cust-events { height: 1fr; }
+    CustomerScreen #cust-seeds { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
+    """
+
+    class ReportRequested(Message):
+        def __init__(self, subaccount: str) -> None:
+            super().__init__()
+            self.subaccount = subaccount
+
+    def __init__(
+        self,
+        row: SubaccountRow,
+        events: Sequence[MessageEvent],
+        alerts: Sequence[Alert],
+        seeds: Sequence[SeedResult],
+        explain: Callable[[MessageEvent], str],
+        local: Callable[[datetime], datetime],
+    ) -> None:
+        super().__init__()
+        self.row = row
+        self.events = list(events)
+        self._alerts = alerts
+        self._seeds = seeds
+        self._explain = explain
+        self._local = local
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self._head(), id="cust-head")
+            yield Static(self._alert_text(), id="cust-alerts")
+            table: DataTable[Text] = DataTable(id="cust-events", cursor_type="row")
+            for key, label, width in (
+                ("time", "time", 14),
+                ("kind", "kind", 8),
+                ("to", "recipient", 24),
+                ("why", "in plain words", 50),
+                ("raw", "as the receiver said it", 60),
+            ):
+                table.add_column(label, key=key, width=width)
+            yield table
+            yield Static(self._seed_text(), id="cust-seeds")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table: DataTable[Text] = self.query_one("#cust-events", DataTable)
+        for i, e in enumerate(self.events):
+            table.add_row(
+                cell(self._local(e.event_ts).strftime("%m-%d %H:%M:%S")),
+                cell(e.kind, 8, KIND_STYLE.get(e.kind, "")),
+                cell(e.email, 24),
+                cell(self._explain(e), 120),
+                cell(e.reason, 200),
+                key=str(i),
+            )
+
+    def _head(self) -> Text:
+        r = self.row
+        out = Text()
+        out.append(f"{visible(r.name or r.id)} ", style="bold")
+        out.append(f"({visible(r.id)}) · {visible(r.status)} · ")
+        out.append(f"reputation {r.reputation if r.reputation is not None else '—'}")
+        out.append(f" · {r.sent_weekly:,} sent this week (Mandrill)\n")
+        if r.messages:
+            out.append(
+                f"7 days seen here: {r.messages:,} messages · hard bounces {r.hard_bounces} "
+                f"({r.hard_bounces / r.messages:.2%}) · spam complaints {r.complaints} "
+                f"({r.complaints / r.messages:.2%})"
+            )
+        counts: dict[str, int] = {}
+        for e in self.events:
+            counts[e.kind] = counts.get(e.kind, 0) + 1
+        if counts:
+            out.append(" · feed: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        return out
+
+    def _alert_text(self) -> Text:
+        out = Text()
+        for a in self._alerts:
+            style = "bold red" if a.severity == "critical" else "bold yellow"
+            out.append(f"⚠ {visible(a.message)}\n", style=style)
+        return out
+
+    def _seed_text(self) -> Text:
+        if not self._seeds:
+            return Text("")
+        parts = [f"{visible(s.seed)} {s.placement}" for s in self._seeds]
+        return Text("latest seed test (sent as this customer): " + ", ".join(parts))
+
+    def action_report(self) -> None:
+        self.post_message(self.ReportRequested(self.row.id))
+
+    def action_pause(self) -> None:
+        kind = "subaccount.resume" if self.row.status == "paused" else "subaccount.pause"
+        self.post_message(ActionRequested(kind, self.row.id))
