@@ -1,0 +1,110 @@
+"""Actions and the customer view, driven from the keyboard."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from textual.widgets import DataTable, Static
+
+from tests.ui.conftest import make_app, settled, wait_for
+from widgets.audit import AuditScreen
+from widgets.bounces import BounceFeed
+from widgets.confirm import ConfirmScreen
+from widgets.customer import CustomerScreen
+
+SIZE = (120, 40)
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def _focus_feed_row(app, pilot, kind: str) -> str:
+    feed = app.query_one(BounceFeed)
+    table = app.query_one("#feed", DataTable)
+    table.focus()
+    i = next(i for i, e in enumerate(feed.visible_events()) if e.kind == kind)
+    table.move_cursor(row=i)
+    await pilot.pause()
+    return feed.visible_events()[i].email
+
+
+async def test_unreject_asks_states_the_cost_then_removes_and_logs(server, store, clock, sim):
+    app = make_app(server, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        listed = {r["email"] for r in sim.m_rejects_list({})}
+        feed = app.query_one(BounceFeed)
+        table = app.query_one("#feed", DataTable)
+        table.focus()
+        i = next(i for i, e in enumerate(feed.visible_events()) if e.email in listed)
+        table.move_cursor(row=i)
+        email = feed.visible_events()[i].email
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        body = str(app.screen.query_one("#confirm-body", Static).content)
+        assert "against the account's reputation" in body
+        await pilot.press("n")
+        await pilot.pause()
+        assert sim.calls["rejects/delete"] == 0
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(lambda: len(app.pipeline.store.audit()) == 1)
+        entry = app.pipeline.store.audit()[0]
+        assert (entry.action, entry.target, entry.ok) == ("reject.delete", email, True)
+        assert email not in {r["email"] for r in sim.m_rejects_list({})}
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, AuditScreen)
+        [row] = rows(app.screen.query_one("#audit", DataTable))
+        assert row[1:] == ["reject.delete", email, "✓", "deleted"]
+
+
+async def test_read_only_refuses_without_asking(server, store, clock, sim):
+    app = make_app(server, store, clock)
+    app.config = replace(app.config, ui=replace(app.config.ui, read_only=True))
+    app.actions.read_only = True
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        await _focus_feed_row(app, pilot, "hard")
+        await pilot.press("x")
+        await wait_for(lambda: len(app.pipeline.store.audit()) == 1)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.pipeline.store.audit()[0].result == "refused: mailops is read-only"
+        assert sim.calls["rejects/delete"] == 0
+        assert any("Read-only" in str(n.message) for n in app._notifications)
+
+
+async def test_customer_view_report_and_pause(server, store, clock, sim):
+    app = make_app(server, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        subs = app.query_one("#subaccounts", DataTable)
+        subs.focus()
+        subs.move_cursor(row=0)  # worst first: Dandelion Deals
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CustomerScreen) and screen.row.id == "dandelion"
+        head = str(screen.query_one("#cust-head", Static).content)
+        assert head.startswith("Dandelion Deals (dandelion) · active")
+        alerts = str(screen.query_one("#cust-alerts", Static).content)
+        assert "complaint rate" in alerts
+        events = rows(screen.query_one("#cust-events", DataTable))
+        assert events and all(r[3] for r in events)  # every event explained
+        assert any(r[1] == "spam" and "report spam" in r[3] for r in events)
+        await pilot.press("e")
+        await pilot.pause()
+        txt = app.last_export
+        assert txt.suffix == ".txt" and os.stat(txt).st_mode & 0o777 == 0o600
+        assert "Recipients who marked a message as spam" in txt.read_text()
+        assert txt.with_suffix(".csv").exists()
+        await pilot.press("z")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(lambda: "dandelion" in sim.paused)
+        await wait_for(lambda: len(app.pipeline.store.audit()) == 1)
