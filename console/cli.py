@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
+from console.analysis.alerts import evaluate as evaluate_alerts
 from console.analysis.feed import count_kinds
-from console.analysis.health import ORDER, dns_findings, evaluate
+from console.analysis.health import ORDER
 from console.analysis.seeds import seed_exit, seed_findings
 from console.config import (
     Config,
@@ -35,12 +36,12 @@ from console.config import (
     write_template,
 )
 from console.jobs import Pipeline, Update
-from console.model import FEED_KINDS, DomainDns, SeedRun, SenderDomain
+from console.model import FEED_KINDS, Alert, DomainDns, SeedRun, SenderDomain
 from console.secret import Secret
 from console.seeding import Seed, seeds_from_config
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
-from console.store import Store, StoreError, read_seed_runs
+from console.store import Store, StoreError, read_seed_runs, read_stored_alerts
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 
@@ -416,7 +417,10 @@ def seed_json(run: SeedRun | None) -> list[dict[str, Any]]:
 
 
 def check_report(
-    pipeline: Pipeline, updates: dict[str, Update], seed_run: SeedRun | None = None
+    pipeline: Pipeline,
+    updates: dict[str, Update],
+    seed_run: SeedRun | None = None,
+    stored_alerts: Sequence[Alert] = (),
 ) -> tuple[dict[str, Any], int]:
     config = pipeline.config
     sources: dict[str, Any] = {}
@@ -442,12 +446,15 @@ def check_report(
     ip_view = pipeline.ip_view()
     ips = ip_view.rows
     subs = pipeline.subaccount_view()
-    status, findings = evaluate(view.account if view else None, ips, subs, config.thresholds)
     dns_results = pipeline.dns_view() or ()
     blocklists = pipeline.blocklist_view()
-    findings += dns_findings(dns_results, blocklists)
-    findings += seed_findings(seed_run, pipeline.clock())
-    status = max((f.severity for f in findings), key=lambda s: ORDER[s], default="ok")
+    # the same rules as the console's alerts; failing sources are exit 3 on their own
+    inputs = replace(pipeline.alert_inputs(), seed_run=seed_run, statuses=None)
+    signals, _ = evaluate_alerts(inputs, config.thresholds, config.alerts)
+    signals.sort(key=lambda s: (-ORDER[s.severity], s.rule, s.subject))
+    stored = {a.key: a for a in stored_alerts if a.resolved_at is None}
+    checked_at = datetime.now(UTC)
+    status = max((s.severity for s in signals), key=lambda s: ORDER[s], default="ok")
     listings: dict[str, list[dict[str, Any]]] = {}
     for item in blocklists.listings if blocklists else ():
         listings.setdefault(item.target, []).append(
@@ -462,9 +469,22 @@ def check_report(
     events = count_kinds(pipeline.store.recent_events(10**9))
     report: dict[str, Any] = {
         "status": "unknown" if failed else status,
-        "checked_at": datetime.now(UTC).isoformat(),
+        "checked_at": checked_at.isoformat(),
         "window_hours": pipeline.backfill_hours,
-        "findings": [{"severity": f.severity, "text": f.text} for f in findings],
+        "alerts": [
+            {
+                "rule": sig.rule,
+                "severity": sig.severity,
+                "subject": sig.subject,
+                "message": sig.message,
+                # since the console first raised it, if it keeps alerts in this state dir
+                "since": (
+                    stored[sig.key].opened_at if sig.key in stored else checked_at
+                ).isoformat(),
+            }
+            for sig in signals
+        ],
+        "findings": [{"severity": sig.severity, "text": sig.message} for sig in signals],
         "sources": sources,
         "account": None,
         "ips": [
@@ -620,7 +640,12 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
             runs, seed_warnings = read_seed_runs(config.state_path(), limit=1)
             for w in seed_warnings:
                 _err(f"warning: seed runs: {w}")
-            report, code = check_report(pipeline, updates, runs[-1] if runs else None)
+            report, code = check_report(
+                pipeline,
+                updates,
+                runs[-1] if runs else None,
+                read_stored_alerts(config.state_path()),
+            )
         finally:
             store.close()
     if code == EXIT_UNUSABLE:

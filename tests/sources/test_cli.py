@@ -70,6 +70,13 @@ def test_check_json_against_the_simulator(simulator, tmp_path: Path):
     assert d["sent"] > 0 and d["delivered"] <= d["sent"] and 0 < d["delivery_rate"] <= 1
     assert ips["198.51.100.13"]["noisy_neighbour"] is True
     assert report["status"] != "ok"  # the noisy neighbour is a warning at least
+    alerts = {(a["rule"], a["subject"]): a for a in report["alerts"]}
+    noisy = alerts[("noisy_neighbour", "IP 198.51.100.13")]
+    assert (
+        noisy["severity"] == "warning" and noisy["since"] and "noisy neighbour" in noisy["message"]
+    )
+    # the same engine decides the status; the worst alert comes first
+    assert report["alerts"][0]["severity"] == report["status"]
     subs = {s["id"]: s for s in report["subaccounts"]}
     assert subs["dandelion"]["reputation"] < subs["blue-bank"]["reputation"]
     assert {"id", "reputation", "complaints"} <= set(subs["dandelion"])

@@ -2,12 +2,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from console.analysis.feed import count_kinds, filter_events
-from console.analysis.health import evaluate
 from console.analysis.ips import ip_rows, ip_view, warmup_progress
 from console.analysis.reputation import reputation_word
 from console.analysis.subaccounts import subaccount_rows
 from console.config import Thresholds
-from console.model import Account, Ip, MessageEvent, SmtpEvent, Stats, Subaccount, Warmup
+from console.model import Ip, MessageEvent, SmtpEvent, Subaccount, Warmup
 
 T = Thresholds()
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -67,16 +66,6 @@ def test_reputation_words():
     assert reputation_word(80, T) == "Excellent"
     assert reputation_word(50, T) == "Good"
     assert reputation_word(20, T) == "Poor"
-
-
-def test_health_levels():
-    week = Stats(sent=10000, complaints=35, hard_bounces=100)
-    acc = Account("u", 90, 100, 0, {"last_7_days": week})
-    status, findings = evaluate(acc, [], [], T)
-    assert status == "critical" and "complaint rate 0.35%" in findings[0].text
-    ok = Account("u", 90, 100, 0, {"last_7_days": Stats(sent=10000, complaints=1)})
-    assert evaluate(ok, [], [], T)[0] == "ok"
-    assert evaluate(Account("u", 60, 100, 0, {}), [], [], T)[0] == "warning"
 
 
 def _ev(
