@@ -636,6 +636,7 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
                 )
             except ConfigError as exc:
                 return unusable(str(exc))
+            pipeline.notifications = False
             updates = asyncio.run(_poll_for_check(pipeline))
             runs, seed_warnings = read_seed_runs(config.state_path(), limit=1)
             for w in seed_warnings:

@@ -52,6 +52,8 @@ from console.sources.authdns import check_domain
 from console.sources.base import SourceError
 from console.sources.dns import DnsClient, reverse_dns
 from console.sources.mandrill import MandrillClient
+from console.sources.notify import payload as alert_payload
+from console.sources.notify import post_webhook, run_command
 from console.store import Store
 from console.timeutil import Clock, system_clock
 
@@ -133,6 +135,9 @@ class Pipeline:
         self.client = client
         self.seeds = tuple(seeds)
         self.seed_running = False
+        self._notifying: set[asyncio.Task[None]] = set()
+        #: Off for `mailops check`: a fresh store each run would re-announce every alert.
+        self.notifications = True
         self.dns = dns
         self._dqs_key = dqs_key
         self.store = store
@@ -191,8 +196,40 @@ class Pipeline:
             alerts = None
         if alerts is not None:
             update = replace(update, result=replace(update.result, alerts=alerts))
+            critical = [a for a in alerts.opened if a.severity == "critical"]
+            a = self.config.alerts
+            if critical and self.notifications and (a.webhook_url or a.command):
+                task = asyncio.get_running_loop().create_task(self.notify(critical))
+                self._notifying.add(task)
+                task.add_done_callback(self._notifying.discard)
         self.publish(update)
         return update
+
+    async def notify(self, alerts: Sequence[Alert]) -> None:
+        """Webhook and/or command for each new critical alert; a failure is the 'notify'
+        status (on the status line), never an exception."""
+        a = self.config.alerts
+        errors = []
+        for alert in alerts:
+            body = alert_payload(alert)
+            try:
+                if a.webhook_url:
+                    await post_webhook(a.webhook_url, body, timeout=a.notify_timeout)
+                if a.command:
+                    await run_command(a.command, body, timeout=a.notify_timeout)
+            except SourceError as exc:
+                log.warning("notification failed: %s", exc.title)
+                errors.append(exc.title)
+        now = self.wall()
+        prev = self.statuses.get("notify") or SourceStatus("notify")
+        if errors:
+            status = replace(
+                prev, ok=False, last_attempt_at=now, error=errors[-1], failures=prev.failures + 1
+            )
+        else:
+            status = SourceStatus("notify", ok=True, last_ok_at=now, last_attempt_at=now)
+        self.statuses["notify"] = status
+        self.publish(Update("notify", status))
 
     # -- alerts ------------------------------------------------------------------------
 
