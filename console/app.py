@@ -342,7 +342,7 @@ class MailopsApp(App[None]):
         alerts = [
             a
             for a in p.alerts_view().open
-            if a.subject == f"customer {sid}" or a.subject.startswith(f"customer {sid}|")
+            if a.subject == f"customer {sid}" or a.subject.startswith(f"customer {sid} (")
         ]
         seeds: list[SeedResult] = []
         runs = p.seed_view()

@@ -91,6 +91,8 @@ async def main() -> None:
     print(await shoot("detail", (120, 40), ("tab", "tab", "enter")))
     print(await shoot("dns", (120, 40), ("d",)))
     print(await shoot("seeds", (120, 40), ("p",)))
+    print(await shoot("alerts", (120, 40), ("a",)))
+    print(await shoot("customer", (120, 40), ("enter",)))
 
 
 if __name__ == "__main__":

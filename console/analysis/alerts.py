@@ -240,7 +240,7 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
                     out.append(
                         Signal(
                             "customer_outlier",
-                            f"{who}|{label}",
+                            f"{who} ({label})",
                             "warning",
                             f"{name}: {label} rate {_pct(rate)} {versus} ({mine} in 7 days)",
                         )
@@ -366,8 +366,10 @@ def _seed_signals(out: list[Signal], run: SeedRun, a: AlertConfig) -> None:
         if judged:
             inbox = sum(1 for r in judged if r.placement == "inbox") / len(judged)
             if inbox < a.seed_inbox_min:
-                sev = "critical" if inbox < a.seed_inbox_min / 2 else "warning"
                 spam = [r for r in judged if r.placement == "spam"]
+                # spam-foldering half the seeds is critical; messages that never came are
+                # a warning (a slow provider, a full box) until they become spam
+                sev = "critical" if len(spam) * 2 >= len(judged) else "warning"
                 why = f"; {blame(spam, judged)}" if spam else ""
                 out.append(
                     Signal(
@@ -402,7 +404,7 @@ def _seed_signals(out: list[Signal], run: SeedRun, a: AlertConfig) -> None:
             out.append(
                 Signal(
                     "seed_problem",
-                    f"{subject}|auth",
+                    f"{subject} (auth)",
                     "warning",
                     f"{when}: {r.seed} authentication {' '.join(fails)}",
                 )

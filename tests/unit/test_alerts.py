@@ -93,13 +93,13 @@ def test_the_complaining_customer_is_named_and_outliers_found():
     assert "0.690% (10 of 1,450) is above 0.3%" in msg
     assert "customer_complaints|customer acme" not in got
     assert "customer_complaints|customer tiny" not in got
-    sev, msg = got["customer_outlier|customer dandelion|complaint"]
+    sev, msg = got["customer_outlier|customer dandelion (complaint)"]
     assert "the other customers'" in msg
     # k× rule at its edge: 3× the others' rate exactly fires, just under does not
     at_edge = [sub("a", 1000, complaints=3), sub("b", 10_000, complaints=10)]
-    assert "customer_outlier|customer a|complaint" in fire(subaccounts=at_edge)
+    assert "customer_outlier|customer a (complaint)" in fire(subaccounts=at_edge)
     under = [sub("a", 1000, complaints=3), sub("b", 10_000, complaints=11)]
-    assert "customer_outlier|customer a|complaint" not in fire(subaccounts=under)
+    assert "customer_outlier|customer a (complaint)" not in fire(subaccounts=under)
 
 
 def iprow(ip: str, sent: int, delivered: int, dedicated=False, day=None, noisy=False) -> IpRow:
@@ -209,3 +209,10 @@ def test_disabled_rules_neither_fire_nor_resolve():
     signals, covered = evaluate(AlertInputs(NOW, account=account(10)), T, cfg)
     assert not any(s.rule == "reputation_low" for s in signals)
     assert "reputation_low" not in covered
+
+
+def test_missing_seeds_warn_and_spam_is_critical():
+    missing = SeedRun("r", NOW, (seed("y1", "yahoo", "missing"),))
+    assert fire(seed_run=missing)["seed_inbox|seeds yahoo"][0] == "warning"
+    spam = SeedRun("r", NOW, (seed("y1", "yahoo", "spam"), seed("y2", "yahoo", "inbox")))
+    assert fire(seed_run=spam)["seed_inbox|seeds yahoo"][0] == "critical"
