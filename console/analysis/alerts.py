@@ -310,9 +310,44 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
                         )
                     )
     if x.dns is not None:
-        for f in dns_findings(x.dns, None):
-            subject = f.text.split(":", 1)[0]
-            out.append(Signal("dns_auth", subject, f.severity, f.text))
+        for d in x.dns:
+            if not d.spf.valid:
+                out.append(
+                    Signal(
+                        "dns_auth",
+                        f"{d.domain} SPF",
+                        "critical",
+                        f"{d.domain}: SPF fails: {d.spf.error}",
+                    )
+                )
+            for k in d.dkim:
+                if not k.valid:
+                    out.append(
+                        Signal(
+                            "dns_auth",
+                            f"{d.domain} DKIM {k.selector}",
+                            "critical",
+                            f"{d.domain}: DKIM {k.selector} fails: {k.error}",
+                        )
+                    )
+            if not d.dmarc.valid:
+                out.append(
+                    Signal(
+                        "dns_auth",
+                        f"{d.domain} DMARC",
+                        "critical",
+                        f"{d.domain}: DMARC fails: {d.dmarc.error}",
+                    )
+                )
+            elif d.dmarc.policy == "none":
+                out.append(
+                    Signal(
+                        "dns_auth",
+                        f"{d.domain} DMARC",
+                        "warning",
+                        f"{d.domain}: DMARC policy is none (monitoring only)",
+                    )
+                )
     if x.blocklists is not None:
         for f in dns_findings((), x.blocklists):
             rule = "blocklist" if ": listed (" in f.text else "dns_unknown"

@@ -216,3 +216,24 @@ def test_missing_seeds_warn_and_spam_is_critical():
     assert fire(seed_run=missing)["seed_inbox|seeds yahoo"][0] == "warning"
     spam = SeedRun("r", NOW, (seed("y1", "yahoo", "spam"), seed("y2", "yahoo", "inbox")))
     assert fire(seed_run=spam)["seed_inbox|seeds yahoo"][0] == "critical"
+
+
+def test_each_failing_dns_check_is_its_own_alert():
+    from console.model import DkimCheck, DmarcCheck, DomainDns, SpfCheck
+
+    bad = DomainDns(
+        "legacy.example",
+        SpfCheck(False, error="too many lookups (11)"),
+        (DkimCheck("mte1", False, "missing", error="no record"), DkimCheck("mte2", True, "cname")),
+        DmarcCheck(True, policy="none"),
+    )
+    got = fire(dns=[bad])
+    assert got["dns_auth|legacy.example SPF"] == (
+        "critical",
+        "legacy.example: SPF fails: too many lookups (11)",
+    )
+    assert got["dns_auth|legacy.example DKIM mte1"][0] == "critical"
+    assert "dns_auth|legacy.example DKIM mte2" not in got
+    assert got["dns_auth|legacy.example DMARC"][0] == "warning"
+    good = replace(bad, spf=SpfCheck(True), dkim=(), dmarc=DmarcCheck(True, policy="reject"))
+    assert fire(dns=[good]) == {}
