@@ -448,3 +448,53 @@ class AuditEntry:
     target: str
     ok: bool
     result: str
+
+
+@dataclass(frozen=True)
+class DmarcRecord:
+    """One <record> of an aggregate report: a source IP and what happened to its mail."""
+
+    source_ip: str
+    count: int
+    disposition: str  # none | quarantine | reject | pass (RFC 9990) — open
+    dkim: str  # policy_evaluated: the aligned DKIM result (pass | fail)
+    spf: str  # policy_evaluated: the aligned SPF result
+    header_from: str
+    envelope_from: str = ""
+    envelope_to: str = ""
+    reasons: tuple[str, ...] = ()  # override reason types, with their comment
+    dkim_results: tuple[tuple[str, str, str], ...] = ()  # (domain, selector, result)
+    spf_results: tuple[tuple[str, str, str], ...] = ()  # (domain, scope, result)
+
+    @property
+    def passed(self) -> bool:
+        """DMARC passes when either aligned mechanism passed."""
+        return self.dkim == "pass" or self.spf == "pass"
+
+
+@dataclass(frozen=True)
+class DmarcReport:
+    """One aggregate report from one reporter about one of our domains."""
+
+    org_name: str
+    report_id: str
+    begin: datetime
+    end: datetime
+    domain: str
+    schema: str  # rfc7489 | rfc9990
+    records: tuple[DmarcRecord, ...] = ()
+    email: str = ""
+    policy: str = ""
+    subdomain_policy: str = ""
+    adkim: str = ""
+    aspf: str = ""
+    pct: int | None = None
+    np: str = ""
+    testing: str = ""
+    discovery_method: str = ""
+    generator: str = ""
+    errors: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.org_name}|{self.report_id}"
