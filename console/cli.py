@@ -450,7 +450,7 @@ def check_report(
     blocklists = pipeline.blocklist_view()
     # the same rules as the console's alerts; failing sources are exit 3 on their own
     inputs = replace(pipeline.alert_inputs(), seed_run=seed_run, statuses=None)
-    signals, _ = evaluate_alerts(inputs, config.thresholds, config.alerts)
+    signals, _ = evaluate_alerts(inputs, config.thresholds, config.alerts, config.dmarc)
     signals.sort(key=lambda s: (-ORDER[s.severity], s.rule, s.subject))
     stored = {a.key: a for a in stored_alerts if a.resolved_at is None}
     checked_at = datetime.now(UTC)

@@ -8,6 +8,7 @@ ignored is worse than no threshold at all.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -42,6 +43,7 @@ class PollConfig:
     domains: float = 3600
     dns: float = 900
     blocklists: float = 1800
+    dmarc: float = 1800  # import new aggregate reports (directory, IMAP)
     jitter: float = 5
     backoff_cap: float = 900
 
@@ -183,6 +185,31 @@ class Thresholds:
     ip_window_hours: float = 24
 
 
+@dataclass(frozen=True)
+class DmarcConfig:
+    """[dmarc]: where aggregate reports come from, and how sources are judged."""
+
+    directory: str | None = None  # report files dropped here are imported, then moved aside
+    imap_host: str = ""  # the rua mailbox, read over IMAP when set
+    imap_port: int = 993
+    imap_security: str = "tls"  # tls | starttls | none
+    username: str = ""
+    password_env: str = ""
+    password_file: str | None = None
+    ca_file: str | None = None
+    folder: str = "INBOX"
+    after: str = "move"  # move (to processed_folder) | flag
+    processed_folder: str = "DMARC-processed"
+    max_messages: int = 200  # per poll, so a backlog is read in slices
+    #: Mandrill's sending ranges (spf.mandrillapp.com); the account's own IPs are added
+    mandrill_ranges: tuple[str, ...] = ("198.2.128.0/18", "148.105.8.0/21")
+    #: other senders allowed to use our domains: "Name=CIDR", e.g. "Google Workspace=…"
+    known_senders: tuple[str, ...] = ()
+    spoof_min_messages: int = 50  # an unknown source above this is possible spoofing
+    pass_rate_min: float = 0.95  # Mandrill-sent mail passing DMARC, over 7 days
+    retention_days: int = 90
+
+
 #: A conservative 30-day warm-up: messages a day the new IP should carry on day N.
 DEFAULT_WARMUP_PLAN = (
     50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7500, 9000,
@@ -225,6 +252,7 @@ class Config:
     seeds: tuple[SeedConfig, ...] = ()
     seed_test: SeedTestConfig = field(default_factory=SeedTestConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    dmarc: DmarcConfig = field(default_factory=DmarcConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -431,6 +459,30 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         parse_schedule(st.schedule)
     except ValueError as exc:
         raise ConfigError(f"{ctx.where(('seed_test', 'schedule'))}: {exc}") from None
+    dm = cfg.dmarc
+    if dm.after not in ("move", "flag"):
+        raise ConfigError(f"{ctx.where(('dmarc', 'after'))} must be move or flag")
+    if dm.imap_security not in ("tls", "starttls", "none"):
+        raise ConfigError(f"{ctx.where(('dmarc', 'imap_security'))} must be tls, starttls or none")
+    if dm.imap_host and not (dm.username and (dm.password_env or dm.password_file)):
+        raise ConfigError(
+            f"{ctx.where(('dmarc', 'imap_host'))}: the rua mailbox needs username and "
+            "password_env or password_file"
+        )
+    for key, items in (
+        ("mandrill_ranges", dm.mandrill_ranges),
+        ("known_senders", dm.known_senders),
+    ):
+        for item in items:
+            cidr = item.split("=", 1)[-1].strip() if key == "known_senders" else item
+            if key == "known_senders" and "=" not in item:
+                raise ConfigError(f'{ctx.where(("dmarc", key))}: {item!r} is not "Name=CIDR"')
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{ctx.where(('dmarc', key))}: {cidr!r} is not an IP range"
+                ) from None
     if st.after_found not in ("keep", "flag", "delete"):
         raise ConfigError(f"{ctx.where(('seed_test', 'after_found'))} must be keep, flag or delete")
     if cfg.seeds and not st.from_email:
@@ -464,6 +516,15 @@ def _read_secret(file: str | None, env: str, what: str) -> str:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Cannot read the {what} file {path}: {exc}") from None
     return os.environ.get(env, "").strip() if env else ""
+
+
+def resolve_dmarc_password(d: DmarcConfig) -> Secret:
+    """The rua mailbox's IMAP password; the error says where to put it, never the value."""
+    value = _read_secret(d.password_file, d.password_env, "password of the DMARC mailbox")
+    if not value:
+        where = d.password_file or f"${d.password_env}"
+        raise ConfigError(f"No IMAP password for the DMARC mailbox: set {where}")
+    return Secret(value)
 
 
 def resolve_seed_password(seed: SeedConfig) -> Secret:
@@ -567,6 +628,7 @@ rejects = 900
 domains = 3600
 dns = 900                 # SPF, DKIM, DMARC, MX of the sending domains
 blocklists = 1800         # DNSBL sweep and rDNS of the sending IPs
+dmarc = 1800              # import new DMARC aggregate reports
 jitter = 5
 backoff_cap = 900         # longest wait between retries of a failing source
 
@@ -618,6 +680,22 @@ run_at_start = false
 # # password_file = "~/.config/mailops/gmail-1.pw"
 # # folders = ["INBOX", "[Gmail]/Spam"]   # default: INBOX, \\Junk folders, provider names
 # # ca_file = "/etc/ssl/my-ca.pem"          # trust a private CA too
+
+[dmarc]                   # DMARC aggregate reports (the rua address)
+# directory = "~/dmarc-reports"   # report files dropped here are imported, then moved aside
+# imap_host = "imap.example.com"  # or read the rua mailbox over IMAP
+# imap_port = 993
+# imap_security = "tls"
+# username = "dmarc@example.com"
+# password_env = "MAILOPS_DMARC_PASSWORD"
+# folder = "INBOX"
+# after = "move"                  # move (to processed_folder) | flag
+# processed_folder = "DMARC-processed"
+mandrill_ranges = ["198.2.128.0/18", "148.105.8.0/21"]   # spf.mandrillapp.com
+# known_senders = ["Google Workspace=209.85.128.0/17"]   # others allowed to send as us
+spoof_min_messages = 50   # an unknown source sending more as our domain: possible spoofing
+pass_rate_min = 0.95      # alert when Mandrill-sent mail passes DMARC less often (7 days)
+retention_days = 90
 
 [storage]
 # state_dir = "~/.local/state/mailops"

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import tzlocal
@@ -21,12 +22,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from console.analysis.alerts import AlertInputs, acknowledge, reconcile
 from console.analysis.alerts import evaluate as evaluate_alerts
+from console.analysis.dmarc import WINDOWS as DMARC_WINDOWS
+from console.analysis.dmarc import DomainRow
+from console.analysis.dmarc import summarize as summarize_dmarc
 from console.analysis.dnsbl import configured_zones, judge, plan
 from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
 from console.analysis.seeds import STRIP_RUNS
 from console.analysis.subaccounts import subaccount_rows
-from console.config import Config, parse_schedule
+from console.config import Config, ConfigError, parse_schedule, resolve_dmarc_password
 from console.model import (
     Account,
     AccountView,
@@ -50,7 +54,9 @@ from console.secret import Secret
 from console.seeding import Seed, run_seed_test
 from console.sources.authdns import check_domain
 from console.sources.base import SourceError
+from console.sources.dmarc_inbox import fetch_reports, import_directory
 from console.sources.dns import DnsClient, reverse_dns
+from console.sources.imap import SeedMailbox
 from console.sources.mandrill import MandrillClient
 from console.sources.notify import payload as alert_payload
 from console.sources.notify import post_webhook, run_command
@@ -63,7 +69,9 @@ log = logging.getLogger(__name__)
 MANDRILL_SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
 #: mailops' own DNS checks (when a DNS client is configured).
 DNS_SOURCES = ("dns", "blocklists")
-SOURCES = (*MANDRILL_SOURCES, *DNS_SOURCES)
+#: DMARC aggregate reports: imported from a directory and/or the rua mailbox.
+REPORT_SOURCES = ("dmarc",)
+SOURCES = (*MANDRILL_SOURCES, *DNS_SOURCES, *REPORT_SOURCES)
 DNS_FIRST_DELAY = 8.0  # seconds after start
 SEED_FIRST_DELAY = 5.0  # seconds after start, when [seed_test] run_at_start is set
 
@@ -88,6 +96,17 @@ class PollResult:
     seed_runs: tuple[SeedRun, ...] | None = None  # the latest runs, oldest first
     seed_progress: SeedProgress | None = None  # a seed test still waiting
     alerts: AlertsView | None = None  # set when this poll changed the alerts
+    dmarc: DmarcView | None = None
+
+
+@dataclass(frozen=True)
+class DmarcView:
+    """The DMARC panel's data: per window (1, 7, 30 days) a row per domain."""
+
+    windows: dict[int, tuple[DomainRow, ...]]
+    reports: int = 0  # stored reports in the longest window
+    imported: int = 0  # by this poll
+    rejected: tuple[str, ...] = ()  # "name: why", by this poll
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,7 @@ class Pipeline:
         self.seeds = tuple(seeds)
         self.seed_running = False
         self._notifying: set[asyncio.Task[None]] = set()
+        self._dmarc_password: Secret | None = None
         #: Off for `mailops check`: a fresh store each run would re-announce every alert.
         self.notifications = True
         self.dns = dns
@@ -146,7 +166,7 @@ class Pipeline:
         self.wall = wall
         self.publish = publish or (lambda u: None)
         self.backfill_hours = backfill_hours or config.mandrill.backfill_hours
-        self.sources = SOURCES if dns is not None else MANDRILL_SOURCES
+        self.sources = SOURCES if dns is not None else (*MANDRILL_SOURCES, *REPORT_SOURCES)
         names = (*self.sources, "seeds") if self.seeds else self.sources
         self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in names}
         self._pruned_at: datetime | None = None
@@ -253,12 +273,13 @@ class Pipeline:
             seed_run=runs[-1] if runs else None,
             statuses=dict(self.statuses),
             wall=self.wall(),
+            dmarc=self.dmarc_view().windows[7] if self.store.dmarc_reports() else None,
         )
 
     def refresh_alerts(self) -> AlertsView | None:
         """Evaluate the rules, store the changes; None when nothing changed."""
         signals, covered = evaluate_alerts(
-            self.alert_inputs(), self.config.thresholds, self.config.alerts
+            self.alert_inputs(), self.config.thresholds, self.config.alerts, self.config.dmarc
         )
         before = self.store.alerts()
         result = reconcile(before, signals, covered, self.clock())
@@ -376,6 +397,74 @@ class Pipeline:
         domains = await self.client.senders_domains()
         await self._snapshot("domains", domains)
         return PollResult(domains=tuple(domains))
+
+    # -- DMARC aggregate reports ------------------------------------------------------------
+
+    def dmarc_box(self) -> SeedMailbox | None:
+        d = self.config.dmarc
+        if not d.imap_host:
+            return None
+        if self._dmarc_password is None:
+            try:
+                self._dmarc_password = resolve_dmarc_password(d)
+            except ConfigError as exc:
+                raise SourceError(str(exc), final=True) from None
+        return SeedMailbox(
+            "dmarc", "other", d.imap_host, d.imap_port, d.username, self._dmarc_password,
+            d.imap_security, ca_file=d.ca_file,
+        )  # fmt: skip
+
+    def dmarc_view(self, imported: int = 0, rejected: tuple[str, ...] = ()) -> DmarcView:
+        now = self.clock()
+        reports = self.store.dmarc_reports(now - timedelta(days=max(DMARC_WINDOWS)))
+        snap = self.store.get_snapshot("dmarc_rdns", dict[str, str])
+        rdns: dict[str, str] = snap[0] if snap else {}
+        ips = self.sending_ips()
+        windows = {
+            days: tuple(summarize_dmarc(reports, now, days, ips, self.config.dmarc, rdns))
+            for days in DMARC_WINDOWS
+        }
+        return DmarcView(windows, len(reports), imported, rejected)
+
+    async def _poll_dmarc(self) -> PollResult:
+        d = self.config.dmarc
+        items = []
+        if d.directory:
+            directory = Path(d.directory).expanduser()
+            items += await asyncio.to_thread(import_directory, directory)
+        box = self.dmarc_box()
+        if box is not None:
+            items += await fetch_reports(box, d.folder, d.after, d.processed_folder, d.max_messages)
+
+        def save() -> tuple[int, list[str]]:
+            added, _ = self.store.add_dmarc_reports(r for i in items for r in i.reports)
+            self.store.prune_dmarc(d.retention_days)
+            return added, self._dmarc_rdns_wanted()
+
+        added, wanted = await self._db(save)
+        rejected = tuple(f"{i.name}: {i.error}" for i in items if i.error)
+        for line in rejected:
+            log.warning("DMARC report refused: %s", line)
+        if wanted and self.dns is not None:
+            # rDNS after the import, a bounded batch per poll: never in the parse's way
+            names = await reverse_dns(self.dns, wanted[:64])
+            await self._db(self._save_dmarc_rdns, names)
+        return PollResult(dmarc=await self._db(self.dmarc_view, added, rejected))
+
+    def _dmarc_rdns_wanted(self) -> list[str]:
+        snap = self.store.get_snapshot("dmarc_rdns", dict[str, str])
+        known = snap[0] if snap else {}
+        since = self.clock() - timedelta(days=30)
+        ips = {rec.source_ip for r in self.store.dmarc_reports(since) for rec in r.records}
+        return sorted(ip for ip in ips if ip not in known)
+
+    def _save_dmarc_rdns(self, found: list[IpDns]) -> None:
+        snap = self.store.get_snapshot("dmarc_rdns", dict[str, str])
+        known = dict(snap[0]) if snap else {}
+        for r in found:
+            known[r.ip] = r.ptr[0] if r.ptr else ""
+        self.store.put_snapshot("dmarc_rdns", known, self.wall())
+        self.store.commit()
 
     # -- seed tests ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ Layout under the state directory:
     lock                 held (flock) by the one writer
     state.json           meta (schema), snapshots, history, cursors, seed runs,
                          alerts (open and recent history), the audit log of actions
+    dmarc.json           DMARC aggregate reports, deduplicated by (reporter, report id)
     days/YYYY-MM-DD.json one file per UTC day of message send time, holding that
                          day's feed events, its message index and its counters
 
@@ -33,7 +34,7 @@ from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
 from console.codec import decode, encode
-from console.model import Alert, AuditEntry, MessageEvent, SeedRun
+from console.model import Alert, AuditEntry, DmarcReport, MessageEvent, SeedRun
 from console.timeutil import Clock, system_clock
 from console.wire import parse_message
 
@@ -231,6 +232,8 @@ class Store:
         self._lock_fd: int | None = None
         self._db: TinyDB | None = None
         self._days: dict[str, _Day] = {}
+        self._dmarc_db: TinyDB | None = None
+        self._dmarc_cache: list[DmarcReport] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -265,6 +268,10 @@ class Store:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._dmarc_db is not None:
+                self._dmarc_db.close()
+                self._dmarc_db = None
+                self._dmarc_cache = None
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                 os.close(self._lock_fd)
@@ -408,6 +415,62 @@ class Store:
         with self._lock:
             docs = list(self.db.table("seed_runs").all())
         return _decode_runs(docs, limit, self.warnings)
+
+    # -- DMARC aggregate reports (their own file: many, and read whole) ------------------
+
+    @property
+    def _dmarc(self) -> TinyDB:
+        if self._dmarc_db is None:
+            self._dmarc_db = self._open_db(self.dir / "dmarc.json")
+        return self._dmarc_db
+
+    def _dmarc_all(self) -> list[DmarcReport]:
+        if self._dmarc_cache is None:
+            out = []
+            for d in self._dmarc.table("reports").all():
+                try:
+                    out.append(decode(DmarcReport, d["data"]))
+                except (KeyError, TypeError, ValueError) as exc:
+                    self.warnings.append(f"A stored DMARC report is unreadable ({exc}); skipped")
+            self._dmarc_cache = out
+        return self._dmarc_cache
+
+    def add_dmarc_reports(self, reports: Iterable[DmarcReport]) -> tuple[int, int]:
+        """Store new reports; (added, duplicates) — a report is (reporter, report id)."""
+        added = dup = 0
+        with self._lock:
+            known = {r.key for r in self._dmarc_all()}
+            table = self._dmarc.table("reports")
+            for r in reports:
+                if r.key in known:
+                    dup += 1
+                    continue
+                known.add(r.key)
+                table.insert({"k": r.key, "end": r.end.timestamp(), "data": encode(r)})
+                assert self._dmarc_cache is not None
+                self._dmarc_cache.append(r)
+                added += 1
+            if added:
+                self._flush(self._dmarc)
+        return added, dup
+
+    def dmarc_reports(self, since: datetime | None = None) -> list[DmarcReport]:
+        with self._lock:
+            reports = list(self._dmarc_all())
+        if since is not None:
+            reports = [r for r in reports if r.end >= since]
+        return reports
+
+    def prune_dmarc(self, retention_days: int) -> int:
+        cutoff = (self.clock() - timedelta(days=retention_days)).timestamp()
+        with self._lock:
+            table = self._dmarc.table("reports")
+            old = [d.doc_id for d in table.all() if d.get("end", 0) < cutoff]
+            if old:
+                table.remove(doc_ids=old)
+                self._flush(self._dmarc)
+                self._dmarc_cache = None
+        return len(old)
 
     # -- alerts and the audit log ------------------------------------------------------
 

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from console.analysis.dmarc import DomainRow
 from console.analysis.health import ORDER, dns_findings
 from console.analysis.seeds import blame
-from console.config import AlertConfig, Thresholds
+from console.config import AlertConfig, DmarcConfig, Thresholds
 from console.model import (
     Account,
     Alert,
@@ -51,6 +52,8 @@ RULES: dict[str, str] = {
     "seed_inbox": "seed_run",
     "seed_problem": "seed_run",
     "source_failing": "statuses",
+    "dmarc_pass_rate": "dmarc",
+    "dmarc_unknown_source": "dmarc",
 }
 
 
@@ -79,6 +82,7 @@ class AlertInputs:
     seed_run: SeedRun | None = None
     statuses: Mapping[str, SourceStatus] | None = None
     wall: datetime | None = None  # the statuses' clock, when it is not `now` (the demo's)
+    dmarc: Sequence[DomainRow] | None = None  # the last 7 days of aggregate reports
 
 
 def _pct(x: float) -> str:
@@ -117,8 +121,11 @@ def _rate_rules(
         )
 
 
-def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal], set[str]]:
+def evaluate(
+    x: AlertInputs, t: Thresholds, a: AlertConfig, dm: DmarcConfig | None = None
+) -> tuple[list[Signal], set[str]]:
     """The signals firing now, and the rules that could be judged (so may resolve)."""
+    dm = dm or DmarcConfig()
     out: list[Signal] = []
     have = {
         "account": x.account is not None,
@@ -128,6 +135,7 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
         "dns": x.dns is not None,
         "seed_run": x.seed_run is not None,
         "statuses": x.statuses is not None,
+        "dmarc": x.dmarc is not None,
     }
     limits = " (the mailbox providers' limit)"
     if x.account is not None:
@@ -388,6 +396,38 @@ def evaluate(x: AlertInputs, t: Thresholds, a: AlertConfig) -> tuple[list[Signal
                         f"{st.name} polls failing {how_long}: {st.error}",
                     )
                 )
+    if x.dmarc is not None:
+        for dr in x.dmarc:
+            mandrill_rate = dr.mandrill_pass_rate
+            if (
+                mandrill_rate is not None
+                and dr.mandrill_messages >= a.min_messages
+                and mandrill_rate < dm.pass_rate_min
+            ):
+                sev = "critical" if mandrill_rate < dm.pass_rate_min - 0.15 else "warning"
+                out.append(
+                    Signal(
+                        "dmarc_pass_rate",
+                        dr.domain,
+                        sev,
+                        f"{dr.domain}: only {_pct(mandrill_rate)} of Mandrill-sent mail passed "
+                        f"DMARC in 7 days ({dr.mandrill_passed:,} of "
+                        f"{dr.mandrill_messages:,}; below {_limit(dm.pass_rate_min)})",
+                    )
+                )
+            for src in dr.unknown_sources:
+                if src.spoofing:
+                    name = f" ({src.rdns})" if src.rdns else ""
+                    out.append(
+                        Signal(
+                            "dmarc_unknown_source",
+                            f"{dr.domain} {src.ip}",
+                            "warning",
+                            f"{dr.domain}: unknown source {src.ip}{name} sent "
+                            f"{src.messages:,} messages as the domain in 7 days, "
+                            f"{src.failed:,} failing DMARC: possible spoofing",
+                        )
+                    )
     out = [s for s in out if s.rule not in a.disabled]
     covered = {rule for rule, need in RULES.items() if have[need] and rule not in a.disabled}
     return _dedupe(out), covered

@@ -70,7 +70,7 @@ def _ssl_context(box: SeedMailbox) -> ssl.SSLContext:
     return ctx
 
 
-def _connect(box: SeedMailbox) -> MailBox | MailBoxUnencrypted | MailBoxStartTls:
+def connect(box: SeedMailbox) -> MailBox | MailBoxUnencrypted | MailBoxStartTls:
     where = f"{box.host}:{box.port}"
     mb: MailBox | MailBoxUnencrypted | MailBoxStartTls
     try:
@@ -139,7 +139,7 @@ def _folders(
 
 
 def find_token_sync(box: SeedMailbox, token: str) -> Found | None:
-    mb = _connect(box)
+    mb = connect(box)
     try:
         for folder, placement in _folders(mb, box).items():
             try:

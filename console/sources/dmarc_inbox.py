@@ -1,0 +1,125 @@
+"""Where DMARC aggregate reports arrive: a directory of files, or the rua IMAP mailbox.
+
+Each item read is handed over as (what it was, reports or the reason it was
+refused); a refused report never stops the rest. Files are moved aside once
+read (processed/ or rejected/), IMAP messages moved to a folder or flagged, so
+nothing is read twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imap_tools import AND, MailMessageFlags
+from imap_tools.errors import ImapToolsError
+
+from console.dmarcxml import MAX_INPUT, ReportError, parse_reports
+from console.model import DmarcReport
+from console.sources.base import SourceError
+from console.sources.imap import ImapError, SeedMailbox, connect
+
+
+@dataclass
+class Item:
+    """One file or one mail attachment and what became of it."""
+
+    name: str
+    reports: list[DmarcReport] = field(default_factory=list)
+    error: str = ""
+
+
+def read_file(path: Path) -> Item:
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT:
+            return Item(path.name, error=f"{size:,} bytes: larger than {MAX_INPUT // 2**20} MB")
+        return Item(path.name, parse_reports(path.read_bytes()))
+    except ReportError as exc:
+        return Item(path.name, error=str(exc))
+    except OSError as exc:
+        return Item(path.name, error=f"cannot read it ({exc.strerror or exc})")
+
+
+def iter_paths(paths: list[Path]) -> Iterator[Path]:
+    """Files named, and the files inside directories named (recursively, sorted)."""
+    for p in paths:
+        if p.is_dir():
+            yield from sorted(x for x in p.rglob("*") if x.is_file())
+        else:
+            yield p
+
+
+def import_directory(directory: Path, limit: int = 500) -> list[Item]:
+    """Read the report files waiting in `directory`, then move each to processed/ or
+    rejected/ beside them (a name already there gets a number)."""
+    if not directory.is_dir():
+        raise SourceError(f"DMARC report directory {directory} does not exist")
+    items = []
+    waiting = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    for path in waiting[:limit]:
+        item = read_file(path)
+        dest = directory / ("rejected" if item.error else "processed")
+        dest.mkdir(exist_ok=True)
+        target = dest / path.name
+        n = 1
+        while target.exists():
+            n += 1
+            target = dest / f"{path.stem}-{n}{path.suffix}"
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            item.error = item.error or f"read, but could not be moved aside ({exc.strerror})"
+        items.append(item)
+    return items
+
+
+def _fetch_sync(box: SeedMailbox, folder: str, after: str, moved_to: str, limit: int) -> list[Item]:
+    mb = connect(box)
+    items: list[Item] = []
+    try:
+        try:
+            mb.folder.set(folder)
+        except ImapToolsError:
+            raise ImapError(f"DMARC mailbox: cannot open folder {folder!r} on {box.host}") from None
+        criteria = AND(flagged=False) if after == "flag" else AND(all=True)
+        done: list[str] = []
+        for msg in mb.fetch(criteria, limit=limit, mark_seen=False, bulk=True):
+            label = (msg.subject or "(no subject)")[:120]
+            atts = [a for a in msg.attachments if a.payload]
+            if not atts:
+                items.append(Item(label, error="no attachment"))
+            for att in atts:
+                try:
+                    items.append(Item(f"{label} / {att.filename}", parse_reports(att.payload)))
+                except ReportError as exc:
+                    items.append(Item(f"{label} / {att.filename}", error=str(exc)))
+            if msg.uid:
+                done.append(msg.uid)
+        if done:
+            if after == "flag":
+                mb.flag(done, (MailMessageFlags.SEEN, MailMessageFlags.FLAGGED), True)
+            else:
+                if not mb.folder.exists(moved_to):
+                    mb.folder.create(moved_to)
+                mb.move(done, moved_to)
+        return items
+    except TimeoutError:
+        raise ImapError(f"IMAP server {box.host}:{box.port} stopped answering") from None
+    except ImapToolsError as exc:
+        raise ImapError(f"DMARC mailbox on {box.host}: {type(exc).__name__}") from None
+    finally:
+        try:
+            mb.logout()
+        except Exception:  # already gone
+            pass
+
+
+async def fetch_reports(
+    box: SeedMailbox, folder: str, after: str, moved_to: str, limit: int
+) -> list[Item]:
+    """Read up to `limit` report messages from the rua mailbox, then move or flag them."""
+    return await asyncio.to_thread(_fetch_sync, box, folder, after, moved_to, limit)
