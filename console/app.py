@@ -23,11 +23,12 @@ from textual.widgets import Footer, Header, Static
 
 from console import __version__
 from console.actions import Action, Actions
+from console.analysis.dmarc import source_records
 from console.analysis.explain import explain
 from console.analysis.seeds import seed_findings
 from console.config import Config
 from console.export import export_customer_report, export_events_csv
-from console.jobs import AlertsView, Jobs, Pipeline, Update
+from console.jobs import AlertsView, DmarcView, Jobs, Pipeline, Update
 from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
 from console.sources.base import SourceError
 from console.textsafe import visible
@@ -38,6 +39,7 @@ from widgets.bounces import BounceFeed
 from widgets.confirm import ConfirmScreen
 from widgets.customer import CustomerScreen
 from widgets.detail import EventDetail
+from widgets.dmarc import DmarcScreen, DmarcSourceScreen
 from widgets.dns import DnsScreen
 from widgets.intents import ActionRequested, CustomerRequested
 from widgets.reputation import ReputationPanel
@@ -78,6 +80,7 @@ class MailopsApp(App[None]):
         Binding("d", "dns", "DNS", tooltip="DNS and blocklists of the domains and IPs", id="dns"),
         Binding("a", "alerts", "Alerts", tooltip="Open and past alerts", id="alerts"),
         Binding("l", "audit", "Log", tooltip="The log of actions taken", id="audit"),
+        Binding("m", "dmarc", "DMARC", tooltip="DMARC aggregate reports", id="dmarc"),
         Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
         Binding(
             "s", "seed_test", "Seed test", tooltip="Send a seed test now (asks first)", id="seed"
@@ -113,6 +116,7 @@ class MailopsApp(App[None]):
         self._seed_screen: SeedScreen | None = None
         self._alerts_screen: AlertsScreen | None = None
         self._audit_screen: AuditScreen | None = None
+        self._dmarc_screen: DmarcScreen | None = None
         self._seed_progress: SeedProgress | None = None
 
     # -- composition ------------------------------------------------------------------
@@ -198,6 +202,15 @@ class MailopsApp(App[None]):
             self.query_one(WarmupPanel).show_blocklists(u.blocklists)
         if u.alerts is not None:
             self._show_alerts(u.alerts)
+        if u.dmarc is not None:
+            if u.dmarc.rejected:
+                self.notify(
+                    f"{len(u.dmarc.rejected)} DMARC report(s) refused: {u.dmarc.rejected[0]}",
+                    severity="warning",
+                    markup=False,
+                )
+            if self._dmarc_screen is not None and self._dmarc_screen.is_attached:
+                self._dmarc_screen.show(u.dmarc.windows, self._dmarc_note(u.dmarc))
         if u.seed_progress is not None:
             self._seed_progress = u.seed_progress
             self._show_seed_progress()
@@ -278,6 +291,7 @@ class MailopsApp(App[None]):
         yield SystemCommand("Export the feed as CSV", "The filtered rows", self.action_feed_export)
         yield SystemCommand("DNS & blocklists", "SPF, DKIM, DMARC, rDNS, listings", self.action_dns)
         yield SystemCommand("Alerts", "Open and resolved alerts", self.action_alerts)
+        yield SystemCommand("DMARC reports", "Who sends as our domains", self.action_dmarc)
         yield SystemCommand("Action log", "Actions taken or refused", self.action_audit)
         yield SystemCommand("Seed placement", "Where seed messages landed", self.action_seeds)
         yield SystemCommand("Run a seed test now", "Sends test messages", self.action_seed_test)
@@ -326,6 +340,33 @@ class MailopsApp(App[None]):
         else:
             self.notify("Alert acknowledged", markup=False)
         self._show_alerts(view)
+
+    # -- DMARC ------------------------------------------------------------------------
+
+    def _dmarc_note(self, view: DmarcView) -> str:
+        d = self.config.dmarc
+        where = [f"directory {d.directory}"] if d.directory else []
+        if d.imap_host:
+            where.append(f"mailbox {d.username} on {d.imap_host}")
+        if not where:
+            where = ["nothing configured: `mailops dmarc import FILES`, or [dmarc] directory/imap"]
+        note = f"{view.reports} reports stored · reading from {' and '.join(where)}"
+        if view.rejected:
+            note += f" · last poll refused {len(view.rejected)}: {view.rejected[-1]}"
+        return note
+
+    def action_dmarc(self) -> None:
+        view = self.pipeline.dmarc_view()
+        screen = DmarcScreen(self.local_time)
+        screen.show(view.windows, self._dmarc_note(view))
+        self._dmarc_screen = screen
+        self.push_screen(screen)
+
+    @on(DmarcScreen.SourceRequested)
+    def _dmarc_source(self, message: DmarcScreen.SourceRequested) -> None:
+        reports = self.pipeline.store.dmarc_reports()
+        records = source_records(reports, message.domain, message.ip)
+        self.push_screen(DmarcSourceScreen(message.domain, message.ip, records, self.local_time))
 
     # -- customers --------------------------------------------------------------------
 

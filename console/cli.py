@@ -23,6 +23,7 @@ from console.analysis.seeds import seed_exit, seed_findings
 from console.config import (
     Config,
     ConfigError,
+    DmarcConfig,
     DnsConfig,
     DomainsConfig,
     MandrillConfig,
@@ -261,7 +262,9 @@ def _log_to(path: Path) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def demo_config(base_url: str, state_dir: str, dns_port: int | None = None) -> Config:
+def demo_config(
+    base_url: str, state_dir: str, dns_port: int | None = None, dmarc_dir: str | None = None
+) -> Config:
     """Fast polls so the demo fills its panels within seconds; a seed test every 3 minutes
     (3 scenario hours), the first a few seconds in."""
     dns = DnsConfig(nameservers=("127.0.0.1",), port=dns_port or 53, timeout=0.5, deadline=2.0)
@@ -283,11 +286,13 @@ def demo_config(base_url: str, state_dir: str, dns_port: int | None = None) -> C
                 domains=60,
                 dns=60,
                 blocklists=20,
+                dmarc=30,
                 jitter=0.5,
                 backoff_cap=20,
             ),
         ),
         storage=StorageConfig(state_dir=state_dir, retention_days=30),
+        dmarc=DmarcConfig(directory=dmarc_dir),
         seed_test=SeedTestConfig(
             from_email="seeds@notify.northwind.example",
             schedule="every 3m",
@@ -312,6 +317,7 @@ DEMO_SEEDS = (
 def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
     from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
     from console.sim.demo_dns import DemoDns
+    from console.sim.dmarc_reports import demo_reports
     from console.sim.mailboxes import MemoryMailboxes
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -326,7 +332,12 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
     demo_dns = DemoDns(scenario, clock).start()
     try:
         with tempfile.TemporaryDirectory(prefix="mailops-demo-") as tmp:
-            config = demo_config(server.base_url, state_dir or tmp, demo_dns.port)
+            # the receivers' aggregate reports, dropped where the dmarc poll picks them up
+            inbox = Path(tmp) / "dmarc-inbox"
+            inbox.mkdir()
+            for name, data in demo_reports(scenario, now):
+                (inbox / name.replace("!", "_")).write_bytes(data)
+            config = demo_config(server.base_url, state_dir or tmp, demo_dns.port, str(inbox))
             if read_only:
                 config = replace(config, ui=replace(config.ui, read_only=True))
             return _open_console(
