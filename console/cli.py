@@ -17,6 +17,7 @@ from typing import Any
 
 from console import __version__
 from console.analysis.alerts import evaluate as evaluate_alerts
+from console.analysis.dmarc import summarize as summarize_dmarc
 from console.analysis.feed import count_kinds
 from console.analysis.health import ORDER
 from console.analysis.seeds import seed_exit, seed_findings
@@ -37,12 +38,20 @@ from console.config import (
     write_template,
 )
 from console.jobs import Pipeline, Update
-from console.model import FEED_KINDS, Alert, DomainDns, SeedRun, SenderDomain
+from console.model import FEED_KINDS, Alert, DmarcReport, DomainDns, SeedRun, SenderDomain
 from console.secret import Secret
 from console.seeding import Seed, seeds_from_config
+from console.sources.dmarc_inbox import iter_paths, read_file
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
-from console.store import Store, StoreError, read_seed_runs, read_stored_alerts
+from console.store import (
+    Store,
+    StoreError,
+    StoreLockedError,
+    read_dmarc_reports,
+    read_seed_runs,
+    read_stored_alerts,
+)
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 
@@ -104,6 +113,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--json", action="store_true", help="print the run as JSON")
 
+    dm = sub.add_parser("dmarc", help="DMARC aggregate reports")
+    dm_sub = dm.add_subparsers(dest="dmarc_command", metavar="ACTION")
+    imp = dm_sub.add_parser(
+        "import",
+        parents=[common],
+        help="import report files (zip, gzip or XML; directories are searched)",
+        description="Import DMARC aggregate report files into the state dir, with a summary. "
+        "Exit 0 all imported, 1 some refused, 3 none readable or the state dir unusable.",
+    )
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="report files or directories")
+
     s = sub.add_parser(
         "simulate",
         help="serve the Mandrill API simulator on 127.0.0.1",
@@ -146,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_check(args.config, as_json=args.json)
         if args.command == "simulate":
             return run_simulate(args)
+        if args.command == "dmarc":
+            if args.dmarc_command != "import":
+                _parser().parse_args(["dmarc", "--help"])
+            return run_dmarc_import(args.config, args.paths)
         if args.command == "seed-test":
             return run_seed_command(args.config, as_json=args.json)
         if args.command == "config":
@@ -432,6 +456,7 @@ def check_report(
     updates: dict[str, Update],
     seed_run: SeedRun | None = None,
     stored_alerts: Sequence[Alert] = (),
+    dmarc_reports: Sequence[DmarcReport] = (),
 ) -> tuple[dict[str, Any], int]:
     config = pipeline.config
     sources: dict[str, Any] = {}
@@ -460,7 +485,15 @@ def check_report(
     dns_results = pipeline.dns_view() or ()
     blocklists = pipeline.blocklist_view()
     # the same rules as the console's alerts; failing sources are exit 3 on their own
-    inputs = replace(pipeline.alert_inputs(), seed_run=seed_run, statuses=None)
+    dmarc_rows = summarize_dmarc(
+        dmarc_reports, pipeline.clock(), 7, pipeline.sending_ips(), config.dmarc
+    )
+    inputs = replace(
+        pipeline.alert_inputs(),
+        seed_run=seed_run,
+        statuses=None,
+        dmarc=dmarc_rows if dmarc_reports else None,
+    )
     signals, _ = evaluate_alerts(inputs, config.thresholds, config.alerts, config.dmarc)
     signals.sort(key=lambda s: (-ORDER[s.severity], s.rule, s.subject))
     stored = {a.key: a for a in stored_alerts if a.resolved_at is None}
@@ -533,6 +566,22 @@ def check_report(
     }
     report["messages_without_ip"] = ip_view.unattributed
     report["seeds"] = seed_json(seed_run)
+    report["dmarc"] = [
+        {
+            "domain": r.domain,
+            "messages": r.messages,
+            "pass_rate": None if r.pass_rate is None else round(r.pass_rate, 4),
+            "mandrill_pass_rate": (
+                None if r.mandrill_pass_rate is None else round(r.mandrill_pass_rate, 4)
+            ),
+            "unknown_sources": [
+                {"ip": x.ip, "messages": x.messages, "failed": x.failed, "spoofing": x.spoofing}
+                for x in r.unknown_sources
+            ],
+            "last_report_at": r.last_report_at.isoformat() if r.last_report_at else None,
+        }
+        for r in dmarc_rows
+    ]
     domains = pipeline.store.get_snapshot("domains", list[SenderDomain])
     mandrill = {
         d.domain: {  # Mandrill's own senders/domains verdict
@@ -657,6 +706,7 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
                 updates,
                 runs[-1] if runs else None,
                 read_stored_alerts(config.state_path()),
+                read_dmarc_reports(config.state_path()),
             )
         finally:
             store.close()
@@ -756,6 +806,63 @@ def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
     else:
         print(seed_table(run))
     return seed_exit(run)
+
+
+# -- dmarc import --------------------------------------------------------------------------
+
+
+def run_dmarc_import(config_path: str | None, paths: list[str]) -> int:
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    files = list(iter_paths([Path(p).expanduser() for p in paths]))
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        _err(f"no such file: {missing[0]}")
+        return EXIT_UNUSABLE
+    try:
+        store = Store(config.state_path(), retention_days=config.storage.retention_days).open()
+    except StoreLockedError as exc:
+        _err(f"{exc}. Or drop the files into [dmarc] directory: the console imports them.")
+        return EXIT_UNUSABLE
+    except StoreError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    added = dup = records = 0
+    refused: list[str] = []
+    interactive = sys.stderr.isatty()
+    try:
+        for i, path in enumerate(files, 1):
+            item = read_file(path)
+            if item.error:
+                refused.append(f"{path}: {item.error}")
+            else:
+                new, d = store.add_dmarc_reports(item.reports)
+                added, dup = added + len(new), dup + d
+                records += sum(len(rep.records) for rep in new)
+            if interactive:
+                done = int(30 * i / len(files))
+                print(
+                    f"\r[{'#' * done}{'.' * (30 - done)}] {i}/{len(files)}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if interactive:
+            print(file=sys.stderr)
+    finally:
+        store.close()
+    print(
+        f"{len(files)} files: {added} reports imported ({records} records), "
+        f"{dup} already known, {len(refused)} refused"
+    )
+    for line in refused:
+        print(f"  refused {visible(line)}")
+    if refused and not added and not dup:
+        return EXIT_UNUSABLE
+    return EXIT_WARNING if refused else EXIT_OK
 
 
 # -- simulate, config init ---------------------------------------------------------------

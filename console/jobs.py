@@ -436,13 +436,21 @@ class Pipeline:
         if box is not None:
             items += await fetch_reports(box, d.folder, d.after, d.processed_folder, d.max_messages)
 
+        cutoff = self.clock() - timedelta(days=d.retention_days)
+        old = [r for i in items for r in i.reports if r.end < cutoff]
+
         def save() -> tuple[int, list[str]]:
-            added, _ = self.store.add_dmarc_reports(r for i in items for r in i.reports)
+            fresh = (r for i in items for r in i.reports if r.end >= cutoff)
+            added, _ = self.store.add_dmarc_reports(fresh)
             self.store.prune_dmarc(d.retention_days)
-            return added, self._dmarc_rdns_wanted()
+            return len(added), self._dmarc_rdns_wanted()
 
         added, wanted = await self._db(save)
         rejected = tuple(f"{i.name}: {i.error}" for i in items if i.error)
+        if old:
+            rejected += (
+                f"{len(old)} report(s) older than the {d.retention_days}-day retention skipped",
+            )
         for line in rejected:
             log.warning("DMARC report refused: %s", line)
         if wanted and self.dns is not None:

@@ -74,6 +74,22 @@ def read_stored_alerts(state_dir: Path) -> list[Alert]:
     return out
 
 
+def read_dmarc_reports(state_dir: Path) -> list[DmarcReport]:
+    """DMARC reports a console (maybe running now) stored; [] if none or unreadable."""
+    try:
+        data = AtomicJSONStorage(str(state_dir / "dmarc.json"), read_only=True).read()
+    except (CorruptStateError, OSError):
+        return []
+    table = (data or {}).get("reports") or {}
+    out = []
+    for d in table.values() if isinstance(table, dict) else ():
+        try:
+            out.append(decode(DmarcReport, d["data"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
 def read_seed_runs(state_dir: Path, limit: int = SEED_RUNS_KEPT) -> tuple[list[SeedRun], list[str]]:
     """The seed runs a console (maybe running now) has stored, read without taking the
     lock: writes are atomic renames, so a reader sees a whole file, old or new."""
@@ -435,9 +451,11 @@ class Store:
             self._dmarc_cache = out
         return self._dmarc_cache
 
-    def add_dmarc_reports(self, reports: Iterable[DmarcReport]) -> tuple[int, int]:
-        """Store new reports; (added, duplicates) — a report is (reporter, report id)."""
-        added = dup = 0
+    def add_dmarc_reports(self, reports: Iterable[DmarcReport]) -> tuple[list[DmarcReport], int]:
+        """Store new reports; (those added, how many were known) — a report is identified by
+        (reporter, report id). One file write per call."""
+        added: list[DmarcReport] = []
+        dup = 0
         with self._lock:
             known = {r.key for r in self._dmarc_all()}
             table = self._dmarc.table("reports")
@@ -449,7 +467,7 @@ class Store:
                 table.insert({"k": r.key, "end": r.end.timestamp(), "data": encode(r)})
                 assert self._dmarc_cache is not None
                 self._dmarc_cache.append(r)
-                added += 1
+                added.append(r)
             if added:
                 self._flush(self._dmarc)
         return added, dup

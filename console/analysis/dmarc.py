@@ -92,6 +92,14 @@ def classify(ip: str, account_ips: Iterable[str], cfg: DmarcConfig) -> tuple[str
     return "unknown", ""
 
 
+#: Override reasons that explain a failure without anyone posing as us.
+FORWARDING = ("forwarded", "mailing_list", "trusted_forwarder")
+
+
+def _forwarding(rec: DmarcRecord) -> bool:
+    return any(r.split(":", 1)[0].strip() in FORWARDING for r in rec.reasons)
+
+
 def in_window(reports: Iterable[DmarcReport], now: datetime, days: int) -> list[DmarcReport]:
     since = now - timedelta(days=days)
     return [r for r in reports if r.end >= since]
@@ -125,6 +133,10 @@ def summarize(
             group, label = classify(ip, ips, cfg)
             total = sum(rec.count for _, rec in items)
             passed = sum(rec.count for _, rec in items if rec.passed)
+            # failures a receiver explained (forwarded, mailing list…) are not spoofing
+            unexplained = sum(
+                rec.count for _, rec in items if not rec.passed and not _forwarding(rec)
+            )
             sources.append(
                 SourceRow(
                     ip,
@@ -133,7 +145,7 @@ def summarize(
                     total,
                     passed,
                     tuple(sorted({org for org, _ in items})),
-                    spoofing=group == "unknown" and total - passed > cfg.spoof_min_messages,
+                    spoofing=group == "unknown" and unexplained > cfg.spoof_min_messages,
                     rdns=rdns.get(ip, ""),
                 )
             )
