@@ -344,7 +344,7 @@ class MailopsApp(App[None]):
     # -- DMARC ------------------------------------------------------------------------
 
     def _dmarc_note(self, view: DmarcView) -> str:
-        d = self.config.dmarc
+        d = self.pipeline.config.dmarc
         where = [f"directory {d.directory}"] if d.directory else []
         if d.imap_host:
             where.append(f"mailbox {d.username} on {d.imap_host}")

@@ -21,6 +21,7 @@ from console.secret import Secret
 from console.seeding import Seed
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
 from console.sim.demo_dns import DemoDns
+from console.sim.dmarc_reports import demo_reports
 from console.sim.mailboxes import MemoryMailboxes
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
@@ -66,6 +67,13 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) ->
             await pipeline.run("seeds")
         clock.ticking = False
         clock.set(at)
+        inbox = Path(tmp) / "dmarc-inbox"
+        inbox.mkdir()
+        for file_name, data in demo_reports(scenario, at):
+            (inbox / file_name.replace("!", "_")).write_bytes(data)
+        pipeline.config = replace(
+            pipeline.config, dmarc=replace(pipeline.config.dmarc, directory=str(inbox))
+        )
         for source in pipeline.sources:
             await pipeline.run(source)
         app = build_app(
@@ -93,6 +101,7 @@ async def main() -> None:
     print(await shoot("seeds", (120, 40), ("p",)))
     print(await shoot("alerts", (120, 40), ("a",)))
     print(await shoot("customer", (120, 40), ("enter",)))
+    print(await shoot("dmarc", (120, 40), ("m",)))
 
 
 if __name__ == "__main__":
