@@ -44,6 +44,7 @@ class PollConfig:
     dns: float = 900
     blocklists: float = 1800
     dmarc: float = 1800  # import new aggregate reports (directory, IMAP)
+    content: float = 86400  # score the [[content_checks]] (also at start, and on `c`)
     jitter: float = 5
     backoff_cap: float = 900
 
@@ -210,6 +211,28 @@ class DmarcConfig:
     retention_days: int = 90
 
 
+@dataclass(frozen=True)
+class SpamdConfig:
+    """[spamd]: SpamAssassin's daemon, run locally with network tests off (spamd -L)."""
+
+    host: str = "127.0.0.1"
+    port: int = 783
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class ContentCheckConfig:
+    """One [[content_checks]] entry: a message that matters, scored every day."""
+
+    name: str = ""
+    template: str = ""  # a Mandrill template slug, rendered with templates/render …
+    merge_vars: dict[str, str] = field(default_factory=dict)  # … with these sample values
+    eml: str = ""  # … or an RFC 5322 file
+    subject: str = ""
+    from_email: str = ""
+    bulk: bool = False  # marketing-like mail: List-Unsubscribe with one-click is required
+
+
 #: A conservative 30-day warm-up: messages a day the new IP should carry on day N.
 DEFAULT_WARMUP_PLAN = (
     50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7500, 9000,
@@ -253,6 +276,8 @@ class Config:
     seed_test: SeedTestConfig = field(default_factory=SeedTestConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
     dmarc: DmarcConfig = field(default_factory=DmarcConfig)
+    spamd: SpamdConfig = field(default_factory=SpamdConfig)
+    content_checks: tuple[ContentCheckConfig, ...] = ()
     storage: StorageConfig = field(default_factory=StorageConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -371,6 +396,10 @@ def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{ctx.where(keypath)} must be a list of strings")
         return tuple(value)
+    if origin is dict and get_args(tp)[1] is str:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{ctx.where(keypath)} must be a table of strings")
+        return {str(k): v for k, v in value.items()}
     if origin is dict:
         ok_map = isinstance(value, dict) and all(
             isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
@@ -459,6 +488,16 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         parse_schedule(st.schedule)
     except ValueError as exc:
         raise ConfigError(f"{ctx.where(('seed_test', 'schedule'))}: {exc}") from None
+    names = set()
+    for i, cc in enumerate(cfg.content_checks):
+        at = ("content_checks", str(i))
+        if not cc.name:
+            raise ConfigError(f"{ctx.where((*at, 'name'))}: required for every [[content_checks]]")
+        if cc.name in names:
+            raise ConfigError(f"{ctx.where((*at, 'name'))}: {cc.name!r} is used twice")
+        names.add(cc.name)
+        if bool(cc.template) == bool(cc.eml):
+            raise ConfigError(f"{ctx.where(at)}: give either template or eml (one of them)")
     dm = cfg.dmarc
     if dm.after not in ("move", "flag"):
         raise ConfigError(f"{ctx.where(('dmarc', 'after'))} must be move or flag")
@@ -629,6 +668,7 @@ domains = 3600
 dns = 900                 # SPF, DKIM, DMARC, MX of the sending domains
 blocklists = 1800         # DNSBL sweep and rDNS of the sending IPs
 dmarc = 1800              # import new DMARC aggregate reports
+content = 86400           # score the [[content_checks]] (also at start, and on `c`)
 jitter = 5
 backoff_cap = 900         # longest wait between retries of a failing source
 
@@ -696,6 +736,21 @@ mandrill_ranges = ["198.2.128.0/18", "148.105.8.0/21"]   # spf.mandrillapp.com
 spoof_min_messages = 50   # an unknown source sending more as our domain: possible spoofing
 pass_rate_min = 0.95      # alert when Mandrill-sent mail passes DMARC less often (7 days)
 retention_days = 90
+
+[spamd]                   # SpamAssassin, run locally: spamd -L (network tests off)
+host = "127.0.0.1"
+port = 783
+timeout = 15.0
+
+# One [[content_checks]] table per message that matters:
+# [[content_checks]]
+# name = "invoice"
+# template = "invoice"              # a Mandrill template, rendered with templates/render
+# merge_vars = { customer = "Ada", total = "42.00" }
+# subject = "Your invoice"
+# from_email = "billing@example.com"
+# # eml = "~/checks/reset.eml"      # or a saved message instead of a template
+# bulk = false                      # true: List-Unsubscribe (one-click) is required
 
 [storage]
 # state_dir = "~/.local/state/mailops"

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from console.analysis.alerts import AlertInputs, acknowledge, reconcile
+from console.analysis.alerts import AlertInputs, ContentView, acknowledge, reconcile
 from console.analysis.alerts import evaluate as evaluate_alerts
+from console.analysis.content import lint, listed_links
 from console.analysis.dmarc import WINDOWS as DMARC_WINDOWS
 from console.analysis.dmarc import DomainRow
 from console.analysis.dmarc import summarize as summarize_dmarc
@@ -30,12 +33,19 @@ from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
 from console.analysis.seeds import STRIP_RUNS
 from console.analysis.subaccounts import subaccount_rows
-from console.config import Config, ConfigError, parse_schedule, resolve_dmarc_password
+from console.config import (
+    Config,
+    ConfigError,
+    ContentCheckConfig,
+    parse_schedule,
+    resolve_dmarc_password,
+)
 from console.model import (
     Account,
     AccountView,
     Alert,
     BlocklistView,
+    ContentResult,
     DomainDns,
     Ip,
     IpDns,
@@ -60,6 +70,7 @@ from console.sources.imap import SeedMailbox
 from console.sources.mandrill import MandrillClient
 from console.sources.notify import payload as alert_payload
 from console.sources.notify import post_webhook, run_command
+from console.sources.spamd import Scorer, Spamd
 from console.store import Store
 from console.timeutil import Clock, system_clock
 
@@ -97,6 +108,7 @@ class PollResult:
     seed_progress: SeedProgress | None = None  # a seed test still waiting
     alerts: AlertsView | None = None  # set when this poll changed the alerts
     dmarc: DmarcView | None = None
+    content: ContentView | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,7 @@ class Pipeline:
         dns: DnsClient | None = None,
         dqs_key: Secret | None = None,
         seeds: Sequence[Seed] = (),
+        scorer: Scorer | None = None,
     ) -> None:
         self.client = client
         self.seeds = tuple(seeds)
@@ -167,6 +180,12 @@ class Pipeline:
         self.publish = publish or (lambda u: None)
         self.backfill_hours = backfill_hours or config.mandrill.backfill_hours
         self.sources = SOURCES if dns is not None else (*MANDRILL_SOURCES, *REPORT_SOURCES)
+        if config.content_checks:
+            self.sources = (*self.sources, "content")
+        #: scores messages: spamd, or the demo's recorded scores
+        self.scorer: Scorer = scorer or Spamd(
+            config.spamd.host, config.spamd.port, config.spamd.timeout
+        )
         names = (*self.sources, "seeds") if self.seeds else self.sources
         self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in names}
         self._pruned_at: datetime | None = None
@@ -274,6 +293,7 @@ class Pipeline:
             statuses=dict(self.statuses),
             wall=self.wall(),
             dmarc=self.dmarc_view().windows[7] if self.store.dmarc_reports() else None,
+            content=self.content_view(),
         )
 
     def refresh_alerts(self) -> AlertsView | None:
@@ -397,6 +417,72 @@ class Pipeline:
         domains = await self.client.senders_domains()
         await self._snapshot("domains", domains)
         return PollResult(domains=tuple(domains))
+
+    # -- content checks ---------------------------------------------------------------------
+
+    def content_view(self) -> ContentView | None:
+        snap = self.store.get_snapshot("content", list[ContentResult])
+        if snap is None:
+            return None
+        since = self.clock() - timedelta(days=30)
+        history = {r.name: tuple(self.store.history(f"content:{r.name}", since)) for r in snap[0]}
+        return ContentView(tuple(snap[0]), history)
+
+    async def content_message(self, cc: ContentCheckConfig) -> bytes:
+        """The message a check scores: its .eml file, or its template rendered by Mandrill."""
+        if cc.eml:
+            path = Path(cc.eml).expanduser()
+            try:
+                return await asyncio.to_thread(path.read_bytes)
+            except OSError as exc:
+                raise SourceError(f"cannot read {path} ({exc.strerror or exc})") from None
+        html = await self.client.render_template(cc.template, dict(cc.merge_vars))
+        msg = EmailMessage()
+        domains = self.config.domains.sending or [
+            sd.domain for sd in self.mandrill_domains_view() or ()
+        ]
+        sender = (
+            cc.from_email
+            or self.config.seed_test.from_email
+            or (f"no-reply@{domains[0]}" if domains else "no-reply@example.com")
+        )
+        msg["From"] = sender
+        msg["To"] = "content-check@example.com"
+        msg["Subject"] = cc.subject or cc.template
+        msg["Date"] = format_datetime(self.clock())
+        msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+        msg.set_content(html, subtype="html")
+        return msg.as_bytes()
+
+    async def _poll_content(self) -> PollResult:
+        now = self.clock()
+        blocklists = self.blocklist_view()
+        listed = {
+            x.target for x in (blocklists.listings if blocklists else ()) if x.verdict == "listed"
+        }
+        results = []
+        for cc in self.config.content_checks:
+            try:
+                raw = await self.content_message(cc)
+            except SourceError as exc:
+                results.append(ContentResult(cc.name, now, error=exc.title))
+                continue
+            findings, links = lint(raw, bulk=cc.bulk)
+            findings += listed_links(links, listed)
+            report = await self.scorer.report(raw)  # spamd down: the poll fails, last kept
+            results.append(
+                ContentResult(cc.name, now, report, tuple(findings), recorded=self.scorer.recorded)
+            )
+
+        def save() -> ContentView | None:
+            for r in results:
+                if r.report is not None:
+                    self.store.add_history(f"content:{r.name}", now, r.report.score)
+            self.store.put_snapshot("content", results, self.wall())
+            self.store.commit()
+            return self.content_view()
+
+        return PollResult(content=await self._db(save))
 
     # -- DMARC aggregate reports ------------------------------------------------------------
 

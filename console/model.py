@@ -498,3 +498,38 @@ class DmarcReport:
     @property
     def key(self) -> str:
         return f"{self.org_name}|{self.report_id}"
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    name: str
+    points: float
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SpamReport:
+    """What spamd said about one message."""
+
+    score: float
+    threshold: float
+    is_spam: bool
+    rules: tuple[RuleHit, ...] = ()
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    code: str  # attachment_pdf, too_large, no_text_part, no_list_unsubscribe, …
+    text: str
+
+
+@dataclass(frozen=True)
+class ContentResult:
+    """One content check's latest run: the score and what the lint found."""
+
+    name: str
+    checked_at: datetime
+    report: SpamReport | None = None
+    lint: tuple[LintFinding, ...] = ()
+    error: str = ""  # the message could not be built (template render failed…)
+    recorded: bool = False  # a recorded score (the demo without spamd), not a live one

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from console.analysis.content import median_before
 from console.analysis.dmarc import DomainRow
 from console.analysis.health import ORDER, dns_findings
 from console.analysis.seeds import blame
@@ -22,6 +23,7 @@ from console.model import (
     Account,
     Alert,
     BlocklistView,
+    ContentResult,
     DomainDns,
     IpRow,
     SeedRun,
@@ -54,6 +56,8 @@ RULES: dict[str, str] = {
     "source_failing": "statuses",
     "dmarc_pass_rate": "dmarc",
     "dmarc_unknown_source": "dmarc",
+    "content_score": "content",
+    "content_lint": "content",
 }
 
 
@@ -70,6 +74,14 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class ContentView:
+    """The content checks' latest results and their score histories."""
+
+    results: tuple[ContentResult, ...]
+    history: Mapping[str, Sequence[tuple[datetime, float]]]
+
+
+@dataclass(frozen=True)
 class AlertInputs:
     now: datetime
     account: Account | None = None
@@ -83,6 +95,7 @@ class AlertInputs:
     statuses: Mapping[str, SourceStatus] | None = None
     wall: datetime | None = None  # the statuses' clock, when it is not `now` (the demo's)
     dmarc: Sequence[DomainRow] | None = None  # the last 7 days of aggregate reports
+    content: ContentView | None = None  # the content checks' latest results and histories
 
 
 def _pct(x: float) -> str:
@@ -136,6 +149,7 @@ def evaluate(
         "seed_run": x.seed_run is not None,
         "statuses": x.statuses is not None,
         "dmarc": x.dmarc is not None,
+        "content": x.content is not None,
     }
     limits = " (the mailbox providers' limit)"
     if x.account is not None:
@@ -428,6 +442,44 @@ def evaluate(
                             f"{src.failed:,} failing DMARC: possible spoofing",
                         )
                     )
+    if x.content is not None:
+        for cr in x.content.results:
+            score_report = cr.report
+            if score_report is not None:
+                base = median_before(x.content.history.get(cr.name, ()), cr.checked_at)
+                if score_report.score >= score_report.threshold:
+                    top = ", ".join(
+                        h.name for h in sorted(score_report.rules, key=lambda h: -h.points)[:3]
+                    )
+                    out.append(
+                        Signal(
+                            "content_score",
+                            cr.name,
+                            "critical",
+                            f"content check {cr.name}: SpamAssassin scores it "
+                            f"{score_report.score:.1f}, at or above the "
+                            f"{score_report.threshold:.1f} threshold ({top})",
+                        )
+                    )
+                elif base is not None and score_report.score - base >= 1.0:
+                    out.append(
+                        Signal(
+                            "content_score",
+                            cr.name,
+                            "warning",
+                            f"content check {cr.name}: score rose to {score_report.score:.1f} "
+                            f"from a 7-day median of {base:.1f}",
+                        )
+                    )
+            for lf in cr.lint:
+                out.append(
+                    Signal(
+                        "content_lint",
+                        f"{cr.name} {lf.code}",
+                        "warning",
+                        f"content check {cr.name}: {lf.text}",
+                    )
+                )
     out = [s for s in out if s.rule not in a.disabled]
     covered = {rule for rule, need in RULES.items() if have[need] and rule not in a.disabled}
     return _dedupe(out), covered

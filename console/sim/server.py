@@ -39,6 +39,7 @@ ERRORS: dict[str, tuple[int, int, int]] = {
     "Unknown_IP": (404, 13, 13),
     "Unknown_Subaccount": (404, 12, 12),
     "Invalid_Reject": (404, 4, 4),
+    "Unknown_Template": (404, 5, 5),
     "PaymentRequired": (402, 10, 10),
 }
 
@@ -359,6 +360,47 @@ class Simulator:
         "order-receipt": "Your order receipt",
         "password-reset": "Reset your password",
     }
+
+    #: Template bodies (merge tags in *|NAME|* form), for templates/render.
+    TEMPLATE_HTML: dict[str, str] = {
+        "order-receipt": (
+            "<html><body><p>Hi *|CUSTOMER|*,</p><p>Thanks for your order *|ORDER|*. "
+            'Total: *|TOTAL|*.</p><p><a href="https://click.northwind.example/o/*|ORDER|*">'
+            "View your order</a></p></body></html>"
+        ),
+        "password-reset": (
+            '<html><body><p>Reset your password: <a href="https://notify.northwind.example/r/'
+            '*|TOKEN|*">reset</a>. It expires in one hour.</p></body></html>'
+        ),
+    }
+
+    def m_templates_list(self, p: dict[str, Any]) -> Any:
+        return [
+            {
+                "slug": slug,
+                "name": slug.replace("-", " ").title(),
+                "subject": subject,
+                "code": self.TEMPLATE_HTML.get(slug, ""),
+                "publish_code": self.TEMPLATE_HTML.get(slug, ""),
+                "labels": [],
+                "created_at": "2025-09-01 09:00:00",
+                "updated_at": "2026-10-01 09:00:00",
+                "published_at": "2026-10-01 09:00:00",
+            }
+            for slug, subject in self.TEMPLATES.items()
+        ]
+
+    def m_templates_render(self, p: dict[str, Any]) -> Any:
+        name = str(p.get("template_name") or "")
+        if name not in self.TEMPLATE_HTML:
+            raise ApiError("Unknown_Template", f'No such template "{name}"')
+        html = self.TEMPLATE_HTML[name]
+        for var in p.get("merge_vars") or []:
+            if isinstance(var, dict):
+                html = html.replace(
+                    f"*|{str(var.get('name', '')).upper()}|*", str(var.get("content", ""))
+                )
+        return {"html": html}
 
     def m_messages_send_template(self, p: dict[str, Any]) -> Any:
         name = str(p.get("template_name") or "")

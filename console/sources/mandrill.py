@@ -240,6 +240,28 @@ class MandrillClient:
         )
         return [r for r in (parse_reject(d) for d in data) if r is not None]
 
+    async def render_template(self, name: str, merge_vars: dict[str, str]) -> str:
+        """templates/render: the template's HTML with these sample merge values."""
+        data = self._expect(
+            await self.call(
+                "templates/render",
+                template_name=name,
+                template_content=[],
+                merge_vars=[{"name": k, "content": v} for k, v in merge_vars.items()],
+            ),
+            dict,
+            "templates/render",
+        )
+        html = data.get("html")
+        if not isinstance(html, str):
+            raise MandrillError("Mandrill answered templates/render without html")
+        return html
+
+    async def template_names(self) -> list[str]:
+        """templates/list: the slugs of the account's templates."""
+        data = self._expect(await self.call("templates/list"), list, "templates/list")
+        return [str(t.get("slug") or t.get("name")) for t in data if isinstance(t, dict)]
+
     # -- actions (each changes the account; the console confirms before calling) ---------
 
     async def reject_delete(self, email: str, subaccount: str | None = None) -> bool:

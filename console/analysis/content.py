@@ -1,0 +1,145 @@
+"""Checks on a message that do not need SpamAssassin: what receivers reject or distrust.
+
+Pure: an RFC 5322 message in, findings out. Link domains are returned too, so
+the caller can hold them against the domain blocklists the DNS sweep read.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from console.model import LintFinding
+
+MAX_SIZE = 102 * 1024  # Gmail clips messages larger than this
+ATTACHMENT_BIG = 2 * 1024 * 1024
+_URL = re.compile(r"""https?://([A-Za-z0-9.-]+)""", re.IGNORECASE)
+_DKIM_D = re.compile(r"(?:^|;)\s*d\s*=\s*([^;\s]+)", re.IGNORECASE)
+
+
+def _org(domain: str) -> str:
+    """A rough organizational domain (last two labels): enough for relaxed alignment here."""
+    parts = domain.lower().rstrip(".").split(".")
+    return ".".join(parts[-2:])
+
+
+def link_domains(msg: EmailMessage) -> list[str]:
+    found: dict[str, None] = {}
+    for part in msg.walk():
+        if part.get_content_maintype() == "text" and not part.get_filename():
+            try:
+                text = part.get_content()
+            except (LookupError, ValueError):
+                continue
+            for m in _URL.finditer(str(text)):
+                found[m.group(1).lower().rstrip(".")] = None
+    return list(found)
+
+
+def lint(raw: bytes, *, bulk: bool = False) -> tuple[list[LintFinding], list[str]]:
+    """(findings, link domains) for one message."""
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    out: list[LintFinding] = []
+    if len(raw) > MAX_SIZE:
+        out.append(
+            LintFinding(
+                "too_large",
+                f"message is {len(raw) / 1024:.0f} KB; Gmail clips above 102 KB and hides "
+                "the rest (including the unsubscribe link)",
+            )
+        )
+    has_text = False
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        filename = part.get_filename()
+        ctype = part.get_content_type()
+        if filename or part.get_content_disposition() == "attachment":
+            size = len(part.get_payload(decode=True) or b"")
+            name = filename or "(unnamed)"
+            if ctype == "application/pdf" or name.lower().endswith(".pdf"):
+                out.append(
+                    LintFinding(
+                        "attachment_pdf",
+                        f"PDF attachment {name} ({size / 1024:.0f} KB): some corporate "
+                        "receivers reject or spam-folder PDFs; a link to it is safer",
+                    )
+                )
+            elif ctype in ("application/zip", "application/x-msdownload") or name.lower().endswith(
+                (".zip", ".exe", ".js", ".html", ".htm")
+            ):
+                out.append(
+                    LintFinding(
+                        "attachment_risky",
+                        f"attachment {name} ({ctype}) is a type filters distrust",
+                    )
+                )
+            if size > ATTACHMENT_BIG:
+                out.append(
+                    LintFinding("attachment_big", f"attachment {name} is {size / 2**20:.1f} MB")
+                )
+            continue
+        if ctype == "text/plain":
+            has_text = True
+    if not has_text:
+        out.append(
+            LintFinding(
+                "no_text_part",
+                "no text/plain part: HTML-only mail scores worse and reads badly in some clients",
+            )
+        )
+    if bulk:
+        if not msg.get("List-Unsubscribe"):
+            out.append(
+                LintFinding(
+                    "no_list_unsubscribe",
+                    "bulk mail without List-Unsubscribe: Gmail and Yahoo require it for bulk "
+                    "senders",
+                )
+            )
+        elif "list-unsubscribe=one-click" not in str(msg.get("List-Unsubscribe-Post", "")).lower():
+            out.append(
+                LintFinding(
+                    "no_one_click",
+                    "List-Unsubscribe without 'List-Unsubscribe-Post: List-Unsubscribe=One-Click' "
+                    "(RFC 8058), which Gmail and Yahoo require for bulk mail",
+                )
+            )
+    from_domain = str(msg.get("From", "")).rpartition("@")[2].strip("> ").lower()
+    for sig in msg.get_all("DKIM-Signature") or []:
+        m = _DKIM_D.search(str(sig))
+        if m and from_domain and _org(m.group(1)) != _org(from_domain):
+            out.append(
+                LintFinding(
+                    "dkim_unaligned",
+                    f"DKIM signs as {m.group(1)}, not the From domain {from_domain}: "
+                    "DMARC cannot pass through DKIM",
+                )
+            )
+    return out, link_domains(msg)
+
+
+def listed_links(domains: Iterable[str], listed: set[str]) -> list[LintFinding]:
+    """Link domains (or their parents) that a domain blocklist lists."""
+    out = []
+    for d in domains:
+        parts = d.split(".")
+        hits = [".".join(parts[i:]) for i in range(len(parts) - 1) if ".".join(parts[i:]) in listed]
+        if hits:
+            out.append(
+                LintFinding(
+                    "link_listed", f"links to {d}, listed on a domain blocklist ({hits[0]})"
+                )
+            )
+    return out
+
+
+def median_before(history: Sequence[tuple[datetime, float]], now: datetime) -> float | None:
+    """The 7-day median of earlier scores, the baseline a rise is measured against."""
+    week = [v for t, v in history if now - timedelta(days=7) <= t < now]
+    return statistics.median(week) if week else None
