@@ -117,3 +117,20 @@ def dovecot_server(tmp_path_factory: pytest.TempPathFactory):
     with dovecot(path, base / tmp_path_factory.mktemp("d").name) as server:
         yield server
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spamd_server(tmp_path_factory: pytest.TempPathFactory):
+    """One spamd for the whole run (rules take about a second to load)."""
+    from tests.spamd_servers import spamd
+
+    path = shutil.which("spamd") or (
+        "/usr/sbin/spamd" if Path("/usr/sbin/spamd").exists() else None
+    )
+    if path is None:
+        need_binary("spamd")
+    assert path is not None
+    base = Path("/tmp") / f"mailops-spamd-{os.getpid()}"
+    with spamd(path, base) as client:
+        yield client
+    shutil.rmtree(base, ignore_errors=True)
