@@ -37,6 +37,7 @@ from widgets.alerts import AlertLine, AlertsScreen
 from widgets.audit import AuditScreen
 from widgets.bounces import BounceFeed
 from widgets.confirm import ConfirmScreen
+from widgets.content import ContentScreen
 from widgets.customer import CustomerScreen
 from widgets.detail import EventDetail
 from widgets.dmarc import DmarcScreen, DmarcSourceScreen
@@ -54,6 +55,7 @@ PANEL_SOURCES = {
     "feed": ("messages",),
     "dns": ("dns", "blocklists"),
     "seeds": ("seeds",),
+    "content": ("content",),
 }
 
 
@@ -81,6 +83,17 @@ class MailopsApp(App[None]):
         Binding("a", "alerts", "Alerts", tooltip="Open and past alerts", id="alerts"),
         Binding("l", "audit", "Log", tooltip="The log of actions taken", id="audit"),
         Binding("m", "dmarc", "DMARC", tooltip="DMARC aggregate reports", id="dmarc"),
+        Binding(
+            "o", "content", "Content", tooltip="Content checks (SpamAssassin, lint)", id="content"
+        ),
+        Binding(
+            "c",
+            "content_now",
+            "Check content",
+            tooltip="Run every content check now",
+            id="content_now",
+            show=False,
+        ),
         Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
         Binding(
             "s", "seed_test", "Seed test", tooltip="Send a seed test now (asks first)", id="seed"
@@ -117,6 +130,7 @@ class MailopsApp(App[None]):
         self._alerts_screen: AlertsScreen | None = None
         self._audit_screen: AuditScreen | None = None
         self._dmarc_screen: DmarcScreen | None = None
+        self._content_screen: ContentScreen | None = None
         self._seed_progress: SeedProgress | None = None
 
     # -- composition ------------------------------------------------------------------
@@ -202,6 +216,10 @@ class MailopsApp(App[None]):
             self.query_one(WarmupPanel).show_blocklists(u.blocklists)
         if u.alerts is not None:
             self._show_alerts(u.alerts)
+        if u.content is not None:
+            cscreen = self._content_screen
+            if cscreen is not None and cscreen.is_attached:
+                cscreen.show(u.content.results, u.content.history)
         if u.dmarc is not None:
             if u.dmarc.rejected:
                 self.notify(
@@ -235,8 +253,9 @@ class MailopsApp(App[None]):
             self.notify(
                 f"Seed test failed: {message.update.status.error}", severity="error", markup=False
             )
-        screen = self._dns_screen
-        if screen is not None and screen.is_attached:
+        dns_screen = self._dns_screen
+        if dns_screen is not None and dns_screen.is_attached:
+            screen = dns_screen
             if u.dns is not None:
                 screen.show_dns(u.dns)
             if u.blocklists is not None:
@@ -270,6 +289,10 @@ class MailopsApp(App[None]):
         self.feed.set_stale(self.stale_note("feed"))
         if self._dns_screen is not None and self._dns_screen.is_attached:
             self._dns_screen.set_stale(self.stale_note("dns"))
+        content = self._content_screen
+        if content is not None and content.is_attached and "content" in self.pipeline.statuses:
+            note = self.stale_note("content")
+            content.set_stale(None if note and note.startswith("waiting") else note)
         if self._seed_screen is not None and self._seed_screen.is_attached:
             note = self.stale_note("seeds") if "seeds" in self.pipeline.statuses else None
             if note and note.startswith(("waiting", "stored")):
@@ -292,6 +315,8 @@ class MailopsApp(App[None]):
         yield SystemCommand("DNS & blocklists", "SPF, DKIM, DMARC, rDNS, listings", self.action_dns)
         yield SystemCommand("Alerts", "Open and resolved alerts", self.action_alerts)
         yield SystemCommand("DMARC reports", "Who sends as our domains", self.action_dmarc)
+        yield SystemCommand("Content checks", "SpamAssassin scores and lint", self.action_content)
+        yield SystemCommand("Run content checks now", "Score every check", self.action_content_now)
         yield SystemCommand("Action log", "Actions taken or refused", self.action_audit)
         yield SystemCommand("Seed placement", "Where seed messages landed", self.action_seeds)
         yield SystemCommand("Run a seed test now", "Sends test messages", self.action_seed_test)
@@ -340,6 +365,28 @@ class MailopsApp(App[None]):
         else:
             self.notify("Alert acknowledged", markup=False)
         self._show_alerts(view)
+
+    # -- content checks ---------------------------------------------------------------
+
+    def action_content(self) -> None:
+        screen = ContentScreen(self.local_time)
+        view = self.pipeline.content_view()
+        if view is not None:
+            screen.show(view.results, view.history)
+        self._content_screen = screen
+        self.push_screen(screen)
+        self._refresh_staleness()
+
+    def action_content_now(self) -> None:
+        if "content" not in self.pipeline.sources:
+            self.notify(
+                "No content checks configured: add [[content_checks]] to the config",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.notify("Scoring every content check now", markup=False)
+        self.run_worker(self.pipeline.run("content"), group="content", exclusive=True)
 
     # -- DMARC ------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from console.analysis.seeds import seed_exit, seed_findings
 from console.config import (
     Config,
     ConfigError,
+    ContentCheckConfig,
     DmarcConfig,
     DnsConfig,
     DomainsConfig,
@@ -44,6 +45,7 @@ from console.seeding import Seed, seeds_from_config
 from console.sources.dmarc_inbox import iter_paths, read_file
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
+from console.sources.spamd import Scorer
 from console.store import (
     Store,
     StoreError,
@@ -212,6 +214,7 @@ def _open_console(
     clock: Clock = system_clock,
     subtitle: str = "",
     seeds: Sequence[Seed] | None = None,
+    scorer: Scorer | None = None,
 ) -> int:
     from console.app import build_app  # Textual loads only for the console itself
 
@@ -225,7 +228,7 @@ def _open_console(
         return EXIT_UNUSABLE
     _log_to(store.dir / "mailops.log")
     try:
-        pipeline = make_pipeline(config, key, store, clock=clock, seeds=seeds)
+        pipeline = make_pipeline(config, key, store, clock=clock, seeds=seeds, scorer=scorer)
     except ConfigError as exc:
         store.close()
         _err(str(exc))
@@ -246,6 +249,7 @@ def make_pipeline(
     clock: Clock = system_clock,
     backfill_hours: float | None = None,
     seeds: Sequence[Seed] | None = None,
+    scorer: Scorer | None = None,
 ) -> Pipeline:
     """Sources built from config, handed to the one pipeline (console and check alike).
 
@@ -272,6 +276,7 @@ def make_pipeline(
         dqs_key=resolve_dqs_key(config),
         backfill_hours=backfill_hours,
         seeds=seeds_from_config(config) if seeds is None else seeds,
+        scorer=scorer,
     )
 
 
@@ -311,6 +316,7 @@ def demo_config(
                 dns=60,
                 blocklists=20,
                 dmarc=30,
+                content=60,
                 jitter=0.5,
                 backoff_cap=20,
             ),
@@ -324,6 +330,35 @@ def demo_config(
             wait_minutes=15,  # scenario minutes: 15 real seconds
             poll_seconds=2,
         ),
+    )
+
+
+DEMO_NEWSLETTER = (
+    b"From: Northwind News <news@notify.northwind.example>\r\n"
+    b"To: reader@example.com\r\nSubject: What is new this month\r\n"
+    b"Date: Sat, 28 Nov 2026 06:00:00 +0000\r\nPrecedence: bulk\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    b"<html><body><p>New this month: <a href='https://click.northwind.example/n/11'>read"
+    b"</a></p><img src='https://click.northwind.example/p.gif'></body></html>\r\n"
+)
+
+
+def demo_content_checks(newsletter: str) -> tuple[ContentCheckConfig, ...]:
+    """Two templates from the simulated account and a newsletter file (bulk, no unsubscribe)."""
+    return (
+        ContentCheckConfig(
+            name="order-receipt",
+            template="order-receipt",
+            merge_vars={"customer": "Ada", "order": "A-1042", "total": "42.00 EUR"},
+            subject="Your order receipt",
+        ),
+        ContentCheckConfig(
+            name="password-reset",
+            template="password-reset",
+            merge_vars={"token": "x7Kq"},
+            subject="Reset your password",
+        ),
+        ContentCheckConfig(name="newsletter", eml=newsletter, bulk=True),
     )
 
 
@@ -343,6 +378,7 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
     from console.sim.demo_dns import DemoDns
     from console.sim.dmarc_reports import demo_reports
     from console.sim.mailboxes import MemoryMailboxes
+    from console.sim.recorded_spamd import RecordedSpamd
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     # an hour into the story: the noisy shared IP is already dragging, the listing follows
@@ -361,7 +397,10 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
             inbox.mkdir()
             for name, data in demo_reports(scenario, now):
                 (inbox / name.replace("!", "_")).write_bytes(data)
+            newsletter = Path(tmp) / "newsletter.eml"
+            newsletter.write_bytes(DEMO_NEWSLETTER)
             config = demo_config(server.base_url, state_dir or tmp, demo_dns.port, str(inbox))
+            config = replace(config, content_checks=demo_content_checks(str(newsletter)))
             if read_only:
                 config = replace(config, ui=replace(config.ui, read_only=True))
             return _open_console(
@@ -370,6 +409,7 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
                 clock=clock,
                 subtitle="DEMO · simulated Mandrill · scenario time runs 60× faster",
                 seeds=seeds,
+                scorer=RecordedSpamd(clock),
             )
     finally:
         demo_dns.stop()
