@@ -17,6 +17,7 @@ from typing import Any
 
 from console import __version__
 from console.analysis.alerts import evaluate as evaluate_alerts
+from console.analysis.content import lint
 from console.analysis.dmarc import summarize as summarize_dmarc
 from console.analysis.feed import count_kinds
 from console.analysis.health import ORDER
@@ -45,7 +46,7 @@ from console.seeding import Seed, seeds_from_config
 from console.sources.dmarc_inbox import iter_paths, read_file
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
-from console.sources.spamd import Scorer
+from console.sources.spamd import Scorer, Spamd, SpamdError
 from console.store import (
     Store,
     StoreError,
@@ -115,6 +116,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--json", action="store_true", help="print the run as JSON")
 
+    cc = sub.add_parser(
+        "content-check",
+        parents=[common],
+        help="score one message with spamd and lint it",
+        description="Score one RFC 5322 message (.eml) with spamd ([spamd] in the config) and "
+        "lint it. Exit 0 clean, 1 lint findings, 2 spam, 3 spamd unreachable or unreadable file.",
+    )
+    cc.add_argument("file", metavar="FILE.eml")
+    cc.add_argument("--bulk", action="store_true", help="require List-Unsubscribe (one-click)")
+    cc.add_argument("--json", action="store_true", help="print JSON")
+
     dm = sub.add_parser("dmarc", help="DMARC aggregate reports")
     dm_sub = dm.add_subparsers(dest="dmarc_command", metavar="ACTION")
     imp = dm_sub.add_parser(
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_check(args.config, as_json=args.json)
         if args.command == "simulate":
             return run_simulate(args)
+        if args.command == "content-check":
+            return run_content_check(args.config, args.file, bulk=args.bulk, as_json=args.json)
         if args.command == "dmarc":
             if args.dmarc_command != "import":
                 _parser().parse_args(["dmarc", "--help"])
@@ -419,6 +433,12 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
 # -- check -------------------------------------------------------------------------
 
 
+def check_sources(pipeline: Pipeline) -> tuple[str, ...]:
+    """What `check` polls: the Mandrill and DNS data sets, and the content checks if any
+    (scoring is local and quick). The DMARC reports are read as the console stored them."""
+    return (*CHECK_SOURCES, *(("content",) if "content" in pipeline.sources else ()))
+
+
 async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
     updates: dict[str, Update] = {}
     try:
@@ -426,7 +446,7 @@ async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
         updates["account"] = first
         if not first.status.ok and (first.status.final or "reach" in first.status.error):
             return updates  # the rest would fail the same way, each after its own timeout
-        for name in CHECK_SOURCES[1:]:
+        for name in check_sources(pipeline)[1:]:
             updates[name] = await pipeline.run(name)
     finally:
         await pipeline.client.aclose()
@@ -501,7 +521,7 @@ def check_report(
     config = pipeline.config
     sources: dict[str, Any] = {}
     failed: list[str] = []
-    for name in CHECK_SOURCES:
+    for name in check_sources(pipeline):
         u = updates.get(name)
         st = u.status if u else None
         if st is None:
@@ -606,6 +626,21 @@ def check_report(
     }
     report["messages_without_ip"] = ip_view.unattributed
     report["seeds"] = seed_json(seed_run)
+    content = pipeline.content_view()
+    report["content"] = [
+        {
+            "name": r.name,
+            "score": r.report.score if r.report else None,
+            "threshold": r.report.threshold if r.report else None,
+            "rules": [
+                {"name": h.name, "points": h.points, "description": h.description}
+                for h in (r.report.rules if r.report else ())
+            ],
+            "lint": [{"code": f.code, "text": f.text} for f in r.lint],
+            "error": r.error or None,
+        }
+        for r in (content.results if content else ())
+    ]
     report["dmarc"] = [
         {
             "domain": r.domain,
@@ -846,6 +881,59 @@ def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
     else:
         print(seed_table(run))
     return seed_exit(run)
+
+
+# -- content-check ---------------------------------------------------------------------------
+
+
+def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json: bool) -> int:
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    path = Path(file).expanduser()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        _err(f"cannot read {path}: {exc.strerror or exc}")
+        return EXIT_UNUSABLE
+    findings, _ = lint(raw, bulk=bulk)
+    sp = config.spamd
+    try:
+        rep = asyncio.run(Spamd(sp.host, sp.port, sp.timeout).report(raw))
+    except SpamdError as exc:
+        _err(exc.title)
+        return EXIT_UNUSABLE
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "file": str(path),
+                    "score": rep.score,
+                    "threshold": rep.threshold,
+                    "spam": rep.is_spam,
+                    "rules": [
+                        {"name": h.name, "points": h.points, "description": h.description}
+                        for h in rep.rules
+                    ],
+                    "lint": [{"code": f.code, "text": f.text} for f in findings],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"{path.name}: {rep.score:.1f} / {rep.threshold:.1f} "
+            f"({'SPAM' if rep.is_spam else 'not spam'})"
+        )
+        for h in sorted(rep.rules, key=lambda h: -h.points):
+            print(f"  {h.points:7.1f}  {h.name:<26} {visible(h.description)}")
+        for f in findings:
+            print(f"  ⚠ {visible(f.text)}")
+    if rep.is_spam:
+        return EXIT_CRITICAL
+    return EXIT_WARNING if findings else EXIT_OK
 
 
 # -- dmarc import --------------------------------------------------------------------------

@@ -121,3 +121,40 @@ async def test_the_content_poll_scores_templates_and_files_keeps_last_on_failure
     assert kept is not None and {r.name for r in kept.results} == {"receipt", "spammy", "ghost"}
     assert kept.history["spammy"] and kept.history["spammy"][-1][1] >= 1000
     await client.aclose()
+
+
+def test_content_check_command_and_check_key(spamd_server, server, tmp_path, monkeypatch, capsys):
+    import json
+
+    from console import cli
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[mandrill]\nbase_url = "{server.base_url}"\n'
+        '[dns]\nnameservers = ["127.0.0.1"]\nport = 9\ntimeout = 0.2\ndeadline = 0.4\n'
+        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[spamd]\nhost = "127.0.0.1"\nport = {spamd_server.port}\n'
+        f'[[content_checks]]\nname = "spammy"\neml = "{MAILS / "gtube.eml"}"\n'
+        f'[[content_checks]]\nname = "invoice"\neml = "{MAILS / "invoice-pdf.eml"}"\n'
+    )
+    assert cli.main(["content-check", "--config", str(cfg), str(MAILS / "gtube.eml")]) == 2
+    out = capsys.readouterr().out
+    assert "gtube.eml: 1000" in out and "(SPAM)" in out and "GTUBE" in out
+    code = cli.main(
+        ["content-check", "--json", "--config", str(cfg), str(MAILS / "invoice-pdf.eml")]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["spam"] is False and report["lint"][0]["code"] == "attachment_pdf"
+    assert cli.main(["content-check", "--config", str(cfg), str(MAILS / "invoice.eml")]) == 0
+    capsys.readouterr()
+    assert cli.main(["content-check", "--config", str(cfg), str(tmp_path / "nope.eml")]) == 3
+    assert "cannot read" in capsys.readouterr().err
+    monkeypatch.setenv("MANDRILL_API_KEY", DEMO_KEY)
+    cli.main(["check", "--json", "--config", str(cfg)])
+    report = json.loads(capsys.readouterr().out)
+    by = {c["name"]: c for c in report["content"]}
+    assert by["spammy"]["score"] >= 1000 and by["spammy"]["threshold"] == 5.0
+    assert any(r["name"] == "GTUBE" for r in by["spammy"]["rules"])
+    assert by["invoice"]["lint"][0]["code"] == "attachment_pdf"
+    assert report["sources"]["content"]["ok"] is True
+    assert any(a["rule"] == "content_score" and a["subject"] == "spammy" for a in report["alerts"])
