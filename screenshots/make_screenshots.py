@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from console.app import build_app
-from console.cli import DEMO_SEEDS, demo_config
+from console.cli import DEMO_NEWSLETTER, DEMO_SEEDS, demo_config, demo_content_checks
 from console.jobs import Pipeline
 from console.secret import Secret
 from console.seeding import Seed
@@ -23,6 +23,7 @@ from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_na
 from console.sim.demo_dns import DemoDns
 from console.sim.dmarc_reports import demo_reports
 from console.sim.mailboxes import MemoryMailboxes
+from console.sim.recorded_spamd import RecordedSpamd
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.store import Store
@@ -60,12 +61,19 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) ->
         cfg = replace(cfg, seed_test=replace(cfg.seed_test, poll_seconds=0.01))
         client = MandrillClient(srv.base_url, Secret(DEMO_KEY))
         dns = DnsClient(["127.0.0.1"], port=demo_dns.port, timeout=0.5, deadline=2.0)
-        pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns, seeds=seeds)
+        newsletter = Path(tmp) / "newsletter.eml"
+        newsletter.write_bytes(DEMO_NEWSLETTER)
+        cfg = replace(cfg, content_checks=demo_content_checks(str(newsletter)))
+        scorer = RecordedSpamd(clock)
+        pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns, seeds=seeds, scorer=scorer)
         clock.ticking = True
         for k in range(RUNS - 1, -1, -1):  # a seed test every 20 scenario minutes up to now
             clock.set(at - timedelta(minutes=20 * k + 10))
             await pipeline.run("seeds")
         clock.ticking = False
+        for day in range(20, 0, -1):  # a history of daily content scores
+            clock.set(at - timedelta(days=day, hours=day % 5))
+            await pipeline.run("content")
         clock.set(at)
         inbox = Path(tmp) / "dmarc-inbox"
         inbox.mkdir()
@@ -102,6 +110,7 @@ async def main() -> None:
     print(await shoot("alerts", (120, 40), ("a",)))
     print(await shoot("customer", (120, 40), ("enter",)))
     print(await shoot("dmarc", (120, 40), ("m",)))
+    print(await shoot("content", (120, 40), ("o",)))
 
 
 if __name__ == "__main__":
