@@ -7,6 +7,7 @@ widget messages that this module turns into job runs or file writes.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -47,6 +48,8 @@ from widgets.reputation import ReputationPanel
 from widgets.seeds import SeedScreen
 from widgets.status import StatusLine
 from widgets.warmup import WarmupPanel
+
+READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
 #: Which status feeds each panel; a panel is stale when its source is failing or unpolled.
 PANEL_SOURCES = {
@@ -153,8 +156,26 @@ class MailopsApp(App[None]):
         self._paint_stored()
         self._refresh_banner()
         self.set_interval(1.0, self._refresh_staleness)
-        if self.start_jobs:
+        if self.pipeline.store.read_only:
+            self.set_interval(READ_ONLY_RELOAD, self._reload_read_only)
+        elif self.start_jobs:
             self.jobs.start()
+
+    async def _reload_read_only(self) -> None:
+        """A read-only instance follows the owner's writes by re-reading the files."""
+        p = self.pipeline
+        await asyncio.to_thread(p.store.reload)
+        self._paint_stored()
+
+    def _refuse_if_read_only(self, what: str) -> bool:
+        if self.pipeline.store.read_only:
+            self.notify(
+                f"Read-only (another mailops owns the state): {what} is off",
+                severity="warning",
+                markup=False,
+            )
+            return True
+        return False
 
     def on_resize(self) -> None:
         self.screen.set_class(self.size.height < 32 or self.size.width < 100, "compact")
@@ -302,6 +323,8 @@ class MailopsApp(App[None]):
     # -- user intents -----------------------------------------------------------------
 
     def action_refresh(self) -> None:
+        if self._refuse_if_read_only("polling"):
+            return
         if self.jobs.running:
             self.jobs.run_now()
             self.notify("Polling every source now")
@@ -358,6 +381,8 @@ class MailopsApp(App[None]):
 
     @on(AlertsScreen.Acknowledged)
     def _acknowledge(self, message: AlertsScreen.Acknowledged) -> None:
+        if self._refuse_if_read_only("acknowledging"):
+            return
         view = self.pipeline.acknowledge(message.alert_id, message.note)
         if view is None:
             self.notify("That alert has resolved meanwhile", markup=False)
@@ -378,6 +403,8 @@ class MailopsApp(App[None]):
         self._refresh_staleness()
 
     def action_content_now(self) -> None:
+        if self._refuse_if_read_only("scoring content"):
+            return
         if "content" not in self.pipeline.sources:
             self.notify(
                 "No content checks configured: add [[content_checks]] to the config",
@@ -462,6 +489,8 @@ class MailopsApp(App[None]):
 
     @on(ActionRequested)
     def _action_requested(self, message: ActionRequested) -> None:
+        if self._refuse_if_read_only("every action"):
+            return
         action = Action(message.kind, message.target, message.subaccount)
         if self.actions.read_only:
             self.notify(
@@ -531,6 +560,8 @@ class MailopsApp(App[None]):
 
     def action_seed_test(self) -> None:
         """Ask first: a seed test sends real messages through Mandrill."""
+        if self._refuse_if_read_only("sending a seed test"):
+            return
         seeds = self.pipeline.seeds
         if not seeds:
             self.notify(

@@ -233,14 +233,12 @@ def _open_console(
     from console.app import build_app  # Textual loads only for the console itself
 
     try:
-        store = Store(
-            config.state_path(), retention_days=config.storage.retention_days, clock=clock
-        )
-        store.open()
+        store, config = open_console_store(config, clock)
     except StoreError as exc:
         _err(str(exc))
         return EXIT_UNUSABLE
-    _log_to(store.dir / "mailops.log")
+    if not store.read_only:
+        _log_to(store.dir / "mailops.log")
     try:
         pipeline = make_pipeline(config, key, store, clock=clock, seeds=seeds, scorer=scorer)
     except ConfigError as exc:
@@ -253,6 +251,35 @@ def _open_console(
     finally:
         store.close()
     return EXIT_OK
+
+
+def open_console_store(config: Config, clock: Clock = system_clock) -> tuple[Store, Config]:
+    """The store a console writes; if another mailops owns it, a read-only view of it, with
+    the config switched to read-only and a banner line saying so."""
+    try:
+        store = Store(
+            config.state_path(), retention_days=config.storage.retention_days, clock=clock
+        ).open()
+        return store, config
+    except StoreLockedError as exc:
+        owner = str(exc).split("(", 1)[-1].split(")", 1)[0]
+    store = Store(
+        config.state_path(),
+        retention_days=config.storage.retention_days,
+        clock=clock,
+        read_only=True,
+    ).open()
+    note = (
+        f"Read-only: the state directory {store.dir} is in use by another mailops ({owner}). "
+        "Showing what it stores, re-read every few seconds; no polling, no actions, "
+        "nothing written."
+    )
+    config = replace(
+        config,
+        ui=replace(config.ui, read_only=True),
+        warnings=(*config.warnings, note),
+    )
+    return store, config
 
 
 def make_pipeline(

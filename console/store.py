@@ -31,7 +31,7 @@ from typing import Any
 
 from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
-from tinydb.storages import Storage
+from tinydb.storages import MemoryStorage, Storage
 
 from console.codec import decode, encode
 from console.model import Alert, AuditEntry, DmarcReport, MessageEvent, SeedRun
@@ -239,8 +239,11 @@ class Store:
         *,
         retention_days: int = 30,
         clock: Clock = system_clock,
+        read_only: bool = False,
     ) -> None:
         self.dir = Path(state_dir)
+        #: a second instance's view of a state dir another mailops owns: no lock, no writes
+        self.read_only = read_only
         self.retention_days = retention_days
         self.clock = clock
         self.warnings: list[str] = []
@@ -259,13 +262,15 @@ class Store:
             (self.dir / "days").mkdir(exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StoreError(f"Cannot create the state directory {self.dir}: {exc}") from None
-        self._acquire_lock()
+        if not self.read_only:
+            self._acquire_lock()
         self._db = self._open_db(self.dir / "state.json")
         meta = self._db.table("meta")
         docs = meta.all()
         if not docs:
-            meta.insert({"schema": SCHEMA_VERSION})
-            self._flush(self._db)
+            if not self.read_only:
+                meta.insert({"schema": SCHEMA_VERSION})
+                self._flush(self._db)
         else:
             schema = docs[0].get("schema")
             if not isinstance(schema, int) or schema > SCHEMA_VERSION:
@@ -275,6 +280,20 @@ class Store:
                     f"this version reads {SCHEMA_VERSION}. Upgrade, or use another state_dir."
                 )
         return self
+
+    def reload(self) -> None:
+        """Read the files again (a read-only view follows the owner's writes this way)."""
+        with self._lock:
+            for day in self._days.values():
+                day.db.close()
+            self._days.clear()
+            if self._db is not None:
+                self._db.close()
+            self._db = self._open_db(self.dir / "state.json")
+            if self._dmarc_db is not None:
+                self._dmarc_db.close()
+                self._dmarc_db = None
+            self._dmarc_cache = None
 
     def close(self) -> None:
         with self._lock:
@@ -319,11 +338,14 @@ class Store:
 
     def _open_db(self, path: Path) -> TinyDB:
         """Open one file; a file that fails to parse is moved aside and started afresh."""
-        db = TinyDB(str(path), storage=_Cache(AtomicJSONStorage))
+        db = TinyDB(str(path), storage=_Cache(AtomicJSONStorage), read_only=self.read_only)
         try:
             db.tables()
         except CorruptStateError as exc:
             db.close()
+            if self.read_only:  # not ours to move: show nothing from it, and say so
+                self.warnings.append(f"State file {path.name} is unreadable ({exc})")
+                return TinyDB(storage=MemoryStorage)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             aside = path.with_name(f"{path.name}.corrupt-{stamp}")
             os.replace(path, aside)

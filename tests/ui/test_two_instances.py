@@ -1,0 +1,58 @@
+"""A second mailops on the same state directory: a read-only view that follows the owner."""
+
+from __future__ import annotations
+
+import os
+
+from textual.widgets import DataTable, Static
+
+import console.app as app_module
+from console.app import build_app
+from console.cli import open_console_store
+from console.jobs import Pipeline
+from console.secret import Secret
+from console.sim import DEMO_KEY
+from console.sources.mandrill import MandrillClient
+from tests.ui.conftest import quiet_config, utc, wait_for
+from widgets.bounces import BounceFeed
+
+SIZE = (120, 40)
+
+
+async def test_the_second_instance_opens_read_only_and_follows(server, store, clock, monkeypatch):
+    cfg = quiet_config(server.base_url, str(store.dir))
+    owner_client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5)
+    owner = Pipeline(owner_client, store, cfg, clock=clock)  # `store` holds the lock
+    for name in ("account", "ips", "subaccounts"):
+        assert (await owner.run(name)).status.ok
+    monkeypatch.setattr(app_module, "READ_ONLY_RELOAD", 0.2)
+    view_store, view_cfg = open_console_store(cfg, clock)
+    try:
+        assert view_store.read_only and view_cfg.ui.read_only
+        assert "Read-only: the state directory" in view_cfg.warnings[-1]
+        assert f"pid {os.getpid()}" in view_cfg.warnings[-1]
+        client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5)
+        app = build_app(
+            view_cfg, Pipeline(client, view_store, view_cfg, clock=clock), local_time=utc
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            banner = str(app.query_one("#banner", Static).content)
+            assert "Read-only" in banner and "another mailops" in banner
+            subs = app.query_one("#subaccounts", DataTable)
+            assert subs.row_count == 5  # the owner's stored data, at once
+            assert app.jobs.scheduler is None  # the viewer never polls
+            feed_before = len(app.query_one(BounceFeed).events)
+            # the owner goes on polling and writing; the viewer re-reads and shows it
+            clock.advance(minutes=5)
+            assert (await owner.run("messages")).status.ok
+            await wait_for(lambda: len(app.query_one(BounceFeed).events) > feed_before)
+            for key in ("r", "s"):
+                await pilot.press(key)
+                await pilot.pause()
+            texts = [str(n.message) for n in app._notifications]
+            assert sum("Read-only (another mailops owns the state)" in t for t in texts) == 2
+    finally:
+        view_store.close()
+        await owner_client.aclose()
+    assert not list(store.dir.glob("*.corrupt-*"))  # the viewer moved nothing aside
