@@ -23,6 +23,7 @@ from console.sources.mandrill import MandrillClient
 from console.timeutil import Clock, system_clock
 
 Progress = Callable[[int, int, float], None]  # found, total, seconds waited
+MAX_MAILBOX_FAILURES = 3  # searches in a row that fail before a seed counts as an error
 
 
 class Mailbox(Protocol):
@@ -126,6 +127,7 @@ async def run_seed_test(
         )
 
     boxes = {seed.name: seed.box for seed in seeds}
+    failures: dict[str, int] = {}
     deadline = cfg.wait_minutes * 60
     while True:
         waited = (clock() - run_at).total_seconds()
@@ -134,8 +136,12 @@ async def run_seed_test(
             try:
                 found = await boxes[name].find(results[name].token)
             except SourceError as exc:
-                results[name] = replace(results[name], error=exc.title)
+                failures[name] = failures.get(name, 0) + 1
+                # a mailbox that keeps failing is reported, not waited on until the deadline
+                placement = "error" if failures[name] >= MAX_MAILBOX_FAILURES else "missing"
+                results[name] = replace(results[name], error=exc.title, placement=placement)
                 continue
+            failures[name] = 0
             if found is not None:
                 results[name] = await _placed(client, results[name], found, clock())
         done = sum(1 for r in results.values() if r.placement != "missing")

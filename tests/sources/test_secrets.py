@@ -1,0 +1,117 @@
+"""Known secrets through every command and every screen: none may show anywhere.
+
+The API key, the seed and rua mailbox passwords and the DQS key are set to
+recognisable values; every command runs as a real process (good and bad
+paths: a rejected key, mailboxes that cannot be reached), every screen is
+captured, and then stdout, stderr, logs, state files and exports are searched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from tests.ui.conftest import make_app, settled, wait_for
+
+PY = [sys.executable, "-m", "console"]
+KEY = "sk-KEY-NEVER-SHOW-0451"
+SEED_PW = "pw-SEED-NEVER-SHOW-0452"
+DMARC_PW = "pw-DMARC-NEVER-SHOW-0453"
+DQS = "dqs-NEVER-SHOW-0454"
+SECRETS = (KEY, SEED_PW, DMARC_PW, DQS)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_no_command_shows_a_secret(server, sim, tmp_path: Path):
+    sim.key = KEY
+    imap = closed_port()
+    state = tmp_path / "state"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[mandrill]\nbase_url = "{server.base_url}"\napi_key_env = "MY_KEY"\ntimeout = 5.0\n'
+        '[dns]\nnameservers = ["127.0.0.1"]\nport = 9\ntimeout = 0.2\ndeadline = 0.4\n'
+        f'[blocklists]\ndqs_key_env = "MY_DQS"\n'
+        f'[storage]\nstate_dir = "{state}"\nexport_dir = "{tmp_path / "exports"}"\n'
+        f'[dmarc]\nimap_host = "127.0.0.1"\nimap_port = {imap}\nimap_security = "none"\n'
+        'username = "dmarc"\npassword_env = "MY_DMARC"\n'
+        '[seed_test]\nfrom_email = "seeds@notify.northwind.example"\nwait_minutes = 0.5\n'
+        "poll_seconds = 1\n"
+        '[[seeds]]\nname = "gmail-1"\nprovider = "gmail"\naddress = "s@gmail.test"\n'
+        f'imap_host = "127.0.0.1"\nimap_port = {imap}\nimap_security = "none"\n'
+        'username = "seed"\npassword_env = "MY_SEED"\n'
+    )
+    env = {**os.environ, "MY_KEY": KEY, "MY_SEED": SEED_PW, "MY_DMARC": DMARC_PW, "MY_DQS": DQS}
+    bad_env = {**env, "MY_KEY": "sk-wrong-" + KEY[::-1]}
+    outputs = []
+    for args, e in (
+        (["check", "--json"], env),
+        (["check"], env),
+        (["check", "--json"], bad_env),  # Mandrill rejects the key
+        (["seed-test", "--json"], env),  # the mailbox cannot be reached
+        (["seed-test"], bad_env),
+        (["dmarc", "import", str(Path(__file__).parent.parent / "dmarc")], env),
+        (["content-check", str(Path(__file__).parent.parent / "content" / "gtube.eml")], env),
+    ):
+        res = subprocess.run(
+            [*PY, *args, "--config", str(cfg)]
+            if args[0] != "dmarc"
+            else [*PY, "dmarc", "import", "--config", str(cfg), args[2]],
+            capture_output=True,
+            text=True,
+            env=e,
+            timeout=120,
+        )
+        outputs.append(res.stdout + res.stderr)
+    for out in outputs:
+        for secret in SECRETS:
+            assert secret not in out
+    assert any("Invalid_Key" in o for o in outputs)  # the bad paths really ran
+    assert any("Cannot reach IMAP server" in o for o in outputs)
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path != cfg:
+            data = path.read_bytes()
+            for secret in SECRETS:
+                assert secret.encode() not in data, path
+
+
+async def test_no_screen_shows_a_secret(server, store, clock, sim):
+    sim.key = KEY
+    app = make_app(server, store, clock, key=KEY)
+    seen = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(app, pilot)
+        for keys in (("d",), ("a",), ("l",), ("p",), ("m",), ("o",), ("question_mark",)):
+            await pilot.press(*keys)
+            await pilot.pause()
+            seen.append(app.export_screenshot())
+            await pilot.press("escape")
+            await pilot.pause()
+        subs = app.query_one("#subaccounts", DataTable)
+        subs.focus()
+        await pilot.press("enter")  # a customer
+        await pilot.pause()
+        await pilot.press("e")  # its report
+        await pilot.pause()
+        seen.append(app.export_screenshot())
+        await pilot.press("escape")
+        sim.key = "rotated"  # Mandrill now rejects the key: the error paths
+        await pilot.press("r")
+        await wait_for(lambda: app.pipeline.statuses["account"].final)
+        await pilot.pause()
+        seen.append(app.export_screenshot())
+    for text in seen:
+        assert KEY not in text
+    for path in store.dir.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
