@@ -21,6 +21,8 @@ HOSTILE_TEXTS = (
     "[bold red]PWNED[/bold red] [link=https://evil.example]click[/link]",
     "\x1b[31mred\x1b[0m \x1b]0;owned title\x07 \x1b]52;c;ZXZpbA==\x07 tail",
     "\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ \u202eevil\u202c \x00\x07\x9b2J",
+    '=HYPERLINK("https://evil.example","invoice") \x85\x9d\u2066rtl\u2069',
+    "@SUM(1+1) +cmd|' /C calc'!A0 -2+3 \ud800 lone surrogate",
 )
 
 
@@ -311,7 +313,10 @@ class Scenario:
             "_id": self.message_id(o.index),
             "sender": f"no-reply@{self.sender_domains[0]}",
             "template": None,
-            "subject": o.subject if not hostile else o.subject + " " + HOSTILE_TEXTS[0],
+            # hostile subjects lead with the text, so formula characters start a CSV cell
+            "subject": o.subject
+            if not hostile
+            else HOSTILE_TEXTS[o.index % len(HOSTILE_TEXTS)] + " " + o.subject,
             "email": o.recipient,
             "tags": ["transactional", o.customer.id],
             "opens": 0,
