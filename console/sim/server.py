@@ -58,6 +58,8 @@ class Knobs:
     truncated_rate: float = 0.0
     bare_5xx_rate: float = 0.0
     reset_rate: float = 0.0
+    stall_rate: float = 0.0  # answer only after stall_seconds (a client timeout)
+    stall_seconds: float = 0.0
     search_per_minute: int = 0  # 0: no rate limit
     fail_next: dict[str, int] = field(default_factory=dict)  # method → calls left to fail
     seed: int = 1
@@ -633,6 +635,8 @@ class _Handler(BaseHTTPRequestHandler):
         knobs = sim.knobs
         if knobs.latency:
             time.sleep(knobs.latency)
+        if sim.roll(knobs.stall_rate):
+            time.sleep(knobs.stall_seconds)
         if sim.roll(knobs.reset_rate):
             self.close_connection = True
             self.connection.close()
