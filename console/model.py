@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -153,6 +154,21 @@ class MessageEvent:
     def key(self) -> str:
         """Identity for deduplication: one event per (message id, state)."""
         return f"{self.message_id}|{self.state}"
+
+    @cached_property
+    def haystack(self) -> str:
+        """The lowercased text the feed filter searches, built once per event: a keystroke
+        over a large feed must not re-lower every field of every event."""
+        fields = (
+            self.email,
+            self.subaccount,
+            self.reason,
+            self.source_ip,
+            self.kind,
+            self.subject,
+            self.message_id,
+        )
+        return "\n".join(f for f in fields if f).lower()
 
     @property
     def source_ip(self) -> str:

@@ -12,15 +12,16 @@ def matches(ev: MessageEvent, text: str, kind: str | None) -> bool:
         return False
     if not text:
         return True
-    needle = text.lower()
-    hay = (ev.email, ev.subaccount, ev.reason, ev.source_ip, ev.kind, ev.subject, ev.message_id)
-    return any(needle in h.lower() for h in hay if h)
+    return text.lower() in ev.haystack
 
 
 def filter_events(
     events: Iterable[MessageEvent], text: str = "", kind: str | None = None
 ) -> list[MessageEvent]:
-    return [e for e in events if matches(e, text, kind)]
+    needle = text.lower()
+    return [
+        e for e in events if (not kind or e.kind == kind) and (not needle or needle in e.haystack)
+    ]
 
 
 def count_kinds(events: Iterable[MessageEvent]) -> dict[str, int]:
