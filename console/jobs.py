@@ -701,15 +701,23 @@ class Pipeline:
         floor = now - int(self.backfill_hours * 3600)
         cursor = await self._db(self.store.get_cursor, "messages")
         start = floor if cursor is None else max(floor, cursor + 1 - m.search_overlap)
+        if await self._db(self.store.get_cursor, "messages_floor") is None:
+            await self._db(self.store.set_cursor, "messages_floor", start)  # committed below
         return await self._read_window("messages", start, now, "")
 
     async def _poll_rescan(self) -> PollResult:
         m = self.config.mandrill
         now = int(self.clock().timestamp())
-        hours = min(m.rescan_hours, self.backfill_hours)
+        # Late states of every message read so far, as far back as rescan_hours allows, but
+        # not before the first message read: earlier ones were never in the store.
+        floor = await self._db(self.store.get_cursor, "messages_floor")
+        start = now - int(m.rescan_hours * 3600)
+        if floor is None:
+            start = max(start, now - int(self.backfill_hours * 3600))
+        else:
+            start = max(start, floor)
         # A pass cut short by the call budget resumes where it stopped; -1 means "none open".
         cursor = await self._db(self.store.get_cursor, "rescan")
-        start = now - int(hours * 3600)
         if cursor is not None and start <= cursor < now:
             start = cursor + 1
         return await self._read_window("rescan", start, now, LATE_STATES_QUERY)
