@@ -58,50 +58,49 @@ def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]
     return out
 
 
+def _read_docs(path: Path, table: str) -> list[dict[str, Any]]:
+    """One table's documents from a state file another process may be writing, read without
+    the lock: writes are atomic renames, so a reader sees a whole file, old or new."""
+    data = AtomicJSONStorage(str(path), read_only=True).read()
+    docs = (data or {}).get(table) or {}
+    return [d for d in docs.values() if isinstance(d, dict)] if isinstance(docs, dict) else []
+
+
+def _decode_docs(tp: Any, docs: Iterable[dict[str, Any]]) -> list[Any]:
+    out = []
+    for d in docs:
+        try:
+            out.append(decode(tp, d["data"]))
+        except (KeyError, TypeError, ValueError):
+            continue  # one unreadable record must not hide the rest
+    return out
+
+
 def read_stored_alerts(state_dir: Path) -> list[Alert]:
     """Alerts a console (maybe running now) stored; [] if none or unreadable."""
     try:
-        data = AtomicJSONStorage(str(state_dir / "state.json"), read_only=True).read()
+        return _decode_docs(Alert, _read_docs(state_dir / "state.json", "alerts"))
     except (CorruptStateError, OSError):
         return []
-    table = (data or {}).get("alerts") or {}
-    out = []
-    for d in table.values() if isinstance(table, dict) else ():
-        try:
-            out.append(decode(Alert, d["data"]))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
 
 
 def read_dmarc_reports(state_dir: Path) -> list[DmarcReport]:
     """DMARC reports a console (maybe running now) stored; [] if none or unreadable."""
     try:
-        data = AtomicJSONStorage(str(state_dir / "dmarc.json"), read_only=True).read()
+        return _decode_docs(DmarcReport, _read_docs(state_dir / "dmarc.json", "reports"))
     except (CorruptStateError, OSError):
         return []
-    table = (data or {}).get("reports") or {}
-    out = []
-    for d in table.values() if isinstance(table, dict) else ():
-        try:
-            out.append(decode(DmarcReport, d["data"]))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
 
 
 def read_seed_runs(state_dir: Path, limit: int = SEED_RUNS_KEPT) -> tuple[list[SeedRun], list[str]]:
-    """The seed runs a console (maybe running now) has stored, read without taking the
-    lock: writes are atomic renames, so a reader sees a whole file, old or new."""
+    """The seed runs a console (maybe running now) has stored, and any reading problem."""
     warnings: list[str] = []
     try:
-        data = AtomicJSONStorage(str(state_dir / "state.json"), read_only=True).read()
+        docs = _read_docs(state_dir / "state.json", "seed_runs")
     except CorruptStateError as exc:
         return [], [f"state file unreadable: {exc}"]
     except OSError as exc:
         return [], [f"cannot read {state_dir / 'state.json'}: {exc.strerror or exc}"]
-    table = (data or {}).get("seed_runs") or {}
-    docs = [d for d in table.values() if isinstance(d, dict)] if isinstance(table, dict) else []
     return _decode_runs(docs, limit, warnings), warnings
 
 
@@ -281,32 +280,28 @@ class Store:
                 )
         return self
 
+    def _drop_files(self) -> None:
+        """Close every open file and forget what was read from it."""
+        for day in self._days.values():
+            day.db.close()
+        self._days.clear()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._dmarc_db is not None:
+            self._dmarc_db.close()
+            self._dmarc_db = None
+        self._dmarc_cache = None
+
     def reload(self) -> None:
         """Read the files again (a read-only view follows the owner's writes this way)."""
         with self._lock:
-            for day in self._days.values():
-                day.db.close()
-            self._days.clear()
-            if self._db is not None:
-                self._db.close()
+            self._drop_files()
             self._db = self._open_db(self.dir / "state.json")
-            if self._dmarc_db is not None:
-                self._dmarc_db.close()
-                self._dmarc_db = None
-            self._dmarc_cache = None
 
     def close(self) -> None:
         with self._lock:
-            for day in self._days.values():
-                day.db.close()
-            self._days.clear()
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-            if self._dmarc_db is not None:
-                self._dmarc_db.close()
-                self._dmarc_db = None
-                self._dmarc_cache = None
+            self._drop_files()
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                 os.close(self._lock_fd)

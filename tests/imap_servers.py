@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import imaplib
 import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.helpers import stop_process
+from tests.helpers import free_port, stop_process
 
 USER, PASSWORD = "seed", "seed-secret-pw"
 
@@ -22,12 +24,6 @@ class Dovecot:
     tls_port: int
     ca_file: str
     workdir: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -65,7 +61,7 @@ def dovecot(dovecot_path: str, workdir: Path) -> Iterator[Dovecot]:
         capture_output=True,
     )
     (workdir / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    plain, tls = _free_port(), _free_port()
+    plain, tls = free_port(), free_port()
     conf = workdir / "dovecot.conf"
     conf.write_text(f"""base_dir = {workdir}/run
 state_dir = {workdir}/state
@@ -127,3 +123,16 @@ service imap-login {{
         yield Dovecot(plain, tls, str(workdir / "cert.pem"), workdir)
     finally:
         stop_process(proc)
+
+
+def append(server: Dovecot, folder: str, raw: bytes) -> None:
+    """Put a message into a folder as a receiving server would (IMAP APPEND)."""
+    imap = imaplib.IMAP4("127.0.0.1", server.plain_port)
+    imap.login(USER, PASSWORD)
+    imap.append(folder, "", imaplib.Time2Internaldate(time.time()), raw)
+    imap.logout()
+
+
+def deliver_to(server: Dovecot) -> Callable[[Any], None]:
+    """The simulator's delivery hook: each sent message into the folder the scenario chose."""
+    return lambda sent: append(server, sent.folder, sent.raw)

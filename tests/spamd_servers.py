@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,13 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from console.sources.spamd import Spamd, SpamdError
-from tests.helpers import stop_process
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port, stop_process
 
 
 @contextmanager
@@ -36,7 +29,7 @@ def spamd(path: str, workdir: Path) -> Iterator[Spamd]:
         except KeyError:
             user = ["-u", "nobody"]
             os.chmod(home, 0o777)
-    port = _free_port()
+    port = free_port()
     log = open(workdir / "spamd.log", "wb")
     proc = subprocess.Popen(
         [

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import socket
-import time
 from dataclasses import replace
 
 import pytest
 
 from console.secret import Secret
 from console.sources.imap import ImapError, SeedMailbox, find_token
-from tests.imap_servers import PASSWORD, USER
+from tests.imap_servers import PASSWORD, USER, append, deliver_to
 
 pytestmark = pytest.mark.servers
 
@@ -25,10 +24,7 @@ def deliver(server, folder: str, token: str, subject: str = "Your receipt", auth
         + "Received: from mail25.northwind.mandrillapp.com (203.0.113.25) by mx.seed.test\r\n"
         "\r\nHello\r\n"
     ).encode()
-    imap = imaplib.IMAP4("127.0.0.1", server.plain_port)
-    imap.login(USER, PASSWORD)
-    imap.append(folder, "", imaplib.Time2Internaldate(time.time()), msg)
-    imap.logout()
+    append(server, folder, msg)
 
 
 def box(server, **kw) -> SeedMailbox:
@@ -125,13 +121,7 @@ async def test_send_through_the_simulator_append_and_find(dovecot_server, server
     from console.sim import DEMO_KEY
     from console.sources.mandrill import MandrillClient
 
-    def append(sent) -> None:
-        imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
-        imap.login(USER, PASSWORD)
-        imap.append(sent.folder, "", imaplib.Time2Internaldate(time.time()), sent.raw)
-        imap.logout()
-
-    sim.deliver = append
+    sim.deliver = deliver_to(dovecot_server)
     sim.denylist = {"gone@outlook.test"}
     clock.set(sim.scenario.start + timedelta(hours=3))  # the noisy IP is in trouble
     client = MandrillClient(server.base_url, Secret(DEMO_KEY))
@@ -172,15 +162,11 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
     from console.sim import DEMO_KEY
     from console.sources.mandrill import MandrillClient
 
-    def append(sent) -> None:
-        if sent.email.startswith("lost@"):
-            return  # swallowed on the way: must end as "missing"
-        imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
-        imap.login(USER, PASSWORD)
-        imap.append(sent.folder, "", imaplib.Time2Internaldate(time.time()), sent.raw)
-        imap.logout()
+    def deliver(sent) -> None:
+        if not sent.email.startswith("lost@"):  # lost@ is swallowed on the way: "missing"
+            append(dovecot_server, sent.folder, sent.raw)
 
-    sim.deliver = append
+    sim.deliver = deliver
     sim.denylist = {"gone@yahoo.test"}
     clock.set(sim.scenario.start + timedelta(hours=3))
     # force the Gmail seed over the noisy IP, the Outlook one over the dedicated IP

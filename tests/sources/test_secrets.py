@@ -15,6 +15,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
+from tests.helpers import free_port
 from tests.ui.conftest import make_app, settled, wait_for
 
 PY = [sys.executable, "-m", "console"]
@@ -25,17 +26,9 @@ DQS = "dqs-NEVER-SHOW-0454"
 SECRETS = (KEY, SEED_PW, DMARC_PW, DQS)
 
 
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_no_command_shows_a_secret(server, sim, tmp_path: Path):
     sim.key = KEY
-    imap = closed_port()
+    imap = free_port()
     state = tmp_path / "state"
     cfg = tmp_path / "c.toml"
     cfg.write_text(

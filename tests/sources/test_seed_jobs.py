@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import imaplib
 import json
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +19,7 @@ from console.sim.mailboxes import MemoryMailboxes
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 from tests.helpers import wait_for
-from tests.imap_servers import PASSWORD, USER
+from tests.imap_servers import PASSWORD, USER, deliver_to
 
 
 class TickingClock(ManualClock):
@@ -157,13 +155,7 @@ def _seed_config(tmp_path: Path, base_url: str, dovecot) -> Path:
 def test_seed_test_command_and_check_end_to_end(
     dovecot_server, server, sim, tmp_path, monkeypatch, capsys
 ):
-    def append(sent) -> None:
-        imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
-        imap.login(USER, PASSWORD)
-        imap.append(sent.folder, "", imaplib.Time2Internaldate(time.time()), sent.raw)
-        imap.logout()
-
-    sim.deliver = append
+    sim.deliver = deliver_to(dovecot_server)
     sim.denylist = {"gone@yahoo.test"}
     path = _seed_config(tmp_path, server.base_url, dovecot_server)
     monkeypatch.setenv("MANDRILL_API_KEY", DEMO_KEY)

@@ -166,19 +166,11 @@ def test_seed_screen_snapshot(snap_compare, server, sim, store, clock):
 @pytest.mark.servers
 async def test_a_seed_test_through_dovecot_is_shown(dovecot_server, server, sim, store, clock):
     """Send through the simulator, APPEND into Dovecot, find over IMAP, show on screen."""
-    import imaplib
-    import time
 
     from console.sources.imap import SeedMailbox
-    from tests.imap_servers import PASSWORD, USER
+    from tests.imap_servers import PASSWORD, USER, deliver_to
 
-    def append(sent) -> None:
-        imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
-        imap.login(USER, PASSWORD)
-        imap.append(sent.folder, "", imaplib.Time2Internaldate(time.time()), sent.raw)
-        imap.logout()
-
-    sim.deliver = append
+    sim.deliver = deliver_to(dovecot_server)
     # every shared IP is the noisy one: a Gmail seed is spam-foldered unless the dedicated
     # IP carried it
     sim.scenario = replace(
