@@ -280,19 +280,28 @@ class Pipeline:
         t = self.config.thresholds
         have_subs = self.store.get_snapshot("subaccounts", list[Subaccount]) is not None
         runs = self.store.seed_runs(1)
+        ip_view = self.ip_view()  # once: the IP rules and the DMARC grouping both use it
+        ip_states = self.store.ip_counts(now - timedelta(hours=t.ip_window_hours), now)
+        reports = self.store.dmarc_reports(now - timedelta(days=7))
+        dmarc = None
+        if reports:
+            snap = self.store.get_snapshot("dmarc_rdns", dict[str, str])
+            ips = [r.ip for r in ip_view.rows] + list(self.config.blocklists.extra_ips)
+            rdns = snap[0] if snap else {}
+            dmarc = summarize_dmarc(reports, now, 7, ips, self.config.dmarc, rdns)
         return AlertInputs(
             now=now,
             account=view.account if view else None,
             reputation_history=[(at, float(v)) for at, v in view.history] if view else [],
-            ips=self.ip_view().rows if have_ips else None,
-            ip_states=self.store.ip_counts(now - timedelta(hours=t.ip_window_hours), now),
+            ips=ip_view.rows if have_ips else None,
+            ip_states=ip_states,
             subaccounts=self.subaccount_view() if have_subs else None,
             dns=self.dns_view(),
             blocklists=self.blocklist_view(),
             seed_run=runs[-1] if runs else None,
             statuses=dict(self.statuses),
             wall=self.wall(),
-            dmarc=self.dmarc_view().windows[7] if self.store.dmarc_reports() else None,
+            dmarc=dmarc,
             content=self.content_view(),
         )
 
