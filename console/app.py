@@ -413,7 +413,8 @@ class MailopsApp(App[None]):
             )
             return
         self.notify("Scoring every content check now", markup=False)
-        self.run_worker(self.pipeline.run("content"), group="content", exclusive=True)
+        if not self.jobs.run_source_now("content"):  # no scheduler (tests, read-only)
+            self.run_worker(self.pipeline.run("content"), group="content", exclusive=True)
 
     # -- DMARC ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from console.analysis.alerts import AlertInputs, ContentView, acknowledge, reconcile
+from console.analysis.alerts import AlertInputs, ContentView, Signal, acknowledge, reconcile
 from console.analysis.alerts import evaluate as evaluate_alerts
 from console.analysis.content import lint, listed_links
 from console.analysis.dmarc import WINDOWS as DMARC_WINDOWS
@@ -169,6 +170,7 @@ class Pipeline:
         self.seed_running = False
         self._notifying: set[asyncio.Task[None]] = set()
         self._dmarc_password: Secret | None = None
+        self._alerts_lock = threading.Lock()
         #: Off for `mailops check`: a fresh store each run would re-announce every alert.
         self.notifications = True
         self.dns = dns
@@ -310,6 +312,10 @@ class Pipeline:
         signals, covered = evaluate_alerts(
             self.alert_inputs(), self.config.thresholds, self.config.alerts, self.config.dmarc
         )
+        with self._alerts_lock:  # polls finish in threads: one read-modify-write at a time
+            return self._reconcile_alerts(signals, covered)
+
+    def _reconcile_alerts(self, signals: list[Signal], covered: set[str]) -> AlertsView | None:
         before = self.store.alerts()
         result = reconcile(before, signals, covered, self.clock())
         if list(result.alerts) == before:
@@ -323,15 +329,16 @@ class Pipeline:
 
     def acknowledge(self, alert_id: str, note: str) -> AlertsView | None:
         """Mark an open alert as seen, with a note; None if it no longer exists or is closed."""
-        alerts = self.store.alerts()
-        found = next((a for a in alerts if a.id == alert_id and a.resolved_at is None), None)
-        if found is None:
-            return None
-        acked = acknowledge(found, note, self.clock())
-        alerts = [acked if a.id == alert_id else a for a in alerts]
-        self.store.put_alerts(alerts)
-        self.store.commit()
-        return AlertsView(tuple(alerts))
+        with self._alerts_lock:  # an evaluation finishing meanwhile must not undo the note
+            alerts = self.store.alerts()
+            found = next((a for a in alerts if a.id == alert_id and a.resolved_at is None), None)
+            if found is None:
+                return None
+            acked = acknowledge(found, note, self.clock())
+            alerts = [acked if a.id == alert_id else a for a in alerts]
+            self.store.put_alerts(alerts)
+            self.store.commit()
+            return AlertsView(tuple(alerts))
 
     def _save_status(self, status: SourceStatus) -> None:
         self.store.put_snapshot(f"status:{status.name}", status, self.wall())
@@ -897,6 +904,16 @@ class Jobs:
         for job in self.scheduler.get_jobs():
             if job.id != "seeds":  # polls only: a seed test sends mail and needs a yes
                 job.modify(next_run_time=now)
+
+    def run_source_now(self, name: str) -> bool:
+        """Run one data set's job now (the scheduler keeps it to one run at a time)."""
+        if self.scheduler is None or not self.scheduler.running:
+            return False
+        job = self.scheduler.get_job(name)
+        if job is None:
+            return False
+        job.modify(next_run_time=datetime.now(UTC))
+        return True
 
     @property
     def running(self) -> bool:
