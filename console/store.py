@@ -6,8 +6,11 @@ Layout under the state directory:
     state.json           meta (schema), snapshots, history, cursors, seed runs,
                          alerts (open and recent history), the audit log of actions
     dmarc.json           DMARC aggregate reports, deduplicated by (reporter, report id)
-    days/YYYY-MM-DD.json one file per UTC day of message send time, holding that
-                         day's feed events, its message index and its counters
+    days/YYYY-MM-DDTHH.json  one file per UTC hour of message send time, holding that
+                         hour's feed events, its message index and its counters (a poll
+                         rewrites only the hours it touched); days/YYYY-MM-DD.json files
+                         from earlier versions are still read, and keep counting the
+                         messages they hold, until retention removes them
 
 A message's index entry and the counters it feeds live in the same file, so
 one atomic rename keeps them consistent: a crash can lose a poll's work
@@ -564,8 +567,11 @@ class Store:
         return part
 
     def _day_names(self) -> list[str]:
-        """Days on disk plus days opened in memory and not yet committed."""
-        names = {p.stem for p in (self.dir / "days").glob("????-??-??.json")}
+        """Partitions on disk plus those opened in memory and not yet committed: one per UTC
+        hour ("2026-11-28T05"), and whole days ("2026-11-28") written by earlier versions."""
+        d = self.dir / "days"
+        names = {p.stem for p in d.glob("????-??-??.json")}
+        names |= {p.stem for p in d.glob("????-??-??T??.json")}
         return sorted(names | set(self._days))
 
     def ingest(self, messages: Iterable[MessageEvent]) -> IngestResult:
@@ -581,12 +587,18 @@ class Store:
         new_index: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         new_events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         with self._lock:
+            whole_days = {n for n in self._day_names() if "T" not in n}
             for m in messages:
-                day_name = m.ts.astimezone(UTC).date().isoformat()
-                part = self._day(day_name)
-                hour = f"{m.ts.astimezone(UTC).hour:02d}"
+                ts = m.ts.astimezone(UTC)
+                day, hour = ts.date().isoformat(), f"{ts.hour:02d}"
+                name = f"{day}T{hour}"
+                if day in whole_days and (
+                    m.message_id in new_index[day] or m.message_id in self._day(day).index
+                ):
+                    name = day  # counted in an older whole-day file: it stays counted there
+                part = self._day(name)
                 ip, sub = m.source_ip, m.subaccount
-                pending = new_index[day_name].get(m.message_id)
+                pending = new_index[name].get(m.message_id)
                 prev = part.index.get(m.message_id)
                 if pending is not None:  # seen earlier in this same batch
                     if (pending["ip"], pending["state"], pending["sub"]) != (ip, m.state, sub):
@@ -594,7 +606,7 @@ class Store:
                         part.bump(ip, hour, m.state, sub, 1)
                         pending.update(ip=ip, state=m.state, sub=sub)
                 elif prev is None:
-                    new_index[day_name][m.message_id] = {
+                    new_index[name][m.message_id] = {
                         "id": m.message_id,
                         "ip": ip,
                         "state": m.state,
@@ -613,7 +625,7 @@ class Store:
                     part.index[m.message_id] = (doc_id, ip, m.state, sub)
                     result.changed += 1
                 if m.is_feed_event and m.key not in part.event_keys:
-                    new_events[day_name].append(
+                    new_events[name].append(
                         {"key": m.key, "t": m.event_ts.timestamp(), "raw": m.raw}
                     )
                     part.event_keys.add(m.key)
@@ -649,9 +661,13 @@ class Store:
         totals: dict[str, Counter[str]] = defaultdict(Counter)
         with self._lock:
             for name in self._day_names():
-                day = date.fromisoformat(name)
+                day = date.fromisoformat(name[:10])
                 if not (lo.date() <= day <= hi.date()):
                     continue
+                if "T" in name:  # an hour partition outside the window is not even opened
+                    hour_start = datetime.fromisoformat(f"{name}:00").replace(tzinfo=UTC)
+                    if not lo <= hour_start <= hi:
+                        continue
                 part = self._day(name)
                 for ip, hours in part.ips.items():
                     for hour, states in hours.items():
@@ -664,7 +680,7 @@ class Store:
         totals: dict[str, Counter[str]] = defaultdict(Counter)
         with self._lock:
             for name in self._day_names():
-                if since <= date.fromisoformat(name) <= until:
+                if since <= date.fromisoformat(name[:10]) <= until:
                     for sub, states in self._day(name).subs.items():
                         totals[sub].update(states)
         return dict(totals)
@@ -677,7 +693,7 @@ class Store:
         removed = 0
         with self._lock:
             for name in self._day_names():
-                if date.fromisoformat(name) < cutoff:
+                if date.fromisoformat(name[:10]) < cutoff:
                     part = self._days.pop(name, None)
                     if part:
                         part.db.close()

@@ -229,3 +229,20 @@ def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path):
     (tmp_path / "state.json").write_text("{not json")
     runs, warnings = read_seed_runs(tmp_path)
     assert runs == [] and "unreadable" in warnings[0]
+
+
+def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path):
+    with Store(tmp_path) as s:
+        s.ingest([msg("m1", "deferred"), msg("m2", "sent")])
+        s.commit()
+    days = tmp_path / "days"
+    assert sorted(p.name for p in days.iterdir()) == ["2026-11-02T09.json"]
+    # an earlier version kept the whole day in one file (same content, one name per day)
+    (days / "2026-11-02T09.json").rename(days / "2026-11-02.json")
+    with Store(tmp_path) as s:
+        # m1 moves on: counted where it already is, not a second time in the hour file
+        s.ingest([msg("m1", "soft-bounced"), msg("m3", "bounced")])
+        s.commit()
+        assert counts(s) == {"1.1.1.1": {"soft-bounced": 1, "sent": 1, "bounced": 1}}
+        assert {e.message_id for e in s.recent_events(10)} == {"m1", "m3"}
+    assert sorted(p.name for p in days.iterdir()) == ["2026-11-02.json", "2026-11-02T09.json"]
