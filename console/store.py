@@ -437,14 +437,18 @@ class Store:
 
     # -- seed runs -------------------------------------------------------------------
 
-    def add_seed_run(self, run: SeedRun, keep: int = SEED_RUNS_KEPT) -> None:
-        """Keep the newest `keep` runs; the panel's strip shows the last 14."""
+    def _append_bounded(self, table_name: str, when: datetime, value: Any, keep: int) -> None:
+        """Add a timed record and drop the oldest beyond `keep` (seed runs, the audit log)."""
         with self._lock:
-            table = self.db.table("seed_runs")
-            table.insert({"t": run.run_at.timestamp(), "data": encode(run)})
+            table = self.db.table(table_name)
+            table.insert({"t": when.timestamp(), "data": encode(value)})
             docs = sorted(table.all(), key=lambda d: d.get("t", 0))
             if len(docs) > keep:
                 table.remove(doc_ids=[d.doc_id for d in docs[: len(docs) - keep]])
+
+    def add_seed_run(self, run: SeedRun, keep: int = SEED_RUNS_KEPT) -> None:
+        """Keep the newest `keep` runs; the panel's strip shows the last 14."""
+        self._append_bounded("seed_runs", run.run_at, run, keep)
 
     def seed_runs(self, limit: int = SEED_RUNS_KEPT) -> list[SeedRun]:
         """The newest `limit` runs, oldest first."""
@@ -538,12 +542,7 @@ class Store:
             table.insert_multiple({"id": a.id, "data": encode(a)} for a in kept)
 
     def add_audit(self, entry: AuditEntry, keep: int = AUDIT_KEPT) -> None:
-        with self._lock:
-            table = self.db.table("audit")
-            table.insert({"t": entry.at.timestamp(), "data": encode(entry)})
-            docs = sorted(table.all(), key=lambda d: d.get("t", 0))
-            if len(docs) > keep:
-                table.remove(doc_ids=[d.doc_id for d in docs[: len(docs) - keep]])
+        self._append_bounded("audit", entry.at, entry, keep)
 
     def audit(self) -> list[AuditEntry]:
         """The audit log, oldest first."""
