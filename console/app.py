@@ -8,6 +8,7 @@ widget messages that this module turns into job runs or file writes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -126,6 +127,7 @@ class MailopsApp(App[None]):
         self.local_time = local_time or (lambda dt: dt.astimezone())
         self.sub_title = subtitle or f"v{__version__}"
         self.start_jobs = start_jobs
+        self._feed_started = False
         self.animation_level = "none"  # redraws cost bandwidth over SSH
         pipeline.publish = self._publish
         self._dns_screen: DnsScreen | None = None
@@ -209,11 +211,42 @@ class MailopsApp(App[None]):
         blocklists = p.blocklist_view()
         if blocklists is not None:
             self.query_one(WarmupPanel).show_blocklists(blocklists)
-        self.feed.set_events(p.store.recent_events(self.config.ui.feed_limit))
+        if self._feed_started:
+            self.refresh_feed()
+        else:
+            self._feed_started = True
+            self.run_worker(self._load_feed, thread=True, group="feed-load")
         self._show_seed_runs(p.seed_view())
         self.query_one(AlertLine).show(p.alerts_view().alerts)
         self.query_one(StatusLine).show(p.statuses)
         self._refresh_staleness()
+
+    # -- the feed ------------------------------------------------------------------------
+
+    def _load_feed(self) -> None:
+        """Read the stored events (a thread: half a million take a second or two), showing
+        the newest as soon as they are in, then the rest."""
+        shown = [0.0]  # the newest partition is shown at once
+
+        def progress(n: int) -> None:
+            if time.monotonic() - shown[0] >= 0.5:  # a repaint every half second, no more
+                shown[0] = time.monotonic()
+                self.call_from_thread(self.refresh_feed)
+
+        self.pipeline.store.load_feed(progress)
+        self.call_from_thread(self.refresh_feed)
+
+    def refresh_feed(self) -> None:
+        """Ask the store for the page the feed's filter selects, and show it."""
+        feed = self.feed
+        page = self.pipeline.store.feed_page(
+            feed.text_filter, feed.kind_filter, self.config.ui.feed_limit
+        )
+        feed.show_page(page)
+
+    @on(BounceFeed.FilterChanged)
+    def _feed_filter(self, message: BounceFeed.FilterChanged) -> None:
+        self.refresh_feed()
 
     # -- updates from the jobs ------------------------------------------------------------
 
@@ -232,7 +265,7 @@ class MailopsApp(App[None]):
         if u.rejects is not None:
             self.query_one(ReputationPanel).show_rejects(u.rejects)
         if u.new_events:
-            self.feed.add_events(u.new_events)
+            self.refresh_feed()
         if u.blocklists is not None:
             self.query_one(WarmupPanel).show_blocklists(u.blocklists)
         if u.alerts is not None:
@@ -453,8 +486,7 @@ class MailopsApp(App[None]):
         if row is None:
             self.notify(f"No data for customer {sid} yet", markup=False)
             return
-        events = [e for e in self.feed.events if e.subaccount == sid]
-        events.sort(key=lambda e: e.event_ts, reverse=True)
+        events = list(p.store.feed_page(limit=self.config.ui.feed_limit, subaccount=sid).events)
         alerts = [
             a
             for a in p.alerts_view().open
@@ -474,7 +506,7 @@ class MailopsApp(App[None]):
         try:
             csv_path, txt_path = export_customer_report(
                 screen.row,
-                screen.events,
+                self.pipeline.store.feed_events(subaccount=screen.row.id),
                 explain,
                 self.export_dir,
                 self.wall(),
@@ -636,13 +668,14 @@ class MailopsApp(App[None]):
 
     @on(BounceFeed.ExportRequested)
     def _export(self, message: BounceFeed.ExportRequested) -> None:
+        events = self.pipeline.store.feed_events(message.text, message.kind)
         try:
-            path = export_events_csv(message.events, self.export_dir, self.wall())
+            path = export_events_csv(events, self.export_dir, self.wall())
         except OSError as exc:
             self.notify(f"Export failed: {exc.strerror or exc}", severity="error", markup=False)
             return
         self.last_export = path
-        self.notify(f"Exported {len(message.events):,} events to {path}", timeout=10, markup=False)
+        self.notify(f"Exported {len(events):,} events to {path}", timeout=10, markup=False)
 
 
 def build_app(

@@ -19,7 +19,6 @@ from console import __version__
 from console.analysis.alerts import evaluate as evaluate_alerts
 from console.analysis.content import lint
 from console.analysis.dmarc import summarize as summarize_dmarc
-from console.analysis.feed import count_kinds
 from console.analysis.health import ORDER
 from console.analysis.seeds import seed_exit, seed_findings
 from console.config import (
@@ -597,7 +596,7 @@ def check_report(
             }
         )
     rdns = {r.ip: r for r in blocklists.ips} if blocklists else {}
-    events = count_kinds(pipeline.store.recent_events(10**9))
+    events = pipeline.store.feed_kind_counts()
     report: dict[str, Any] = {
         "status": "unknown" if failed else status,
         "checked_at": checked_at.isoformat(),

@@ -198,6 +198,19 @@ class MessageEvent:
 
 
 @dataclass(frozen=True)
+class FeedPage:
+    """One answer to "which feed events match?": the newest `events` (as many as the
+    screen holds) out of `matched`, among `total` stored; `loading` while the stored
+    events are still being read at start-up."""
+
+    events: tuple[MessageEvent, ...]
+    matched: int
+    total: int
+    kinds: tuple[str, ...] = ()
+    loading: bool = False
+
+
+@dataclass(frozen=True)
 class Reject:
     email: str
     reason: str

@@ -7,14 +7,22 @@ Layout under the state directory:
                          alerts (open and recent history), the audit log of actions
     dmarc.json           DMARC aggregate reports, deduplicated by (reporter, report id)
     days/YYYY-MM-DDTHH.json  one file per UTC hour of message send time, holding that
-                         hour's feed events, its message index and its counters (a poll
-                         rewrites only the hours it touched); days/YYYY-MM-DD.json files
-                         from earlier versions are still read, and keep counting the
-                         messages they hold, until retention removes them
+                         hour's message index and its counters (a poll rewrites only the
+                         hours it touched); days/YYYY-MM-DD.json files from earlier
+                         versions are still read, and keep counting the messages they
+                         hold, until retention removes them
+    days/<partition>.events.jsonl  that partition's feed events, appended: one line each,
+                         `[key, time, kind, customer, search text]` TAB the Mandrill item
 
 A message's index entry and the counters it feeds live in the same file, so
 one atomic rename keeps them consistent: a crash can lose a poll's work
 (re-read from Mandrill next time) but never double-count or half-count it.
+Events are appended and fsynced *before* that rename, and a line whose key is
+already in the file is never appended again, so a crash between the two loses
+nothing and duplicates nothing; a torn last line is cut off when the file is
+next opened for writing. Events live apart from the index so that the feed can
+be read (and searched, see `analysis.feed.FeedIndex`) without loading the
+index, and an index can be rewritten without rewriting the events.
 Nothing is published to the screen before `commit()` has written it.
 """
 
@@ -25,8 +33,8 @@ import json
 import logging
 import os
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,14 +44,22 @@ from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import MemoryStorage, Storage
 
+from console.analysis.feed import FeedIndex, FeedRow
 from console.codec import decode, encode
-from console.model import Alert, AuditEntry, DmarcReport, MessageEvent, SeedRun
+from console.model import Alert, AuditEntry, DmarcReport, FeedPage, MessageEvent, SeedRun
 from console.timeutil import Clock, system_clock
 from console.wire import parse_message
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: 2: feed events moved out of the partition files into their own appended files.
+SCHEMA_VERSION = 2
+EVENTS_SUFFIX = ".events.jsonl"
+#: Partitions kept open (index in memory) between polls: the newest hours, which each
+#: poll touches again; older ones are read again when a rescan reaches them.
+OPEN_PARTITIONS = 6
+#: Full events read back for the screen, kept for the next keystroke.
+EVENT_CACHE = 4096
 
 
 SEED_RUNS_KEPT = 60
@@ -185,15 +201,119 @@ class IngestResult:
     changed: int = 0
 
 
-class _Day:
-    """One day partition, with in-memory indexes over its TinyDB tables."""
+def _event_line(m: MessageEvent) -> bytes:
+    """One feed event as stored: a small JSON head the feed reads, TAB, the Mandrill item.
+    ASCII escapes keep tabs and newlines inside strings out of the framing."""
+    head = [m.key, m.event_ts.timestamp(), m.kind, m.subaccount, m.haystack]
+    return b"%s\t%s\n" % (
+        json.dumps(head, separators=(",", ":"), ensure_ascii=True).encode(),
+        json.dumps(dict(m.raw), separators=(",", ":"), ensure_ascii=True).encode(),
+    )
 
-    def __init__(self, db: TinyDB) -> None:
+
+def _read_feed_rows(path: Path, part: str, start: int = 0) -> tuple[list[FeedRow], int, int]:
+    """The feed rows of one events file from byte `start` (the first line of a key wins),
+    how many lines were unreadable, and where the last whole line ends (a line being
+    written by another process right now is left for the next read). The Mandrill items
+    themselves are not parsed here."""
+    rows: list[FeedRow] = []
+    keys: set[str] = set()
+    bad = 0
+    off = start
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return rows, 0, start
+    with fh:
+        fh.seek(start)
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                key, t, kind, sub, hay = json.loads(line.partition(b"\t")[0])
+                if key not in keys:
+                    keys.add(key)
+                    rows.append(FeedRow(float(t), str(kind), str(sub), str(hay), part, off))
+            except (ValueError, TypeError):
+                bad += 1
+            off += len(line)
+    return rows, bad, off
+
+
+def _read_keys(path: Path) -> set[str]:
+    keys: set[str] = set()
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    keys.add(json.loads(line.partition(b"\t")[0])[0])
+                except (ValueError, TypeError, IndexError):
+                    continue
+    except FileNotFoundError:
+        pass
+    return keys
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a line a crash left half-written, so the next append starts on a line of its own."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            back = min(size, 1 << 20)
+            while True:
+                fh.seek(size - back)
+                cut = fh.read(back).rfind(b"\n")
+                if cut >= 0 or back == size:
+                    break
+                back = min(size, back * 4)
+            keep = size - back + cut + 1 if cut >= 0 else 0
+            fh.truncate(keep)
+            log.warning("%s: cut a half-written last line (%d bytes)", path.name, size - keep)
+    except FileNotFoundError:
+        pass
+
+
+def _append_lines(path: Path, lines: list[bytes]) -> tuple[list[int], int]:
+    """Append and fsync; returns each line's offset (the feed's pointer to it) and the end."""
+    created = not path.exists()
+    offsets = []
+    with open(path, "ab") as fh:
+        pos = fh.seek(0, os.SEEK_END)
+        for line in lines:
+            offsets.append(pos)
+            pos += len(line)
+        fh.write(b"".join(lines))
+        fh.flush()
+        os.fsync(fh.fileno())
+    if created:
+        _fsync_dir(path.parent)
+    return offsets, pos
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class _Day:
+    """One partition (an hour, or a whole day of an earlier version), with in-memory indexes
+    over its TinyDB tables and the feed events waiting for the next commit."""
+
+    def __init__(self, db: TinyDB, events_path: Path) -> None:
         self.db = db
-        self.events = db.table("events", cache_size=0)
+        self.events_path = events_path
         self.index_table = db.table("index", cache_size=0)
         self.counter_table = db.table("counters", cache_size=0)
-        self.event_keys = {d["key"] for d in self.events.all()}
+        self._event_keys: set[str] | None = None
+        self.pending: list[MessageEvent] = []
         self._index: dict[str, tuple[int, str, str, str]] | None = None
         docs = self.counter_table.all()
         self.counter_doc = docs[0].doc_id if docs else None
@@ -203,15 +323,25 @@ class _Day:
         self.dirty = False
 
     @property
+    def event_keys(self) -> set[str]:
+        """Keys of the events already stored for this partition, read when first needed."""
+        if self._event_keys is None:
+            self._event_keys = _read_keys(self.events_path)
+        return self._event_keys
+
+    @property
     def index(self) -> dict[str, tuple[int, str, str, str]]:
-        """Message id → (doc id, ip, state, subaccount); built on first use, since
-        painting the feed at start-up needs only the events."""
+        """Message id → (doc id, ip, state, subaccount); built on first use."""
         if self._index is None:
             self._index = {
                 d["id"]: (d.doc_id, d.get("ip", ""), d.get("state", ""), d.get("sub", ""))
                 for d in self.index_table.all()
             }
         return self._index
+
+    @property
+    def clean(self) -> bool:
+        return not self.dirty and not self.pending
 
     def bump(self, ip: str, hour: str, state: str, sub: str, n: int) -> None:
         cell = self.ips.setdefault(ip, {}).setdefault(hour, {})
@@ -252,7 +382,14 @@ class Store:
         self._lock = threading.RLock()
         self._lock_fd: int | None = None
         self._db: TinyDB | None = None
-        self._days: dict[str, _Day] = {}
+        self._days: OrderedDict[str, _Day] = OrderedDict()  # least recently used first
+        #: counters of partitions not held open (they are small; the index is not)
+        self._counters: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._feed: FeedIndex | None = None
+        self._feed_unread: set[str] = set()
+        self._feed_loaded = False
+        self._feed_read: dict[str, int] = {}  # bytes of each events file in the index
+        self._event_cache: OrderedDict[tuple[str, int], MessageEvent] = OrderedDict()
         self._dmarc_db: TinyDB | None = None
         self._dmarc_cache: list[DmarcReport] | None = None
 
@@ -281,13 +418,56 @@ class Store:
                     f"{self.dir / 'state.json'} was written by a newer mailops (schema {schema}); "
                     f"this version reads {SCHEMA_VERSION}. Upgrade, or use another state_dir."
                 )
+            if schema < 2 and self.read_only:
+                self.warnings.append(
+                    "The state was written by an earlier mailops: its stored feed events show "
+                    "once the console that owns it runs this version"
+                )
+            elif schema < 2:
+                self._move_events_out()
+                meta.update({"schema": SCHEMA_VERSION}, doc_ids=[docs[0].doc_id])
+                self._flush(self._db)
         return self
 
-    def _drop_files(self) -> None:
-        """Close every open file and forget what was read from it."""
+    def _move_events_out(self) -> None:
+        """Schema 1 kept feed events inside the partition files: move them to their own
+        files. Each step is atomic and the whole is repeated after a crash (the events file
+        is rewritten from the table until the table is gone), so nothing is lost or doubled."""
+        d = self.dir / "days"
+        names = sorted({p.stem for p in d.glob("????-??-??*.json")})
+        for name in names:
+            db = self._open_db(d / f"{name}.json")
+            try:
+                if "events" not in db.tables():
+                    continue
+                lines = []
+                for doc in db.table("events").all():
+                    m = parse_message(doc.get("raw"))
+                    if m is not None and m.is_feed_event:
+                        lines.append(_event_line(m))
+                path = d / f"{name}{EVENTS_SUFFIX}"
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(b"".join(lines))
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+                db.drop_table("events")
+                self._flush(db)
+            finally:
+                db.close()
+        log.info("moved the feed events of %d partitions to their own files", len(names))
+
+    def _drop_files(self, keep_feed: bool = False) -> None:
+        """Close every open file and forget what was read from it (but for the feed index,
+        when asked: a reader brings it up to date from the files' new tails instead)."""
         for day in self._days.values():
             day.db.close()
         self._days.clear()
+        self._counters.clear()
+        if not keep_feed:
+            self._event_cache.clear()
+            self._feed, self._feed_unread, self._feed_loaded = None, set(), False
+            self._feed_read = {}
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -299,8 +479,33 @@ class Store:
     def reload(self) -> None:
         """Read the files again (a read-only view follows the owner's writes this way)."""
         with self._lock:
-            self._drop_files()
+            self._drop_files(keep_feed=self._feed is not None)  # read, or being read
             self._db = self._open_db(self.dir / "state.json")
+            if self._feed_loaded:
+                self._read_feed_tails()
+
+    def _read_feed_tails(self) -> None:
+        """Add the events another process appended since the last read; forget partitions
+        it removed."""
+        feed = self._feed
+        assert feed is not None
+        names = set(self._day_names())
+        gone = [n for n in self._feed_read if n not in names]
+        if gone:
+            feed.drop_parts(gone)
+            for n in gone:
+                del self._feed_read[n]
+        for name in sorted(names):
+            path = self.dir / "days" / f"{name}{EVENTS_SUFFIX}"
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            start = self._feed_read.get(name, 0)
+            if size > start:
+                rows, _, end = _read_feed_rows(path, name, start)
+                feed.add(rows)
+                self._feed_read[name] = end
 
     def close(self) -> None:
         with self._lock:
@@ -364,14 +569,40 @@ class Store:
         return self._db
 
     def commit(self) -> None:
-        """Write everything changed since the last commit, one atomic file at a time."""
+        """Write everything changed since the last commit: events first (appended and
+        fsynced), then each partition's index and counters, then the state file."""
         with self._lock:
+            for name, day in self._days.items():
+                if day.pending:
+                    lines = [_event_line(m) for m in day.pending]
+                    offsets, end = _append_lines(day.events_path, lines)
+                    if self._feed is not None and name not in self._feed_unread:
+                        rows = [
+                            FeedRow.of(m, name, o)
+                            for m, o in zip(day.pending, offsets, strict=True)
+                        ]
+                        self._feed.add(rows)
+                        self._feed_read[name] = end
+                    day.pending = []
             for day in self._days.values():
                 if day.dirty:
                     day.save_counters()
                     self._flush(day.db)
                     day.dirty = False
             self._flush(self.db)
+            self._evict()
+
+    def _evict(self) -> None:
+        """Close the least recently used clean partitions beyond OPEN_PARTITIONS, keeping
+        their (small) counters: an index of a busy hour holds tens of thousands of ids."""
+        for name in list(self._days):
+            if len(self._days) <= OPEN_PARTITIONS:
+                break
+            day = self._days[name]
+            if day.clean:
+                self._counters[name] = (day.ips, day.subs)
+                day.db.close()
+                del self._days[name]
 
     # -- snapshots, history, cursors -----------------------------------------------------
 
@@ -561,9 +792,31 @@ class Store:
     def _day(self, day: str) -> _Day:
         part = self._days.get(day)
         if part is None:
-            part = _Day(self._open_db(self.dir / "days" / f"{day}.json"))
+            d = self.dir / "days"
+            events = d / f"{day}{EVENTS_SUFFIX}"
+            if not self.read_only:
+                _repair_tail(events)
+            part = _Day(self._open_db(d / f"{day}.json"), events)
             self._days[day] = part
+            self._counters.pop(day, None)
+        else:
+            self._days.move_to_end(day)
         return part
+
+    def _counters_of(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A partition's counters without keeping its index in memory."""
+        part = self._days.get(name)
+        if part is not None:
+            return part.ips, part.subs
+        cached = self._counters.get(name)
+        if cached is None:
+            docs = self._open_db(self.dir / "days" / f"{name}.json")
+            try:
+                c: dict[str, Any] = next(iter(docs.table("counters", cache_size=0).all()), {})
+            finally:
+                docs.close()
+            cached = self._counters[name] = (c.get("ips", {}), c.get("subs", {}))
+        return cached
 
     def _day_names(self) -> list[str]:
         """Partitions on disk plus those opened in memory and not yet committed: one per UTC
@@ -571,6 +824,7 @@ class Store:
         d = self.dir / "days"
         names = {p.stem for p in d.glob("????-??-??.json")}
         names |= {p.stem for p in d.glob("????-??-??T??.json")}
+        names |= {p.name[: -len(EVENTS_SUFFIX)] for p in d.glob(f"????-??-??*{EVENTS_SUFFIX}")}
         return sorted(names | set(self._days))
 
     def ingest(self, messages: Iterable[MessageEvent]) -> IngestResult:
@@ -584,7 +838,6 @@ class Store:
         """
         result = IngestResult()
         new_index: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        new_events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         with self._lock:
             whole_days = {n for n in self._day_names() if "T" not in n}
             for m in messages:
@@ -624,9 +877,7 @@ class Store:
                     part.index[m.message_id] = (doc_id, ip, m.state, sub)
                     result.changed += 1
                 if m.is_feed_event and m.key not in part.event_keys:
-                    new_events[name].append(
-                        {"key": m.key, "t": m.event_ts.timestamp(), "raw": m.raw}
-                    )
+                    part.pending.append(m)
                     part.event_keys.add(m.key)
                     result.new_events.append(m)
             for day_name, docs in new_index.items():
@@ -634,24 +885,121 @@ class Store:
                 ids = part.index_table.insert_multiple(docs.values())
                 for doc_id, d in zip(ids, docs.values(), strict=True):
                     part.index[d["id"]] = (doc_id, d["ip"], d["state"], d["sub"])
-            for day_name, evs in new_events.items():
-                self._days[day_name].events.insert_multiple(evs)
         return result
 
-    def recent_events(self, limit: int) -> list[MessageEvent]:
-        """The newest feed events, newest first, reading only as many days as needed."""
-        out: list[tuple[float, MessageEvent]] = []
+    # -- the feed --------------------------------------------------------------------
+
+    def load_feed(self, progress: Callable[[int], None] | None = None) -> None:
+        """Read every stored feed event into the search index, newest partition first, so
+        the feed can show (and be searched) while older ones are still being read. Run it
+        in a thread: the lock is held for one partition at a time, and events committed
+        meanwhile are neither missed nor doubled (a partition is read whole, under the
+        lock, or its new events go to the index at commit)."""
         with self._lock:
-            for name in reversed(self._day_names()):
-                part = self._day(name)
-                for d in part.events.all():
-                    msg = parse_message(d.get("raw"))
-                    if msg is not None:
-                        out.append((float(d.get("t", 0)), msg))
-                if len(out) >= limit:
-                    break
-        out.sort(key=lambda p: p[0], reverse=True)
-        return [m for _, m in out[:limit]]
+            if self._feed is not None:
+                return
+            names = self._day_names()
+            self._feed = FeedIndex()
+            self._feed_unread = set(names)
+            feed = self._feed
+        bad = 0
+        for name in reversed(names):
+            with self._lock:
+                if self._feed is not feed:  # closed or reloaded meanwhile
+                    return
+                rows, n, end = _read_feed_rows(self.dir / "days" / f"{name}{EVENTS_SUFFIX}", name)
+                bad += n
+                feed.append_older(rows)
+                self._feed_unread.discard(name)
+                self._feed_read[name] = end
+            if progress is not None:
+                progress(len(feed))
+        with self._lock:
+            if self._feed is feed:
+                feed.finish_loading()
+                self._feed_loaded = True
+        if bad:
+            self.warnings.append(f"{bad} stored feed events were unreadable and are not shown")
+
+    def _feed_index(self) -> FeedIndex:
+        if not self._feed_loaded:
+            self.load_feed()
+        assert self._feed is not None
+        return self._feed
+
+    def feed_page(
+        self,
+        text: str = "",
+        kind: str | None = None,
+        limit: int = 1000,
+        subaccount: str | None = None,
+    ) -> FeedPage:
+        """The newest `limit` feed events matching the filter, and how many match in all.
+        While `load_feed` runs this answers from what is read so far (`loading`)."""
+        with self._lock:
+            feed = self._feed
+            if feed is None:
+                return FeedPage((), 0, 0, (), loading=True)
+            hits = feed.match(text, kind, subaccount)
+            events = self._events_at([feed.location(i) for i in hits[:limit]])
+            return FeedPage(
+                tuple(events),
+                len(hits),
+                len(feed),
+                tuple(sorted(feed.kind_counts())),
+                loading=not self._feed_loaded,
+            )
+
+    def feed_events(
+        self, text: str = "", kind: str | None = None, subaccount: str | None = None
+    ) -> list[MessageEvent]:
+        """Every stored feed event matching the filter, newest first (exports)."""
+        with self._lock:
+            feed = self._feed_index()
+            return self._events_at([feed.location(i) for i in feed.match(text, kind, subaccount)])
+
+    def recent_events(self, limit: int) -> list[MessageEvent]:
+        """The newest `limit` feed events, newest first."""
+        with self._lock:
+            feed = self._feed_index()
+            return self._events_at([feed.location(i) for i in range(min(limit, len(feed)))])
+
+    def feed_kind_counts(self) -> dict[str, int]:
+        with self._lock:
+            return self._feed_index().kind_counts()
+
+    def _events_at(self, locations: list[tuple[str, int]]) -> list[MessageEvent]:
+        """The full stored events at these places, in the order given: one open file per
+        partition, one seek per event, and the last few thousand kept for the next ask."""
+        found: dict[tuple[str, int], MessageEvent] = {}
+        wanted: dict[str, list[int]] = defaultdict(list)
+        cache = self._event_cache
+        for loc in locations:
+            hit = cache.get(loc)
+            if hit is not None:
+                found[loc] = hit
+                cache.move_to_end(loc)
+            else:
+                wanted[loc[0]].append(loc[1])
+        for part, offsets in wanted.items():
+            try:
+                fh = open(self.dir / "days" / f"{part}{EVENTS_SUFFIX}", "rb")
+            except OSError:
+                continue  # removed by retention since the index was read
+            with fh:
+                for off in sorted(offsets):
+                    fh.seek(off)
+                    raw = fh.readline().partition(b"\t")[2]
+                    try:
+                        m = parse_message(json.loads(raw))
+                    except ValueError:
+                        m = None
+                    if m is not None:
+                        found[(part, off)] = m
+                        cache[(part, off)] = m
+        while len(cache) > EVENT_CACHE:
+            cache.popitem(last=False)
+        return [found[loc] for loc in locations if loc in found]
 
     def ip_counts(self, since: datetime, until: datetime) -> dict[str, Counter[str]]:
         """Messages per sending IP and state, summed over whole hours in [since, until]."""
@@ -667,8 +1015,8 @@ class Store:
                     hour_start = datetime.fromisoformat(f"{name}:00").replace(tzinfo=UTC)
                     if not lo <= hour_start <= hi:
                         continue
-                part = self._day(name)
-                for ip, hours in part.ips.items():
+                ips, _ = self._counters_of(name)
+                for ip, hours in ips.items():
                     for hour, states in hours.items():
                         start = datetime(day.year, day.month, day.day, int(hour), tzinfo=UTC)
                         if lo <= start <= hi:
@@ -680,7 +1028,7 @@ class Store:
         with self._lock:
             for name in self._day_names():
                 if since <= date.fromisoformat(name[:10]) <= until:
-                    for sub, states in self._day(name).subs.items():
+                    for sub, states in self._counters_of(name)[1].items():
                         totals[sub].update(states)
         return dict(totals)
 
@@ -696,7 +1044,13 @@ class Store:
                     part = self._days.pop(name, None)
                     if part:
                         part.db.close()
+                    self._counters.pop(name, None)
+                    if self._feed is not None:
+                        self._feed.drop_parts([name])
+                    self._feed_unread.discard(name)
+                    self._feed_read.pop(name, None)
                     (self.dir / "days" / f"{name}.json").unlink(missing_ok=True)
+                    (self.dir / "days" / f"{name}{EVENTS_SUFFIX}").unlink(missing_ok=True)
                     removed += 1
             limit = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC).timestamp()
             hist = self.db.table("history")

@@ -1,8 +1,14 @@
-"""Bounce feed: every bounce, reject, complaint and deferral, newest first, filterable."""
+"""Bounce feed: every bounce, reject, complaint and deferral, newest first, filterable.
+
+The widget shows one `FeedPage` at a time: the newest matches of the filter, as many
+as the screen keeps. Searching all stored events is the store's work (the app asks
+it when the filter changes and after each poll); the widget only says what the user
+typed and draws the answer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -15,8 +21,7 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from console.analysis.feed import filter_events, matches
-from console.model import FEED_KINDS, MessageEvent
+from console.model import FEED_KINDS, FeedPage, MessageEvent
 from console.textsafe import cell, visible
 from widgets.intents import ActionRequested
 
@@ -42,7 +47,7 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 
 
 class BounceFeed(Vertical):
-    """Keeps the events it was given (bounded) and shows those passing the filter."""
+    """Shows the page of events it was given; says when the filter changes."""
 
     BINDINGS = [
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -64,20 +69,29 @@ class BounceFeed(Vertical):
             self.event = event
 
     class ExportRequested(Message):
-        def __init__(self, events: list[MessageEvent], description: str) -> None:
+        """Every stored event matching the filter, not only the rows on screen."""
+
+        def __init__(self, text: str, kind: str | None, description: str) -> None:
             super().__init__()
-            self.events = events
+            self.text = text
+            self.kind = kind
             self.description = description
+
+    class FilterChanged(Message):
+        def __init__(self, text: str, kind: str | None) -> None:
+            super().__init__()
+            self.text = text
+            self.kind = kind
 
     def __init__(
         self,
-        limit: int = 5000,
+        limit: int = 1000,
         local_time: Callable[[datetime], datetime] | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.limit = limit
-        self.events: list[MessageEvent] = []
+        self.page = FeedPage((), 0, 0, (), loading=True)
         self.by_key: dict[str, MessageEvent] = {}
         self.text_filter = ""
         self.kind_filter: str | None = None
@@ -107,44 +121,37 @@ class BounceFeed(Vertical):
 
     # -- data in -------------------------------------------------------------------
 
-    def set_events(self, events: Sequence[MessageEvent]) -> None:
-        self.events = sorted(events, key=lambda e: e.event_ts, reverse=True)[: self.limit]
-        self.by_key = {e.key: e for e in self.events}
-        self._rebuild()
-
-    def add_events(self, events: Iterable[MessageEvent]) -> None:
-        fresh = [e for e in events if e.key not in self.by_key]
-        if not fresh:
-            return
-        merged = sorted([*fresh, *self.events], key=lambda e: e.event_ts, reverse=True)
-        dropped = merged[self.limit :]
-        self.events = merged[: self.limit]
-        for e in fresh:
-            self.by_key[e.key] = e
-        for e in dropped:
-            self.by_key.pop(e.key, None)
-        visible = [e for e in fresh if e.key in self.by_key and self._passes(e)]
+    def show_page(self, page: FeedPage) -> None:
+        """Draw a new answer. Rows already on screen stay (and the cursor with them) when
+        most of the page is the same, as after a poll; a new filter redraws the table."""
+        self.page = page
+        old = self.by_key
+        self.by_key = {e.key: e for e in page.events}
         table: DataTable[Text] = self.query_one("#feed", DataTable)
+        kept = sum(1 for k in self.by_key if k in old)
+        if kept < len(self.by_key) // 2 or kept == 0:
+            self._rebuild()
+            return
+        if [k for k in self.by_key] == [r.value for r in table.rows]:
+            self._update_info()
+            return
         with self.app.batch_update():
-            for e in dropped:
-                if e.key in table.rows:
-                    table.remove_row(e.key)
-            if visible:
-                focused = self._cursor_key(table)
-                for e in visible:
+            focused = self._cursor_key(table)
+            for key in [k for k in table.rows if k.value not in self.by_key]:
+                table.remove_row(key)
+            for e in page.events:
+                if e.key not in old:
                     table.add_row(*self._cells(e), key=e.key)
-                table.sort("time", key=lambda t: t.plain, reverse=True)
-                if focused is not None and focused in table.rows:
-                    table.move_cursor(row=table.get_row_index(focused), animate=False)
+            table.sort("time", key=lambda t: t.plain, reverse=True)
+            if focused is not None and focused in table.rows:
+                table.move_cursor(row=table.get_row_index(focused), animate=False)
         self._update_info()
 
     # -- rendering -------------------------------------------------------------------
 
-    def _passes(self, e: MessageEvent) -> bool:
-        return matches(e, self.text_filter, self.kind_filter)
-
     def visible_events(self) -> list[MessageEvent]:
-        return filter_events(self.events, self.text_filter, self.kind_filter)
+        """The rows on screen, newest first."""
+        return list(self.page.events)
 
     def _cells(self, e: MessageEvent) -> list[Text]:
         when = self._local(e.event_ts).strftime("%m-%d %H:%M:%S")
@@ -171,15 +178,26 @@ class BounceFeed(Vertical):
         focused = self._cursor_key(table)
         with self.app.batch_update():
             table.clear()
-            for e in self.visible_events():
+            for e in self.page.events:
                 table.add_row(*self._cells(e), key=e.key)
             if focused is not None and focused in table.rows:
                 table.move_cursor(row=table.get_row_index(focused), animate=False)
         self._update_info()
 
     def _update_info(self) -> None:
-        shown = self.query_one("#feed", DataTable).row_count
-        parts = [f"{shown:,} of {len(self.events):,} events"]
+        page = self.page
+        shown = len(page.events)
+        filtered = bool(self.text_filter or self.kind_filter)
+        if filtered:
+            parts = [f"{page.matched:,} of {page.total:,} events match"]
+            if shown < page.matched:
+                parts.append(f"newest {shown:,} shown")
+        else:
+            parts = [f"{page.total:,} events"]
+            if shown < page.total:
+                parts.append(f"newest {shown:,} shown")
+        if page.loading:
+            parts.append("reading stored events…")
         if self.kind_filter:
             parts.append(f"kind: {self.kind_filter}")
         if self.text_filter:
@@ -203,7 +221,7 @@ class BounceFeed(Vertical):
     @on(Input.Changed, "#feed-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.text_filter = event.value.strip()
-        self._rebuild()
+        self.post_message(self.FilterChanged(self.text_filter, self.kind_filter))
 
     @on(Input.Submitted, "#feed-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -213,15 +231,14 @@ class BounceFeed(Vertical):
 
     def action_cycle_kind(self) -> None:
         kinds: list[str | None] = [None, *FEED_KINDS]
-        others = sorted({e.kind for e in self.events} - set(FEED_KINDS))
-        kinds += others
+        kinds += sorted(set(self.page.kinds) - set(FEED_KINDS))
         i = kinds.index(self.kind_filter) if self.kind_filter in kinds else 0
         self.kind_filter = kinds[(i + 1) % len(kinds)]
-        self._rebuild()
+        self.post_message(self.FilterChanged(self.text_filter, self.kind_filter))
 
     def action_export(self) -> None:
         desc = self.query_one("#feed-info", Static).content
-        self.post_message(self.ExportRequested(self.visible_events(), str(desc)))
+        self.post_message(self.ExportRequested(self.text_filter, self.kind_filter, str(desc)))
 
     def highlighted_event(self) -> MessageEvent | None:
         table: DataTable[Text] = self.query_one("#feed", DataTable)

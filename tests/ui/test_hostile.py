@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import replace
 from datetime import timedelta
 
 from textual.widgets import DataTable, Static
 
-from console.model import MessageEvent
 from console.sim import ManualClock, SimServer, Simulator, scenario_named
 from console.store import Store
+from console.wire import parse_message
 from tests.ui.conftest import make_app, settled
-from widgets.bounces import BounceFeed
 from widgets.detail import EventDetail
 
 #: What must never reach a terminal raw: ESC, BEL, NUL, other C0, C1, bidi controls.
@@ -69,11 +67,20 @@ async def test_a_one_megabyte_reason_is_clipped_in_the_table_and_whole_in_the_de
 ):
     app = make_app(server, store, clock)
     huge = "550 5.1.1 " + "x" * 1_000_000 + " THE-END \x1b]0;t\x07"
-    ev = MessageEvent("big-1", clock(), "bounced", "big@example.com", subaccount="acme", diag=huge)
+    at = int((clock() + timedelta(hours=1)).timestamp())
+    item = {
+        "_id": "big-1",
+        "ts": at,
+        "state": "bounced",
+        "email": "big@example.com",
+        "subaccount": "acme",
+        "diag": huge,
+    }
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(app, pilot)
-        feed = app.query_one(BounceFeed)
-        feed.add_events([replace(ev, ts=clock() + timedelta(hours=1))])
+        store.ingest([parse_message(item)])
+        store.commit()
+        app.refresh_feed()
         await pilot.pause()
         table = app.query_one("#feed", DataTable)
         row = [c.plain for c in table.get_row_at(0)]

@@ -9,7 +9,7 @@ from console.jobs import Pipeline
 from console.secret import Secret
 from console.sim import DEMO_KEY
 from console.sources.mandrill import MandrillClient
-from tests.ui.conftest import quiet_config, utc
+from tests.ui.conftest import quiet_config, utc, wait_for
 
 
 def test_main_screen(snap_compare, server, store, clock):
@@ -32,4 +32,9 @@ def test_main_screen(snap_compare, server, store, clock):
         start_jobs=False,
         subtitle="snapshot",
     )
-    assert snap_compare(app, terminal_size=(120, 40))
+
+    async def feed_read(pilot) -> None:  # the stored events are read in a thread
+        await wait_for(lambda: not app.feed.page.loading)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=feed_read)

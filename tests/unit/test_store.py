@@ -141,8 +141,16 @@ def test_a_crash_between_write_and_rename_leaves_a_loadable_file(tmp_path: Path,
     monkeypatch.undo()
     s.close()
     with Store(tmp_path) as s2:
-        assert [e.message_id for e in s2.recent_events(10)] == ["a"]
         assert s2.warnings == []
+        # b's event was appended before the index failed to land: kept, but not counted
+        # until the next poll reads b again, which counts it once and adds no second event
+        assert counts(s2) == {"1.1.1.1": {"bounced": 1}}
+        assert sorted(e.message_id for e in s2.recent_events(10)) == ["a", "b"]
+        again = s2.ingest([msg("b", "bounced")])
+        s2.commit()
+        assert again.new_messages == 1 and again.new_events == []
+        assert counts(s2) == {"1.1.1.1": {"bounced": 2}}
+        assert sorted(e.message_id for e in s2.recent_events(10)) == ["a", "b"]
 
 
 WRITER = textwrap.dedent(
@@ -232,17 +240,106 @@ def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path):
 
 
 def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path):
-    with Store(tmp_path) as s:
-        s.ingest([msg("m1", "deferred"), msg("m2", "sent")])
-        s.commit()
+    """Schema 1 kept a whole day in one file, events included: the events move to their
+    own file once, and the day's messages stay counted where they are."""
     days = tmp_path / "days"
-    assert sorted(p.name for p in days.iterdir()) == ["2026-11-02T09.json"]
-    # an earlier version kept the whole day in one file (same content, one name per day)
-    (days / "2026-11-02T09.json").rename(days / "2026-11-02.json")
+    days.mkdir(parents=True)
+    m1 = msg("m1", "deferred")
+    (tmp_path / "state.json").write_text(json.dumps({"meta": {"1": {"schema": 1}}}))
+    legacy = {
+        "index": {
+            "1": {"id": "m1", "ip": "1.1.1.1", "state": "deferred", "sub": "c1", "h": "09"},
+            "2": {"id": "m2", "ip": "1.1.1.1", "state": "sent", "sub": "c1", "h": "09"},
+        },
+        "counters": {
+            "1": {
+                "ips": {"1.1.1.1": {"09": {"deferred": 1, "sent": 1}}},
+                "subs": {"c1": {"deferred": 1, "sent": 1}},
+            }
+        },
+        "events": {"1": {"key": m1.key, "t": m1.event_ts.timestamp(), "raw": dict(m1.raw)}},
+    }
+    (days / "2026-11-02.json").write_text(json.dumps(legacy))
+    with Store(tmp_path, read_only=True) as ro:  # not its to convert: says so
+        assert "earlier mailops" in " ".join(ro.warnings)
     with Store(tmp_path) as s:
+        assert [e.key for e in s.recent_events(10)] == ["m1|deferred"]
         # m1 moves on: counted where it already is, not a second time in the hour file
         s.ingest([msg("m1", "soft-bounced"), msg("m3", "bounced")])
         s.commit()
         assert counts(s) == {"1.1.1.1": {"soft-bounced": 1, "sent": 1, "bounced": 1}}
-        assert {e.message_id for e in s.recent_events(10)} == {"m1", "m3"}
-    assert sorted(p.name for p in days.iterdir()) == ["2026-11-02.json", "2026-11-02T09.json"]
+        assert {e.key for e in s.recent_events(10)} == {
+            "m1|deferred",
+            "m1|soft-bounced",
+            "m3|bounced",
+        }
+    assert sorted(p.name for p in days.iterdir()) == [
+        "2026-11-02.events.jsonl",
+        "2026-11-02.json",
+        "2026-11-02T09.events.jsonl",
+        "2026-11-02T09.json",
+    ]
+    assert "events" not in json.loads((days / "2026-11-02.json").read_text())
+    with Store(tmp_path) as s:
+        assert json.loads((tmp_path / "state.json").read_text())["meta"]["1"]["schema"] == 2
+        assert len(s.recent_events(10)) == 3
+
+
+def test_the_feed_index_finds_filters_and_follows_polls(tmp_path: Path):
+    clock = ManualClock(T0)
+    with Store(tmp_path, clock=clock) as s:
+        s.ingest(
+            [msg(f"h{i}", "bounced", sub="acme", at=T0 + timedelta(minutes=i)) for i in range(5)]
+        )
+        s.ingest([msg("s1", "soft-bounced", sub="beta", at=T0 + timedelta(hours=2))])
+        s.commit()
+    with Store(tmp_path, clock=clock) as s:
+        assert s.feed_page().loading  # nothing read yet
+        s.load_feed()
+        page = s.feed_page(limit=3)
+        assert (page.matched, page.total, page.loading) == (6, 6, False)
+        assert [e.message_id for e in page.events] == ["s1", "h4", "h3"]  # newest first
+        assert s.feed_page("H2@X.COM").matched == 1  # any case
+        assert s.feed_page(kind="soft").matched == 1
+        assert [e.message_id for e in s.feed_page(subaccount="beta").events] == ["s1"]
+        assert s.feed_kind_counts() == {"hard": 5, "soft": 1}
+        # a poll's events join the index at commit, in time order
+        s.ingest([msg("late", "bounced", at=T0 + timedelta(minutes=30))])
+        s.ingest([msg("new", "spam", at=T0 + timedelta(hours=3))])
+        s.commit()
+        assert [e.message_id for e in s.feed_page(limit=3).events] == ["new", "s1", "late"]
+        # retention drops the partitions' rows from the index too
+        clock.set(T0 + timedelta(days=40))
+        s.prune()
+        assert s.feed_page().total == 0
+
+
+def test_a_reader_follows_the_writers_appended_events(tmp_path: Path):
+    with Store(tmp_path) as w:
+        w.ingest([msg("a", "bounced")])
+        w.commit()
+        r = Store(tmp_path, read_only=True).open()
+        r.load_feed()
+        assert r.feed_page().total == 1
+        w.ingest([msg("b", "bounced", at=T0 + timedelta(hours=1))])
+        w.commit()
+        with open(tmp_path / "days" / "2026-11-02T10.events.jsonl", "ab") as fh:
+            fh.write(b'["half", 1')  # a line the writer is still writing: left for later
+        r.reload()
+        assert [e.message_id for e in r.feed_page().events] == ["b", "a"]
+        r.close()
+
+
+def test_a_torn_last_event_line_is_cut_before_the_next_append(tmp_path: Path):
+    with Store(tmp_path) as s:
+        s.ingest([msg("a", "bounced")])
+        s.commit()
+    path = tmp_path / "days" / "2026-11-02T09.events.jsonl"
+    with open(path, "ab") as fh:
+        fh.write(b'["a2|bounced", 17930')  # the crash came mid-line
+    with Store(tmp_path) as s:
+        s.ingest([msg("b", "bounced")])
+        s.commit()
+        assert sorted(e.message_id for e in s.recent_events(10)) == ["a", "b"]
+        assert s.warnings == []
+    assert path.read_bytes().count(b"\n") == 2
