@@ -8,6 +8,7 @@ widget messages that this module turns into job runs or file writes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -234,15 +235,24 @@ class MailopsApp(App[None]):
                 self.call_from_thread(self.refresh_feed)
 
         self.pipeline.store.load_feed(progress)
+        # What is alive now lives as long as the console: keep the garbage collector from
+        # walking it again on every full collection, which stalls a keystroke.
+        gc.freeze()
         self.call_from_thread(self.refresh_feed)
 
     def refresh_feed(self) -> None:
         """Ask the store for the page the feed's filter selects, and show it."""
         feed = self.feed
-        page = self.pipeline.store.feed_page(
-            feed.text_filter, feed.kind_filter, self.config.ui.feed_limit
-        )
+        text, kind = feed.text_filter, feed.kind_filter
+        page = self.pipeline.store.feed_page(text, kind, self.config.ui.feed_limit, count=False)
         feed.show_page(page)
+        if page.matched is None:  # the rows first; the exact count once they are drawn
+            self.call_after_refresh(self._count_feed, text, kind)
+
+    def _count_feed(self, text: str, kind: str | None) -> None:
+        feed = self.feed
+        if (text, kind) == (feed.text_filter, feed.kind_filter):  # else typed on meanwhile
+            feed.show_count(text, kind, self.pipeline.store.feed_count(text, kind))
 
     @on(BounceFeed.FilterChanged)
     def _feed_filter(self, message: BounceFeed.FilterChanged) -> None:

@@ -262,7 +262,7 @@ class AlertConfig:
 
 @dataclass(frozen=True)
 class UiConfig:
-    feed_limit: int = 5000
+    feed_limit: int = 500
     read_only: bool = False  # no actions (rejects/delete, warm-up, pause): look, don't touch
 
 
@@ -769,7 +769,7 @@ noisy_window_hours = 3
 ip_window_hours = 24      # the window the IP panel counts messages over
 
 [ui]
-feed_limit = 5000         # bounce-feed rows kept on screen
+feed_limit = 500          # feed rows on screen: the newest matches (export writes all)
 read_only = false         # true: no actions (same as --read-only)
 
 [alerts]                  # rules beyond [thresholds]; every rule can be switched off

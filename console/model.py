@@ -200,11 +200,11 @@ class MessageEvent:
 @dataclass(frozen=True)
 class FeedPage:
     """One answer to "which feed events match?": the newest `events` (as many as the
-    screen holds) out of `matched`, among `total` stored; `loading` while the stored
-    events are still being read at start-up."""
+    screen holds) out of `matched` (None: still being counted), among `total` stored;
+    `loading` while the stored events are still being read at start-up."""
 
     events: tuple[MessageEvent, ...]
-    matched: int
+    matched: int | None
     total: int
     kinds: tuple[str, ...] = ()
     loading: bool = False

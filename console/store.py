@@ -933,18 +933,19 @@ class Store:
         kind: str | None = None,
         limit: int = 1000,
         subaccount: str | None = None,
+        count: bool = True,
     ) -> FeedPage:
-        """The newest `limit` feed events matching the filter, and how many match in all.
+        """The newest `limit` feed events matching the filter, and how many match in all
+        (with `count` False, maybe None: see `FeedIndex.query`, and `feed_count`).
         While `load_feed` runs this answers from what is read so far (`loading`)."""
         with self._lock:
             feed = self._feed
             if feed is None:
                 return FeedPage((), 0, 0, (), loading=True)
-            hits = feed.match(text, kind, subaccount)
-            events = self._events_at([feed.location(i) for i in hits[:limit]])
+            locations, matched = feed.query(text, kind, subaccount, limit, count)
             return FeedPage(
-                tuple(events),
-                len(hits),
+                tuple(self._events_at(locations)),
+                matched,
                 len(feed),
                 tuple(sorted(feed.kind_counts())),
                 loading=not self._feed_loaded,
@@ -955,14 +956,18 @@ class Store:
     ) -> list[MessageEvent]:
         """Every stored feed event matching the filter, newest first (exports)."""
         with self._lock:
-            feed = self._feed_index()
-            return self._events_at([feed.location(i) for i in feed.match(text, kind, subaccount)])
+            return self._events_at(self._feed_index().query(text, kind, subaccount)[0])
+
+    def feed_count(self, text: str = "", kind: str | None = None) -> int:
+        """How many stored feed events match the filter."""
+        with self._lock:
+            feed = self._feed
+            return feed.query(text, kind, limit=0)[1] or 0 if feed is not None else 0
 
     def recent_events(self, limit: int) -> list[MessageEvent]:
         """The newest `limit` feed events, newest first."""
         with self._lock:
-            feed = self._feed_index()
-            return self._events_at([feed.location(i) for i in range(min(limit, len(feed)))])
+            return self._events_at(self._feed_index().query(limit=limit)[0])
 
     def feed_kind_counts(self) -> dict[str, int]:
         with self._lock:

@@ -9,6 +9,7 @@ typed and draws the answer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -44,6 +45,11 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("ip", "sending IP", 15),
     ("reason", "reason", None),
 )
+
+
+#: Up to this many rows in or out, a new page updates the table in place (the cursor
+#: and the scroll stay); more, and the table is redrawn.
+DIFF_MAX = 100
 
 
 class BounceFeed(Vertical):
@@ -129,8 +135,8 @@ class BounceFeed(Vertical):
         self.by_key = {e.key: e for e in page.events}
         table: DataTable[Text] = self.query_one("#feed", DataTable)
         kept = sum(1 for k in self.by_key if k in old)
-        if kept < len(self.by_key) // 2 or kept == 0:
-            self._rebuild()
+        if len(self.by_key) - kept > DIFF_MAX or len(old) - kept > DIFF_MAX:
+            self._rebuild()  # a new filter: one redraw beats thousands of row removals
             return
         if [k for k in self.by_key] == [r.value for r in table.rows]:
             self._update_info()
@@ -146,6 +152,12 @@ class BounceFeed(Vertical):
             if focused is not None and focused in table.rows:
                 table.move_cursor(row=table.get_row_index(focused), animate=False)
         self._update_info()
+
+    def show_count(self, text: str, kind: str | None, matched: int) -> None:
+        """The count of a page shown without one, if the filter is still the same."""
+        if (text, kind) == (self.text_filter, self.kind_filter) and self.page.matched is None:
+            self.page = replace(self.page, matched=matched)
+            self._update_info()
 
     # -- rendering -------------------------------------------------------------------
 
@@ -188,9 +200,12 @@ class BounceFeed(Vertical):
         page = self.page
         shown = len(page.events)
         filtered = bool(self.text_filter or self.kind_filter)
-        if filtered:
-            parts = [f"{page.matched:,} of {page.total:,} events match"]
-            if shown < page.matched:
+        matched = page.matched
+        if filtered and matched is None:
+            parts = [f"counting matches among {page.total:,} events…", f"newest {shown:,} shown"]
+        elif filtered and matched is not None:
+            parts = [f"{matched:,} of {page.total:,} events match"]
+            if shown < matched:
                 parts.append(f"newest {shown:,} shown")
         else:
             parts = [f"{page.total:,} events"]
