@@ -167,15 +167,27 @@ class FeedIndex:
             self._sealed.append(_Chunk(kind, _newest_first(group)))
 
     def finish_loading(self) -> None:
-        """Merge the per-partition chunks of the start-up read into fewer, bigger ones."""
-        by_kind: dict[int, list[_Row]] = {}
-        for c in self._sealed:
-            by_kind.setdefault(c.kind, []).extend(c.rows())
+        """Merge the per-partition chunks of the start-up read into fewer, bigger ones, a
+        few partitions at a time: merging all at once would hold every row twice."""
         size = 8 * FRESH_ROWS
-        self._sealed = []
-        for kind, group in by_kind.items():
-            group = _newest_first(group)
-            self._sealed += [_Chunk(kind, group[i : i + size]) for i in range(0, len(group), size)]
+        merged: list[_Chunk] = []
+        groups: dict[int, list[_Chunk]] = {}
+        pending, self._sealed = self._sealed[::-1], []
+        while pending:  # popped, so a merged group's chunks are freed as it is done
+            c = pending.pop()
+            group = groups.setdefault(c.kind, [])
+            group.append(c)
+            if sum(len(g) for g in group) >= size:
+                merged.append(self._merge(group))
+                groups[c.kind] = []
+        merged += [self._merge(g) for g in groups.values() if g]
+        self._sealed = merged
+
+    @staticmethod
+    def _merge(chunks: list[_Chunk]) -> _Chunk:
+        if len(chunks) == 1:
+            return chunks[0]
+        return _Chunk(chunks[0].kind, _newest_first(r for c in chunks for r in c.rows()))
 
     def add(self, rows: Iterable[FeedRow]) -> None:
         """Add rows that just arrived (from a poll, or another process's new lines)."""
