@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -25,15 +25,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console import __version__
-from console.actions import Action, Actions
 from console.analysis.dmarc import source_records
 from console.analysis.explain import explain
 from console.analysis.seeds import seed_findings
 from console.config import Config
 from console.export import export_customer_report, export_events_csv
-from console.jobs import AlertsView, DmarcView, Jobs, Pipeline, Update
 from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
-from console.sources.base import SourceError
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.alerts import AlertLine, AlertsScreen
@@ -50,6 +47,10 @@ from widgets.reputation import ReputationPanel
 from widgets.seeds import SeedScreen
 from widgets.status import StatusLine
 from widgets.warmup import WarmupPanel
+
+if TYPE_CHECKING:  # the pipeline's side (HTTP, DNS, the scheduler) loads after the first frame
+    from console.actions import Action, Actions
+    from console.jobs import AlertsView, DmarcView, Jobs, Pipeline, Update
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
@@ -110,7 +111,7 @@ class MailopsApp(App[None]):
     def __init__(
         self,
         config: Config,
-        pipeline: Pipeline,
+        pipeline: Pipeline | Callable[[], Pipeline],
         *,
         export_dir: Path,
         wall: Clock = system_clock,
@@ -120,9 +121,14 @@ class MailopsApp(App[None]):
     ) -> None:
         super().__init__()
         self.config = config
-        self.pipeline = pipeline
-        self.jobs = Jobs(pipeline, wall=wall)
-        self.actions = Actions(pipeline, read_only=config.ui.read_only)
+        self._pipeline: Pipeline | None = None
+        self._make_pipeline: Callable[[], Pipeline] | None = None
+        if callable(pipeline):
+            self._make_pipeline = pipeline
+        else:
+            self._adopt(pipeline)
+        self._jobs: Jobs | None = None
+        self._actions: Actions | None = None
         self.export_dir = export_dir
         self.wall = wall
         self.local_time = local_time or (lambda dt: dt.astimezone())
@@ -130,7 +136,6 @@ class MailopsApp(App[None]):
         self.start_jobs = start_jobs
         self._feed_started = False
         self.animation_level = "none"  # redraws cost bandwidth over SSH
-        pipeline.publish = self._publish
         self._dns_screen: DnsScreen | None = None
         self._seed_screen: SeedScreen | None = None
         self._alerts_screen: AlertsScreen | None = None
@@ -155,7 +160,43 @@ class MailopsApp(App[None]):
     def feed(self) -> BounceFeed:
         return self.query_one(BounceFeed)
 
+    # -- the pipeline, built after the first frame ------------------------------------
+
+    def _adopt(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        pipeline.publish = self._publish
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Built on first use when a factory was given: the HTTP, DNS and scheduler
+        libraries behind it take longer to load than the whole screen takes to draw."""
+        if self._pipeline is None:
+            assert self._make_pipeline is not None
+            self._adopt(self._make_pipeline())
+        assert self._pipeline is not None
+        return self._pipeline
+
+    @property
+    def jobs(self) -> Jobs:
+        if self._jobs is None:
+            from console.jobs import Jobs
+
+            self._jobs = Jobs(self.pipeline, wall=self.wall)
+        return self._jobs
+
+    @property
+    def actions(self) -> Actions:
+        if self._actions is None:
+            from console.actions import Actions
+
+            self._actions = Actions(self.pipeline, read_only=self.config.ui.read_only)
+        return self._actions
+
     def on_mount(self) -> None:
+        # the frame first (layout and titles), then what is stored and the polls
+        self.call_after_refresh(self._start)
+
+    def _start(self) -> None:
         self._paint_stored()
         self._refresh_banner()
         self.set_interval(1.0, self._refresh_staleness)
@@ -195,8 +236,10 @@ class MailopsApp(App[None]):
         banner.set_class(bool(lines), "shown")
 
     async def on_unmount(self) -> None:
-        await self.jobs.shutdown()
-        await self.pipeline.client.aclose()
+        if self._jobs is not None:
+            await self._jobs.shutdown()
+        if self._pipeline is not None:
+            await self._pipeline.client.aclose()
 
     def _paint_stored(self) -> None:
         """Show the last stored state at once, marked stale, before any poll answers."""
@@ -534,6 +577,8 @@ class MailopsApp(App[None]):
     def _action_requested(self, message: ActionRequested) -> None:
         if self._refuse_if_read_only("every action"):
             return
+        from console.actions import Action
+
         action = Action(message.kind, message.target, message.subaccount)
         if self.actions.read_only:
             self.notify(
@@ -659,6 +704,8 @@ class MailopsApp(App[None]):
 
     async def _refresh_detail(self, screen: EventDetail) -> None:
         """messages/info holds the newest smtp_events; the stored copy stays if it fails."""
+        from console.sources.base import SourceError
+
         old = screen.event
         try:
             fresh = await self.pipeline.client.message_info(old.message_id)
@@ -690,7 +737,7 @@ class MailopsApp(App[None]):
 
 def build_app(
     config: Config,
-    pipeline: Pipeline,
+    pipeline: Pipeline | Callable[[], Pipeline],
     *,
     wall: Clock = system_clock,
     subtitle: str = "",
@@ -698,10 +745,11 @@ def build_app(
     local_time: Callable[[datetime], datetime] | None = None,
 ) -> MailopsApp:
     """The one factory the CLI, the demo and the tests use."""
+    state_dir = config.state_path() if callable(pipeline) else pipeline.store.dir
     export_dir = (
         Path(config.storage.export_dir).expanduser()
         if config.storage.export_dir
-        else pipeline.store.dir / "exports"
+        else state_dir / "exports"
     )
     return MailopsApp(
         config,

@@ -13,12 +13,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import __version__
-from console.analysis.alerts import evaluate as evaluate_alerts
-from console.analysis.content import lint
-from console.analysis.dmarc import summarize as summarize_dmarc
 from console.analysis.health import ORDER
 from console.analysis.seeds import seed_exit, seed_findings
 from console.config import (
@@ -38,14 +35,8 @@ from console.config import (
     resolve_dqs_key,
     write_template,
 )
-from console.jobs import Pipeline, Update
 from console.model import FEED_KINDS, Alert, DmarcReport, DomainDns, SeedRun, SenderDomain
 from console.secret import Secret
-from console.seeding import Seed, seeds_from_config
-from console.sources.dmarc_inbox import iter_paths, read_file
-from console.sources.dns import DnsClient
-from console.sources.mandrill import MandrillClient
-from console.sources.spamd import Scorer, Spamd, SpamdError
 from console.store import (
     Store,
     StoreError,
@@ -56,6 +47,11 @@ from console.store import (
 )
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
+
+if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait for them
+    from console.jobs import Pipeline, Update
+    from console.seeding import Seed
+    from console.sources.spamd import Scorer
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNUSABLE = 0, 1, 2, 3
 
@@ -238,13 +234,23 @@ def _open_console(
         return EXIT_UNUSABLE
     if not store.read_only:
         _log_to(store.dir / "mailops.log")
-    try:
-        pipeline = make_pipeline(config, key, store, clock=clock, seeds=seeds, scorer=scorer)
+    try:  # what make_pipeline could refuse, refused here, before the screen opens
+        resolve_dqs_key(config)
+        if seeds is None and config.seeds:
+            from console.seeding import seeds_from_config
+
+            seeds = seeds_from_config(config)
     except ConfigError as exc:
         store.close()
         _err(str(exc))
         return EXIT_UNUSABLE
-    app = build_app(config, pipeline, subtitle=subtitle)
+    found = () if seeds is None else seeds
+    app = build_app(
+        config,
+        # built after the first frame: see MailopsApp.pipeline
+        lambda: make_pipeline(config, key, store, clock=clock, seeds=found, scorer=scorer),
+        subtitle=subtitle,
+    )
     try:
         app.run()
     finally:
@@ -295,6 +301,11 @@ def make_pipeline(
 
     `seeds` None builds the IMAP seed mailboxes from [[seeds]]; `check` passes () since
     it only reports stored seed runs and must not need the seed passwords."""
+    from console.jobs import Pipeline
+    from console.seeding import seeds_from_config
+    from console.sources.dns import DnsClient
+    from console.sources.mandrill import MandrillClient
+
     m = config.mandrill
     client = MandrillClient(
         m.base_url, key, timeout=m.timeout, retries=m.retries, search_per_minute=m.search_per_minute
@@ -414,6 +425,7 @@ DEMO_SEEDS = (
 
 
 def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
+    from console.seeding import Seed
     from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
     from console.sim.demo_dns import DemoDns
     from console.sim.dmarc_reports import demo_reports
@@ -544,6 +556,9 @@ def check_report(
     stored_alerts: Sequence[Alert] = (),
     dmarc_reports: Sequence[DmarcReport] = (),
 ) -> tuple[dict[str, Any], int]:
+    from console.analysis.alerts import evaluate as evaluate_alerts
+    from console.analysis.dmarc import summarize as summarize_dmarc
+
     config = pipeline.config
     sources: dict[str, Any] = {}
     failed: list[str] = []
@@ -844,6 +859,8 @@ def seed_table(run: SeedRun) -> str:
 
 
 def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
+    from console.seeding import seeds_from_config
+
     logging.basicConfig(level=logging.CRITICAL)
     try:
         config = load_config(config_path)
@@ -913,6 +930,9 @@ def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
 
 
 def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json: bool) -> int:
+    from console.analysis.content import lint
+    from console.sources.spamd import Spamd, SpamdError
+
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -966,6 +986,8 @@ def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json
 
 
 def run_dmarc_import(config_path: str | None, paths: list[str]) -> int:
+    from console.sources.dmarc_inbox import iter_paths, read_file
+
     try:
         config = load_config(config_path)
     except ConfigError as exc:

@@ -121,6 +121,7 @@ async def test_stored_runs_show_at_once_with_outside_text_literal(server, sim, s
     store.commit()
     app = seed_app(server, sim, store, clock, start_jobs=False)
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()  # the stored state is painted right after the first frame
         notes = str(app.query_one("#ip-notes", Static).content)
         assert "gmail spam-foldered 1 of 2, all through 198.51.100.13" in notes
         await pilot.press("p")
