@@ -146,12 +146,15 @@ class FeedIndex:
         self._sealed: list[_Chunk] = []
         self._fresh: dict[int, list[_Row]] = {}  # kind code → rows, newest first
         self._fresh_chunks: list[_Chunk] | None = None
+        self._loading: dict[int, list[_Row]] = {}  # start-up rows not yet in a chunk
+        self._loading_chunks: list[_Chunk] | None = None
         self._kinds = _Codes()
         self._subs = _Codes()
         self._parts = _Codes()
 
     def __len__(self) -> int:
-        return sum(len(c) for c in self._sealed) + sum(len(r) for r in self._fresh.values())
+        waiting = [*self._fresh.values(), *self._loading.values()]
+        return sum(len(c) for c in self._sealed) + sum(len(r) for r in waiting)
 
     def _by_kind(self, rows: Iterable[FeedRow]) -> dict[int, list[_Row]]:
         out: dict[int, list[_Row]] = {}
@@ -162,32 +165,23 @@ class FeedIndex:
         return out
 
     def append_older(self, rows: Iterable[FeedRow]) -> None:
-        """Add rows read from disk (one partition's), as chunks of their own."""
+        """Add rows read from disk at start-up. They gather per kind and go into a chunk
+        once there are enough for a big one: building a small chunk per partition and
+        merging later held every row twice, and left the heap fragmented."""
+        size = 8 * FRESH_ROWS
         for kind, group in self._by_kind(rows).items():
-            self._sealed.append(_Chunk(kind, _newest_first(group)))
+            buffer = self._loading.setdefault(kind, [])
+            buffer += group
+            if len(buffer) >= size:
+                self._sealed.append(_Chunk(kind, _newest_first(buffer)))
+                self._loading[kind] = []
+            self._loading_chunks = None
 
     def finish_loading(self) -> None:
-        """Merge the per-partition chunks of the start-up read into fewer, bigger ones, a
-        few partitions at a time: merging all at once would hold every row twice."""
-        size = 8 * FRESH_ROWS
-        merged: list[_Chunk] = []
-        groups: dict[int, list[_Chunk]] = {}
-        pending, self._sealed = self._sealed[::-1], []
-        while pending:  # popped, so a merged group's chunks are freed as it is done
-            c = pending.pop()
-            group = groups.setdefault(c.kind, [])
-            group.append(c)
-            if sum(len(g) for g in group) >= size:
-                merged.append(self._merge(group))
-                groups[c.kind] = []
-        merged += [self._merge(g) for g in groups.values() if g]
-        self._sealed = merged
-
-    @staticmethod
-    def _merge(chunks: list[_Chunk]) -> _Chunk:
-        if len(chunks) == 1:
-            return chunks[0]
-        return _Chunk(chunks[0].kind, _newest_first(r for c in chunks for r in c.rows()))
+        for kind, buffer in self._loading.items():
+            if buffer:
+                self._sealed.append(_Chunk(kind, _newest_first(buffer)))
+        self._loading, self._loading_chunks = {}, None
 
     def add(self, rows: Iterable[FeedRow]) -> None:
         """Add rows that just arrived (from a poll, or another process's new lines)."""
@@ -215,14 +209,19 @@ class FeedIndex:
                     kept.append(_Chunk(c.kind, rows))
         self._sealed = kept
         self._fresh = {k: [r for r in v if r[2] not in gone] for k, v in self._fresh.items()}
-        self._fresh_chunks = None
+        self._loading = {k: [r for r in v if r[2] not in gone] for k, v in self._loading.items()}
+        self._fresh_chunks = self._loading_chunks = None
         return before - len(self)
 
     def _chunks(self, kind: int | None) -> list[_Chunk]:
         """The chunks of one kind (or all), newest first by their newest row."""
         if self._fresh_chunks is None:
             self._fresh_chunks = [_Chunk(k, rows) for k, rows in self._fresh.items() if rows]
-        chunks = [*self._fresh_chunks, *self._sealed]
+        if self._loading_chunks is None:  # asked while loading: what is read so far
+            self._loading_chunks = [
+                _Chunk(k, _newest_first(rows)) for k, rows in self._loading.items() if rows
+            ]
+        chunks = [*self._fresh_chunks, *self._loading_chunks, *self._sealed]
         if kind is not None:
             chunks = [c for c in chunks if c.kind == kind]
         return sorted(chunks, key=lambda c: -c.newest)
