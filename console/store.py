@@ -412,6 +412,7 @@ class Store:
         self._days: OrderedDict[str, _Day] = OrderedDict()  # least recently used first
         #: counters of partitions not held open (they are small; the index is not)
         self._counters: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._counters_stamp: dict[str, tuple[int, int] | None] = {}
         self._feed: FeedIndex | None = None
         self._feed_unread: set[str] = set()
         self._feed_loaded = False
@@ -506,7 +507,14 @@ class Store:
     def reload(self) -> None:
         """Read the files again (a read-only view follows the owner's writes this way)."""
         with self._lock:
+            # counters of partition files the owner has not rewritten since are still right
+            unchanged = {
+                n: c
+                for n, c in self._counters.items()
+                if self._counters_stamp.get(n) == self._stamp(n)
+            }
             self._drop_files(keep_feed=self._feed is not None)  # read, or being read
+            self._counters.update(unchanged)
             self._db = self._open_db(self.dir / "state.json")
             if self._feed_loaded:
                 self._read_feed_tails()
@@ -838,6 +846,7 @@ class Store:
             return part.ips, part.subs
         cached = self._counters.get(name)
         if cached is None:
+            self._counters_stamp[name] = self._stamp(name)  # before reading: never too new
             docs = self._open_db(self.dir / "days" / f"{name}.json")
             try:
                 c: dict[str, Any] = next(iter(docs.table("counters", cache_size=0).all()), {})
@@ -845,6 +854,13 @@ class Store:
                 docs.close()
             cached = self._counters[name] = (c.get("ips", {}), c.get("subs", {}))
         return cached
+
+    def _stamp(self, name: str) -> tuple[int, int] | None:
+        try:
+            st = (self.dir / "days" / f"{name}.json").stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
 
     def _day_names(self) -> list[str]:
         """Partitions on disk plus those opened in memory and not yet committed: one per UTC

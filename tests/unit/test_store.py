@@ -343,3 +343,18 @@ def test_a_torn_last_event_line_is_cut_before_the_next_append(tmp_path: Path):
         assert sorted(e.message_id for e in s.recent_events(10)) == ["a", "b"]
         assert s.warnings == []
     assert path.read_bytes().count(b"\n") == 2
+
+
+def test_a_reader_rereads_only_the_counters_the_writer_changed(tmp_path: Path):
+    with Store(tmp_path) as w:
+        w.ingest([msg("a", "sent"), msg("b", "sent", at=T0 + timedelta(hours=1))])
+        w.commit()
+        r = Store(tmp_path, read_only=True).open()
+        window = (T0 - timedelta(hours=1), T0 + timedelta(hours=2))
+        assert dict(r.ip_counts(*window)["1.1.1.1"]) == {"sent": 2}
+        w.ingest([msg("a", "bounced")])  # only the 09:00 file changes
+        w.commit()
+        r.reload()
+        assert list(r._counters) == ["2026-11-02T10"]  # the unchanged hour is kept
+        assert dict(r.ip_counts(*window)["1.1.1.1"]) == {"sent": 1, "bounced": 1}
+        r.close()
