@@ -983,8 +983,9 @@ class Store:
     def feed_count(self, text: str = "", kind: str | None = None) -> int:
         """How many stored feed events match the filter."""
         with self._lock:
-            feed = self._feed
-            return feed.query(text, kind, limit=0)[1] or 0 if feed is not None else 0
+            if self._feed is None:
+                return 0
+            return self._feed.query(text, kind, limit=0)[1] or 0
 
     def recent_events(self, limit: int) -> list[MessageEvent]:
         """The newest `limit` feed events, newest first."""

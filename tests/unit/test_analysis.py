@@ -1,7 +1,7 @@
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from console.analysis.feed import count_kinds, filter_events
+from console.analysis.feed import FeedIndex, FeedRow
 from console.analysis.ips import ip_rows, ip_view, warmup_progress
 from console.analysis.reputation import reputation_word
 from console.analysis.subaccounts import subaccount_rows
@@ -80,6 +80,22 @@ def _ev(
         diag=diag,
         smtp_events=(SmtpEvent(NOW, "bounced", diag, "1.2.3.4", "5.6.7.8"),),
     )
+
+
+def _feed(evs: list[MessageEvent]) -> tuple[FeedIndex, list[MessageEvent]]:
+    """The feed's index over these events; an event's place in the list is its offset."""
+    index = FeedIndex()
+    index.add(FeedRow.of(e, "p", i) for i, e in enumerate(evs))
+    return index, evs
+
+
+def filter_events(evs: list[MessageEvent], text: str, kind: str | None = None):
+    index, _ = _feed(evs)
+    return [evs[off] for _, off in index.query(text, kind)[0]]
+
+
+def count_kinds(evs: list[MessageEvent]) -> dict[str, int]:
+    return _feed(evs)[0].kind_counts()
 
 
 def test_feed_filter_by_text_and_kind():
