@@ -13,6 +13,9 @@ Layout under the state directory:
                          hold, until retention removes them
     days/<partition>.events.jsonl  that partition's feed events, appended: one line each,
                          `[key, time, kind, customer, search text]` TAB the Mandrill item
+    days/<partition>.counts.json   a copy of its counters, stamped with the partition
+                         file's mtime and size, so counting a week does not parse a
+                         week of indexes (rebuilt when the stamp no longer matches)
 
 A message's index entry and the counters it feeds live in the same file, so
 one atomic rename keeps them consistent: a crash can lose a poll's work
@@ -55,6 +58,7 @@ log = logging.getLogger(__name__)
 #: 2: feed events moved out of the partition files into their own appended files.
 SCHEMA_VERSION = 2
 EVENTS_SUFFIX = ".events.jsonl"
+COUNTS_SUFFIX = ".counts.json"  # a partition's counters again, readable without its index
 #: Partitions kept open (index in memory) between polls: the newest hours, which each
 #: poll touches again; older ones are read again when a rescan reaches them.
 OPEN_PARTITIONS = 6
@@ -204,6 +208,14 @@ class IngestResult:
 def pack(ip: str, state: str, sub: str) -> str:
     """A message's index entry: what its count depends on."""
     return f"{ip}\t{state}\t{sub}"
+
+
+def _read_json(path: Path) -> Any:
+    """A small JSON file, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def _event_line(m: MessageEvent) -> bytes:
@@ -462,7 +474,13 @@ class Store:
         files. Each step is atomic and the whole is repeated after a crash (the events file
         is rewritten from the table until the table is gone), so nothing is lost or doubled."""
         d = self.dir / "days"
-        names = sorted({p.stem for p in d.glob("????-??-??*.json")})
+        names = sorted(
+            {
+                p.stem
+                for pattern in ("????-??-??.json", "????-??-??T??.json")
+                for p in d.glob(pattern)
+            }
+        )
         for name in names:
             db = self._open_db(d / f"{name}.json")
             try:
@@ -619,12 +637,15 @@ class Store:
                         self._feed.add(rows)
                         self._feed_read[name] = end
                     day.pending = []
-            for day in self._days.values():
+            for name, day in self._days.items():
                 if day.dirty:
                     day.save_index()
                     day.save_counters()
                     self._flush(day.db)
                     day.dirty = False
+                    stamp = self._stamp(name)
+                    if stamp is not None:
+                        self._write_counts(name, stamp, day.ips, day.subs)
             self._flush(self.db)
             self._evict()
 
@@ -846,14 +867,34 @@ class Store:
             return part.ips, part.subs
         cached = self._counters.get(name)
         if cached is None:
-            self._counters_stamp[name] = self._stamp(name)  # before reading: never too new
-            docs = self._open_db(self.dir / "days" / f"{name}.json")
-            try:
-                c: dict[str, Any] = next(iter(docs.table("counters", cache_size=0).all()), {})
-            finally:
-                docs.close()
+            stamp = self._counters_stamp[name] = self._stamp(name)  # before reading: never too new
+            side = _read_json(self.dir / "days" / f"{name}{COUNTS_SUFFIX}")
+            if isinstance(side, dict) and stamp is not None and side.get("stamp") == list(stamp):
+                c: dict[str, Any] = side
+            else:  # no sidecar, or one older than the partition: read the partition itself
+                docs = self._open_db(self.dir / "days" / f"{name}.json")
+                try:
+                    c = next(iter(docs.table("counters", cache_size=0).all()), {})
+                finally:
+                    docs.close()
+                if not self.read_only and stamp is not None:
+                    self._write_counts(name, stamp, c.get("ips", {}), c.get("subs", {}))
             cached = self._counters[name] = (c.get("ips", {}), c.get("subs", {}))
         return cached
+
+    def _write_counts(
+        self, name: str, stamp: tuple[int, int], ips: dict[str, Any], subs: dict[str, Any]
+    ) -> None:
+        """The counters' sidecar: a copy that can be read without parsing the index beside
+        them. Derived data, so no fsync: a lost or stale one (its stamp no longer that of
+        the partition file) is simply rebuilt from the partition."""
+        path = self.dir / "days" / f"{name}{COUNTS_SUFFIX}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps({"stamp": list(stamp), "ips": ips, "subs": subs}))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path.name, exc)
 
     def _stamp(self, name: str) -> tuple[int, int] | None:
         try:
@@ -1079,6 +1120,7 @@ class Store:
                     self._feed_read.pop(name, None)
                     (self.dir / "days" / f"{name}.json").unlink(missing_ok=True)
                     (self.dir / "days" / f"{name}{EVENTS_SUFFIX}").unlink(missing_ok=True)
+                    (self.dir / "days" / f"{name}{COUNTS_SUFFIX}").unlink(missing_ok=True)
                     removed += 1
             limit = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC).timestamp()
             hist = self.db.table("history")

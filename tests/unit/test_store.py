@@ -273,11 +273,15 @@ def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path)
             "m1|soft-bounced",
             "m3|bounced",
         }
-    assert sorted(p.name for p in days.iterdir()) == [
+    assert sorted(p.name for p in days.iterdir() if ".counts." not in p.name) == [
         "2026-11-02.events.jsonl",
         "2026-11-02.json",
         "2026-11-02T09.events.jsonl",
         "2026-11-02T09.json",
+    ]
+    assert sorted(p.name for p in days.glob("*.counts.json")) == [
+        "2026-11-02.counts.json",
+        "2026-11-02T09.counts.json",
     ]
     assert "events" not in json.loads((days / "2026-11-02.json").read_text())
     with Store(tmp_path) as s:
@@ -358,3 +362,27 @@ def test_a_reader_rereads_only_the_counters_the_writer_changed(tmp_path: Path):
         assert list(r._counters) == ["2026-11-02T10"]  # the unchanged hour is kept
         assert dict(r.ip_counts(*window)["1.1.1.1"]) == {"sent": 1, "bounced": 1}
         r.close()
+
+
+def test_counters_are_read_from_their_sidecar_unless_it_is_stale(tmp_path: Path):
+    with Store(tmp_path) as s:
+        s.ingest([msg("a", "sent"), msg("b", "bounced")])
+        s.commit()
+    side = tmp_path / "days" / "2026-11-02T09.counts.json"
+    data = json.loads(side.read_text())
+    assert data["ips"] == {"1.1.1.1": {"09": {"sent": 1, "bounced": 1}}}
+    # a sidecar whose stamp matches is believed without opening the partition...
+    data["ips"]["1.1.1.1"]["09"]["sent"] = 7
+    side.write_text(json.dumps(data))
+    with Store(tmp_path) as s:
+        assert counts(s) == {"1.1.1.1": {"sent": 7, "bounced": 1}}
+    # ...and one from before the partition's last write (a crash between them) is not
+    data["stamp"][1] += 1
+    side.write_text(json.dumps(data))
+    with Store(tmp_path) as s:
+        assert counts(s) == {"1.1.1.1": {"sent": 1, "bounced": 1}}
+    assert json.loads(side.read_text())["ips"]["1.1.1.1"]["09"]["sent"] == 1  # rebuilt
+    side.unlink()
+    with Store(tmp_path, read_only=True) as r:
+        assert counts(r) == {"1.1.1.1": {"sent": 1, "bounced": 1}}
+    assert not side.exists()  # a reader writes nothing
