@@ -11,8 +11,8 @@ import asyncio
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +135,7 @@ class MailopsApp(App[None]):
         self.sub_title = subtitle or f"v{__version__}"
         self.start_jobs = start_jobs
         self._feed_started = False
+        self.last_export: Path | None = None
         self.animation_level = "none"  # redraws cost bandwidth over SSH
         self._dns_screen: DnsScreen | None = None
         self._seed_screen: SeedScreen | None = None
@@ -539,7 +540,9 @@ class MailopsApp(App[None]):
         if row is None:
             self.notify(f"No data for customer {sid} yet", markup=False)
             return
-        events = list(p.store.feed_page(limit=self.config.ui.feed_limit, subaccount=sid).events)
+        week = p.clock() - timedelta(days=7)  # the window of the row and of the report
+        page = p.store.feed_page(limit=self.config.ui.feed_limit, subaccount=sid, since=week)
+        events = list(page.events)
         alerts = [
             a
             for a in p.alerts_view().open
@@ -556,20 +559,24 @@ class MailopsApp(App[None]):
         screen = self.screen
         if not isinstance(screen, CustomerScreen):
             return
-        try:
+        row, store, week = (
+            screen.row,
+            self.pipeline.store,
+            self.pipeline.clock() - timedelta(days=7),
+        )
+
+        def write() -> tuple[Path, str]:
             csv_path, txt_path = export_customer_report(
-                screen.row,
-                self.pipeline.store.feed_events(subaccount=screen.row.id),
+                row,
+                store.feed_events(subaccount=row.id, since=week),
                 explain,
                 self.export_dir,
                 self.wall(),
                 self.config.thresholds,
             )
-        except OSError as exc:
-            self.notify(f"Export failed: {exc.strerror or exc}", severity="error", markup=False)
-            return
-        self.last_export = txt_path
-        self.notify(f"Wrote {txt_path} and {csv_path}", timeout=15, markup=False)
+            return txt_path, f"Wrote {txt_path} and {csv_path}"
+
+        self._export_in_thread(write)
 
     # -- actions ----------------------------------------------------------------------
 
@@ -725,14 +732,42 @@ class MailopsApp(App[None]):
 
     @on(BounceFeed.ExportRequested)
     def _export(self, message: BounceFeed.ExportRequested) -> None:
-        events = self.pipeline.store.feed_events(message.text, message.kind)
-        try:
-            path = export_events_csv(events, self.export_dir, self.wall())
-        except OSError as exc:
-            self.notify(f"Export failed: {exc.strerror or exc}", severity="error", markup=False)
-            return
+        store, text, kind = self.pipeline.store, message.text, message.kind
+
+        def write() -> tuple[Path, str]:
+            written = 0
+
+            def counted(events: Iterable[MessageEvent]) -> Iterator[MessageEvent]:
+                nonlocal written
+                for e in events:
+                    written += 1
+                    yield e
+
+            path = export_events_csv(
+                counted(store.feed_events(text, kind)), self.export_dir, self.wall()
+            )
+            return path, f"Exported {written:,} events to {path}"
+
+        self._export_in_thread(write)
+
+    def _export_in_thread(self, write: Callable[[], tuple[Path, str]]) -> None:
+        """Exports read every matching stored event: in a thread, so the screen stays live."""
+        self.notify("Exporting…", timeout=3)
+
+        def run() -> None:
+            try:
+                path, note = write()
+            except OSError as exc:
+                why = f"Export failed: {exc.strerror or exc}"
+                self.call_from_thread(self.notify, why, severity="error", markup=False)
+                return
+            self.call_from_thread(self._exported, path, note)
+
+        self.run_worker(run, thread=True, group="export")
+
+    def _exported(self, path: Path, note: str) -> None:
         self.last_export = path
-        self.notify(f"Exported {len(events):,} events to {path}", timeout=10, markup=False)
+        self.notify(note, timeout=15, markup=False)
 
 
 def build_app(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import heapq
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -72,15 +73,53 @@ def export_events_csv(
     return path
 
 
+class _Summary:
+    """What the customer summary says, gathered in one pass over any number of events:
+    counts, a few examples and the first 50 complaints, never the events themselves."""
+
+    def __init__(self, explain: Callable[[MessageEvent], str]) -> None:
+        self.explain = explain
+        self.kinds: Counter[str] = Counter()
+        self.why: dict[str, tuple[int, list[str]]] = {}  # reason → (count, 3 first emails)
+        # the 50 earliest complaints, as a heap whose top is the latest of them
+        self.complaints: list[tuple[float, int, MessageEvent]] = []
+        self.n_complaints = 0
+
+    def add(self, e: MessageEvent) -> None:
+        self.kinds[e.kind] += 1
+        if e.kind in ("hard", "soft", "reject"):
+            reason = self.explain(e)
+            n, examples = self.why.get(reason, (0, []))
+            email = visible(e.email)
+            if email not in examples:
+                examples = sorted([*examples, email])[:3]
+            self.why[reason] = (n + 1, examples)
+        if e.kind == "spam":
+            self.n_complaints += 1
+            heapq.heappush(self.complaints, (-e.event_ts.timestamp(), -self.n_complaints, e))
+            if len(self.complaints) > 50:
+                heapq.heappop(self.complaints)
+
+    def earliest_complaints(self) -> list[MessageEvent]:
+        return [e for *_, e in sorted(self.complaints, key=lambda c: (-c[0], -c[1]))]
+
+
 def customer_summary(
     sub: SubaccountRow,
-    events: Sequence[MessageEvent],
+    events: Iterable[MessageEvent],
     explain: Callable[[MessageEvent], str],
     now: datetime,
     t: Thresholds,
 ) -> str:
     """Plain text fit to paste into an email to the customer: what happened, why, what to do."""
-    kinds = Counter(e.kind for e in events)
+    facts = _Summary(explain)
+    for e in events:
+        facts.add(e)
+    return _summary_text(sub, facts, now, t)
+
+
+def _summary_text(sub: SubaccountRow, facts: _Summary, now: datetime, t: Thresholds) -> str:
+    kinds = facts.kinds
     lines = [
         f"Email delivery summary for {sub.name or sub.id}",
         f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC",
@@ -108,27 +147,21 @@ def customer_summary(
     ):
         if kinds.get(kind):
             lines.append(f"{label}: {kinds[kind]:,}")  # fmt: skip
-    why: dict[str, list[MessageEvent]] = {}
-    for e in events:
-        if e.kind in ("hard", "soft", "reject"):
-            why.setdefault(explain(e), []).append(e)
-    if why:
+    if facts.why:
         lines += ["", "Why messages did not arrive:"]
-        for reason, evs in sorted(why.items(), key=lambda kv: -len(kv[1])):
-            examples = ", ".join(sorted({visible(e.email) for e in evs})[:3])
-            lines.append(f"  - {len(evs):,} x {reason} (for example {examples})")
-    complaints = [e for e in events if e.kind == "spam"]
-    if complaints:
+        for reason, (n, examples) in sorted(facts.why.items(), key=lambda kv: -kv[1][0]):
+            lines.append(f"  - {n:,} x {reason} (for example {', '.join(examples)})")
+    if facts.n_complaints:
         lines += [
             "",
             "Recipients who marked a message as spam (often by accident: the spam button sits",
             "next to delete). Please stop mailing them unless they ask again:",
         ]
-        for e in sorted(complaints, key=lambda e: e.event_ts)[:50]:
+        for e in facts.earliest_complaints():
             subject = f' - "{visible(e.subject)}"' if e.subject else ""
             lines.append(f"  - {visible(e.email)} on {e.event_ts:%Y-%m-%d %H:%M} UTC{subject}")
-        if len(complaints) > 50:
-            lines.append(f"  … and {len(complaints) - 50} more (see the attached CSV)")
+        if facts.n_complaints > 50:
+            lines.append(f"  … and {facts.n_complaints - 50} more (see the attached CSV)")
     lines += [
         "",
         "What helps: remove addresses that bounced as non-existent, send only to people who",
@@ -139,18 +172,26 @@ def customer_summary(
 
 def export_customer_report(
     sub: SubaccountRow,
-    events: Sequence[MessageEvent],
+    events: Iterable[MessageEvent],
     explain: Callable[[MessageEvent], str],
     directory: Path,
     now: datetime,
     t: Thresholds,
 ) -> tuple[Path, Path]:
-    """The customer's events as CSV (with explanations) and the plain-text summary."""
+    """The customer's events as CSV (with explanations) and the plain-text summary, in one
+    pass over the events (a big customer's week can be more than memory should hold)."""
     stem = f"customer-{_safe_name(sub.id)}"
-    csv_path = export_events_csv(events, directory, now, stem=stem, explain=explain)
+    facts = _Summary(explain)
+
+    def noted(evs: Iterable[MessageEvent]) -> Iterator[MessageEvent]:
+        for e in evs:
+            facts.add(e)
+            yield e
+
+    csv_path = export_events_csv(noted(events), directory, now, stem=stem, explain=explain)
     txt_path, fd = _new_file(directory, f"{stem}-{now.strftime('%Y%m%d-%H%M%S')}", ".txt")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(customer_summary(sub, events, explain, now, t))
+        fh.write(_summary_text(sub, facts, now, t))
     return csv_path, txt_path
 
 

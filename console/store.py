@@ -37,7 +37,7 @@ import logging
 import os
 import threading
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -997,6 +997,7 @@ class Store:
         limit: int = 1000,
         subaccount: str | None = None,
         count: bool = True,
+        since: datetime | None = None,
     ) -> FeedPage:
         """The newest `limit` feed events matching the filter, and how many match in all
         (with `count` False, maybe None: see `FeedIndex.query`, and `feed_count`).
@@ -1005,7 +1006,8 @@ class Store:
             feed = self._feed
             if feed is None:
                 return FeedPage((), 0, 0, (), loading=True)
-            locations, matched = feed.query(text, kind, subaccount, limit, count)
+            cut = since.timestamp() if since is not None else None
+            locations, matched = feed.query(text, kind, subaccount, limit, count, cut)
             return FeedPage(
                 tuple(self._events_at(locations)),
                 matched,
@@ -1015,11 +1017,22 @@ class Store:
             )
 
     def feed_events(
-        self, text: str = "", kind: str | None = None, subaccount: str | None = None
-    ) -> list[MessageEvent]:
-        """Every stored feed event matching the filter, newest first (exports)."""
+        self,
+        text: str = "",
+        kind: str | None = None,
+        subaccount: str | None = None,
+        since: datetime | None = None,
+        batch: int = 1000,
+    ) -> Iterator[MessageEvent]:
+        """Every stored feed event matching the filter, newest first, read a batch at a time
+        (exports: a broad filter over a large feed matches hundreds of thousands)."""
         with self._lock:
-            return self._events_at(self._feed_index().query(text, kind, subaccount)[0])
+            cut = since.timestamp() if since is not None else None
+            locations = self._feed_index().query(text, kind, subaccount, since=cut)[0]
+        for i in range(0, len(locations), batch):
+            with self._lock:
+                events = self._events_at(locations[i : i + batch], keep=False)
+            yield from events
 
     def feed_count(self, text: str = "", kind: str | None = None) -> int:
         """How many stored feed events match the filter."""
@@ -1037,9 +1050,10 @@ class Store:
         with self._lock:
             return self._feed_index().kind_counts()
 
-    def _events_at(self, locations: list[tuple[str, int]]) -> list[MessageEvent]:
+    def _events_at(self, locations: list[tuple[str, int]], keep: bool = True) -> list[MessageEvent]:
         """The full stored events at these places, in the order given: one open file per
-        partition, one seek per event, and the last few thousand kept for the next ask."""
+        partition, one seek per event, and (`keep`) the last few thousand kept for the next
+        ask; an export's do not push the screen's out."""
         found: dict[tuple[str, int], MessageEvent] = {}
         wanted: dict[str, list[int]] = defaultdict(list)
         cache = self._event_cache
@@ -1065,7 +1079,8 @@ class Store:
                         m = None
                     if m is not None:
                         found[(part, off)] = m
-                        cache[(part, off)] = m
+                        if keep:
+                            cache[(part, off)] = m
         while len(cache) > EVENT_CACHE:
             cache.popitem(last=False)
         return [found[loc] for loc in locations if loc in found]

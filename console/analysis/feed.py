@@ -110,6 +110,19 @@ class _Chunk:
     def row_at(self, pos: int) -> int:
         return bisect_right(self.starts, pos) - 1
 
+    def cut(self, since: float | None) -> int:
+        """How many rows (a prefix: newest first) are at or after `since`."""
+        lo, hi = 0, len(self.t)
+        if since is None:
+            return hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.t[mid] >= since:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
 
 def _newest_first(rows: Iterable[_Row]) -> list[_Row]:
     return sorted(rows, key=lambda r: -r[0])
@@ -211,10 +224,12 @@ class FeedIndex:
         sub: str | None = None,
         limit: int | None = None,
         count: bool = True,
+        since: float | None = None,
     ) -> tuple[list[tuple[str, int]], int | None]:
         """Where the newest `limit` (all: None) matching events are stored, newest first,
         and how many match in all. Text matches anywhere in an event's search text, in
-        any case; kind and customer (`sub`) match exactly.
+        any case; kind and customer (`sub`) match exactly; `since` leaves out events
+        older than that time (rows are newest first, so each chunk is simply cut short).
 
         With `count` False the scan stops once the newest `limit` are certain, and the
         total is None unless that meant reading everything anyway: a one-letter filter
@@ -234,13 +249,16 @@ class FeedIndex:
         chunks = self._chunks(kc)
         counted_all = True
         for n, c in enumerate(chunks):
+            cut = c.cut(since)
+            if cut == 0:
+                continue
             if want == 0 or (len(found) >= want and c.newest < found[-1][0]):
                 if not count:
                     counted_all = False
                     break
-                total += self._count(c, pattern, sc)  # cannot hold a newer match
+                total += self._count(c, pattern, sc, cut)  # cannot hold a newer match
                 continue
-            rows, in_chunk = self._scan(c, pattern, sc, want, count)
+            rows, in_chunk = self._scan(c, pattern, sc, want, count, cut)
             if in_chunk is None:
                 counted_all = False
             else:
@@ -252,38 +270,45 @@ class FeedIndex:
         return locs, (total if counted_all else None)
 
     @staticmethod
-    def _count(c: _Chunk, pattern: re.Pattern[str] | None, sc: int | None) -> int:
+    def _count(c: _Chunk, pattern: re.Pattern[str] | None, sc: int | None, cut: int) -> int:
         if sc is None:
-            return len(pattern.findall(c.text)) if pattern is not None else len(c)
-        return len(FeedIndex._rows(c, pattern, sc))
+            return len(pattern.findall(c.text, 0, c.end(cut - 1))) if pattern else cut
+        return len(FeedIndex._rows(c, pattern, sc, cut))
 
     @staticmethod
-    def _rows(c: _Chunk, pattern: re.Pattern[str] | None, sc: int | None) -> list[int]:
+    def _rows(c: _Chunk, pattern: re.Pattern[str] | None, sc: int | None, cut: int) -> list[int]:
+        """The chunk's matching rows among its first (newest) `cut`."""
         if sc is not None:
-            rows = [i for i, s in enumerate(c.sub) if s == sc]
+            rows = [i for i in range(cut) if c.sub[i] == sc]
             if pattern is not None:
                 rows = [i for i in rows if pattern.search(c.text, c.starts[i], c.end(i))]
             return rows
         if pattern is not None:
-            return [c.row_at(m.start()) for m in pattern.finditer(c.text)]
-        return list(range(len(c)))
+            return [c.row_at(m.start()) for m in pattern.finditer(c.text, 0, c.end(cut - 1))]
+        return list(range(cut))
 
     @staticmethod
     def _scan(
-        c: _Chunk, pattern: re.Pattern[str] | None, sc: int | None, want: int, count: bool
+        c: _Chunk,
+        pattern: re.Pattern[str] | None,
+        sc: int | None,
+        want: int,
+        count: bool,
+        cut: int,
     ) -> tuple[list[int], int | None]:
-        """The chunk's first (newest) `want` matching rows, and how many match in it
-        (None: not counted, as asked)."""
+        """The chunk's first (newest) `want` matching rows among its first `cut`, and how
+        many match in it (None: not counted, as asked)."""
         if sc is not None or pattern is None:
-            rows = FeedIndex._rows(c, pattern, sc)
+            rows = FeedIndex._rows(c, pattern, sc, cut)
             return rows[:want], len(rows)
+        end = c.end(cut - 1)
         rows = []
-        for m in pattern.finditer(c.text):
+        for m in pattern.finditer(c.text, 0, end):
             rows.append(c.row_at(m.start()))
             if len(rows) >= want:
                 if not count:
                     return rows, None
-                return rows, len(rows) + len(pattern.findall(c.text, m.end()))
+                return rows, len(rows) + len(pattern.findall(c.text, m.end(), end))
         return rows, len(rows)
 
     def kind_counts(self) -> dict[str, int]:

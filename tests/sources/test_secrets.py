@@ -95,6 +95,7 @@ async def test_no_screen_shows_a_secret(server, store, clock, sim):
         await pilot.press("enter")  # a customer
         await pilot.pause()
         await pilot.press("e")  # its report
+        await wait_for(lambda: app.last_export is not None)  # written, then searched below
         await pilot.pause()
         seen.append(app.export_screenshot())
         await pilot.press("escape")

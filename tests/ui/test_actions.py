@@ -97,7 +97,7 @@ async def test_customer_view_report_and_pause(server, store, clock, sim):
         assert events and all(r[3] for r in events)  # every event explained
         assert any(r[1] == "spam" and "report spam" in r[3] for r in events)
         await pilot.press("e")
-        await pilot.pause()
+        await wait_for(lambda: app.last_export is not None)  # written in a thread
         txt = app.last_export
         assert txt.suffix == ".txt" and os.stat(txt).st_mode & 0o777 == 0o600
         assert "Recipients who marked a message as spam" in txt.read_text()

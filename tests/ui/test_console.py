@@ -86,7 +86,7 @@ async def test_filter_kind_detail_and_export(app):
         assert not isinstance(app.screen, EventDetail)
 
         await pilot.press("e")
-        await pilot.pause()
+        await wait_for(lambda: app.last_export is not None)  # written in a thread
         path = app.last_export
         with open(path, newline="") as fh:
             data = list(csv.reader(fh))

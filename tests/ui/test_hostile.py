@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 from console.sim import ManualClock, SimServer, Simulator, scenario_named
 from console.store import Store
 from console.wire import parse_message
-from tests.ui.conftest import make_app, settled
+from tests.ui.conftest import make_app, settled, wait_for
 from widgets.detail import EventDetail
 
 #: What must never reach a terminal raw: ESC, BEL, NUL, other C0, C1, bidi controls.
@@ -35,7 +35,7 @@ async def test_every_screen_and_export_keeps_hostile_text_inert(tmp_path):
                 await pilot.pause()
             # the feed's CSV
             await pilot.press("e")
-            await pilot.pause()
+            await wait_for(lambda: app.last_export is not None)  # written in a thread
             feed_csv = app.last_export
             # a customer's view and report
             subs = app.query_one("#subaccounts", DataTable)
@@ -44,7 +44,7 @@ async def test_every_screen_and_export_keeps_hostile_text_inert(tmp_path):
             await pilot.pause()
             shots.append(app.export_screenshot())
             await pilot.press("e")
-            await pilot.pause()
+            await wait_for(lambda: app.last_export != feed_csv)
             report_txt = app.last_export
             await pilot.press("escape")
             await pilot.pause()

@@ -23,13 +23,14 @@ def rows(n: int, seed: int, parts: int = 6) -> list[FeedRow]:
     return out
 
 
-def brute(all_rows, text="", kind=None, sub=None):
+def brute(all_rows, text="", kind=None, sub=None, since=None):
     hits = [
         r
         for r in all_rows
         if text.lower() in r.hay
         and (kind is None or r.kind == kind)
         and (sub is None or r.sub == sub)
+        and (since is None or r.t >= since)
     ]
     hits.sort(key=lambda r: -r.t)
     return [(r.part, r.offset) for r in hits]
@@ -96,3 +97,14 @@ def test_row_framing_cannot_be_forged_by_the_text():
     idx.add([FeedRow(2.0, "hard", "c", "plain", "p", 1)])
     assert idx.query("evil")[1] == 1 and idx.query("row")[1] == 1
     assert idx.query("\x00")[1] == 2  # nothing left of that needle: every row
+
+
+@pytest.mark.parametrize("since", [0.0, 250_000.0, 999_000.0, 2e6])
+@pytest.mark.parametrize(("text", "sub"), [("", None), ("gmail", None), ("", "c2"), ("550", "c1")])
+def test_since_leaves_out_older_events(since, text, sub):
+    data = rows(300, seed=4)
+    idx = loaded(data[:250])
+    idx.add(data[250:])
+    expect = brute(data, text, sub=sub, since=since)
+    assert idx.query(text, sub=sub, since=since) == (expect, len(expect))
+    assert idx.query(text, sub=sub, since=since, limit=5)[0] == expect[:5]
