@@ -386,3 +386,16 @@ def test_counters_are_read_from_their_sidecar_unless_it_is_stale(tmp_path: Path)
     with Store(tmp_path, read_only=True) as r:
         assert counts(r) == {"1.1.1.1": {"sent": 1, "bounced": 1}}
     assert not side.exists()  # a reader writes nothing
+
+
+def test_feed_events_come_in_batches_newest_first_and_since_a_time(tmp_path: Path):
+    with Store(tmp_path) as s:
+        s.ingest([msg(f"m{i}", "bounced", at=T0 + timedelta(minutes=i)) for i in range(7)])
+        s.commit()
+        s.load_feed()
+        got = s.feed_events(batch=2)
+        assert next(got).message_id == "m6"  # a generator: read as it is consumed
+        assert [e.message_id for e in got] == ["m5", "m4", "m3", "m2", "m1", "m0"]
+        recent = s.feed_events(since=T0 + timedelta(minutes=4), batch=3)
+        assert [e.message_id for e in recent] == ["m6", "m5", "m4"]
+        assert len(s._event_cache) == 0  # an export does not push out what the screen shows
