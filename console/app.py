@@ -153,7 +153,7 @@ class MailopsApp(App[None]):
         yield AlertLine(id="alert-line")
         yield ReputationPanel(self.config.thresholds, id="reputation")
         yield WarmupPanel(id="warmup")
-        yield BounceFeed(limit=self.config.ui.feed_limit, local_time=self.local_time, id="bounces")
+        yield BounceFeed(local_time=self.local_time, id="bounces")
         yield StatusLine(self.wall, id="status")
         yield Footer()
 

@@ -91,12 +91,10 @@ class BounceFeed(Vertical):
 
     def __init__(
         self,
-        limit: int = 1000,
         local_time: Callable[[datetime], datetime] | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.limit = limit
         self.page = FeedPage((), 0, 0, (), loading=True)
         self.by_key: dict[str, MessageEvent] = {}
         self.text_filter = ""
