@@ -169,19 +169,9 @@ class AtomicJSONStorage(Storage):
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         if self.read_only:
             raise StoreError("the state is open read-only")
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         # ASCII escapes keep any text, even a lone surrogate from a hostile bounce, writable.
         payload = json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _write_atomically(self.path, payload)
 
     def close(self) -> None:
         pass
@@ -310,6 +300,20 @@ def _append_lines(path: Path, lines: list[bytes]) -> tuple[list[int], int]:
     if created:
         _fsync_dir(path.parent)
     return offsets, pos
+
+
+def _write_atomically(path: Path, payload: bytes, durable: bool = True) -> None:
+    """Temp file, (fsync,) rename, (fsync of the directory): readers see the old file or
+    the new one, never half of one; `durable` also survives a power cut."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -491,12 +495,7 @@ class Store:
                     m = parse_message(doc.get("raw"))
                     if m is not None and m.is_feed_event:
                         lines.append(_event_line(m))
-                path = d / f"{name}{EVENTS_SUFFIX}"
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_bytes(b"".join(lines))
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
+                _write_atomically(d / f"{name}{EVENTS_SUFFIX}", b"".join(lines))
                 db.drop_table("events")
                 self._flush(db)
             finally:
@@ -889,10 +888,9 @@ class Store:
         them. Derived data, so no fsync: a lost or stale one (its stamp no longer that of
         the partition file) is simply rebuilt from the partition."""
         path = self.dir / "days" / f"{name}{COUNTS_SUFFIX}"
-        tmp = path.with_name(f".{path.name}.tmp")
+        payload = json.dumps({"stamp": list(stamp), "ips": ips, "subs": subs}).encode()
         try:
-            tmp.write_text(json.dumps({"stamp": list(stamp), "ips": ips, "subs": subs}))
-            os.replace(tmp, path)
+            _write_atomically(path, payload, durable=False)
         except OSError as exc:
             log.warning("cannot write %s: %s", path.name, exc)
 
