@@ -1,5 +1,10 @@
-"""Allow `python -m console` as a synonym for the `mailops` command."""
+"""The `mailops` command, also run as `python -m console`."""
 
-from console.cli import main
+from console.startup import hold_collector
 
-raise SystemExit(main())
+hold_collector()  # before the imports below: see console.startup
+
+from console.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main())

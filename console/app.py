@@ -31,6 +31,7 @@ from console.analysis.seeds import seed_findings
 from console.config import Config
 from console.export import export_customer_report, export_events_csv
 from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
+from console.startup import release_collector
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.alerts import AlertLine, AlertsScreen
@@ -198,6 +199,7 @@ class MailopsApp(App[None]):
         self.call_after_refresh(self._start)
 
     def _start(self) -> None:
+        release_collector()  # the first frame is drawn: see console.startup
         self._paint_stored()
         self._refresh_banner()
         self.set_interval(1.0, self._refresh_staleness)

@@ -37,6 +37,7 @@ from console.config import (
 )
 from console.model import FEED_KINDS, Alert, DmarcReport, DomainDns, SeedRun, SenderDomain
 from console.secret import Secret
+from console.startup import release_collector
 from console.store import (
     Store,
     StoreError,
@@ -170,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command is not None:  # the console releases it after its first frame
+        release_collector()
     try:
         if args.command == "check":
             return run_check(args.config, as_json=args.json)

@@ -51,6 +51,8 @@ class PollConfig:
 
 @dataclass(frozen=True)
 class MandrillConfig:
+    """[mandrill]: where the API is, where the key comes from, and how hard to try."""
+
     base_url: str = DEFAULT_BASE_URL
     api_key_env: str = "MANDRILL_API_KEY"
     api_key_file: str | None = None
@@ -70,6 +72,8 @@ class MandrillConfig:
 
 @dataclass(frozen=True)
 class DnsConfig:
+    """[dns]: which resolvers to ask, and the deadlines that tell a timeout from an answer."""
+
     nameservers: tuple[str, ...] = ()  # empty: the system's resolvers (/etc/resolv.conf)
     port: int = 53
     timeout: float = 1.0  # per try
@@ -79,6 +83,8 @@ class DnsConfig:
 
 @dataclass(frozen=True)
 class DomainsConfig:
+    """[domains]: which domains to check when Mandrill's own list is not the right one."""
+
     sending: tuple[str, ...] = ()  # empty: the domains Mandrill's senders/domains lists
     link_domains: tuple[str, ...] = ()
     dkim_selectors: tuple[str, ...] = ("mte1", "mte2", "mandrill")
@@ -86,6 +92,8 @@ class DomainsConfig:
 
 @dataclass(frozen=True)
 class BlocklistsConfig:
+    """[blocklists]: which DNSBL zones to ask about which IPs, and the Spamhaus DQS key."""
+
     ip_zones: tuple[str, ...] = (
         "zen.spamhaus.org",
         "bl.spamcop.net",
@@ -122,6 +130,8 @@ class SeedConfig:
 
 @dataclass(frozen=True)
 class SeedTestConfig:
+    """[seed_test]: what a seed test sends and when, and what happens to it once found."""
+
     from_email: str = ""
     subaccount: str = ""
     subject: str = "mailops seed test"
@@ -168,6 +178,8 @@ def parse_schedule(text: str) -> SeedSchedule | None:
 
 @dataclass(frozen=True)
 class StorageConfig:
+    """[storage]: where state and exports live and how long history is kept."""
+
     state_dir: str | None = None
     retention_days: int = 30
     export_dir: str | None = None
@@ -175,6 +187,8 @@ class StorageConfig:
 
 @dataclass(frozen=True)
 class Thresholds:
+    """[thresholds]: where a rate or a score turns from fine to a warning or an alert."""
+
     reputation_good: int = 75
     reputation_poor: int = 40
     hard_bounce_rate: float = 0.02
@@ -262,12 +276,16 @@ class AlertConfig:
 
 @dataclass(frozen=True)
 class UiConfig:
+    """[ui]: how much the console shows, and whether it may act at all."""
+
     feed_limit: int = 500
     read_only: bool = False  # no actions (rejects/delete, warm-up, pause): look, don't touch
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole validated config file; every part has a default, so an empty file works."""
+
     mandrill: MandrillConfig = field(default_factory=MandrillConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     domains: DomainsConfig = field(default_factory=DomainsConfig)

@@ -77,6 +77,8 @@ class Stats:
 
 @dataclass(frozen=True)
 class Account:
+    """users/info: the account's reputation and quota, which every panel is read against."""
+
     username: str
     reputation: int | None
     hourly_quota: int | None
@@ -86,6 +88,8 @@ class Account:
 
 @dataclass(frozen=True)
 class Warmup:
+    """An IP's warm-up window as ips/list reports it."""
+
     warming_up: bool
     start_at: datetime | None = None
     end_at: datetime | None = None
@@ -104,6 +108,8 @@ class Ip:
 
 @dataclass(frozen=True)
 class Subaccount:
+    """One customer as subaccounts/list reports it: alerts name the customer by it."""
+
     id: str
     name: str
     status: str
@@ -115,6 +121,8 @@ class Subaccount:
 
 @dataclass(frozen=True)
 class SmtpEvent:
+    """One delivery attempt of a message; its source_ip is how volume is counted per IP."""
+
     ts: datetime | None
     type: str
     diag: str
@@ -212,6 +220,8 @@ class FeedPage:
 
 @dataclass(frozen=True)
 class Reject:
+    """A rejection-blacklist entry: why Mandrill refuses to send to an address."""
+
     email: str
     reason: str
     detail: str
@@ -224,6 +234,8 @@ class Reject:
 
 @dataclass(frozen=True)
 class SenderDomain:
+    """senders/domains: what Mandrill itself thinks of a sending domain's DNS."""
+
     domain: str
     spf_valid: bool | None
     dkim_valid: bool | None
@@ -282,6 +294,8 @@ class IpView:
 
 @dataclass(frozen=True)
 class SubaccountRow:
+    """One customer's line in the reputation panel, counted from stored messages."""
+
     id: str
     name: str
     status: str
@@ -307,6 +321,8 @@ class AccountView:
 
 @dataclass(frozen=True)
 class SpfCheck:
+    """Our reading of a domain's SPF record, lookup count included (RFC 7208 caps it at 10)."""
+
     valid: bool
     record: str = ""
     lookups: int | None = None
@@ -318,6 +334,8 @@ class SpfCheck:
 
 @dataclass(frozen=True)
 class DkimCheck:
+    """One DKIM selector's record, or why it is missing."""
+
     selector: str
     valid: bool
     kind: str  # cname | txt | legacy | missing
@@ -328,6 +346,8 @@ class DkimCheck:
 
 @dataclass(frozen=True)
 class DmarcCheck:
+    """Our reading of a domain's DMARC record, and whether its report addresses accept reports."""
+
     valid: bool
     record: str = ""
     policy: str = ""
@@ -371,6 +391,8 @@ class DnsAnswer:
 
 @dataclass(frozen=True)
 class Listing:
+    """One DNSBL's verdict on one IP or domain, with the return codes behind it."""
+
     zone: str
     target: str
     verdict: str  # one of VERDICTS
@@ -393,6 +415,8 @@ class IpDns:
 
 @dataclass(frozen=True)
 class BlocklistView:
+    """Every blocklist verdict and reverse-DNS result of the last sweep, for the panels."""
+
     listings: tuple[Listing, ...]
     ips: tuple[IpDns, ...]
     zones: int = 0
@@ -531,6 +555,8 @@ class DmarcReport:
 
 @dataclass(frozen=True)
 class RuleHit:
+    """One SpamAssassin rule that fired, and what it cost."""
+
     name: str
     points: float
     description: str = ""
@@ -548,6 +574,8 @@ class SpamReport:
 
 @dataclass(frozen=True)
 class LintFinding:
+    """One structural problem in a message that spam filters are known to punish."""
+
     code: str  # attachment_pdf, too_large, no_text_part, no_list_unsubscribe, …
     text: str
 

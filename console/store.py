@@ -190,6 +190,8 @@ class _Cache(CachingMiddleware):
 
 @dataclass
 class IngestResult:
+    """What one poll added, so the pipeline raises alerts on new events only."""
+
     new_events: list[MessageEvent] = field(default_factory=list)
     new_messages: int = 0
     changed: int = 0

@@ -21,6 +21,9 @@ WINDOWS = (1, 7, 30)  # days the panel offers
 
 @dataclass(frozen=True)
 class SourceRow:
+    """One sending IP seen in the reports for a domain: Mandrill's, a known sender's, or a
+    stranger's that may be spoofing."""
+
     ip: str
     group: str  # mandrill | known | unknown
     label: str  # "Mandrill", the known sender's name, or ""
@@ -37,6 +40,9 @@ class SourceRow:
 
 @dataclass(frozen=True)
 class DomainRow:
+    """What the reports say about one of our domains over the window, per source, for the
+    DMARC screen."""
+
     domain: str
     days: int
     messages: int

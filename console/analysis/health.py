@@ -15,6 +15,8 @@ MIN_VOLUME = 100
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing wrong, worded for the operator; the severity decides `check`'s exit code."""
+
     severity: str  # warning | critical
     text: str
     topic: str = ""  # lets a panel pick the findings it shows (e.g. "seed-spam")
