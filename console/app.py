@@ -25,33 +25,36 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console import __version__
-from console.analysis.dmarc import source_records
-from console.analysis.explain import explain
 from console.analysis.seeds import seed_findings
 from console.config import Config
-from console.export import export_customer_report, export_events_csv
 from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
 from console.startup import release_collector
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.alerts import AlertLine, AlertsScreen
-from widgets.audit import AuditScreen
 from widgets.bounces import BounceFeed
-from widgets.confirm import ConfirmScreen
-from widgets.content import ContentScreen
-from widgets.customer import CustomerScreen
-from widgets.detail import EventDetail
-from widgets.dmarc import DmarcScreen, DmarcSourceScreen
-from widgets.dns import DnsScreen
-from widgets.intents import ActionRequested, CustomerRequested
+from widgets.intents import (
+    ActionRequested,
+    AlertAcknowledged,
+    CustomerReportRequested,
+    CustomerRequested,
+    DmarcSourceRequested,
+)
 from widgets.reputation import ReputationPanel
-from widgets.seeds import SeedScreen
 from widgets.status import StatusLine
 from widgets.warmup import WarmupPanel
 
-if TYPE_CHECKING:  # the pipeline's side (HTTP, DNS, the scheduler) loads after the first frame
+if TYPE_CHECKING:
+    # The pipeline's side (HTTP, DNS, the scheduler) loads after the first frame, and each
+    # screen beside the main one where it is first opened: the first frame waits for none.
     from console.actions import Action, Actions
     from console.jobs import AlertsView, DmarcView, Jobs, Pipeline, Update
+    from widgets.audit import AuditScreen
+    from widgets.content import ContentScreen
+    from widgets.detail import EventDetail
+    from widgets.dmarc import DmarcScreen
+    from widgets.dns import DnsScreen
+    from widgets.seeds import SeedScreen
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
@@ -435,6 +438,8 @@ class MailopsApp(App[None]):
 
     def action_dns(self) -> None:
         """Open the DNS & blocklists screen on what is stored, kept live while it is open."""
+        from widgets.dns import DnsScreen
+
         p = self.pipeline
         screen = DnsScreen(self.local_time)
         screen.show_dns(p.dns_view() or ())
@@ -468,8 +473,8 @@ class MailopsApp(App[None]):
         screen.show(self.pipeline.alerts_view().alerts)
         self.push_screen(screen)
 
-    @on(AlertsScreen.Acknowledged)
-    def _acknowledge(self, message: AlertsScreen.Acknowledged) -> None:
+    @on(AlertAcknowledged)
+    def _acknowledge(self, message: AlertAcknowledged) -> None:
         if self._refuse_if_read_only("acknowledging"):
             return
         view = self.pipeline.acknowledge(message.alert_id, message.note)
@@ -483,6 +488,8 @@ class MailopsApp(App[None]):
     # -- content checks ---------------------------------------------------------------
 
     def action_content(self) -> None:
+        from widgets.content import ContentScreen
+
         screen = ContentScreen(self.local_time)
         view = self.pipeline.content_view()
         if view is not None:
@@ -520,14 +527,19 @@ class MailopsApp(App[None]):
         return note
 
     def action_dmarc(self) -> None:
+        from widgets.dmarc import DmarcScreen
+
         view = self.pipeline.dmarc_view()
         screen = DmarcScreen(self.local_time)
         screen.show(view.windows, self._dmarc_note(view))
         self._dmarc_screen = screen
         self.push_screen(screen)
 
-    @on(DmarcScreen.SourceRequested)
-    def _dmarc_source(self, message: DmarcScreen.SourceRequested) -> None:
+    @on(DmarcSourceRequested)
+    def _dmarc_source(self, message: DmarcSourceRequested) -> None:
+        from console.analysis.dmarc import source_records
+        from widgets.dmarc import DmarcSourceScreen
+
         reports = self.pipeline.store.dmarc_reports()
         records = source_records(reports, message.domain, message.ip)
         self.push_screen(DmarcSourceScreen(message.domain, message.ip, records, self.local_time))
@@ -536,6 +548,9 @@ class MailopsApp(App[None]):
 
     @on(CustomerRequested)
     def _customer(self, message: CustomerRequested) -> None:
+        from console.analysis.explain import explain
+        from widgets.customer import CustomerScreen
+
         sid = message.subaccount
         p = self.pipeline
         row = next((r for r in p.subaccount_view() if r.id == sid), None)
@@ -556,8 +571,12 @@ class MailopsApp(App[None]):
             seeds = list(runs[-1].results)
         self.push_screen(CustomerScreen(row, events, alerts, seeds, explain, self.local_time))
 
-    @on(CustomerScreen.ReportRequested)
-    def _customer_report(self, message: CustomerScreen.ReportRequested) -> None:
+    @on(CustomerReportRequested)
+    def _customer_report(self, message: CustomerReportRequested) -> None:
+        from console.analysis.explain import explain
+        from console.export import export_customer_report
+        from widgets.customer import CustomerScreen
+
         screen = self.screen
         if not isinstance(screen, CustomerScreen):
             return
@@ -587,6 +606,7 @@ class MailopsApp(App[None]):
         if self._refuse_if_read_only("every action"):
             return
         from console.actions import Action
+        from widgets.confirm import ConfirmScreen
 
         action = Action(message.kind, message.target, message.subaccount)
         if self.actions.read_only:
@@ -619,6 +639,8 @@ class MailopsApp(App[None]):
             screen.show(self.pipeline.store.audit())
 
     def action_audit(self) -> None:
+        from widgets.audit import AuditScreen
+
         screen = AuditScreen(self.local_time, self.actions.read_only)
         self._audit_screen = screen
         screen.show(self.pipeline.store.audit())
@@ -648,6 +670,8 @@ class MailopsApp(App[None]):
 
     def action_seeds(self) -> None:
         """Open the seed placement screen on the stored runs, kept live while it is open."""
+        from widgets.seeds import SeedScreen
+
         screen = SeedScreen(self.local_time, len(self.pipeline.seeds))
         self._seed_screen = screen
         self.push_screen(screen)
@@ -657,6 +681,8 @@ class MailopsApp(App[None]):
 
     def action_seed_test(self) -> None:
         """Ask first: a seed test sends real messages through Mandrill."""
+        from widgets.confirm import ConfirmScreen
+
         if self._refuse_if_read_only("sending a seed test"):
             return
         seeds = self.pipeline.seeds
@@ -706,6 +732,8 @@ class MailopsApp(App[None]):
 
     @on(BounceFeed.DetailRequested)
     def _detail(self, message: BounceFeed.DetailRequested) -> None:
+        from widgets.detail import EventDetail
+
         screen = EventDetail(message.event, self.local_time)
         self.push_screen(screen)
         screen.show_note("stored copy · asking Mandrill for the latest (messages/info)…")
@@ -734,6 +762,8 @@ class MailopsApp(App[None]):
 
     @on(BounceFeed.ExportRequested)
     def _export(self, message: BounceFeed.ExportRequested) -> None:
+        from console.export import export_events_csv
+
         store, text, kind = self.pipeline.store, message.text, message.kind
 
         def write() -> tuple[Path, str]:

@@ -10,13 +10,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from console.model import Alert
 from console.textsafe import cell, visible
 from console.timeutil import age_text
+from widgets.intents import AlertAcknowledged
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow"}
 
@@ -94,12 +94,6 @@ class AlertsScreen(Screen[None]):
     AlertsScreen #alerts-past { height: 1fr; }
     AlertsScreen #alert-detail { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     """
-
-    class Acknowledged(Message):
-        def __init__(self, alert_id: str, note: str) -> None:
-            super().__init__()
-            self.alert_id = alert_id
-            self.note = note
 
     def __init__(self, local: Callable[[datetime], datetime], now: Callable[[], datetime]) -> None:
         super().__init__()
@@ -213,7 +207,7 @@ class AlertsScreen(Screen[None]):
 
         def done(note: str | None) -> None:
             if note is not None:
-                self.post_message(self.Acknowledged(alert.id, note))
+                self.post_message(AlertAcknowledged(alert.id, note))
 
         self.app.push_screen(AckScreen(alert), done)
 

@@ -9,13 +9,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.model import Alert, MessageEvent, SeedResult, SubaccountRow
 from console.textsafe import cell, visible
-from widgets.intents import ActionRequested
+from widgets.intents import ActionRequested, CustomerReportRequested
 
 KIND_STYLE = {"hard": "bold red", "spam": "bold magenta", "reject": "red", "soft": "yellow"}
 
@@ -33,11 +32,6 @@ class CustomerScreen(Screen[None]):
     CustomerScreen #cust-events { height: 1fr; }
     CustomerScreen #cust-seeds { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     """
-
-    class ReportRequested(Message):
-        def __init__(self, subaccount: str) -> None:
-            super().__init__()
-            self.subaccount = subaccount
 
     def __init__(
         self,
@@ -119,7 +113,7 @@ class CustomerScreen(Screen[None]):
         return Text("latest seed test (sent as this customer): " + ", ".join(parts))
 
     def action_report(self) -> None:
-        self.post_message(self.ReportRequested(self.row.id))
+        self.post_message(CustomerReportRequested(self.row.id))
 
     def action_pause(self) -> None:
         kind = "subaccount.resume" if self.row.status == "paused" else "subaccount.pause"

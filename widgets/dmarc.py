@@ -11,13 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from console.analysis.dmarc import WINDOWS, DomainRow, SourceRow
 from console.model import DmarcRecord, DmarcReport
 from console.textsafe import cell, visible
+from widgets.intents import DmarcSourceRequested
 
 GROUP_STYLE = {"mandrill": "green", "known": "cyan", "unknown": "bold yellow"}
 
@@ -39,12 +39,6 @@ class DmarcScreen(Screen[None]):
     DmarcScreen #dmarc-sources { height: 1fr; }
     DmarcScreen #dmarc-note { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     """
-
-    class SourceRequested(Message):
-        def __init__(self, domain: str, ip: str) -> None:
-            super().__init__()
-            self.domain = domain
-            self.ip = ip
 
     def __init__(self, local: Callable[[datetime], datetime]) -> None:
         super().__init__()
@@ -180,7 +174,7 @@ class DmarcScreen(Screen[None]):
     @on(DataTable.RowSelected, "#dmarc-sources")
     def _source_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.post_message(self.SourceRequested(self._domain, str(event.row_key.value)))
+            self.post_message(DmarcSourceRequested(self._domain, str(event.row_key.value)))
 
     def selected_source(self) -> str | None:
         table: DataTable[Text] = self.query_one("#dmarc-sources", DataTable)

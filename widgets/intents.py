@@ -1,4 +1,6 @@
-"""What a panel asks the app to do on the user's behalf; the app confirms and carries it out."""
+"""What a panel or screen asks the app to do on the user's behalf; the app confirms and
+carries it out. They live here, not in the screens, so the app can handle them without
+importing a screen before it is first opened."""
 
 from __future__ import annotations
 
@@ -17,6 +19,32 @@ class ActionRequested(Message):
 
 class CustomerRequested(Message):
     """Open one customer's (subaccount's) view."""
+
+    def __init__(self, subaccount: str) -> None:
+        super().__init__()
+        self.subaccount = subaccount
+
+
+class AlertAcknowledged(Message):
+    """The user acknowledged an open alert, with a note for the audit log."""
+
+    def __init__(self, alert_id: str, note: str) -> None:
+        super().__init__()
+        self.alert_id = alert_id
+        self.note = note
+
+
+class DmarcSourceRequested(Message):
+    """Open the report records behind one sending IP of one domain."""
+
+    def __init__(self, domain: str, ip: str) -> None:
+        super().__init__()
+        self.domain = domain
+        self.ip = ip
+
+
+class CustomerReportRequested(Message):
+    """Write the customer's report (CSV and text) for the customer view on screen."""
 
     def __init__(self, subaccount: str) -> None:
         super().__init__()
