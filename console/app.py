@@ -27,7 +27,6 @@ from textual.widgets import Footer, Header, Static
 from console import __version__
 from console.analysis.seeds import seed_findings
 from console.config import Config
-from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
 from console.startup import release_collector
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
     # screen beside the main one where it is first opened: the first frame waits for none.
     from console.actions import Action, Actions
     from console.jobs import AlertsView, DmarcView, Jobs, Pipeline, Update
+    from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
     from widgets.audit import AuditScreen
     from widgets.content import ContentScreen
     from widgets.detail import EventDetail
@@ -829,4 +829,4 @@ def build_app(
     )
 
 
-__all__ = ["MailopsApp", "MessageEvent", "SourceUpdated", "build_app"]
+__all__ = ["MailopsApp", "SourceUpdated", "build_app"]

@@ -35,7 +35,6 @@ from console.config import (
     resolve_dqs_key,
     write_template,
 )
-from console.model import FEED_KINDS, Alert, DmarcReport, DomainDns, SeedRun, SenderDomain
 from console.secret import Secret
 from console.startup import release_collector
 from console.store import (
@@ -51,6 +50,7 @@ from console.timeutil import Clock, age_text, system_clock
 
 if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait for them
     from console.jobs import Pipeline, Update
+    from console.model import Alert, DmarcReport, DomainDns, SeedRun
     from console.seeding import Seed
     from console.sources.spamd import Scorer
 
@@ -561,6 +561,7 @@ def check_report(
 ) -> tuple[dict[str, Any], int]:
     from console.analysis.alerts import evaluate as evaluate_alerts
     from console.analysis.dmarc import summarize as summarize_dmarc
+    from console.model import FEED_KINDS, SenderDomain
 
     config = pipeline.config
     sources: dict[str, Any] = {}

@@ -27,6 +27,10 @@ next opened for writing. Events live apart from the index so that the feed can
 be read (and searched, see `analysis.feed.FeedIndex`) without loading the
 index, and an index can be rewritten without rewriting the events.
 Nothing is published to the screen before `commit()` has written it.
+
+The console opens the store before its first frame, and building the model's
+classes takes longer than drawing that frame: the model and the wire parser
+are imported in the functions that build objects, after it.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
@@ -49,9 +53,10 @@ from tinydb.storages import MemoryStorage, Storage
 
 from console.analysis.feed import FeedIndex, FeedRow
 from console.codec import decode, encode
-from console.model import Alert, AuditEntry, DmarcReport, FeedPage, MessageEvent, SeedRun
 from console.timeutil import Clock, system_clock
-from console.wire import parse_message
+
+if TYPE_CHECKING:
+    from console.model import Alert, AuditEntry, DmarcReport, FeedPage, MessageEvent, SeedRun
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ AUDIT_KEPT = 5000
 
 
 def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]) -> list[SeedRun]:
+    from console.model import SeedRun
+
     out = []
     for d in sorted(docs, key=lambda d: d.get("t", 0) if isinstance(d, dict) else 0)[-limit:]:
         try:
@@ -101,6 +108,8 @@ def _decode_docs(tp: Any, docs: Iterable[dict[str, Any]]) -> list[Any]:
 
 def read_stored_alerts(state_dir: Path) -> list[Alert]:
     """Alerts a console (maybe running now) stored; [] if none or unreadable."""
+    from console.model import Alert
+
     try:
         return _decode_docs(Alert, _read_docs(state_dir / "state.json", "alerts"))
     except (CorruptStateError, OSError):
@@ -109,6 +118,8 @@ def read_stored_alerts(state_dir: Path) -> list[Alert]:
 
 def read_dmarc_reports(state_dir: Path) -> list[DmarcReport]:
     """DMARC reports a console (maybe running now) stored; [] if none or unreadable."""
+    from console.model import DmarcReport
+
     try:
         return _decode_docs(DmarcReport, _read_docs(state_dir / "dmarc.json", "reports"))
     except (CorruptStateError, OSError):
@@ -479,6 +490,8 @@ class Store:
         """Schema 1 kept feed events inside the partition files: move them to their own
         files. Each step is atomic and the whole is repeated after a crash (the events file
         is rewritten from the table until the table is gone), so nothing is lost or doubled."""
+        from console.wire import parse_message
+
         d = self.dir / "days"
         names = sorted(
             {
@@ -754,6 +767,8 @@ class Store:
         return self._dmarc_db
 
     def _dmarc_all(self) -> list[DmarcReport]:
+        from console.model import DmarcReport
+
         if self._dmarc_cache is None:
             out = []
             for d in self._dmarc.table("reports").all():
@@ -807,6 +822,8 @@ class Store:
 
     def alerts(self) -> list[Alert]:
         """Every stored alert, open and resolved, oldest opened first."""
+        from console.model import Alert
+
         with self._lock:
             docs = list(self.db.table("alerts").all())
         out = []
@@ -835,6 +852,8 @@ class Store:
 
     def audit(self) -> list[AuditEntry]:
         """The audit log, oldest first."""
+        from console.model import AuditEntry
+
         with self._lock:
             docs = sorted(self.db.table("audit").all(), key=lambda d: d.get("t", 0))
         out = []
@@ -1002,6 +1021,8 @@ class Store:
         """The newest `limit` feed events matching the filter, and how many match in all
         (with `count` False, maybe None: see `FeedIndex.query`, and `feed_count`).
         While `load_feed` runs this answers from what is read so far (`loading`)."""
+        from console.model import FeedPage
+
         with self._lock:
             feed = self._feed
             if feed is None:
@@ -1054,6 +1075,8 @@ class Store:
         """The full stored events at these places, in the order given: one open file per
         partition, one seek per event, and (`keep`) the last few thousand kept for the next
         ask; an export's do not push the screen's out."""
+        from console.wire import parse_message
+
         found: dict[tuple[str, int], MessageEvent] = {}
         wanted: dict[str, list[int]] = defaultdict(list)
         cache = self._event_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -13,10 +14,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.model import Alert
 from console.textsafe import cell, visible
 from console.timeutil import age_text
 from widgets.intents import AlertAcknowledged
+
+if TYPE_CHECKING:
+    from console.model import Alert
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow"}
 

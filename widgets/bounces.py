@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -22,9 +23,11 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from console.model import FEED_KINDS, FeedPage, MessageEvent
 from console.textsafe import cell, visible
 from widgets.intents import ActionRequested
+
+if TYPE_CHECKING:
+    from console.model import FeedPage, MessageEvent
 
 KIND_STYLE = {
     "hard": "bold red",
@@ -95,7 +98,7 @@ class BounceFeed(Vertical):
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.page = FeedPage((), 0, 0, (), loading=True)
+        self.page: FeedPage | None = None  # until the app shows the first one
         self.by_key: dict[str, MessageEvent] = {}
         self.text_filter = ""
         self.kind_filter: str | None = None
@@ -134,7 +137,7 @@ class BounceFeed(Vertical):
         table: DataTable[Text] = self.query_one("#feed", DataTable)
         kept = sum(1 for k in self.by_key if k in old)
         if len(self.by_key) - kept > DIFF_MAX or len(old) - kept > DIFF_MAX:
-            self._rebuild()  # a new filter: one redraw beats thousands of row removals
+            self._rebuild(page)  # a new filter: one redraw beats thousands of row removals
             return
         if [k for k in self.by_key] == [r.value for r in table.rows]:
             self._update_info()
@@ -153,15 +156,21 @@ class BounceFeed(Vertical):
 
     def show_count(self, text: str, kind: str | None, matched: int) -> None:
         """The count of a page shown without one, if the filter is still the same."""
-        if (text, kind) == (self.text_filter, self.kind_filter) and self.page.matched is None:
-            self.page = replace(self.page, matched=matched)
+        page, same = self.page, (text, kind) == (self.text_filter, self.kind_filter)
+        if page is not None and page.matched is None and same:
+            self.page = replace(page, matched=matched)
             self._update_info()
+
+    @property
+    def reading(self) -> bool:
+        """Whether stored events are still being read (or no page has come yet)."""
+        return self.page is None or self.page.loading
 
     # -- rendering -------------------------------------------------------------------
 
     def visible_events(self) -> list[MessageEvent]:
         """The rows on screen, newest first."""
-        return list(self.page.events)
+        return list(self.page.events) if self.page is not None else []
 
     def _cells(self, e: MessageEvent) -> list[Text]:
         when = self._local(e.event_ts).strftime("%m-%d %H:%M:%S")
@@ -183,12 +192,12 @@ class BounceFeed(Vertical):
         except Exception:  # cursor outside the rows
             return None
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, page: FeedPage) -> None:
         table: DataTable[Text] = self.query_one("#feed", DataTable)
         focused = self._cursor_key(table)
         with self.app.batch_update():
             table.clear()
-            for e in self.page.events:
+            for e in page.events:
                 table.add_row(*self._cells(e), key=e.key)
             if focused is not None and focused in table.rows:
                 table.move_cursor(row=table.get_row_index(focused), animate=False)
@@ -196,6 +205,10 @@ class BounceFeed(Vertical):
 
     def _update_info(self) -> None:
         page = self.page
+        if page is None:
+            hint = "reading stored events… · / filter · k kind · Enter details · e export"
+            self.query_one("#feed-info", Static).update(hint)
+            return
         shown = len(page.events)
         filtered = bool(self.text_filter or self.kind_filter)
         matched = page.matched
@@ -243,8 +256,10 @@ class BounceFeed(Vertical):
         self.query_one("#feed", DataTable).focus()
 
     def action_cycle_kind(self) -> None:
+        from console.model import FEED_KINDS
+
         kinds: list[str | None] = [None, *FEED_KINDS]
-        kinds += sorted(set(self.page.kinds) - set(FEED_KINDS))
+        kinds += sorted(set(self.page.kinds if self.page else ()) - set(FEED_KINDS))
         i = kinds.index(self.kind_filter) if self.kind_filter in kinds else 0
         self.kind_filter = kinds[(i + 1) % len(kinds)]
         self.post_message(self.FilterChanged(self.text_filter, self.kind_filter))

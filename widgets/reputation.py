@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
@@ -16,9 +17,11 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Sparkline, Static
 
 from console.config import Thresholds
-from console.model import AccountView, Reject, Stats, SubaccountRow
 from console.textsafe import cell, visible
 from widgets.intents import ActionRequested, CustomerRequested
+
+if TYPE_CHECKING:
+    from console.model import AccountView, Reject, SubaccountRow
 
 WORD_STYLE = {"Excellent": "bold green", "Good": "bold yellow", "Poor": "bold red"}
 
@@ -90,6 +93,8 @@ class ReputationPanel(Horizontal):
         self.set_class(bool(note), "stale")
 
     def show_account(self, view: AccountView) -> None:
+        from console.model import Stats  # the model loads after the first frame
+
         acc = view.account
         head = Text()
         rep = "—" if acc.reputation is None else str(acc.reputation)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from console.model import SourceStatus
 from console.textsafe import clip, visible
 from console.timeutil import age_text
+
+if TYPE_CHECKING:
+    from console.model import SourceStatus
 
 
 class StatusLine(Static):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,9 +14,11 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from console.analysis.dnsbl import TargetSummary, summarize
-from console.model import BlocklistView, IpDns, IpRow, IpView
 from console.textsafe import cell, visible
 from widgets.intents import ActionRequested
+
+if TYPE_CHECKING:
+    from console.model import BlocklistView, IpDns, IpRow, IpView
 
 
 def bar(progress: float | None, width: int = 8) -> str:

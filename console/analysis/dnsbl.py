@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from console.model import DnsAnswer, Listing
+if TYPE_CHECKING:
+    from console.model import DnsAnswer, Listing
 
 #: The five words a blocklist verdict can be.
 VERDICTS = ("listed", "not_listed", "error", "broken", "timeout")
@@ -78,6 +80,7 @@ def _in_loopback_net(code: str) -> bool:
 
 def read_answer(zone: Zone, target: str, answer: DnsAnswer) -> Listing:
     """Interpret one answer with the zone's own table (zone health is applied separately)."""
+    from console.model import Listing  # here: config loads this module before the first frame
 
     def out(verdict: str, meaning: str, codes: tuple[str, ...] = ()) -> Listing:
         txt = " ".join(answer.txt)
@@ -157,20 +160,10 @@ def apply_health(listing: Listing, health: tuple[str, str]) -> Listing:
     if state == "ok" or listing.verdict in ("error", "timeout"):
         return listing
     if state == "broken":
-        return Listing(
-            listing.zone,
-            listing.target,
-            "broken",
-            listing.codes,
-            reason,
-            listing.txt,
-            listing.major,
-        )
+        return replace(listing, verdict="broken", meaning=reason)
     if listing.verdict == "not_listed":
         verdict = "timeout" if state == "timeout" else "error"
-        return Listing(
-            listing.zone, listing.target, verdict, listing.codes, reason, listing.txt, listing.major
-        )
+        return replace(listing, verdict=verdict, meaning=reason)
     return listing
 
 
@@ -299,6 +292,8 @@ def plan(zones: tuple[Zone, ...], ips: list[str], domains: list[str]) -> list[Pr
 
 def judge(probes: list[Probe], answers: Mapping[str, DnsAnswer]) -> list[Listing]:
     """Verdicts for the real targets, each corrected by its zone's test-point health."""
+    from console.model import DnsAnswer
+
     health: dict[str, tuple[str, str]] = {}  # keyed by the queried zone name
     by_zone: dict[str, dict[str, Listing]] = {}
     for p in probes:

@@ -19,8 +19,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from heapq import nlargest
+from typing import TYPE_CHECKING
 
-from console.model import MessageEvent
+if TYPE_CHECKING:
+    from console.model import MessageEvent
 
 
 @dataclass(frozen=True)

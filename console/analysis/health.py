@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from console.model import BlocklistView, DomainDns
+if TYPE_CHECKING:
+    from console.model import BlocklistView, DomainDns
+
 
 ORDER = {"ok": 0, "warning": 1, "critical": 2}
 

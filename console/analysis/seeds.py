@@ -11,9 +11,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from console.analysis.health import Finding
-from console.model import SeedResult, SeedRun
+
+if TYPE_CHECKING:
+    from console.model import SeedResult, SeedRun
 
 #: Placements, best first; a strip cell shows the worst placement of its run.
 PLACEMENTS = ("inbox", "other", "missing", "spam", "rejected", "error")

@@ -61,7 +61,7 @@ def make_app(
 async def settled(app: MailopsApp, pilot) -> None:
     """Wait until every source has answered once (well or badly) and the UI caught up."""
     await wait_for(lambda: all(st.ok is not None for st in app.pipeline.statuses.values()))
-    await wait_for(lambda: not app.feed.page.loading)
+    await wait_for(lambda: not app.feed.reading)
     await pilot.pause()
     await pilot.pause()
 

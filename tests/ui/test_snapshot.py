@@ -34,7 +34,7 @@ def test_main_screen(snap_compare, server, store, clock):
     )
 
     async def feed_read(pilot) -> None:  # the stored events are read in a thread
-        await wait_for(lambda: not app.feed.page.loading)
+        await wait_for(lambda: not app.feed.reading)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=feed_read)

@@ -43,12 +43,13 @@ async def test_the_second_instance_opens_read_only_and_follows(server, store, cl
             assert subs.row_count == 5  # the owner's stored data, at once
             assert app.jobs.scheduler is None  # the viewer never polls
             feed = app.query_one(BounceFeed)
-            await wait_for(lambda: not feed.page.loading)
+            await wait_for(lambda: not feed.reading)
+            assert feed.page is not None
             feed_before = feed.page.total
             # the owner goes on polling and writing; the viewer re-reads and shows it
             clock.advance(minutes=5)
             assert (await owner.run("messages")).status.ok
-            await wait_for(lambda: feed.page.total > feed_before)
+            await wait_for(lambda: feed.page is not None and feed.page.total > feed_before)
             for key in ("r", "s"):
                 await pilot.press(key)
                 await pilot.pause()
