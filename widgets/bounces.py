@@ -203,26 +203,21 @@ class BounceFeed(Vertical):
                 table.move_cursor(row=table.get_row_index(focused), animate=False)
         self._update_info()
 
+    def _counts(self, page: FeedPage) -> list[str]:
+        """How many events, how many match, how many are shown (a count can come later)."""
+        shown, matched = len(page.events), page.matched
+        if not (self.text_filter or self.kind_filter):
+            parts = [f"{page.total:,} events"]
+            return parts + ([f"newest {shown:,} shown"] if shown < page.total else [])
+        if matched is None:
+            return [f"counting matches among {page.total:,} events…", f"newest {shown:,} shown"]
+        parts = [f"{matched:,} of {page.total:,} events match"]
+        return parts + ([f"newest {shown:,} shown"] if shown < matched else [])
+
     def _update_info(self) -> None:
         page = self.page
-        if page is None:
-            hint = "reading stored events… · / filter · k kind · Enter details · e export"
-            self.query_one("#feed-info", Static).update(hint)
-            return
-        shown = len(page.events)
-        filtered = bool(self.text_filter or self.kind_filter)
-        matched = page.matched
-        if filtered and matched is None:
-            parts = [f"counting matches among {page.total:,} events…", f"newest {shown:,} shown"]
-        elif filtered and matched is not None:
-            parts = [f"{matched:,} of {page.total:,} events match"]
-            if shown < matched:
-                parts.append(f"newest {shown:,} shown")
-        else:
-            parts = [f"{page.total:,} events"]
-            if shown < page.total:
-                parts.append(f"newest {shown:,} shown")
-        if page.loading:
+        parts = self._counts(page) if page is not None else []
+        if page is None or page.loading:
             parts.append("reading stored events…")
         if self.kind_filter:
             parts.append(f"kind: {self.kind_filter}")
