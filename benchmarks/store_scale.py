@@ -20,7 +20,8 @@ figure next to its target and to a reference measured in the same run:
   install under PYTHONDONTWRITEBYTECODE would otherwise compile them on every run;
 - one keystroke in the feed filter over all stored events, in the running app: the
   store's search, reading the newest matches back and redrawing the table; target
-  ≤ 100 ms (reference: the search alone).
+  ≤ 100 ms (reference: the search alone); and a keystroke typed while the count of a
+  broad filter (a few hundred ms, in a thread) still runs.
 
 Building the state takes a few minutes at full size; smaller numbers give a quick look.
 """
@@ -330,13 +331,25 @@ def bench_filter(state: Path, limit: int) -> dict[str, float]:
                     feed.text_filter = text  # what typing into the filter box does
                     app.refresh_feed()
                     rows.append(time.perf_counter() - t0)  # the matching rows are in the table
-                    while feed.page is None or feed.page.matched is None:  # a frame later
+                    while feed.page is None or feed.page.matched is None:  # from a thread
                         await pilot.pause()
                     counted.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
                     st._feed_index().query(text, limit=limit)
                     search.append(time.perf_counter() - t0)
                     await pilot.pause()
+                # typing on while a broad filter's count runs: the count gives way
+                hurried = []
+                for first, then in (("e", "er"), ("a", "an"), ("5", "55"), ("o", "ou")):
+                    feed.text_filter = first
+                    app.refresh_feed()  # its rows; its count starts in a thread
+                    await asyncio.sleep(0.02)  # the next key comes while that count runs
+                    t0 = time.perf_counter()
+                    feed.text_filter = then
+                    app.refresh_feed()
+                    hurried.append(time.perf_counter() - t0)
+                    while feed.page is None or feed.page.matched is None:
+                        await pilot.pause()
                 total = feed.page.total if feed.page else 0
             await client.aclose()
         return {
@@ -345,6 +358,7 @@ def bench_filter(state: Path, limit: int) -> dict[str, float]:
             "median_ms": 1000 * statistics.median(rows),
             "counted_worst_ms": 1000 * max(counted),
             "search_worst_ms": 1000 * max(search),
+            "hurried_worst_ms": 1000 * max(hurried),
         }
 
     return asyncio.run(run())
@@ -407,9 +421,10 @@ def main() -> None:
             f"feed filter keystroke over {flt['events']:,} events",
             f"rows {flt['worst_ms']:.0f} ms worst, {flt['median_ms']:.0f} ms median; "
             f"exact count by {flt['counted_worst_ms']:.0f} ms; "
-            f"search with count {flt['search_worst_ms']:.0f} ms",
+            f"search with count {flt['search_worst_ms']:.0f} ms; typed while a count "
+            f"runs {flt['hurried_worst_ms']:.0f} ms",
             "≤ 100 ms",
-            flt["worst_ms"] <= 100,
+            max(flt["worst_ms"], flt["hurried_worst_ms"]) <= 100,
         ),
     ]
     print(f"state built in {ing['build_s']:.0f} s; reading its feed took {rss['load_s']:.1f} s")

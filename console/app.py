@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +141,7 @@ class MailopsApp(App[None]):
         self.sub_title = subtitle or f"v{__version__}"
         self.start_jobs = start_jobs
         self._feed_started = False
+        self._count_abort = threading.Event()  # set: the running feed count is not wanted
         self.last_export: Path | None = None
         self.animation_level = "none"  # redraws cost bandwidth over SSH
         self._dns_screen: DnsScreen | None = None
@@ -242,6 +245,7 @@ class MailopsApp(App[None]):
         banner.set_class(bool(lines), "shown")
 
     async def on_unmount(self) -> None:
+        self._count_abort.set()
         if self._jobs is not None:
             await self._jobs.shutdown()
         if self._pipeline is not None:
@@ -291,17 +295,23 @@ class MailopsApp(App[None]):
 
     def refresh_feed(self) -> None:
         """Ask the store for the page the feed's filter selects, and show it."""
+        self._count_abort.set()  # a count for the filter before is of no use now
         feed = self.feed
         text, kind = feed.text_filter, feed.kind_filter
         page = self.pipeline.store.feed_page(text, kind, self.config.ui.feed_limit, count=False)
         feed.show_page(page)
-        if page.matched is None:  # the rows first; the exact count once they are drawn
-            self.call_after_refresh(self._count_feed, text, kind)
+        if page.matched is None:  # the rows first; the exact count follows from a thread
+            abort = self._count_abort = threading.Event()
+            self.run_worker(
+                partial(self._count_feed, text, kind, abort), thread=True, group="feed-count"
+            )
 
-    def _count_feed(self, text: str, kind: str | None) -> None:
-        feed = self.feed
-        if (text, kind) == (feed.text_filter, feed.kind_filter):  # else typed on meanwhile
-            feed.show_count(text, kind, self.pipeline.store.feed_count(text, kind))
+    def _count_feed(self, text: str, kind: str | None, abort: threading.Event) -> None:
+        """In a thread: counting a one-letter filter over half a million events takes a
+        few hundred ms, which on the UI thread would hold up the next keystroke."""
+        matched = self.pipeline.store.feed_count(text, kind, abort=abort.is_set)
+        if matched is not None and not abort.is_set():
+            self.call_from_thread(self.feed.show_count, text, kind, matched)
 
     @on(BounceFeed.FilterChanged)
     def _feed_filter(self, message: BounceFeed.FilterChanged) -> None:

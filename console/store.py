@@ -1055,12 +1055,14 @@ class Store:
                 events = self._events_at(locations[i : i + batch], keep=False)
             yield from events
 
-    def feed_count(self, text: str = "", kind: str | None = None) -> int:
-        """How many stored feed events match the filter."""
+    def feed_count(
+        self, text: str = "", kind: str | None = None, abort: Callable[[], bool] | None = None
+    ) -> int | None:
+        """How many stored feed events match the filter; None if `abort` stopped it."""
         with self._lock:
             if self._feed is None:
                 return 0
-            return self._feed.query(text, kind, limit=0)[1] or 0
+            return self._feed.query(text, kind, limit=0, abort=abort)[1]
 
     def recent_events(self, limit: int) -> list[MessageEvent]:
         """The newest `limit` feed events, newest first."""

@@ -16,7 +16,7 @@ import re
 from array import array
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from heapq import nlargest
 from typing import TYPE_CHECKING
@@ -227,6 +227,7 @@ class FeedIndex:
         limit: int | None = None,
         count: bool = True,
         since: float | None = None,
+        abort: Callable[[], bool] | None = None,
     ) -> tuple[list[tuple[str, int]], int | None]:
         """Where the newest `limit` (all: None) matching events are stored, newest first,
         and how many match in all. Text matches anywhere in an event's search text, in
@@ -236,7 +237,10 @@ class FeedIndex:
         With `count` False the scan stops once the newest `limit` are certain, and the
         total is None unless that meant reading everything anyway: a one-letter filter
         over half a million events finds its newest rows at once, while counting the
-        rest takes as long as all the rest of the keystroke."""
+        rest takes as long as all the rest of the keystroke.
+
+        `abort` is asked before each chunk; once it says yes the scan stops there and
+        the total is None: a count the user has typed past gives way within a chunk."""
         needle = text.lower().replace(ROW_END, "")
         kc = self._kinds.codes.get(kind, -1) if kind else None
         sc = self._subs.codes.get(sub, -1) if sub is not None else None
@@ -251,6 +255,9 @@ class FeedIndex:
         chunks = self._chunks(kc)
         counted_all = True
         for n, c in enumerate(chunks):
+            if abort is not None and abort():
+                counted_all = False
+                break
             cut = c.cut(since)
             if cut == 0:
                 continue

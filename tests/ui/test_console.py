@@ -60,6 +60,10 @@ async def test_filter_kind_detail_and_export(app):
         await pilot.pause()
         shown = feed_rows(app)
         assert 0 < len(shown) < total and all(r[3] == "dandelion" for r in shown)
+        info = app.query_one("#feed-info", Static)
+        await wait_for(lambda: "events match" in str(info.content))  # counted in a thread
+        stored = app.feed.page.total
+        assert str(info.content).startswith(f"{len(shown):,} of {stored:,} events match")
         await pilot.press("enter")  # keep the filter, back to the table
         await pilot.press("k")  # kind: hard
         await pilot.pause()

@@ -108,3 +108,19 @@ def test_since_leaves_out_older_events(since, text, sub):
     expect = brute(data, text, sub=sub, since=since)
     assert idx.query(text, sub=sub, since=since) == (expect, len(expect))
     assert idx.query(text, sub=sub, since=since, limit=5)[0] == expect[:5]
+
+
+def test_a_count_gives_way_when_aborted():
+    data = rows(400, seed=5)
+    idx = loaded(data[:300])
+    idx.add(data[300:])
+    exact = len(brute(data, "gmail"))
+    assert idx.query("gmail", limit=0, abort=lambda: False) == ([], exact)
+    asked = []
+
+    def after_two_chunks() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    assert idx.query("gmail", limit=0, abort=after_two_chunks) == ([], None)
+    assert len(asked) == 3  # it stopped at the first chunk after the abort, not at the end
