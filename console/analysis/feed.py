@@ -247,6 +247,11 @@ class FeedIndex:
         if kc == -1 or sc == -1:
             return [], 0
         want = limit if limit is not None else len(self)
+        # with no text, customer or time to match, the count is known without a scan
+        known = self._size(kc) if not needle and sc is None and since is None else None
+        if known is not None and want == 0:
+            return [], known
+        count = count and known is None
         # the needle, then the rest of its row: one match per row, counted without a
         # Python step per match (findall of an empty group builds nothing new)
         pattern = re.compile(f"{re.escape(needle)}[^{ROW_END}]*{ROW_END}()") if needle else None
@@ -276,7 +281,16 @@ class FeedIndex:
             found = nlargest(want, found) if len(found) > want else sorted(found, reverse=True)
         pn = self._parts.names
         locs = [(pn[chunks[n].part[i]], chunks[n].off[i]) for _, n, i in found[:want]]
+        if known is not None:
+            return locs, known
         return locs, (total if counted_all else None)
+
+    def _size(self, kind: int | None) -> int:
+        """Rows of one kind (or all), without building a chunk of what is still loading."""
+        if kind is None:
+            return len(self)
+        waiting = len(self._fresh.get(kind, ())) + len(self._loading.get(kind, ()))
+        return waiting + sum(len(c) for c in self._sealed if c.kind == kind)
 
     @staticmethod
     def _count(c: _Chunk, pattern: re.Pattern[str] | None, sc: int | None, cut: int) -> int:

@@ -124,3 +124,17 @@ def test_a_count_gives_way_when_aborted():
 
     assert idx.query("gmail", limit=0, abort=after_two_chunks) == ([], None)
     assert len(asked) == 3  # it stopped at the first chunk after the abort, not at the end
+
+
+def test_an_unfiltered_count_needs_no_scan_even_while_loading():
+    data = rows(400, seed=7)
+    idx = FeedIndex()
+    idx.append_older(data[:100])  # still loading: rows not in a chunk yet
+    idx.add(data[100:150])
+    kinds = (None, "hard", "unsub")
+    for kind in kinds:
+        assert idx.query(kind=kind, limit=0) == ([], len(brute(data[:150], kind=kind)))
+    assert idx._loading_chunks is None  # no chunk was built just to count
+    for kind in kinds:
+        expect = len(brute(data[:150], kind=kind))
+        assert idx.query(kind=kind, limit=5, count=False)[1] == expect
