@@ -303,15 +303,17 @@ class MailopsApp(App[None]):
         if page.matched is None:  # the rows first; the exact count follows from a thread
             abort = self._count_abort = threading.Event()
             self.run_worker(
-                partial(self._count_feed, text, kind, abort), thread=True, group="feed-count"
+                partial(self._count_feed, feed, text, kind, abort), thread=True, group="feed-count"
             )
 
-    def _count_feed(self, text: str, kind: str | None, abort: threading.Event) -> None:
+    def _count_feed(
+        self, feed: BounceFeed, text: str, kind: str | None, abort: threading.Event
+    ) -> None:
         """In a thread: counting a one-letter filter over half a million events takes a
         few hundred ms, which on the UI thread would hold up the next keystroke."""
         matched = self.pipeline.store.feed_count(text, kind, abort=abort.is_set)
         if matched is not None and not abort.is_set():
-            self.call_from_thread(self.feed.show_count, text, kind, matched)
+            self.call_from_thread(feed.show_count, text, kind, matched)
 
     @on(BounceFeed.FilterChanged)
     def _feed_filter(self, message: BounceFeed.FilterChanged) -> None:
