@@ -35,6 +35,8 @@ from console.config import (
     resolve_dqs_key,
     write_template,
 )
+from console.files import FileRefused, read_regular
+from console.limits import EML_FILE_BYTES
 from console.secret import Secret
 from console.startup import release_collector
 from console.store import (
@@ -198,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _err(text: str) -> None:
-    print(f"mailops: {text}", file=sys.stderr)
+    """One line on stderr; what it quotes from outside (a file, a server) made visible."""
+    print(f"mailops: {visible(text)}", file=sys.stderr)
 
 
 # -- console -----------------------------------------------------------------------
@@ -248,12 +251,14 @@ def _open_console(
         _err(str(exc))
         return EXIT_UNUSABLE
     found = () if seeds is None else seeds
-    app = build_app(
-        config,
-        # built after the first frame: see MailopsApp.pipeline
-        lambda: make_pipeline(config, key, store, clock=clock, seeds=found, scorer=scorer),
-        subtitle=subtitle,
-    )
+    log_path = None if store.read_only else store.dir / "mailops.log"
+
+    def pipeline() -> Pipeline:
+        p = make_pipeline(config, key, store, clock=clock, seeds=found, scorer=scorer)
+        p.log_path = log_path
+        return p
+
+    app = build_app(config, pipeline, subtitle=subtitle)  # built after the first frame
     try:
         app.run()
     finally:
@@ -311,7 +316,12 @@ def make_pipeline(
 
     m = config.mandrill
     client = MandrillClient(
-        m.base_url, key, timeout=m.timeout, retries=m.retries, search_per_minute=m.search_per_minute
+        m.base_url,
+        key,
+        timeout=m.timeout,
+        retries=m.retries,
+        search_per_minute=m.search_per_minute,
+        response_limits_mb=m.response_limits_mb,
     )
     d = config.dns
     dns = DnsClient(
@@ -801,10 +811,10 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
 
     try:
         config = load_config(config_path)
-        key, _ = resolve_api_key(config)
+        key, key_warnings = resolve_api_key(config)
     except ConfigError as exc:
         return unusable(str(exc))
-    for w in config.warnings:
+    for w in (*config.warnings, *key_warnings):
         _err(f"warning: {w}")
     m = config.mandrill
     with tempfile.TemporaryDirectory(prefix="mailops-check-") as tmp:
@@ -873,11 +883,13 @@ def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
                 f"{config.path or 'the config'}: no [[seeds]] configured; "
                 "add one table per seed mailbox (see `mailops config init`)"
             )
-        key, _ = resolve_api_key(config)
+        key, key_warnings = resolve_api_key(config)
         seeds = seeds_from_config(config)
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_UNUSABLE
+    for w in (*config.warnings, *key_warnings):
+        _err(f"warning: {w}")
     with tempfile.TemporaryDirectory(prefix="mailops-seed-") as tmp:
         stored = True
         try:
@@ -944,9 +956,9 @@ def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json
         return EXIT_UNUSABLE
     path = Path(file).expanduser()
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        _err(f"cannot read {path}: {exc.strerror or exc}")
+        raw = read_regular(path, EML_FILE_BYTES)
+    except FileRefused as exc:
+        _err(f"cannot use {path}: {exc}")
         return EXIT_UNUSABLE
     findings, _ = lint(raw, bulk=bulk)
     sp = config.spamd

@@ -9,6 +9,7 @@ ignored is worse than no threshold at all.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import stat
@@ -17,17 +18,34 @@ import types
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 import platformdirs
 
 from console.analysis.dnsbl import configured_zones
+from console.files import FileRefused, read_text
+from console.limits import (
+    CONFIG_FILE_BYTES,
+    CONFIG_MAX_DEPTH,
+    MANDRILL_RESPONSE_MB,
+    SECRET_FILE_BYTES,
+)
 from console.secret import Secret
+from console.textsafe import visible
 
 DEFAULT_BASE_URL = "https://mandrillapp.com/api/1.0"
 
+log = logging.getLogger(__name__)
+
 
 class ConfigError(Exception):
-    """A configuration problem, worded for the person who has to fix the file."""
+    """A configuration problem, worded for the person who has to fix the file.
+
+    The message often quotes the file (a key, a value), and the file may hold
+    escape sequences: it is made visible here, once, for every place it is shown."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(visible(message))
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,8 @@ class PollConfig:
     content: float = 86400  # score the [[content_checks]] (also at start, and on `c`)
     jitter: float = 5
     backoff_cap: float = 900
+    #: the most one poll may take, start to end (a seed test: its wait_minutes plus this)
+    deadline: float = 300
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,8 @@ class MandrillConfig:
     max_search_calls: int = 15
     search_per_minute: int = 20
     check_window_hours: float = 6
+    #: caps on one answer, in MB, by endpoint ("*": the rest); see console/limits.py
+    response_limits_mb: dict[str, float] = field(default_factory=dict)
     poll: PollConfig = field(default_factory=PollConfig)
 
 
@@ -308,37 +330,73 @@ class Config:
         return platformdirs.user_state_path("mailops")
 
 
-_SECTION_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\s\"']+?)\s*\]\s*(#.*)?$")
-_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+_BARE = r"[A-Za-z0-9_\-]+"
+_KEYPART = rf"""(?:{_BARE}|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
+_DOTTED = rf"{_KEYPART}(?:\s*\.\s*{_KEYPART})*"
+_ARRAY_RE = re.compile(rf"^\s*\[\[\s*({_DOTTED})\s*\]\]")
+_SECTION_RE = re.compile(rf"^\s*\[\s*({_DOTTED})\s*\]\s*(#.*)?$")
+_KEY_RE = re.compile(rf"^\s*({_DOTTED})\s*=")
+
+
+def _key_parts(text: str) -> tuple[str, ...]:
+    """A dotted TOML key as its parts, quoted parts decoded (`"a\\u001b".b` → ("a\x1b", "b"))."""
+    parts = []
+    for raw in re.findall(_KEYPART, text):
+        if raw.startswith('"'):
+            try:
+                raw = tomllib.loads(f"k = {raw}")["k"]
+            except tomllib.TOMLDecodeError:
+                raw = raw[1:-1]
+        elif raw.startswith("'"):
+            raw = raw[1:-1]
+        parts.append(raw)
+    return tuple(parts)
 
 
 def _line_index(text: str) -> dict[tuple[str, ...], int]:
     """Map each (table…, key) path to its line number, so errors can point at it.
 
     tomllib reports no positions for values, and a full TOML parser just for
-    line numbers is not worth a dependency; this covers the `[table]` and
-    `key = value` forms the template uses.
+    line numbers is not worth a dependency; this covers `[table]`, `[[array]]` and
+    `key = value` with bare, quoted and dotted keys.
     """
     index: dict[tuple[str, ...], int] = {}
     section: tuple[str, ...] = ()
-    arrays: dict[str, int] = {}
+    arrays: dict[tuple[str, ...], int] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
-        a = re.match(r"^\s*\[\[\s*([A-Za-z0-9_.\-]+)\s*\]\]", line)
+        a = _ARRAY_RE.match(line)
         if a:  # [[seeds]]: the n-th table of the array is seeds.<n>
-            n = arrays.get(a.group(1), -1) + 1
-            arrays[a.group(1)] = n
-            section = (*a.group(1).split("."), str(n))
+            name = _key_parts(a.group(1))
+            n = arrays.get(name, -1) + 1
+            arrays[name] = n
+            section = (*name, str(n))
             index.setdefault(section, lineno)
             continue
         m = _SECTION_RE.match(line)
-        if m and not line.lstrip().startswith("[["):
-            section = tuple(p.strip().strip("\"'") for p in m.group(1).split("."))
+        if m:
+            section = _key_parts(m.group(1))
             index.setdefault(section, lineno)
             continue
         m = _KEY_RE.match(line)
         if m:
-            index.setdefault((*section, m.group(1)), lineno)
+            parts = _key_parts(m.group(1))
+            for n in range(1, len(parts) + 1):
+                index.setdefault((*section, *parts[:n]), lineno)
     return index
+
+
+def _too_deep(data: Any, limit: int) -> bool:
+    """Whether tables and arrays nest deeper than `limit` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
 
 
 class _Ctx:
@@ -385,6 +443,7 @@ _MINIMUMS: dict[tuple[str, ...], float] = {
         for name in ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
     },
     ("mandrill", "poll", "backoff_cap"): 1,
+    ("mandrill", "poll", "deadline"): 10,
     ("seed_test", "wait_minutes"): 0.5,
     ("seed_test", "poll_seconds"): 1,
 }
@@ -414,6 +473,14 @@ def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{ctx.where(keypath)} must be a list of strings")
         return tuple(value)
+    if origin is dict and get_args(tp)[1] is float:
+        ok_nums = isinstance(value, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+            for v in value.values()
+        )
+        if not ok_nums:
+            raise ConfigError(f"{ctx.where(keypath)} must be a table of positive numbers")
+        return {str(k): float(v) for k, v in value.items()}
     if origin is dict and get_args(tp)[1] is str:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{ctx.where(keypath)} must be a table of strings")
@@ -487,6 +554,13 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path or '<config>'}: not valid TOML: {exc}") from None
+    except RecursionError:
+        data = None
+    if data is None or _too_deep(data, CONFIG_MAX_DEPTH):
+        raise ConfigError(
+            f"{path or '<config>'}: tables or arrays are nested more than "
+            f"{CONFIG_MAX_DEPTH} levels deep; nothing in a mailops config needs that"
+        )
     cfg: Config = _build(Config, data, (), ctx)
     b = cfg.blocklists
     try:
@@ -542,12 +616,91 @@ def parse_config(text: str, path: Path | None = None) -> Config:
                 ) from None
     if st.after_found not in ("keep", "flag", "delete"):
         raise ConfigError(f"{ctx.where(('seed_test', 'after_found'))} must be keep, flag or delete")
+    _check_addresses(cfg, ctx)
     if cfg.seeds and not st.from_email:
         raise ConfigError(
             f"{ctx.where(('seed_test', 'from_email'))}: required when [[seeds]] are configured "
             "(an address on a sending domain verified in Mandrill)"
         )
     return replace(cfg, path=path)
+
+
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def host_problem(host: str) -> str:
+    """Why `host` is not an IP address or a DNS name ('' when it is one)."""
+    if _UNSAFE.search(host):
+        return "holds a space or a control character"
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return ""
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return "is not a valid host name"
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(_LABEL.match(x) for x in labels):
+        return "is not a valid host name"
+    return ""
+
+
+def url_problem(url: str) -> str:
+    """Why `url` is not a usable http(s) URL ('' when it is one)."""
+    if _UNSAFE.search(url):
+        return "holds a space or a control character"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host"
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    return host_problem(parts.hostname)
+
+
+def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
+    """URLs, host names and IP addresses are checked when the file is read, not when a poll
+    first uses them (where a bad one surfaced as "poll failed unexpectedly")."""
+    urls: list[tuple[tuple[str, ...], str]] = [(("mandrill", "base_url"), cfg.mandrill.base_url)]
+    if cfg.alerts.webhook_url:
+        urls.append((("alerts", "webhook_url"), cfg.alerts.webhook_url))
+    for at, url in urls:
+        why = url_problem(url)
+        if why:
+            raise ConfigError(f"{ctx.where(at)}: {url!r} {why}")
+    hosts: list[tuple[tuple[str, ...], str]] = [(("spamd", "host"), cfg.spamd.host)]
+    if cfg.dmarc.imap_host:
+        hosts.append((("dmarc", "imap_host"), cfg.dmarc.imap_host))
+    hosts += [(("seeds", str(i), "imap_host"), x.imap_host) for i, x in enumerate(cfg.seeds)]
+    hosts += [(("domains", "sending"), x) for x in cfg.domains.sending]
+    hosts += [(("domains", "link_domains"), x) for x in cfg.domains.link_domains]
+    for at, host in hosts:
+        why = host_problem(host)
+        if why:
+            raise ConfigError(f"{ctx.where(at)}: {host!r} {why}")
+    lists: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+        (("dns", "nameservers"), cfg.dns.nameservers),
+        (("blocklists", "extra_ips"), cfg.blocklists.extra_ips),
+    )
+    for where_at, items in lists:
+        for item in items:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ConfigError(f"{ctx.where(where_at)}: {item!r} is not an IP address") from None
+    if not 0 < cfg.dns.port < 65536:
+        raise ConfigError(f"{ctx.where(('dns', 'port'))} must be from 1 to 65535")
+    for method in cfg.mandrill.response_limits_mb:
+        if method != "*" and not re.fullmatch(r"[a-z]+/[a-z0-9-]+", method):
+            raise ConfigError(
+                f"{ctx.where(('mandrill', 'response_limits_mb'))}: {method!r} is not an "
+                f'endpoint such as "messages/search" (or "*" for the rest; defaults: '
+                f"{', '.join(f'{k} {v:g}' for k, v in MANDRILL_RESPONSE_MB.items())})"
+            )
 
 
 def _check_seed(seed: SeedConfig, at: tuple[str, ...], ctx: _Ctx) -> None:
@@ -564,14 +717,26 @@ def _check_seed(seed: SeedConfig, at: tuple[str, ...], ctx: _Ctx) -> None:
         )
 
 
+def read_secret_file(path: Path, what: str) -> tuple[str, list[str]]:
+    """A secret held in a file, and a warning when others can read it. Only a regular file
+    of at most a few KB is read: a FIFO would hang, /dev/zero would never end."""
+    try:
+        value = read_text(path, SECRET_FILE_BYTES).strip()
+    except FileRefused as exc:
+        raise ConfigError(f"Cannot use the {what} file {path}: {exc}") from None
+    warnings = []
+    if value and _readable_by_others(path):
+        warnings.append(f"{path} holds the {what} and is readable by other users: chmod 600 {path}")
+    return value, warnings
+
+
 def _read_secret(file: str | None, env: str, what: str) -> str:
     """A secret from its file if one is named, else from the environment ('' if unset)."""
     if file:
-        path = Path(file).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read the {what} file {path}: {exc}") from None
+        value, warnings = read_secret_file(Path(file).expanduser(), what)
+        for w in warnings:
+            log.warning("%s", w)
+        return value
     return os.environ.get(env, "").strip() if env else ""
 
 
@@ -600,9 +765,9 @@ def load_config(explicit: str | None = None) -> Config:
             raise ConfigError(f"{path}: config file does not exist (try: mailops config init)")
         return Config()
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+        text = read_text(path, CONFIG_FILE_BYTES)
+    except FileRefused as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc}") from None
     cfg = parse_config(text, path)
     warnings: list[str] = []
     if cfg.mandrill.api_key and _readable_by_others(path):
@@ -624,19 +789,14 @@ def resolve_api_key(cfg: Config) -> tuple[Secret, list[str]]:
     warnings: list[str] = []
     if m.api_key_file:
         keyfile = Path(m.api_key_file).expanduser()
-        try:
-            value = keyfile.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
+        if not keyfile.exists() and not keyfile.is_symlink():
             raise ConfigError(
                 f"No Mandrill API key: [mandrill] api_key_file in {where} names {keyfile}, "
                 "which does not exist"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read the Mandrill API key file {keyfile}: {exc}") from None
+            )
+        value, warnings = read_secret_file(keyfile, "Mandrill API key")
         if not value:
             raise ConfigError(f"No Mandrill API key: the key file {keyfile} is empty")
-        if _readable_by_others(keyfile):
-            warnings.append(f"{keyfile} holds the API key and is readable by others: chmod 600")
         return Secret(value), warnings
     if m.api_key:
         return Secret(m.api_key), warnings

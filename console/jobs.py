@@ -8,6 +8,7 @@ failures. Neither knows about widgets: results leave through `publish`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +42,8 @@ from console.config import (
     parse_schedule,
     resolve_dmarc_password,
 )
+from console.files import FileRefused, read_regular
+from console.limits import EML_FILE_BYTES
 from console.model import (
     Account,
     AccountView,
@@ -173,6 +176,8 @@ class Pipeline:
         self._alerts_lock = threading.Lock()
         #: Off for `mailops check`: a fresh store each run would re-announce every alert.
         self.notifications = True
+        #: where the log is written, named in errors that say "see the log" (None: no log)
+        self.log_path: Path | None = None
         self.dns = dns
         self._dqs_key = dqs_key
         self.store = store
@@ -206,16 +211,21 @@ class Pipeline:
         started = self.wall()
         prev = self.statuses.get(name) or SourceStatus(name)
         error, final = "", False
+        deadline = self.poll_deadline(name)
         try:
-            poll: PollResult = await getattr(self, f"_poll_{name}")()
+            async with asyncio.timeout(deadline):
+                poll: PollResult = await getattr(self, f"_poll_{name}")()
             ok = SourceStatus(name, ok=True, last_ok_at=started, last_attempt_at=started)
             await self._db(self._save_status, ok)
+        except TimeoutError:
+            error = f"{name} poll took longer than its {deadline:g} s deadline; stopped"
+            log.warning("%s", error)
         except SourceError as exc:
             error, final = exc.title, exc.final
             log.warning("%s poll failed: %s", name, exc.title)
         except Exception as exc:  # a bug or a full disk must not end polling, nor hide
             log.exception("%s poll crashed", name)
-            error = f"{name} poll failed unexpectedly ({type(exc).__name__}); see mailops.log"
+            error = self.crash_text(name, exc)
         if error:
             status = replace(
                 prev,
@@ -245,6 +255,27 @@ class Pipeline:
                 task.add_done_callback(self._notifying.discard)
         self.publish(update)
         return update
+
+    def crash_text(self, name: str, exc: Exception) -> str:
+        """The status line for a poll that failed with an exception no source raised: what
+        happened in words when it is known (the disk is full), where the details are if
+        anywhere (`check` writes no log)."""
+        where = f"; see {self.log_path}" if self.log_path else ""
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"disk full: {name} could not be stored ({exc.strerror}: {exc.filename})"
+        if isinstance(exc, OSError):
+            return f"{name} could not be stored ({exc.strerror or exc}: {exc.filename}){where}"
+        if isinstance(exc, MemoryError):
+            return f"out of memory during the {name} poll{where}"
+        return f"{name} poll failed unexpectedly ({type(exc).__name__}){where}"
+
+    def poll_deadline(self, name: str) -> float:
+        """Seconds one poll of `name` may take in all, so a stuck source never holds the
+        scheduler or `check`: `[mandrill.poll] deadline`, and a seed test its wait on top."""
+        base = self.config.mandrill.poll.deadline
+        if name == "seeds":
+            return base + self.config.seed_test.wait_minutes * 60
+        return base
 
     async def notify(self, alerts: Sequence[Alert]) -> None:
         """Webhook and/or command for each new critical alert; a failure is the 'notify'
@@ -449,9 +480,9 @@ class Pipeline:
         if cc.eml:
             path = Path(cc.eml).expanduser()
             try:
-                return await asyncio.to_thread(path.read_bytes)
-            except OSError as exc:
-                raise SourceError(f"cannot read {path} ({exc.strerror or exc})") from None
+                return await asyncio.to_thread(read_regular, path, EML_FILE_BYTES)
+            except FileRefused as exc:
+                raise SourceError(f"cannot use {path}: {exc}") from None
         html = await self.client.render_template(cc.template, dict(cc.merge_vars))
         msg = EmailMessage()
         domains = self.config.domains.sending or [

@@ -62,6 +62,13 @@ class Knobs:
     stall_seconds: float = 0.0
     search_per_minute: int = 0  # 0: no rate limit
     fail_next: dict[str, int] = field(default_factory=dict)  # method → calls left to fail
+    #: method → how its answer's body misbehaves: "endless" (chunked, never ends),
+    #: "huge" (a valid JSON array of huge_bytes, Content-Length announced), "undeclared"
+    #: (the same without Content-Length), "trickle" (the real answer, one byte every
+    #: trickle_seconds), "deep" (an array nested deeper than any parser follows)
+    body_faults: dict[str, str] = field(default_factory=dict)
+    huge_bytes: int = 200 * 1024 * 1024
+    trickle_seconds: float = 5.0
     seed: int = 1
 
 
@@ -658,11 +665,55 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(ApiError("GeneralError", f"simulator failure: {type(exc).__name__}"))
             return
         body = json.dumps(result).encode()
+        fault = knobs.body_faults.get(method)
+        if fault:
+            self._misbehave(fault, body)
+            return
         if sim.roll(knobs.malformed_rate):
             body = b"{'this is': not json"
         elif sim.roll(knobs.truncated_rate):
             body = body[: max(1, len(body) // 2)]
         self._send(200, body)
+
+    def _misbehave(self, fault: str, body: bytes) -> None:
+        """Answer with a hostile body (see Knobs.body_faults) until done or the client leaves."""
+        knobs = self.server.sim.knobs
+        chunk = b'"' + b"x" * 65534 + b'",'
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if fault == "endless":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"1\r\n[\r\n")
+                frame = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+                while True:
+                    self.wfile.write(frame)
+            elif fault in ("huge", "undeclared"):
+                n = max(1, knobs.huge_bytes // len(chunk))
+                if fault == "huge":
+                    self.send_header("Content-Length", str(1 + n * len(chunk) + 3))
+                else:
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(b"[")
+                for _ in range(n):
+                    self.wfile.write(chunk)
+                self.wfile.write(b"1]\n")
+            elif fault == "trickle":
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(knobs.trickle_seconds)
+            elif fault == "deep":
+                deep = b"[" * 100_000 + b"]" * 100_000
+                self.send_header("Content-Length", str(len(deep)))
+                self.end_headers()
+                self.wfile.write(deep)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
 
     def _params(self, raw: bytes) -> dict[str, Any]:
         ctype = self.headers.get("Content-Type", "")

@@ -18,6 +18,7 @@ from imap_tools import AND, MailMessageFlags
 from imap_tools.errors import ImapToolsError
 
 from console.dmarcxml import MAX_INPUT, ReportError, parse_reports
+from console.files import FileRefused, read_regular
 from console.model import DmarcReport
 from console.sources.base import SourceError
 from console.sources.imap import ImapError, SeedMailbox, connect
@@ -33,15 +34,12 @@ class Item:
 
 
 def read_file(path: Path) -> Item:
+    """One report file, refused with its reason when it is not a regular file (a device
+    such as /dev/zero stats as 0 bytes and never ends) or holds more than MAX_INPUT."""
     try:
-        size = path.stat().st_size
-        if size > MAX_INPUT:
-            return Item(path.name, error=f"{size:,} bytes: larger than {MAX_INPUT // 2**20} MB")
-        return Item(path.name, parse_reports(path.read_bytes()))
-    except ReportError as exc:
+        return Item(path.name, parse_reports(read_regular(path, MAX_INPUT)))
+    except (ReportError, FileRefused) as exc:
         return Item(path.name, error=str(exc))
-    except OSError as exc:
-        return Item(path.name, error=f"cannot read it ({exc.strerror or exc})")
 
 
 def iter_paths(paths: list[Path]) -> Iterator[Path]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from imap_tools import AND, H, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessageFlags
 from imap_tools.errors import ImapToolsError, MailboxFolderSelectError, MailboxLoginError
 
+from console.files import FileRefused, read_text
+from console.limits import CA_FILE_BYTES
 from console.secret import Secret
 from console.sources.base import SourceError
 
@@ -64,9 +67,17 @@ class Found:
 
 
 def _ssl_context(box: SeedMailbox) -> ssl.SSLContext:
+    """The default trust, plus the private CA of `ca_file`: read here as a small regular
+    file (OpenSSL would wait for ever on a FIFO), then handed over as data."""
     ctx = ssl.create_default_context()
     if box.ca_file:
-        ctx.load_verify_locations(box.ca_file)
+        path = Path(box.ca_file).expanduser()
+        try:
+            ctx.load_verify_locations(cadata=read_text(path, CA_FILE_BYTES))
+        except FileRefused as exc:
+            raise ImapError(f"Cannot use the CA file {path} for {box.host}: {exc}") from None
+        except ssl.SSLError:
+            raise ImapError(f"The CA file {path} for {box.host} holds no PEM certificate") from None
     return ctx
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from console.limits import MANDRILL_RESPONSE_MB, MB
 from console.model import (
     Account,
     Ip,
@@ -31,6 +32,7 @@ from console.model import (
 )
 from console.secret import Secret
 from console.sources.base import SourceError
+from console.sources.httpbody import BodyTooLarge, mb_text, read_capped
 from console.wire import (
     messages_from,
     parse_account,
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 #: Mandrill returns at most this many items from search, rejects/list and subaccounts/list.
 SEARCH_CAP = 1000
+
 
 RETRYABLE_NAMES = frozenset({"GeneralError", "ServiceUnavailable", "RequestLimitExceeded"})
 
@@ -111,6 +114,7 @@ class MandrillClient:
         sleep: Sleep = asyncio.sleep,
         search_per_minute: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
+        response_limits_mb: dict[str, float] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = key
@@ -127,6 +131,12 @@ class MandrillClient:
         self.ts_filter: bool | None = None
         self._monotonic = monotonic
         self._search_times: deque[float] = deque()
+        self.response_limits_mb = MANDRILL_RESPONSE_MB | (response_limits_mb or {})
+
+    def response_limit(self, method: str) -> int:
+        """The cap, in bytes, on one answer of `method`."""
+        mb = self.response_limits_mb.get(method, self.response_limits_mb["*"])
+        return int(mb * MB)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -154,14 +164,26 @@ class MandrillClient:
                 await self._sleep(delay)
 
     async def _call_once(self, method: str, params: dict[str, Any]) -> Any:
+        """One request under one deadline (connect, send and the whole body: httpx's own
+        timeout is per read, so a trickling server could hold it for ever), its body read
+        with the endpoint's size cap."""
         url = f"{self.base_url}/{method}.json"
         body = {"key": self._key.reveal(), **params}
+        limit = self.response_limit(method)
         try:
-            resp = await self._http.post(url, json=body)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.timeout):
+                async with self._http.stream("POST", url, json=body) as resp:
+                    content = await read_capped(resp, limit)
+        except (TimeoutError, httpx.TimeoutException):
             raise MandrillError(
                 f"Mandrill did not answer {method} within {self.timeout:g}s (timeout)",
                 retryable=True,
+            ) from None
+        except BodyTooLarge as exc:
+            said = "said it would send" if exc.declared else "sent"
+            raise MandrillError(
+                f"Mandrill {said} more than {mb_text(limit)} for {method}; not read "
+                f"(raise [mandrill.response_limits_mb] \"{method}\" if this is real)",
             ) from None
         except httpx.ConnectError:
             raise MandrillError(
@@ -173,36 +195,36 @@ class MandrillClient:
                 f"Connection to Mandrill at {self.host} failed ({type(exc).__name__})",
                 retryable=True,
             ) from None
-        return self._decode(method, resp)
+        return self._decode(method, resp.status_code, content)
 
-    def _decode(self, method: str, resp: httpx.Response) -> Any:
+    def _decode(self, method: str, status: int, content: bytes) -> Any:
         try:
-            data = json.loads(resp.content)
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
             parsed = False
         else:
             parsed = True
-        if resp.status_code == 200:
+        if status == 200:
             if not parsed:
                 raise MandrillError(
                     f"Mandrill sent a malformed answer to {method} (not JSON)", retryable=True
                 )
             if isinstance(data, dict) and data.get("status") == "error" and "name" in data:
-                raise self._named_error(method, data, resp.status_code)
+                raise self._named_error(method, data, status)
             return data
         if parsed and isinstance(data, dict) and data.get("status") == "error":
-            raise self._named_error(method, data, resp.status_code)
-        if resp.status_code >= 500 or resp.status_code == 429:
+            raise self._named_error(method, data, status)
+        if status >= 500 or status == 429:
             raise MandrillError(
-                f"Mandrill answered {method} with HTTP {resp.status_code} and no error body",
-                status=resp.status_code,
+                f"Mandrill answered {method} with HTTP {status} and no error body",
+                status=status,
                 retryable=True,
             )
         raise MandrillError(
-            f"Mandrill answered {method} with HTTP {resp.status_code} "
+            f"Mandrill answered {method} with HTTP {status} "
             f"(is base_url right? {self.base_url})",
-            status=resp.status_code,
+            status=status,
         )
 
     def _named_error(self, method: str, data: dict[str, Any], status: int) -> MandrillError:

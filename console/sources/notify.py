@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from console import __version__
+from console.limits import NOTIFY_RESPONSE_BYTES
 from console.model import Alert
 from console.sources.base import SourceError
+from console.sources.httpbody import BodyTooLarge, read_capped
 
 
 def payload(alert: Alert) -> dict[str, Any]:
@@ -54,19 +56,33 @@ async def post_webhook(
             if attempt:
                 await sleep(2.0 * attempt)
             try:
-                resp = await client.post(url, json=body)
-            except httpx.TimeoutException:
+                code = await _post_status(client, url, body, timeout)
+            except (TimeoutError, httpx.TimeoutException):
                 last = f"webhook {where} did not answer within {timeout:g}s"
                 continue
             except httpx.HTTPError as exc:
                 last = f"webhook {where} unreachable ({type(exc).__name__})"
                 continue
-            if resp.status_code < 300:
+            if code < 300:
                 return
-            last = f"webhook {where} answered HTTP {resp.status_code}"
-            if resp.status_code < 500 and resp.status_code != 429:
+            last = f"webhook {where} answered HTTP {code}"
+            if code < 500 and code != 429:
                 break
     raise SourceError(f"{last} (after {attempt + 1} tries)")
+
+
+async def _post_status(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], timeout: float
+) -> int:
+    """POST under one deadline for the whole exchange; only the status is wanted, so at
+    most a small cap of the answer's body is read (an endless body costs nothing)."""
+    async with asyncio.timeout(timeout):
+        async with client.stream("POST", url, json=body) as resp:
+            try:
+                await read_capped(resp, NOTIFY_RESPONSE_BYTES)
+            except BodyTooLarge:
+                pass  # the status is already known; the rest is never read
+            return resp.status_code
 
 
 async def run_command(command: str, body: dict[str, Any], *, timeout: float = 10.0) -> None:
