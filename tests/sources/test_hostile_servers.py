@@ -20,9 +20,9 @@ import pytest
 
 from console.secret import Secret
 from console.sim import DEMO_KEY, SimServer, Simulator
+from console.sources.base import SourceError
 from console.sources.mandrill import MandrillClient, MandrillError
 from console.sources.notify import post_webhook
-from console.sources.base import SourceError
 
 #: The stated bound on `mailops check` and on the console (README, robustness): the
 #: address space each may use at all, far below what any hostile answer would take.
