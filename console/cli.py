@@ -47,7 +47,7 @@ from console.store import (
     read_seed_runs,
     read_stored_alerts,
 )
-from console.textsafe import visible
+from console.textsafe import SafeFormatter, terminal_lines, visible
 from console.timeutil import Clock, age_text, system_clock
 
 if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait for them
@@ -204,6 +204,12 @@ def _err(text: str) -> None:
     print(f"mailops: {visible(text)}", file=sys.stderr)
 
 
+def _out(text: str = "") -> None:
+    """Human-readable output on stdout, each line through the screens' safe-text function:
+    account, pool and customer names, reasons and kinds all come from outside."""
+    print(terminal_lines(text))
+
+
 # -- console -----------------------------------------------------------------------
 
 
@@ -344,10 +350,20 @@ def make_pipeline(
     )
 
 
+def _quiet_log() -> None:
+    """The one-shot commands print their own summary: only critical log lines reach
+    stderr, and those with outside text made visible."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("mailops: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.CRITICAL)
+
+
 def _log_to(path: Path) -> None:
     """Log to a rotating file in the state dir: the terminal belongs to the console."""
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
@@ -801,7 +817,7 @@ def human_summary(report: dict[str, Any]) -> str:
 
 
 def run_check(config_path: str | None, *, as_json: bool = False) -> int:
-    logging.basicConfig(level=logging.CRITICAL)
+    _quiet_log()
 
     def unusable(reason: str) -> int:
         _err(reason)
@@ -846,7 +862,7 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        print(human_summary(report))
+        _out(human_summary(report))
     return code
 
 
@@ -875,7 +891,7 @@ def seed_table(run: SeedRun) -> str:
 def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
     from console.seeding import seeds_from_config
 
-    logging.basicConfig(level=logging.CRITICAL)
+    _quiet_log()
     try:
         config = load_config(config_path)
         if not config.seeds:
@@ -914,7 +930,7 @@ def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
 
             pipeline.publish = show
             print(
-                f"Sending {len(seeds)} seed messages from {config.seed_test.from_email}; "
+                f"Sending {len(seeds)} seed messages from {visible(config.seed_test.from_email)}; "
                 f"waiting up to {config.seed_test.wait_minutes:g} min…",
                 file=sys.stderr,
             )
@@ -938,7 +954,7 @@ def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
     if as_json:
         print(json.dumps({"stored": stored, "seeds": seed_json(run)}, indent=2))
     else:
-        print(seed_table(run))
+        _out(seed_table(run))
     return seed_exit(run)
 
 
@@ -958,7 +974,7 @@ def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json
     try:
         raw = read_regular(path, EML_FILE_BYTES)
     except FileRefused as exc:
-        _err(f"cannot use {path}: {exc}")
+        _err(f"cannot read {path}: {exc}")
         return EXIT_UNUSABLE
     findings, _ = lint(raw, bulk=bulk)
     sp = config.spamd
@@ -985,14 +1001,14 @@ def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json
             )
         )
     else:
-        print(
+        _out(
             f"{path.name}: {rep.score:.1f} / {rep.threshold:.1f} "
             f"({'SPAM' if rep.is_spam else 'not spam'})"
         )
         for h in sorted(rep.rules, key=lambda h: -h.points):
-            print(f"  {h.points:7.1f}  {h.name:<26} {visible(h.description)}")
+            _out(f"  {h.points:7.1f}  {h.name:<26} {h.description}")
         for f in findings:
-            print(f"  ⚠ {visible(f.text)}")
+            _out(f"  ⚠ {f.text}")
     if rep.is_spam:
         return EXIT_CRITICAL
     return EXIT_WARNING if findings else EXIT_OK
@@ -1046,12 +1062,12 @@ def run_dmarc_import(config_path: str | None, paths: list[str]) -> int:
             print(file=sys.stderr)
     finally:
         store.close()
-    print(
+    _out(
         f"{len(files)} files: {added} reports imported ({records} records), "
         f"{dup} already known, {len(refused)} refused"
     )
     for line in refused:
-        print(f"  refused {visible(line)}")
+        _out(f"  refused {line}")
     if refused and not added and not dup:
         return EXIT_UNUSABLE
     return EXIT_WARNING if refused else EXIT_OK

@@ -10,6 +10,7 @@ markup, so `[bold]` stays literal.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from rich.text import Text
@@ -33,6 +34,20 @@ def visible(text: str, *, keep_newlines: bool = False) -> str:
     if not keep_newlines:
         text = _NEWLINES.sub(" ", text)
     return text
+
+
+def terminal_lines(text: str) -> str:
+    """Text bound for stdout or stderr: each line made visible, the line breaks kept. Every
+    human-readable output of the commands goes through this, whatever it quotes."""
+    return "\n".join(visible(line) for line in text.split("\n"))
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines with outside text made visible: a log is read with `less` or `tail` in a
+    terminal too, and a bounce reason must not retitle it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record), keep_newlines=True)
 
 
 def clip(text: str, width: int) -> str:

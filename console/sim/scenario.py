@@ -25,6 +25,9 @@ HOSTILE_TEXTS = (
     "@SUM(1+1) +cmd|' /C calc'!A0 -2+3 \ud800 lone surrogate",
 )
 
+#: A message state no documentation lists, as a hostile server might send it.
+HOSTILE_STATE = "unsub\x1b]0;owned by state\x07\u202e"
+
 
 @dataclass(frozen=True)
 class Customer:
@@ -304,6 +307,8 @@ class Scenario:
                 events.append(ev(o.delay, "sent", ok))
             else:
                 state, diag = "deferred", tmp
+        if hostile and state == "unsub" and rng.random() < 0.5:
+            state = HOSTILE_STATE  # an unknown state: kept, and shown, as an open enum
         if hostile and state not in ("sent",):
             diag = (diag or "smtp;550 ") + " " + HOSTILE_TEXTS[rng.randrange(len(HOSTILE_TEXTS))]
             if events:
@@ -347,7 +352,17 @@ SCENARIOS: dict[str, Scenario] = {
         noisy_ip=None,
         customers=(Customer("acme-shop", "ACME Shop", 1.0, 95, hard=0.003, complaint=0.0),),
     ),
-    "hostile": Scenario(name="hostile", hostile=True),
+    "hostile": Scenario(
+        name="hostile",
+        hostile=True,
+        # every name Mandrill sends back carries hostile text too
+        username="northwind " + HOSTILE_TEXTS[1],
+        dedicated_pool="Main Pool " + HOSTILE_TEXTS[2],
+        customers=tuple(
+            replace(c, name=f"{c.name} {HOSTILE_TEXTS[i % len(HOSTILE_TEXTS)]}")
+            for i, c in enumerate(Scenario().customers)
+        ),
+    ),
     "heavy": Scenario(name="heavy", per_day=1_000_000, history_days=1),
 }
 
