@@ -474,12 +474,11 @@ def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
             raise ConfigError(f"{ctx.where(keypath)} must be a list of strings")
         return tuple(value)
     if origin is dict and get_args(tp)[1] is float:
-        ok_nums = isinstance(value, dict) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-            for v in value.values()
-        )
-        if not ok_nums:
+        if not isinstance(value, dict):
             raise ConfigError(f"{ctx.where(keypath)} must be a table of positive numbers")
+        for k, v in value.items():
+            if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+                raise ConfigError(f"{ctx.where((*keypath, k))} must be a positive number")
         return {str(k): float(v) for k, v in value.items()}
     if origin is dict and get_args(tp)[1] is str:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
@@ -697,7 +696,7 @@ def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
     for method in cfg.mandrill.response_limits_mb:
         if method != "*" and not re.fullmatch(r"[a-z]+/[a-z0-9-]+", method):
             raise ConfigError(
-                f"{ctx.where(('mandrill', 'response_limits_mb'))}: {method!r} is not an "
+                f"{ctx.where(('mandrill', 'response_limits_mb', method))}: {method!r} is not an "
                 f'endpoint such as "messages/search" (or "*" for the rest; defaults: '
                 f"{', '.join(f'{k} {v:g}' for k, v in MANDRILL_RESPONSE_MB.items())})"
             )
