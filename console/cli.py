@@ -583,8 +583,12 @@ def check_report(
     updates: dict[str, Update],
     seed_run: SeedRun | None = None,
     stored_alerts: Sequence[Alert] = (),
-    dmarc_reports: Sequence[DmarcReport] = (),
+    dmarc_reports: Sequence[DmarcReport] | None = (),
+    state_damage: Sequence[str] = (),
 ) -> tuple[dict[str, Any], int]:
+    """The report `check` prints. `dmarc_reports` None: the stored reports could not be
+    read (the key is null, not empty); `state_damage`: what was wrong with the state dir's
+    files, each a warning finding."""
     from console.analysis.alerts import evaluate as evaluate_alerts
     from console.analysis.dmarc import summarize as summarize_dmarc
     from console.model import FEED_KINDS, SenderDomain
@@ -617,7 +621,7 @@ def check_report(
     blocklists = pipeline.blocklist_view()
     # the same rules as the console's alerts; failing sources are exit 3 on their own
     dmarc_rows = summarize_dmarc(
-        dmarc_reports, pipeline.clock(), 7, pipeline.sending_ips(), config.dmarc
+        dmarc_reports or (), pipeline.clock(), 7, pipeline.sending_ips(), config.dmarc
     )
     inputs = replace(
         pipeline.alert_inputs(),
@@ -630,6 +634,8 @@ def check_report(
     stored = {a.key: a for a in stored_alerts if a.resolved_at is None}
     checked_at = datetime.now(UTC)
     status = max((s.severity for s in signals), key=lambda s: ORDER[s], default="ok")
+    if state_damage and status == "ok":
+        status = "warning"  # part of what the state dir holds could not be read
     listings: dict[str, list[dict[str, Any]]] = {}
     for item in blocklists.listings if blocklists else ():
         listings.setdefault(item.target, []).append(
@@ -659,7 +665,9 @@ def check_report(
             }
             for sig in signals
         ],
-        "findings": [{"severity": sig.severity, "text": sig.message} for sig in signals],
+        "findings": [{"severity": sig.severity, "text": sig.message} for sig in signals]
+        + [{"severity": "warning", "text": f"state: {w}"} for w in state_damage],
+        "state_warnings": list(state_damage),
         "sources": sources,
         "account": None,
         "ips": [
@@ -728,6 +736,8 @@ def check_report(
         }
         for r in dmarc_rows
     ]
+    if dmarc_reports is None:
+        report["dmarc"] = None  # unknown, not "no reports"
     domains = pipeline.store.get_snapshot("domains", list[SenderDomain])
     mandrill = {
         d.domain: {  # Mandrill's own senders/domains verdict
@@ -844,15 +854,15 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
                 return unusable(str(exc))
             pipeline.notifications = False
             updates = asyncio.run(_poll_for_check(pipeline))
-            runs, seed_warnings = read_seed_runs(config.state_path(), limit=1)
-            for w in seed_warnings:
-                _err(f"warning: seed runs: {w}")
+            state = config.state_path()
+            runs, seed_warnings = read_seed_runs(state, limit=1)
+            alerts, alert_warnings = read_stored_alerts(state)
+            dmarc, dmarc_warnings = read_dmarc_reports(state)
+            damage = [*seed_warnings, *alert_warnings, *dmarc_warnings]
+            for w in damage:
+                _err(f"warning: state: {w}")
             report, code = check_report(
-                pipeline,
-                updates,
-                runs[-1] if runs else None,
-                read_stored_alerts(config.state_path()),
-                read_dmarc_reports(config.state_path()),
+                pipeline, updates, runs[-1] if runs else None, alerts, dmarc, damage
             )
         finally:
             store.close()

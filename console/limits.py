@@ -33,3 +33,5 @@ CONFIG_FILE_BYTES = 1 * MB
 CONFIG_MAX_DEPTH = 32
 #: A message file scored by content checks (`.eml`): Mandrill's own limit is 25 MB.
 EML_FILE_BYTES = 32 * MB
+#: One state file (the DMARC reports are the largest: about 200 bytes a record).
+STATE_FILE_BYTES = 4096 * MB

@@ -39,6 +39,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -51,8 +52,12 @@ from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import MemoryStorage, Storage
 
+from console import stateshape
 from console.analysis.feed import FeedIndex, FeedRow
 from console.codec import decode, encode
+from console.files import FileRefused, read_regular
+from console.limits import STATE_FILE_BYTES
+from console.stateshape import Shapes
 from console.timeutil import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -88,53 +93,68 @@ def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]
     return out
 
 
-def _read_docs(path: Path, table: str) -> list[dict[str, Any]]:
+def _shapes_for(path: Path) -> Shapes:
+    """Which shape a state file must have, by its name."""
+    if path.name.startswith("dmarc.json"):
+        return stateshape.DMARC
+    if path.parent.name == "days":
+        return stateshape.PARTITION
+    return stateshape.STATE
+
+
+def _read_docs(path: Path, table: str) -> tuple[list[dict[str, Any]], list[str]]:
     """One table's documents from a state file another process may be writing, read without
-    the lock: writes are atomic renames, so a reader sees a whole file, old or new."""
-    data = AtomicJSONStorage(str(path), read_only=True).read()
+    the lock (writes are atomic renames, so a reader sees a whole file, old or new), and
+    what was wrong with the file. CorruptStateError when none of it can be read."""
+    storage = AtomicJSONStorage(str(path), read_only=True, shapes=_shapes_for(path))
+    data = storage.read()
     docs = (data or {}).get(table) or {}
-    return [d for d in docs.values() if isinstance(d, dict)] if isinstance(docs, dict) else []
+    problems = [f"{path.name}: {p}" for p in storage.damage]
+    return list(docs.values()), problems
 
 
-def _decode_docs(tp: Any, docs: Iterable[dict[str, Any]]) -> list[Any]:
+def _decode_docs(tp: Any, docs: Iterable[dict[str, Any]], warnings: list[str]) -> list[Any]:
     out = []
+    bad = 0
     for d in docs:
         try:
             out.append(decode(tp, d["data"]))
         except (KeyError, TypeError, ValueError):
-            continue  # one unreadable record must not hide the rest
+            bad += 1  # one unreadable record must not hide the rest
+    if bad:
+        warnings.append(f"{bad} stored {tp.__name__} record(s) unreadable; skipped")
     return out
 
 
-def read_stored_alerts(state_dir: Path) -> list[Alert]:
-    """Alerts a console (maybe running now) stored; [] if none or unreadable."""
+def read_stored_alerts(state_dir: Path) -> tuple[list[Alert], list[str]]:
+    """Alerts a console (maybe running now) stored, and any reading problem."""
     from console.model import Alert
 
     try:
-        return _decode_docs(Alert, _read_docs(state_dir / "state.json", "alerts"))
-    except (CorruptStateError, OSError):
-        return []
+        docs, warnings = _read_docs(state_dir / "state.json", "alerts")
+    except CorruptStateError as exc:
+        return [], [str(exc)]
+    return _decode_docs(Alert, docs, warnings), warnings
 
 
-def read_dmarc_reports(state_dir: Path) -> list[DmarcReport]:
-    """DMARC reports a console (maybe running now) stored; [] if none or unreadable."""
+def read_dmarc_reports(state_dir: Path) -> tuple[list[DmarcReport] | None, list[str]]:
+    """DMARC reports a console (maybe running now) stored, and any reading problem; None
+    (not []) when the file cannot be read at all: unknown is not "no reports"."""
     from console.model import DmarcReport
 
     try:
-        return _decode_docs(DmarcReport, _read_docs(state_dir / "dmarc.json", "reports"))
-    except (CorruptStateError, OSError):
-        return []
+        docs, warnings = _read_docs(state_dir / "dmarc.json", "reports")
+    except CorruptStateError as exc:
+        return None, [f"DMARC reports unreadable: {exc}"]
+    return _decode_docs(DmarcReport, docs, warnings), warnings
 
 
 def read_seed_runs(state_dir: Path, limit: int = SEED_RUNS_KEPT) -> tuple[list[SeedRun], list[str]]:
     """The seed runs a console (maybe running now) has stored, and any reading problem."""
-    warnings: list[str] = []
     try:
-        docs = _read_docs(state_dir / "state.json", "seed_runs")
+        docs, warnings = _read_docs(state_dir / "state.json", "seed_runs")
     except CorruptStateError as exc:
         return [], [f"state file unreadable: {exc}"]
-    except OSError as exc:
-        return [], [f"cannot read {state_dir / 'state.json'}: {exc.strerror or exc}"]
     return _decode_runs(docs, limit, warnings), warnings
 
 
@@ -158,24 +178,32 @@ class AtomicJSONStorage(Storage):
     renamed over the old one.
     """
 
-    def __init__(self, path: str, read_only: bool = False) -> None:
+    def __init__(self, path: str, read_only: bool = False, shapes: Shapes | None = None) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.shapes = shapes if shapes is not None else _shapes_for(self.path)
+        #: what the last read dropped for having the wrong shape (the rest was kept)
+        self.damage: list[str] = []
 
     def read(self) -> dict[str, dict[str, Any]] | None:
-        try:
-            text = self.path.read_bytes()
-        except FileNotFoundError:
+        if not os.path.lexists(self.path):
             return None
+        try:
+            text = read_regular(self.path, STATE_FILE_BYTES)
+        except FileRefused as exc:
+            if not os.path.lexists(self.path):
+                return None  # removed between the look and the read
+            raise CorruptStateError(f"{self.path}: {exc}") from None
         if not text.strip():
             return None
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise CorruptStateError(f"{self.path}: {exc}") from None
         if not isinstance(data, dict):
             raise CorruptStateError(f"{self.path}: not a TinyDB document")
-        return data
+        clean, self.damage = stateshape.clean(data, self.shapes)
+        return clean
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         if self.read_only:
@@ -607,7 +635,10 @@ class Store:
         self._lock_fd = fd
 
     def _open_db(self, path: Path) -> TinyDB:
-        """Open one file; a file that fails to parse is moved aside and started afresh."""
+        """Open one file. One that cannot be read at all (not JSON, a directory, no
+        permission) is moved aside and started afresh; one with records of the wrong shape
+        keeps the rest, and the original is copied aside. Either way the warning says so,
+        and a read-only viewer, whose files these are not, shows what it can."""
         db = TinyDB(str(path), storage=_Cache(AtomicJSONStorage), read_only=self.read_only)
         try:
             db.tables()
@@ -616,14 +647,44 @@ class Store:
             if self.read_only:  # not ours to move: show nothing from it, and say so
                 self.warnings.append(f"State file {path.name} is unreadable ({exc})")
                 return TinyDB(storage=MemoryStorage)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-            os.replace(path, aside)
+            aside = self._set_aside(path, exc, move=True)
             msg = f"State file {path.name} was unreadable ({exc}); moved aside to {aside.name}"
-            log.warning(msg)
+            log.warning("%s", msg)
             self.warnings.append(msg)
-            db = TinyDB(str(path), storage=_Cache(AtomicJSONStorage))
+            return TinyDB(str(path), storage=_Cache(AtomicJSONStorage))
+        damage = db.storage.storage.damage  # type: ignore[attr-defined]
+        if damage:
+            what = "; ".join(damage)
+            if self.read_only:
+                self.warnings.append(f"State file {path.name}: {what}; shown without them")
+                return db
+            aside = self._set_aside(path, CorruptStateError(what), move=False)
+            db.storage.storage.write(db.storage.cache)  # type: ignore[attr-defined]
+            msg = (
+                f"State file {path.name}: {what}; the rest was kept, the original copied "
+                f"aside to {aside.name}"
+            )
+            log.warning("%s", msg)
+            self.warnings.append(msg)
         return db
+
+    def _set_aside(self, path: Path, why: Exception, *, move: bool) -> Path:
+        """Move (or copy) a damaged file to `<name>.corrupt-<time>`; a StoreError that says
+        what to do when even that is impossible."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        try:
+            if move:
+                os.replace(path, aside)
+            else:
+                shutil.copyfile(path, aside)
+        except OSError as exc:
+            raise StoreError(
+                f"{why}; it cannot be {'moved' if move else 'copied'} aside either "
+                f"({exc.strerror or exc}). Repair or remove {path} by hand (or give this "
+                "mailops another --state-dir), then start it again."
+            ) from None
+        return aside
 
     @staticmethod
     def _flush(db: TinyDB) -> None:
