@@ -292,6 +292,7 @@ class MailopsApp(App[None]):
         # walking it again on every full collection, which stalls a keystroke.
         gc.freeze()
         self.call_from_thread(self.refresh_feed)
+        self.call_from_thread(self._refresh_banner)  # reading may have found damage
 
     def refresh_feed(self) -> None:
         """Ask the store for the page the feed's filter selects, and show it."""

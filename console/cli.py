@@ -648,6 +648,8 @@ def check_report(
         )
     rdns = {r.ip: r for r in blocklists.ips} if blocklists else {}
     events = pipeline.store.feed_kind_counts()
+    # without the messages, counts built on them are unknown, not zero
+    read = "messages" in updates and bool(updates["messages"].status.ok)
     report: dict[str, Any] = {
         "status": "unknown" if failed else status,
         "checked_at": checked_at.isoformat(),
@@ -678,9 +680,9 @@ def check_report(
                 "warming_up": r.warming_up,
                 "warmup_day": r.warmup_day,
                 "warmup_days": r.warmup_days,
-                "sent": r.sent,
-                "delivered": r.delivered,
-                "delivery_rate": r.delivery_rate,
+                "sent": r.sent if read else None,
+                "delivered": r.delivered if read else None,
+                "delivery_rate": r.delivery_rate if read else None,
                 "noisy_neighbour": r.noisy,
                 "ptr": list(rdns[r.ip].ptr) if r.ip in rdns else None,
                 "fcrdns": rdns[r.ip].fcrdns if r.ip in rdns else None,
@@ -700,8 +702,12 @@ def check_report(
             }
             for s in subs
         ],
-        "events": {k: events.get(k, 0) for k in FEED_KINDS}
-        | {k: v for k, v in events.items() if k not in FEED_KINDS},
+        "events": (
+            {k: events.get(k, 0) for k in FEED_KINDS}
+            | {k: v for k, v in events.items() if k not in FEED_KINDS}
+        )
+        if read
+        else None,
     }
     report["messages_without_ip"] = ip_view.unattributed
     report["seeds"] = seed_json(seed_run)
@@ -808,10 +814,12 @@ def human_summary(report: dict[str, Any]) -> str:
             )
     for ip in report["ips"]:
         warm = f" warm-up day {ip['warmup_day']}/{ip['warmup_days']}" if ip["warming_up"] else ""
-        lines.append(
-            f"  IP {ip['ip']} ({ip['pool']}){warm}: {ip['sent']:,} sent, "
-            f"{_pct(ip['delivery_rate'])} delivered"
+        counts = (
+            "messages not read"
+            if ip["sent"] is None
+            else f"{ip['sent']:,} sent, {_pct(ip['delivery_rate'])} delivered"
         )
+        lines.append(f"  IP {ip['ip']} ({ip['pool']}){warm}: {counts}")
     seeds = report.get("seeds") or []
     if seeds:
         placed: dict[str, int] = {}
@@ -821,8 +829,11 @@ def human_summary(report: dict[str, Any]) -> str:
         lines.append(f"  seed test {seeds[0]['run_at'][:16]}: {summary}")
     for f in report["findings"]:
         lines.append(f"  {'!!' if f['severity'] == 'critical' else '⚠ '} {visible(f['text'])}")
-    ev = ", ".join(f"{k} {v}" for k, v in report["events"].items())
-    lines.append(f"  events (last {report['window_hours']:g} h): {ev}")
+    if report["events"] is None:
+        lines.append(f"  events (last {report['window_hours']:g} h): unknown, messages not read")
+    else:
+        ev = ", ".join(f"{k} {v}" for k, v in report["events"].items())
+        lines.append(f"  events (last {report['window_hours']:g} h): {ev}")
     return "\n".join(lines)
 
 

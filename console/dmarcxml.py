@@ -12,6 +12,7 @@ decompression is capped, so a bomb is rejected instead of filling memory.
 from __future__ import annotations
 
 import io
+import ipaddress
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -126,6 +127,14 @@ def _text(el: Element | None, *path: str) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
+def _source_ip(value: str) -> str:
+    """A record's source_ip, which every summary groups and looks up by: an IP or refused."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ReportError(f"record source_ip {value[:60]!r} is not an IP address") from None
+
+
 def _time(value: str, what: str) -> datetime:
     try:
         return datetime.fromtimestamp(int(float(value)), UTC)
@@ -167,7 +176,7 @@ def parse_xml(doc: bytes) -> DmarcReport:
         auth = _child(rec, "auth_results")
         records.append(
             DmarcRecord(
-                source_ip=_text(row, "source_ip"),
+                source_ip=_source_ip(_text(row, "source_ip")),
                 count=max(0, count),
                 disposition=_text(pe, "disposition").lower(),
                 dkim=_text(pe, "dkim").lower(),

@@ -1045,13 +1045,14 @@ class Store:
             self._feed = FeedIndex()
             self._feed_unread = set(names)
             feed = self._feed
-        bad = 0
+        bad: dict[str, int] = {}
         for name in reversed(names):
             with self._lock:
                 if self._feed is not feed:  # closed or reloaded meanwhile
                     return
                 rows, n, end = _read_feed_rows(self.dir / "days" / f"{name}{EVENTS_SUFFIX}", name)
-                bad += n
+                if n:
+                    bad[f"{name}{EVENTS_SUFFIX}"] = n
                 feed.append_older(rows)
                 self._feed_unread.discard(name)
                 self._feed_read[name] = end
@@ -1062,7 +1063,10 @@ class Store:
                 feed.finish_loading()
                 self._feed_loaded = True
         if bad:
-            self.warnings.append(f"{bad} stored feed events were unreadable and are not shown")
+            where = ", ".join(f"{n} in {f}" for f, n in sorted(bad.items()))
+            msg = f"{sum(bad.values())} stored feed events are unreadable, not shown ({where})"
+            log.warning("%s", msg)
+            self.warnings.append(msg)
 
     def _feed_index(self) -> FeedIndex:
         if not self._feed_loaded:

@@ -6,6 +6,8 @@ malformed item is skipped (None) rather than failing a whole poll.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,6 +47,41 @@ def _str(v: object) -> str:
     return v if isinstance(v, str) else str(v)
 
 
+def _ip(v: object) -> str:
+    """An IP address as Mandrill's documentation types it, or "" for anything else: text
+    or a number in an IP field must never be counted, listed or looked up as an IP."""
+    if not isinstance(v, str) or not v:
+        return ""
+    try:
+        return str(ipaddress.ip_address(v.strip()))
+    except ValueError:
+        return ""
+
+
+def _bool(v: object) -> bool:
+    """JSON true only: the string "true" (or "false", which is truthy) is not a boolean."""
+    return v is True
+
+
+def _opt_bool(v: object) -> bool | None:
+    return v if isinstance(v, bool) else None
+
+
+_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
+
+
+def _domain(v: object) -> str:
+    """A domain name, or "" (a number, an object, text with spaces or controls)."""
+    if not isinstance(v, str):
+        return ""
+    try:
+        ascii_name = v.strip().encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    return v.strip().lower() if _DOMAIN.match(ascii_name) else ""
+
+
 def parse_stats(d: object) -> Stats:
     if not isinstance(d, dict):
         return Stats()
@@ -73,16 +110,17 @@ def parse_account(d: dict[str, Any]) -> Account:
 
 
 def parse_ip(d: object) -> Ip | None:
-    if not isinstance(d, dict) or not d.get("ip"):
+    """An ips/list item; None when its `ip` is not an IP address."""
+    if not isinstance(d, dict) or not _ip(d.get("ip")):
         return None
     w = d.get("warmup") if isinstance(d.get("warmup"), dict) else {}
     assert isinstance(w, dict)
     return Ip(
-        ip=_str(d.get("ip")),
+        ip=_ip(d.get("ip")),
         pool=_str(d.get("pool")),
-        domain=_str(d.get("domain")),
+        domain=_domain(d.get("domain")),
         warmup=Warmup(
-            warming_up=bool(w.get("warming_up")),
+            warming_up=_bool(w.get("warming_up")),
             start_at=parse_mandrill_time(w.get("start_at")),
             end_at=parse_mandrill_time(w.get("end_at")),
         ),
@@ -114,33 +152,33 @@ def parse_reject(d: object) -> Reject | None:
         created_at=parse_mandrill_time(d.get("created_at")),
         last_event_at=parse_mandrill_time(d.get("last_event_at")),
         expires_at=parse_mandrill_time(d.get("expires_at")),
-        expired=bool(d.get("expired")),
+        expired=_bool(d.get("expired")),
         subaccount=_str(d.get("subaccount")),
     )
 
 
 def _valid(section: object) -> bool | None:
-    if isinstance(section, dict) and "valid" in section:
-        return bool(section.get("valid"))
+    if isinstance(section, dict):
+        return _opt_bool(section.get("valid"))
     return None
 
 
 def parse_domain(d: object) -> SenderDomain | None:
-    if not isinstance(d, dict) or not d.get("domain"):
+    """A senders/domains item; None when `domain` is not a domain name."""
+    if not isinstance(d, dict) or not _domain(d.get("domain")):
         return None
     errors = {
         k: _str(d[k].get("error"))
         for k in ("spf", "dkim", "dkim2", "dmarc")
         if isinstance(d.get(k), dict) and d[k].get("error")
     }
-    signing = d.get("valid_signing")
     return SenderDomain(
-        domain=_str(d.get("domain")),
+        domain=_domain(d.get("domain")),
         spf_valid=_valid(d.get("spf")),
         dkim_valid=_valid(d.get("dkim")),
         dkim2_valid=_valid(d.get("dkim2")),
         dmarc_valid=_valid(d.get("dmarc")),
-        valid_signing=None if signing is None else bool(signing),
+        valid_signing=_opt_bool(d.get("valid_signing")),
         verified_at=parse_mandrill_time(d.get("verified_at")),
         errors=errors,
     )
@@ -158,8 +196,8 @@ def parse_smtp_events(items: object) -> tuple[SmtpEvent, ...]:
                 ts=from_ts(e.get("ts")),
                 type=_str(e.get("type")),
                 diag=_str(e.get("diag")),
-                source_ip=_str(e.get("source_ip")),
-                destination_ip=_str(e.get("destination_ip")),
+                source_ip=_ip(e.get("source_ip")),
+                destination_ip=_ip(e.get("destination_ip")),
                 size=_int(e.get("size"), None),
             )
         )
