@@ -868,7 +868,8 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
             state = config.state_path()
             runs, seed_warnings = read_seed_runs(state, limit=1)
             alerts, alert_warnings = read_stored_alerts(state)
-            dmarc, dmarc_warnings = read_dmarc_reports(state)
+            week = pipeline.clock() - timedelta(days=7)  # the window `dmarc` summarises
+            dmarc, dmarc_warnings = read_dmarc_reports(state, since=week)
             damage = [*seed_warnings, *alert_warnings, *dmarc_warnings]
             for w in damage:
                 _err(f"warning: state: {w}")
@@ -1067,8 +1068,8 @@ def run_dmarc_import(config_path: str | None, paths: list[str]) -> int:
             item = read_file(path)
             if item.error:
                 refused.append(f"{path}: {item.error}")
-            else:
-                new, d = store.add_dmarc_reports(item.reports)
+            else:  # written at the end (and every 200 files): one rewrite, not one a file
+                new, d = store.add_dmarc_reports(item.reports, flush=i % 200 == 0)
                 added, dup = added + len(new), dup + d
                 records += sum(len(rep.records) for rep in new)
             if interactive:
@@ -1081,6 +1082,7 @@ def run_dmarc_import(config_path: str | None, paths: list[str]) -> int:
                 )
         if interactive:
             print(file=sys.stderr)
+        store.flush_dmarc()
     finally:
         store.close()
     _out(

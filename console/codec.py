@@ -8,8 +8,9 @@ the start-up of the console.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -28,36 +29,68 @@ def encode(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_types(tp: type) -> tuple[tuple[str, Any], ...]:
+    """Each field's name and resolved type. Resolving the hints evaluates every annotation
+    (they are strings here): once per class, not once per object decoded."""
+    hints = get_type_hints(tp)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(tp))
+
+
 def decode(tp: Any, data: Any) -> Any:
+    return _decoder(tp)(data)
+
+
+def _same(data: Any) -> Any:
+    return data
+
+
+def _time(data: Any) -> datetime | None:
+    return datetime.fromisoformat(data) if isinstance(data, str) else None
+
+
+@functools.cache
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """A function that decodes data of type `tp`, built once per type: walking the type
+    hints for every object decoded cost more than the decoding (a large DMARC history took
+    seconds to read)."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        if data is None:
-            return None
-        members = [a for a in get_args(tp) if a is not type(None)]
-        return decode(members[0], data)
+        inner = _decoder(next(a for a in get_args(tp) if a is not type(None)))
+        return lambda data: None if data is None else inner(data)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _dataclass_decoder(tp)
+    if tp is datetime:
+        return _time
+    args = get_args(tp)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+        if item is _same:
+            return lambda data: tuple(data or ())
+        return lambda data: tuple(item(v) for v in data or ())
+    if origin is tuple:
+        parts = tuple(_decoder(a) for a in args)
+        if all(f is _same for f in parts):
+            return lambda data: tuple(data or ())[: len(parts)]
+        return lambda data: tuple(f(v) for f, v in zip(parts, data or (), strict=False))
+    if origin is list:
+        item = _decoder(args[0] if args else Any)
+        return lambda data: [item(v) for v in data or ()]
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        value = _decoder(args[1] if len(args) == 2 else Any)
+        return lambda data: {k: value(v) for k, v in (data or {}).items()}
+    return _same
+
+
+def _dataclass_decoder(tp: type) -> Callable[[Any], Any]:
+    fields = tuple((name, _decoder(t)) for name, t in _field_types(tp))
+
+    def decode_one(data: Any) -> Any:
         if not isinstance(data, dict):
             raise ValueError(f"expected an object for {tp.__name__}")
-        hints = get_type_hints(tp)
-        kwargs = {
-            f.name: decode(hints[f.name], data[f.name])
-            for f in dataclasses.fields(tp)
-            if f.name in data
-        }
-        return tp(**kwargs)
-    if tp is datetime:
-        return datetime.fromisoformat(data) if isinstance(data, str) else None
-    args = get_args(tp)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], v) for v in data or ())
-        return tuple(decode(a, v) for a, v in zip(args, data or (), strict=False))
-    if origin is list:
-        return [decode(args[0] if args else Any, v) for v in data or ()]
-    if origin in (dict, Mapping) or tp in (dict, Mapping):
-        value_type = args[1] if len(args) == 2 else Any
-        return {k: decode(value_type, v) for k, v in (data or {}).items()}
-    return data
+        return tp(**{name: f(data[name]) for name, f in fields if name in data})
+
+    return decode_one
 
 
 def decode_as(cls: type[T], data: Any) -> T:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from console.config import Thresholds
 from console.model import MessageEvent, SubaccountRow
-from console.textsafe import spreadsheet_safe, visible
+from console.textsafe import spreadsheet_safe, terminal_lines, visible
 
 COLUMNS = (
     "time_utc",
@@ -167,7 +167,7 @@ def _summary_text(sub: SubaccountRow, facts: _Summary, now: datetime, t: Thresho
         "What helps: remove addresses that bounced as non-existent, send only to people who",
         "asked for your mail, and make unsubscribing easy. The attached CSV lists every event.",
     ]
-    return "\n".join(lines) + "\n"
+    return terminal_lines("\n".join(lines)) + "\n"  # a name or reason may hold controls
 
 
 def export_customer_report(

@@ -261,10 +261,13 @@ class Pipeline:
         happened in words when it is known (the disk is full), where the details are if
         anywhere (`check` writes no log)."""
         where = f"; see {self.log_path}" if self.log_path else ""
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return f"disk full: {name} could not be stored ({exc.strerror}: {exc.filename})"
         if isinstance(exc, OSError):
-            return f"{name} could not be stored ({exc.strerror or exc}: {exc.filename}){where}"
+            what = exc.strerror or type(exc).__name__
+            if exc.filename:
+                what += f": {exc.filename}"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                return f"disk full: {name} could not be stored ({what})"
+            return f"{name} could not be stored ({what}){where}"
         if isinstance(exc, MemoryError):
             return f"out of memory during the {name} poll{where}"
         return f"{name} poll failed unexpectedly ({type(exc).__name__}){where}"

@@ -5,7 +5,9 @@ Layout under the state directory:
     lock                 held (flock) by the one writer
     state.json           meta (schema), snapshots, history, cursors, seed runs,
                          alerts (open and recent history), the audit log of actions
-    dmarc.json           DMARC aggregate reports, deduplicated by (reporter, report id)
+    dmarc/YYYY-MM-DD.json  DMARC aggregate reports by the UTC day they end, deduplicated by
+                         (reporter, report id); dmarc.json of earlier versions is split
+                         into these once
     days/YYYY-MM-DDTHH.json  one file per UTC hour of message send time, holding that
                          hour's message index and its counters (a poll rewrites only the
                          hours it touched); days/YYYY-MM-DD.json files from earlier
@@ -55,6 +57,7 @@ from tinydb.storages import MemoryStorage, Storage
 from console import stateshape
 from console.analysis.feed import FeedIndex, FeedRow
 from console.codec import decode, encode
+from console.dmarcstore import LEGACY, DmarcStore, day_files
 from console.files import FileRefused, read_regular
 from console.limits import STATE_FILE_BYTES
 from console.stateshape import Shapes
@@ -95,7 +98,7 @@ def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]
 
 def _shapes_for(path: Path) -> Shapes:
     """Which shape a state file must have, by its name."""
-    if path.name.startswith("dmarc.json"):
+    if path.name.startswith(LEGACY) or path.parent.name == "dmarc":
         return stateshape.DMARC
     if path.parent.name == "days":
         return stateshape.PARTITION
@@ -137,16 +140,28 @@ def read_stored_alerts(state_dir: Path) -> tuple[list[Alert], list[str]]:
     return _decode_docs(Alert, docs, warnings), warnings
 
 
-def read_dmarc_reports(state_dir: Path) -> tuple[list[DmarcReport] | None, list[str]]:
-    """DMARC reports a console (maybe running now) stored, and any reading problem; None
-    (not []) when the file cannot be read at all: unknown is not "no reports"."""
+def read_dmarc_reports(
+    state_dir: Path, since: datetime | None = None
+) -> tuple[list[DmarcReport] | None, list[str]]:
+    """DMARC reports a console (maybe running now) stored that end at or after `since`,
+    and any reading problem; None (not []) when a file of the window cannot be read at
+    all: unknown is not "no reports". Only the days of the window are read."""
     from console.model import DmarcReport
 
-    try:
-        docs, warnings = _read_docs(state_dir / "dmarc.json", "reports")
-    except CorruptStateError as exc:
-        return None, [f"DMARC reports unreadable: {exc}"]
-    return _decode_docs(DmarcReport, docs, warnings), warnings
+    lo = since.timestamp() if since is not None else float("-inf")
+    files = day_files(state_dir, since)
+    if os.path.lexists(state_dir / LEGACY):  # an earlier version's single file
+        files.append(state_dir / LEGACY)
+    out: list[DmarcReport] = []
+    warnings: list[str] = []
+    for path in files:
+        try:
+            docs, problems = _read_docs(path, "reports")
+        except CorruptStateError as exc:
+            return None, [f"DMARC reports unreadable: {exc}"]
+        warnings += problems
+        out += _decode_docs(DmarcReport, (d for d in docs if d["end"] >= lo), warnings)
+    return out, warnings
 
 
 def read_seed_runs(state_dir: Path, limit: int = SEED_RUNS_KEPT) -> tuple[list[SeedRun], list[str]]:
@@ -475,8 +490,10 @@ class Store:
         self._feed_loaded = False
         self._feed_read: dict[str, int] = {}  # bytes of each events file in the index
         self._event_cache: OrderedDict[tuple[str, int], MessageEvent] = OrderedDict()
-        self._dmarc_db: TinyDB | None = None
-        self._dmarc_cache: list[DmarcReport] | None = None
+        self._dmarc = DmarcStore(
+            self.dir, self._open_db, self._flush, self._lock,
+            read_only=read_only, warnings=self.warnings,
+        )  # fmt: skip
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -512,6 +529,11 @@ class Store:
                 self._move_events_out()
                 meta.update({"schema": SCHEMA_VERSION}, doc_ids=[docs[0].doc_id])
                 self._flush(self._db)
+        try:
+            self._dmarc.open()
+        except OSError as exc:
+            self.close()
+            raise StoreError(f"Cannot set up {self.dir / 'dmarc'}: {exc}") from None
         return self
 
     def _move_events_out(self) -> None:
@@ -559,10 +581,7 @@ class Store:
         if self._db is not None:
             self._db.close()
             self._db = None
-        if self._dmarc_db is not None:
-            self._dmarc_db.close()
-            self._dmarc_db = None
-        self._dmarc_cache = None
+        self._dmarc.close()
 
     def reload(self) -> None:
         """Read the files again (a read-only view follows the owner's writes this way)."""
@@ -819,65 +838,25 @@ class Store:
             docs = list(self.db.table("seed_runs").all())
         return _decode_runs(docs, limit, self.warnings)
 
-    # -- DMARC aggregate reports (their own file: many, and read whole) ------------------
+    # -- DMARC aggregate reports (a file per day: see console/dmarcstore.py) -------------
 
-    @property
-    def _dmarc(self) -> TinyDB:
-        if self._dmarc_db is None:
-            self._dmarc_db = self._open_db(self.dir / "dmarc.json")
-        return self._dmarc_db
-
-    def _dmarc_all(self) -> list[DmarcReport]:
-        from console.model import DmarcReport
-
-        if self._dmarc_cache is None:
-            out = []
-            for d in self._dmarc.table("reports").all():
-                try:
-                    out.append(decode(DmarcReport, d["data"]))
-                except (KeyError, TypeError, ValueError) as exc:
-                    self.warnings.append(f"A stored DMARC report is unreadable ({exc}); skipped")
-            self._dmarc_cache = out
-        return self._dmarc_cache
-
-    def add_dmarc_reports(self, reports: Iterable[DmarcReport]) -> tuple[list[DmarcReport], int]:
+    def add_dmarc_reports(
+        self, reports: Iterable[DmarcReport], *, flush: bool = True
+    ) -> tuple[list[DmarcReport], int]:
         """Store new reports; (those added, how many were known) — a report is identified by
-        (reporter, report id). One file write per call."""
-        added: list[DmarcReport] = []
-        dup = 0
-        with self._lock:
-            known = {r.key for r in self._dmarc_all()}
-            table = self._dmarc.table("reports")
-            for r in reports:
-                if r.key in known:
-                    dup += 1
-                    continue
-                known.add(r.key)
-                table.insert({"k": r.key, "end": r.end.timestamp(), "data": encode(r)})
-                assert self._dmarc_cache is not None
-                self._dmarc_cache.append(r)
-                added.append(r)
-            if added:
-                self._flush(self._dmarc)
-        return added, dup
+        (reporter, report id). One write per day touched (`flush`); a batch of files can
+        write once at its end with `flush_dmarc`."""
+        return self._dmarc.add(reports, flush=flush)
+
+    def flush_dmarc(self) -> None:
+        self._dmarc.flush()
 
     def dmarc_reports(self, since: datetime | None = None) -> list[DmarcReport]:
-        with self._lock:
-            reports = list(self._dmarc_all())
-        if since is not None:
-            reports = [r for r in reports if r.end >= since]
-        return reports
+        """The stored reports ending at or after `since`; only their days are read."""
+        return self._dmarc.reports(since)
 
     def prune_dmarc(self, retention_days: int) -> int:
-        cutoff = (self.clock() - timedelta(days=retention_days)).timestamp()
-        with self._lock:
-            table = self._dmarc.table("reports")
-            old = [d.doc_id for d in table.all() if d.get("end", 0) < cutoff]
-            if old:
-                table.remove(doc_ids=old)
-                self._flush(self._dmarc)
-                self._dmarc_cache = None
-        return len(old)
+        return self._dmarc.prune(self.clock() - timedelta(days=retention_days))
 
     # -- alerts and the audit log ------------------------------------------------------
 

@@ -96,7 +96,9 @@ class CustomerScreen(Screen[None]):
         for e in self.events:
             counts[e.kind] = counts.get(e.kind, 0) + 1
         if counts:
-            out.append(" · feed: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            out.append(
+                " · feed: " + ", ".join(f"{visible(k)} {v}" for k, v in sorted(counts.items()))
+            )
         return out
 
     def _alert_text(self) -> Text:

@@ -616,6 +616,9 @@ class Simulator:
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
+    # headers and body go out as two writes: with Nagle on, the second waits for the
+    # client's delayed ACK, 40 ms a request on loopback
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # request lines would carry nothing useful and clutter the console
