@@ -16,14 +16,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
 from console import __version__
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
     from widgets.dmarc import DmarcScreen
     from widgets.dns import DnsScreen
     from widgets.seeds import SeedScreen
+
+W = TypeVar("W", bound=Widget)
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
@@ -166,7 +170,13 @@ class MailopsApp(App[None]):
 
     @property
     def feed(self) -> BounceFeed:
-        return self.query_one(BounceFeed)
+        return self._main(BounceFeed)
+
+    def _main(self, kind: type[W], selector: str = "") -> W:
+        """A widget of the main screen, whatever screen is on top: `App.query_one` asks the
+        screen on view, and a timer firing under the detail or help screen found nothing."""
+        main = self.screen_stack[0]
+        return main.query_one(selector, kind) if selector else main.query_one(kind)
 
     # -- the pipeline, built after the first frame ------------------------------------
 
@@ -208,7 +218,7 @@ class MailopsApp(App[None]):
         release_collector()  # the first frame is drawn: see console.startup
         self._paint_stored()
         self._refresh_banner()
-        self.set_interval(1.0, self._refresh_staleness)
+        self.set_interval(1.0, self._tick_staleness)
         if self.pipeline.store.read_only:
             self.set_interval(READ_ONLY_RELOAD, self._reload_read_only)
         elif self.start_jobs:
@@ -240,7 +250,7 @@ class MailopsApp(App[None]):
         m = self.config.mandrill
         where = f"the file {m.api_key_file}" if m.api_key_file else f"${m.api_key_env}"
         lines += [f"{e}: check the key in {where}, then restart mailops" for e in sorted(finals)]
-        banner = self.query_one("#banner", Static)
+        banner = self._main(Static, "#banner")
         banner.update(Text("\n".join(f"⚠ {visible(w)}" for w in lines)))
         banner.set_class(bool(lines), "shown")
 
@@ -256,23 +266,23 @@ class MailopsApp(App[None]):
         p = self.pipeline
         view = p.account_view()
         if view is not None:
-            self.query_one(ReputationPanel).show_account(view)
-        self.query_one(ReputationPanel).show_subaccounts(p.subaccount_view())
-        self.query_one(WarmupPanel).show_ips(p.ip_view())
+            self._main(ReputationPanel).show_account(view)
+        self._main(ReputationPanel).show_subaccounts(p.subaccount_view())
+        self._main(WarmupPanel).show_ips(p.ip_view())
         rejects = p.rejects_view()
         if rejects is not None:
-            self.query_one(ReputationPanel).show_rejects(rejects)
+            self._main(ReputationPanel).show_rejects(rejects)
         blocklists = p.blocklist_view()
         if blocklists is not None:
-            self.query_one(WarmupPanel).show_blocklists(blocklists)
+            self._main(WarmupPanel).show_blocklists(blocklists)
         if self._feed_started:
             self.refresh_feed()
         else:
             self._feed_started = True
             self.run_worker(self._load_feed, thread=True, group="feed-load")
         self._show_seed_runs(p.seed_view())
-        self.query_one(AlertLine).show(p.alerts_view().alerts)
-        self.query_one(StatusLine).show(p.statuses)
+        self._main(AlertLine).show(p.alerts_view().alerts)
+        self._main(StatusLine).show(p.statuses)
         self._refresh_staleness()
 
     # -- the feed ------------------------------------------------------------------------
@@ -329,17 +339,17 @@ class MailopsApp(App[None]):
     def _apply(self, message: SourceUpdated) -> None:
         u = message.update.result
         if u.account is not None:
-            self.query_one(ReputationPanel).show_account(u.account)
+            self._main(ReputationPanel).show_account(u.account)
         if u.subaccounts is not None:
-            self.query_one(ReputationPanel).show_subaccounts(u.subaccounts)
+            self._main(ReputationPanel).show_subaccounts(u.subaccounts)
         if u.ips is not None:
-            self.query_one(WarmupPanel).show_ips(u.ips)
+            self._main(WarmupPanel).show_ips(u.ips)
         if u.rejects is not None:
-            self.query_one(ReputationPanel).show_rejects(u.rejects)
+            self._main(ReputationPanel).show_rejects(u.rejects)
         if u.new_events:
             self.refresh_feed()
         if u.blocklists is not None:
-            self.query_one(WarmupPanel).show_blocklists(u.blocklists)
+            self._main(WarmupPanel).show_blocklists(u.blocklists)
         if u.alerts is not None:
             self._show_alerts(u.alerts)
         if u.content is not None:
@@ -388,9 +398,9 @@ class MailopsApp(App[None]):
                 screen.show_blocklists(u.blocklists)
             if u.domains is not None:
                 screen.show_mandrill(u.domains)
-        self.query_one(StatusLine).show(self.pipeline.statuses)
+        self._main(StatusLine).show(self.pipeline.statuses)
         self._refresh_staleness()
-        if message.update.status.final or "shown" in self.query_one("#banner").classes:
+        if message.update.status.final or "shown" in self._main(Static, "#banner").classes:
             self._refresh_banner()
 
     def stale_note(self, panel: str) -> str | None:
@@ -409,9 +419,19 @@ class MailopsApp(App[None]):
             return f"stored data, {age} old · polling…" if age else "waiting for first poll…"
         return None
 
+    def _tick_staleness(self) -> None:
+        """The once-a-second ages. A tick can land while the app is closing and the main
+        screen's widgets are already gone: nothing to age then, and no reason to crash."""
+        try:
+            self._refresh_staleness()
+        except NoMatches:
+            closing = getattr(self, "_closing", False) or not self.is_running
+            if not closing and self.screen_stack[0].is_attached:
+                raise
+
     def _refresh_staleness(self) -> None:
-        self.query_one(ReputationPanel).set_stale(self.stale_note("reputation"))
-        self.query_one(WarmupPanel).set_stale(self.stale_note("warmup"))
+        self._main(ReputationPanel).set_stale(self.stale_note("reputation"))
+        self._main(WarmupPanel).set_stale(self.stale_note("warmup"))
         self.feed.set_stale(self.stale_note("feed"))
         if self._dns_screen is not None and self._dns_screen.is_attached:
             self._dns_screen.set_stale(self.stale_note("dns"))
@@ -468,7 +488,7 @@ class MailopsApp(App[None]):
     # -- alerts -----------------------------------------------------------------------
 
     def _show_alerts(self, view: AlertsView) -> None:
-        self.query_one(AlertLine).show(view.alerts)
+        self._main(AlertLine).show(view.alerts)
         screen = self._alerts_screen
         if screen is not None and screen.is_attached:
             screen.show(view.alerts)
@@ -665,14 +685,14 @@ class MailopsApp(App[None]):
         last = runs[-1] if runs else None
         findings = seed_findings(last, self.pipeline.clock())
         ip_notes = [f.text for f in findings if f.topic == "seed-spam"]
-        self.query_one(WarmupPanel).show_seed_notes(ip_notes)
+        self._main(WarmupPanel).show_seed_notes(ip_notes)
         screen = self._seed_screen
         if screen is not None and screen.is_attached:
             screen.show_runs(runs, findings)
 
     def _show_seed_progress(self) -> None:
         p = self._seed_progress
-        status = self.query_one(StatusLine)
+        status = self._main(StatusLine)
         status.progress = (
             f"seed test {p.found}/{p.total} found · {age_text(p.waited_s)}" if p else ""
         )

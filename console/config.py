@@ -848,6 +848,13 @@ dmarc = 1800              # import new DMARC aggregate reports
 content = 86400           # score the [[content_checks]] (also at start, and on `c`)
 jitter = 5
 backoff_cap = 900         # longest wait between retries of a failing source
+deadline = 300            # the most one poll may take in all (a seed test: wait_minutes more)
+
+# [mandrill.response_limits_mb]   # the most one answer may hold, by endpoint; the body is
+# "messages/search" = 16          # streamed and the poll fails once an answer passes it
+# "rejects/list" = 16
+# "subaccounts/list" = 16
+# "*" = 4                         # every other endpoint
 
 [dns]
 # nameservers = ["127.0.0.1"]   # default: the system's resolvers. Spamhaus refuses public

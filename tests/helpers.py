@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 async def wait_for(pred: Callable[[], object], timeout: float = 30.0) -> None:
@@ -31,3 +32,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def offline_config(tmp_path: Path, url: str, extra: str = "") -> Path:
+    """A config for `mailops check` and friends: Mandrill at `url`, DNS only on loopback
+    (port 9 answers nothing, quickly), the state under `tmp_path`."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[mandrill]\nbase_url = "{url}"\ntimeout = 5.0\n'
+        '[dns]\nnameservers = ["127.0.0.1"]\nport = 9\ntimeout = 0.2\ndeadline = 0.4\n'
+        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n' + extra
+    )
+    path.chmod(0o600)
+    return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import json
-from pathlib import Path
 
 from console import cli
 from console.jobs import Pipeline
@@ -13,22 +12,13 @@ from console.secret import Secret
 from console.sim import DEMO_KEY, SimServer
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+from tests.helpers import offline_config
 from tests.ui.conftest import quiet_config
-
-
-def _config(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        f'[mandrill]\nbase_url = "{url}"\ntimeout = 5.0\n'
-        '[dns]\nnameservers = ["127.0.0.1"]\nport = 9\ntimeout = 0.2\ndeadline = 0.4\n'
-        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
-    )
-    return path
 
 
 def test_after_invalid_key_no_count_reads_zero(server: SimServer, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MANDRILL_API_KEY", "wrong-key")
-    cfg = str(_config(tmp_path, server.base_url))
+    cfg = str(offline_config(tmp_path, server.base_url))
     assert cli.main(["check", "--config", cfg]) == 3
     out = capsys.readouterr().out
     assert "events (last 6 h): unknown, messages not read" in out and "hard 0" not in out

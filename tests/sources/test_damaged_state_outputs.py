@@ -11,17 +11,8 @@ from textual.widgets import Static
 from console import cli
 from console.sim import DEMO_KEY, SimServer
 from console.store import Store
+from tests.helpers import offline_config
 from tests.ui.conftest import make_app, settled
-
-
-def _config(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        f'[mandrill]\nbase_url = "{url}"\ntimeout = 5.0\n'
-        '[dns]\nnameservers = ["127.0.0.1"]\nport = 9\ntimeout = 0.2\ndeadline = 0.4\n'
-        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
-    )
-    return path
 
 
 def test_check_reports_a_damaged_dmarc_json_as_unknown(
@@ -31,7 +22,7 @@ def test_check_reports_a_damaged_dmarc_json_as_unknown(
     state.mkdir()
     (state / "dmarc.json").write_text('{"reports": {"1": {"k": "google|1", "end": 17')  # cut
     monkeypatch.setenv("MANDRILL_API_KEY", DEMO_KEY)
-    cli.main(["check", "--json", "--config", str(_config(tmp_path, server.base_url))])
+    cli.main(["check", "--json", "--config", str(offline_config(tmp_path, server.base_url))])
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert report["dmarc"] is None  # unknown, never "no reports"
@@ -46,7 +37,7 @@ def test_check_reports_wrong_shaped_records(server: SimServer, tmp_path, monkeyp
     state.mkdir()
     (state / "dmarc.json").write_text('{"reports": {"1": {"k": "g|1", "end": "x", "data": 1}}}')
     monkeypatch.setenv("MANDRILL_API_KEY", DEMO_KEY)
-    cli.main(["check", "--json", "--config", str(_config(tmp_path, server.base_url))])
+    cli.main(["check", "--json", "--config", str(offline_config(tmp_path, server.base_url))])
     report = json.loads(capsys.readouterr().out)
     assert report["dmarc"] == []
     assert "1 record(s) of table 'reports' had the wrong shape" in report["state_warnings"][0]

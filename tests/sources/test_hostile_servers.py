@@ -234,16 +234,50 @@ def _console_until(cmd: list[str], log: Path, want: str, limit_mb: int, timeout:
         os.close(fd)
 
 
-@pytest.mark.parametrize("mode", ("endless", "huge"))
+@pytest.mark.parametrize("mode", MODES)
 def test_the_console_stays_under_its_bound_and_keeps_polling(hostile, sim, tmp_path, mode):
     _, cfg = hostile
-    sim.knobs.body_faults = {"messages/search": mode}
+    sim.knobs.body_faults = {"messages/search": mode, "rejects/list": mode}
+    sim.knobs.trickle_seconds = 1.0
     log = tmp_path / "state" / "mailops.log"
     code = _console_until(
-        ["-m", "console", "--config", str(cfg)], log, "messages poll failed", CONSOLE_BOUND_MB, 60
+        ["-m", "console", "--config", str(cfg)], log, " poll failed: ", CONSOLE_BOUND_MB, 60
     )
     text = log.read_text(errors="replace")
-    assert "sent more than 16 MB for messages/search" in text or "would send more" in text
+    said = {
+        "endless": "sent more than 16 MB for",
+        "huge": "said it would send more than 16 MB for",
+        "undeclared": "sent more than 16 MB for",
+        "trickle": "did not answer rejects/list within 3s",
+        "deep": "malformed answer to",
+    }[mode]
+    assert said in text, text[-2000:]
     assert "MemoryError" not in text and "crashed" not in text
     assert code == 0  # it quit when asked: the failing poll took nothing else down
     assert sim.calls["users/info"] >= 1 and sim.calls["ips/list"] >= 1
+
+
+async def test_each_poll_has_a_deadline_of_its_own(server: SimServer, sim: Simulator, store, clock):
+    """A source slower than any single timeout (here: a per-request timeout of 30 s and a
+    server trickling its answer) is stopped by the poll's own deadline; the next poll of
+    another source runs as usual."""
+    from dataclasses import replace
+
+    from console.jobs import Pipeline
+    from tests.ui.conftest import quiet_config
+
+    cfg = quiet_config(server.base_url, str(store.dir))
+    poll = replace(cfg.mandrill.poll, deadline=1.0)
+    cfg = replace(cfg, mandrill=replace(cfg.mandrill, poll=poll))
+    sim.knobs.body_faults = {"users/info": "trickle"}
+    sim.knobs.trickle_seconds = 0.2
+    client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=30.0, retries=0)
+    p = Pipeline(client, store, cfg, clock=clock)
+    started = time.monotonic()
+    u = await p.run("account")
+    assert time.monotonic() - started < 2.0
+    assert u.status.ok is False
+    assert u.status.error == "account poll took longer than its 1 s deadline; stopped"
+    assert (await p.run("ips")).status.ok
+    assert p.poll_deadline("seeds") == 1.0 + cfg.seed_test.wait_minutes * 60
+    await client.aclose()

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from console.model import SeedResult, SeedRun
 from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
 from console.sim.scenario import HOSTILE_TEXTS
 from console.textsafe import SafeFormatter
+from tests.helpers import offline_config
 
 #: What must never reach a terminal raw: ESC, BEL, NUL, other C0, C1, bidi controls.
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -39,19 +39,8 @@ def hostile_server():
         yield srv
 
 
-def _config(tmp_path: Path, url: str, extra: str = "") -> Path:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        f'[mandrill]\nbase_url = "{url}"\ntimeout = 10.0\n'
-        '[dns]\nnameservers = ["127.0.0.1"]\nport = 9\ntimeout = 0.2\ndeadline = 0.4\n'
-        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n' + extra
-    )
-    path.chmod(0o600)
-    return path
-
-
 def test_check_prints_hostile_names_kinds_and_reasons_as_text(hostile_server, tmp_path):
-    cfg = _config(tmp_path, hostile_server.base_url)
+    cfg = offline_config(tmp_path, hostile_server.base_url)
     env = {"MANDRILL_API_KEY": DEMO_KEY, "PATH": "/usr/bin:/bin"}
     res = subprocess.run(
         [sys.executable, "-m", "console", "check", "--config", str(cfg)],
@@ -120,7 +109,8 @@ def test_content_check_prints_hostile_file_names_and_lint_as_text(spamd_server, 
                        filename="inv\x1b]0;t\x07\u202e.pdf")  # fmt: skip
     path = tmp_path / "evil\x1b[2J.eml"
     path.write_bytes(msg.as_bytes())
-    cfg = _config(tmp_path, "http://127.0.0.1:9/api/1.0", f"[spamd]\nport = {spamd_server.port}\n")
+    spamd = f"[spamd]\nport = {spamd_server.port}\n"
+    cfg = offline_config(tmp_path, "http://127.0.0.1:9/api/1.0", spamd)
     assert cli.main(["content-check", "--config", str(cfg), str(path)]) == 1
     out = capsys.readouterr().out
     assert raw_free(out) and "evil\\x1b[2J.eml" in out and "PDF attachment" in out
@@ -129,7 +119,7 @@ def test_content_check_prints_hostile_file_names_and_lint_as_text(spamd_server, 
 def test_dmarc_import_prints_hostile_paths_and_reasons_as_text(tmp_path, capsys):
     bad = tmp_path / "report\x1b]52;c;ZXZpbA==\x07.xml"
     bad.write_bytes(b"<feedback><report_metadata>\x1b]0;t\x07")
-    cfg = _config(tmp_path, "http://127.0.0.1:9/api/1.0")
+    cfg = offline_config(tmp_path, "http://127.0.0.1:9/api/1.0")
     assert cli.main(["dmarc", "import", "--config", str(cfg), str(bad)]) == 3
     out = capsys.readouterr().out
     assert raw_free(out) and "refused" in out and "\\x1b]52;c;ZXZpbA==\\x07" in out
