@@ -71,41 +71,62 @@ CHECK_SOURCES = (
 )
 
 
+#: The options that may stand before or after a subcommand, and the commands each applies
+#: to ("" is the console itself). Given where it does not apply, it is an error, never
+#: silently ignored.
+GLOBAL_OPTIONS: dict[str, tuple[str, ...]] = {
+    "config": ("", "check", "seed-test", "content-check", "dmarc import", "config init"),
+    "state_dir": ("", "check", "seed-test", "dmarc import"),
+    "read_only": ("",),
+}
+
+
+def _add_globals(p: argparse.ArgumentParser, command: str, *, top: bool = False) -> None:
+    """The global options this command takes. On a subcommand they default to SUPPRESS, so
+    one given before the subcommand is not overwritten by the subcommand's default."""
+    extra: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+    if top or command in GLOBAL_OPTIONS["config"]:
+        p.add_argument(
+            "--config",
+            metavar="PATH",
+            help="config file (default: $MAILOPS_CONFIG, else mailops/config.toml in the "
+            "config dir)",
+            **extra,
+        )
+    if top or command in GLOBAL_OPTIONS["state_dir"]:
+        p.add_argument("--state-dir", metavar="DIR", help="override [storage] state_dir", **extra)
+    if top or command in GLOBAL_OPTIONS["read_only"]:
+        p.add_argument(
+            "--read-only",
+            action="store_true",
+            help="no actions (reject removal, warm-up, pause): look, don't touch",
+            **extra,
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        help="config file (default: $MAILOPS_CONFIG, else mailops/config.toml in the config dir)",
-    )
     p = argparse.ArgumentParser(
         prog="mailops",
-        parents=[common],
         description="Terminal operations console for email deliverability on Mandrill.",
-        epilog="Config precedence: --config, then $MAILOPS_CONFIG, then the platform config path.",
+        epilog="Config precedence: --config, then $MAILOPS_CONFIG, then the platform config path. "
+        "--config, --state-dir and --read-only may stand before or after the subcommand.",
     )
     p.add_argument("--version", action="version", version=f"mailops {__version__}")
     p.add_argument("--demo", action="store_true", help="open the console on the built-in simulator")
-    p.add_argument("--state-dir", metavar="DIR", help="override [storage] state_dir")
-    p.add_argument(
-        "--read-only",
-        action="store_true",
-        help="no actions (reject removal, warm-up, pause): look, don't touch",
-    )
+    _add_globals(p, "", top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser(
         "check",
-        parents=[common],
         help="poll every source once and report (exit 0 ok, 1 warning, 2 critical, 3 unusable)",
         description="Poll every configured source once, print a summary, exit with its status: "
         "0 healthy, 1 warning, 2 critical, 3 unusable config or unreachable source.",
     )
     c.add_argument("--json", action="store_true", help="print JSON (schema in README)")
+    _add_globals(c, "check")
 
     st = sub.add_parser(
         "seed-test",
-        parents=[common],
         help="send one seed test now and print where each message landed",
         description="Send one test message to every [[seeds]] mailbox through Mandrill, watch "
         "the mailboxes over IMAP, and print each placement. Exit 0 all in the inbox, 1 some "
@@ -113,10 +134,10 @@ def _parser() -> argparse.ArgumentParser:
         "checkable. The run is stored for the console and `mailops check`.",
     )
     st.add_argument("--json", action="store_true", help="print the run as JSON")
+    _add_globals(st, "seed-test")
 
     cc = sub.add_parser(
         "content-check",
-        parents=[common],
         help="score one message with spamd and lint it",
         description="Score one RFC 5322 message (.eml) with spamd ([spamd] in the config) and "
         "lint it. Exit 0 clean, 1 lint findings, 2 spam, 3 spamd unreachable or unreadable file.",
@@ -124,17 +145,18 @@ def _parser() -> argparse.ArgumentParser:
     cc.add_argument("file", metavar="FILE.eml")
     cc.add_argument("--bulk", action="store_true", help="require List-Unsubscribe (one-click)")
     cc.add_argument("--json", action="store_true", help="print JSON")
+    _add_globals(cc, "content-check")
 
     dm = sub.add_parser("dmarc", help="DMARC aggregate reports")
     dm_sub = dm.add_subparsers(dest="dmarc_command", metavar="ACTION")
     imp = dm_sub.add_parser(
         "import",
-        parents=[common],
         help="import report files (zip, gzip or XML; directories are searched)",
         description="Import DMARC aggregate report files into the state dir, with a summary. "
         "Exit 0 all imported, 1 some refused, 3 none readable or the state dir unusable.",
     )
     imp.add_argument("paths", nargs="+", metavar="PATH", help="report files or directories")
+    _add_globals(imp, "dmarc import")
 
     s = sub.add_parser(
         "simulate",
@@ -164,39 +186,68 @@ def _parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="manage the config file")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
-    init = cfg_sub.add_parser(
-        "init", parents=[common], help="write a commented config template (mode 0600)"
-    )
+    init = cfg_sub.add_parser("init", help="write a commented config template (mode 0600)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_globals(init, "config init")
     return p
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    """ "check", "dmarc import", "config init"… ("" for the console itself)."""
+    if args.command == "dmarc":
+        return f"dmarc {args.dmarc_command or ''}".strip()
+    if args.command == "config":
+        return f"config {args.config_command or ''}".strip()
+    return args.command or ""
+
+
+def _check_globals(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A global option given before a subcommand it does not apply to is an error."""
+    command = _command_name(args)
+    for name, applies in GLOBAL_OPTIONS.items():
+        if getattr(args, name, None) and command not in applies:
+            flag = "--" + name.replace("_", "-")
+            p.error(f"{flag} does not apply to `mailops {command}`")
+    if args.demo and command:
+        p.error(f"--demo opens the console; it does not apply to `mailops {command}`")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_globals(parser, args)
     if args.command is not None:  # the console releases it after its first frame
         release_collector()
     try:
         if args.command == "check":
-            return run_check(args.config, as_json=args.json)
+            return run_check(args.config, as_json=args.json, state_dir=args.state_dir)
         if args.command == "simulate":
             return run_simulate(args)
         if args.command == "content-check":
             return run_content_check(args.config, args.file, bulk=args.bulk, as_json=args.json)
         if args.command == "dmarc":
             if args.dmarc_command != "import":
-                _parser().parse_args(["dmarc", "--help"])
-            return run_dmarc_import(args.config, args.paths)
+                parser.parse_args(["dmarc", "--help"])
+            return run_dmarc_import(args.config, args.paths, state_dir=args.state_dir)
         if args.command == "seed-test":
-            return run_seed_command(args.config, as_json=args.json)
+            return run_seed_command(args.config, as_json=args.json, state_dir=args.state_dir)
         if args.command == "config":
             if args.config_command != "init":
-                _parser().parse_args(["config", "--help"])
+                parser.parse_args(["config", "--help"])
             return run_config_init(args.config, force=args.force)
         if args.demo:
             return run_demo(args.state_dir, read_only=args.read_only)
         return run_console(args.config, args.state_dir, read_only=args.read_only)
     except KeyboardInterrupt:
         return 130
+
+
+def _load(config_path: str | None, state_dir: str | None = None) -> Config:
+    """The config, with --state-dir over [storage] state_dir."""
+    config = load_config(config_path)
+    if state_dir:
+        config = replace(config, storage=replace(config.storage, state_dir=state_dir))
+    return config
 
 
 def _err(text: str) -> None:
@@ -215,9 +266,7 @@ def _out(text: str = "") -> None:
 
 def run_console(config_path: str | None, state_dir: str | None, *, read_only: bool = False) -> int:
     try:
-        config = load_config(config_path)
-        if state_dir:
-            config = replace(config, storage=replace(config.storage, state_dir=state_dir))
+        config = _load(config_path, state_dir)
         if read_only:
             config = replace(config, ui=replace(config.ui, read_only=True))
         key, warnings = resolve_api_key(config)
@@ -837,7 +886,9 @@ def human_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_check(config_path: str | None, *, as_json: bool = False) -> int:
+def run_check(
+    config_path: str | None, *, as_json: bool = False, state_dir: str | None = None
+) -> int:
     _quiet_log()
 
     def unusable(reason: str) -> int:
@@ -847,7 +898,7 @@ def run_check(config_path: str | None, *, as_json: bool = False) -> int:
         return EXIT_UNUSABLE
 
     try:
-        config = load_config(config_path)
+        config = _load(config_path, state_dir)
         key, key_warnings = resolve_api_key(config)
     except ConfigError as exc:
         return unusable(str(exc))
@@ -910,12 +961,14 @@ def seed_table(run: SeedRun) -> str:
     return "\n".join(lines)
 
 
-def run_seed_command(config_path: str | None, *, as_json: bool = False) -> int:
+def run_seed_command(
+    config_path: str | None, *, as_json: bool = False, state_dir: str | None = None
+) -> int:
     from console.seeding import seeds_from_config
 
     _quiet_log()
     try:
-        config = load_config(config_path)
+        config = _load(config_path, state_dir)
         if not config.seeds:
             raise ConfigError(
                 f"{config.path or 'the config'}: no [[seeds]] configured; "
@@ -1039,11 +1092,13 @@ def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json
 # -- dmarc import --------------------------------------------------------------------------
 
 
-def run_dmarc_import(config_path: str | None, paths: list[str]) -> int:
+def run_dmarc_import(
+    config_path: str | None, paths: list[str], *, state_dir: str | None = None
+) -> int:
     from console.sources.dmarc_inbox import iter_paths, read_file
 
     try:
-        config = load_config(config_path)
+        config = _load(config_path, state_dir)
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_UNUSABLE
