@@ -574,16 +574,22 @@ def _dns_json(d: DomainDns | None) -> dict[str, Any]:
         return {"spf": None, "dkim": None, "dmarc": None, "mx": None}
     return {
         "spf": {
-            "valid": d.spf.valid,
+            "valid": None if d.spf.temperror else d.spf.valid,  # null: no answer, unknown
+            "temperror": d.spf.temperror,
             "lookups": d.spf.lookups,
             "void_lookups": d.spf.void_lookups,
             "error": d.spf.error or None,
         },
         "dkim": {
-            k.selector: {"valid": k.valid, "kind": k.kind, "error": k.error or None} for k in d.dkim
+            k.selector: {
+                "valid": None if k.temperror else k.valid,
+                "kind": k.kind,
+                "error": k.error or None,
+            }
+            for k in d.dkim
         },
         "dmarc": {
-            "valid": d.dmarc.valid,
+            "valid": None if d.dmarc.temperror else d.dmarc.valid,
             "policy": d.dmarc.policy or None,
             "rua": list(d.dmarc.rua),
             "rua_authorized": dict(d.dmarc.authorized),

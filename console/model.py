@@ -330,6 +330,8 @@ class SpfCheck:
     mandrill_include: bool = False
     error: str = ""
     warnings: tuple[str, ...] = ()
+    #: a lookup timed out or was refused (RFC 7208 §4.4): the verdict is unknown, not a fail
+    temperror: bool = False
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,7 @@ class DkimCheck:
     target: str = ""  # the CNAME target, when there is one
     record: str = ""
     error: str = ""
+    temperror: bool = False  # the lookup failed: unknown, not missing
 
 
 @dataclass(frozen=True)
@@ -360,11 +363,14 @@ class DmarcCheck:
     ruf: tuple[str, ...] = ()
     adkim: str = ""
     aspf: str = ""
-    #: rua/ruf address → whether its domain authorizes reports about ours (RFC 7489 7.1);
-    #: addresses in our own domain need no authorization and are left out.
-    authorized: Mapping[str, bool] = field(default_factory=dict, hash=False, compare=False)
+    #: rua/ruf address → whether its domain authorizes reports about ours (RFC 7489 7.1),
+    #: None when the lookup failed; addresses in our own domain need no authorization.
+    authorized: Mapping[str, bool | None] = field(
+        default_factory=dict, hash=False, compare=False
+    )
     error: str = ""
     warnings: tuple[str, ...] = ()
+    temperror: bool = False  # the record's lookup failed: unknown, not a fail
 
 
 @dataclass(frozen=True)

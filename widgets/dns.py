@@ -121,16 +121,29 @@ class DnsScreen(Screen[None]):
             if d is None:
                 spf = dkim = dmarc = mx = cell("not checked yet", 18, UNKNOWN)
             else:
-                spf = _word(d.spf.valid, f"ok ({d.spf.lookups}/10)" if d.spf.valid else "FAIL")
-                bad = [k.selector for k in d.dkim if not k.valid]
+                spf = _word(
+                    None if d.spf.temperror else d.spf.valid,
+                    "unknown (no answer)"
+                    if d.spf.temperror
+                    else (f"ok ({d.spf.lookups}/10)" if d.spf.valid else "FAIL"),
+                )
+                unknown = [k.selector for k in d.dkim if k.temperror]
+                bad = [k.selector for k in d.dkim if not k.valid and not k.temperror]
                 legacy = [k.selector for k in d.dkim if k.kind == "legacy"]
                 dkim_text = "ok" if not bad else "FAIL " + ",".join(bad)
+                if unknown:
+                    dkim_text += " ?" + ",".join(unknown)
                 if legacy:
                     dkim_text += " +legacy"
-                dkim = _word(not bad and bool(d.dkim), dkim_text if d.dkim else "none")
+                dkim_ok = None if unknown and not bad else (not bad and bool(d.dkim))
+                dkim = _word(dkim_ok, dkim_text if d.dkim else "none")
                 dmarc = _word(
-                    d.dmarc.valid if d.dmarc.policy != "none" else None,
-                    f"p={d.dmarc.policy}" if d.dmarc.valid else "FAIL",
+                    None
+                    if d.dmarc.temperror or d.dmarc.policy == "none"
+                    else d.dmarc.valid,
+                    "unknown (no answer)"
+                    if d.dmarc.temperror
+                    else (f"p={d.dmarc.policy}" if d.dmarc.valid else "FAIL"),
                 )
                 mx = _word(bool(d.mx), "ok" if d.mx else "none")
             if m is None:

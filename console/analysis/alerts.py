@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from console.analysis.authdns import auth_judgements
 from console.analysis.content import median_before
 from console.analysis.dmarc import DomainRow
 from console.analysis.health import ORDER, dns_findings
@@ -333,43 +334,7 @@ def evaluate(
                     )
     if x.dns is not None:
         for d in x.dns:
-            if not d.spf.valid:
-                out.append(
-                    Signal(
-                        "dns_auth",
-                        f"{d.domain} SPF",
-                        "critical",
-                        f"{d.domain}: SPF fails: {d.spf.error}",
-                    )
-                )
-            for k in d.dkim:
-                if not k.valid:
-                    out.append(
-                        Signal(
-                            "dns_auth",
-                            f"{d.domain} DKIM {k.selector}",
-                            "critical",
-                            f"{d.domain}: DKIM {k.selector} fails: {k.error}",
-                        )
-                    )
-            if not d.dmarc.valid:
-                out.append(
-                    Signal(
-                        "dns_auth",
-                        f"{d.domain} DMARC",
-                        "critical",
-                        f"{d.domain}: DMARC fails: {d.dmarc.error}",
-                    )
-                )
-            elif d.dmarc.policy == "none":
-                out.append(
-                    Signal(
-                        "dns_auth",
-                        f"{d.domain} DMARC",
-                        "warning",
-                        f"{d.domain}: DMARC policy is none (monitoring only)",
-                    )
-                )
+            out += [Signal("dns_auth", subj, sev, text) for subj, sev, text in auth_judgements(d)]
     if x.blocklists is not None:
         for f in dns_findings((), x.blocklists):
             rule = "blocklist" if ": listed (" in f.text else "dns_unknown"

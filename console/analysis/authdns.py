@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from console.model import DkimCheck, DmarcCheck, SpfCheck
+from console.model import DkimCheck, DmarcCheck, DomainDns, SpfCheck
 
 MANDRILL_SPF_INCLUDE = "spf.mandrillapp.com"
 
@@ -38,10 +38,36 @@ def _includes(parsed: Any) -> bool:
     return isinstance(redirect, dict) and _includes(redirect.get("parsed"))
 
 
+#: How dnspython's errors, as checkdmarc passes them on in its text, name a lookup that
+#: got no answer: a timeout, REFUSED or SERVFAIL is not an answer at all.
+_NO_ANSWER = (
+    ("lifetime expired", "timeout"),
+    ("timed out", "timeout"),
+    ("answered REFUSED", "REFUSED"),
+    ("answered SERVFAIL", "SERVFAIL"),
+    ("All nameservers failed", "SERVFAIL"),
+)
+
+
+def lookup_failure(text: str) -> str:
+    """"timeout", "REFUSED", "SERVFAIL" when `text` (a checkdmarc error) says a lookup got
+    no answer, else "". checkdmarc reports these as a permerror or "no record"; RFC 7208
+    §4.4 and §5.2 make them a temperror: unknown, to be asked again."""
+    return next((what for marker, what in _NO_ANSWER if marker in text), "")
+
+
 def spf_check(result: Mapping[str, Any]) -> SpfCheck:
     valid = bool(result.get("valid"))
     include = _includes(result.get("parsed"))
     error = str(result.get("error") or "")
+    failure = "" if valid else lookup_failure(error)
+    if failure:
+        return SpfCheck(
+            valid=False,
+            record=str(result.get("record") or ""),
+            error=f"temperror: a lookup got no answer ({failure}): {error}",
+            temperror=True,
+        )
     if valid and not include:
         error = f"the record does not include {MANDRILL_SPF_INCLUDE}: Mandrill's IPs may fail SPF"
         valid = False
@@ -65,8 +91,13 @@ def parse_tags(record: str) -> dict[str, str]:
     return tags
 
 
-def dkim_check(selector: str, cname: str, txt: tuple[str, ...], error: str = "") -> DkimCheck:
-    """Judge one selector: where its CNAME points, and whether a usable key is behind it."""
+def dkim_check(
+    selector: str, cname: str, txt: tuple[str, ...], error: str = "", *, temperror: bool = False
+) -> DkimCheck:
+    """Judge one selector: where its CNAME points, and whether a usable key is behind it.
+    `temperror`: its lookup got no answer, so nothing can be said of the key."""
+    if temperror:
+        return DkimCheck(selector, False, "missing", cname, "", error, temperror=True)
     legacy = selector in LEGACY_SELECTORS
     expected = MANDRILL_DKIM_TARGETS.get(selector)
     kind = "legacy" if legacy else ("cname" if cname else ("txt" if txt else "missing"))
@@ -113,7 +144,11 @@ def dkim_check(selector: str, cname: str, txt: tuple[str, ...], error: str = "")
     return out(True)
 
 
-def dmarc_check(result: Mapping[str, Any], authorized: Mapping[str, bool]) -> DmarcCheck:
+def dmarc_check(
+    result: Mapping[str, Any], authorized: Mapping[str, bool | None]
+) -> DmarcCheck:
+    """The record's verdict. Report addresses that have not authorized the domain do not
+    make the record fail: it is applied all the same, only those reports will not come."""
     tags = result.get("tags") or {}
 
     def tag(name: str) -> Any:
@@ -131,11 +166,12 @@ def dmarc_check(result: Mapping[str, Any], authorized: Mapping[str, bool]) -> Dm
     pct = tag("pct")
     valid = bool(result.get("valid"))
     error = str(result.get("error") or "")
-    unauthorized = [a for a, ok in authorized.items() if not ok]
-    if valid and unauthorized:
-        error = "report destination not authorized: " + ", ".join(unauthorized)
+    failure = "" if valid else lookup_failure(error)
+    if failure:
+        error = f"a lookup got no answer ({failure}): {error}"
     return DmarcCheck(
-        valid=valid and not unauthorized,
+        valid=valid,
+        temperror=bool(failure),
         record=str(result.get("record") or ""),
         policy=str(tag("p") or ""),
         subdomain_policy=str(tag("sp") or ""),
@@ -169,3 +205,42 @@ def external_destinations(domain: str, rua: tuple[str, ...], ruf: tuple[str, ...
 def authorization_name(domain: str, uri: str) -> str:
     dest = uri.split("@", 1)[1].split("!", 1)[0].rstrip(".").lower()
     return f"{domain.rstrip('.').lower()}._report._dmarc.{dest}"
+
+
+def auth_judgements(d: DomainDns) -> list[tuple[str, str, str]]:
+    """What a domain's SPF, DKIM and DMARC say, as (subject, severity, sentence): the one
+    judgement the alert rules, `check` and the screens share. A lookup that got no answer
+    is a warning that says so, never "fails"."""
+    out: list[tuple[str, str, str]] = []
+    spf = d.spf
+    if spf.temperror:
+        out.append((f"{d.domain} SPF", "warning", f"{d.domain}: SPF unknown: {spf.error}"))
+    elif not spf.valid:
+        out.append((f"{d.domain} SPF", "critical", f"{d.domain}: SPF fails: {spf.error}"))
+    for k in d.dkim:
+        subject = f"{d.domain} DKIM {k.selector}"
+        if k.temperror:
+            out.append((subject, "warning", f"{d.domain}: DKIM {k.selector} unknown: {k.error}"))
+        elif not k.valid:
+            out.append((subject, "critical", f"{d.domain}: DKIM {k.selector} fails: {k.error}"))
+    m = d.dmarc
+    subject = f"{d.domain} DMARC"
+    if m.temperror:
+        out.append((subject, "warning", f"{d.domain}: DMARC unknown: {m.error}"))
+    elif not m.valid:
+        out.append((subject, "critical", f"{d.domain}: DMARC fails: {m.error}"))
+    elif m.policy == "none":
+        out.append((subject, "warning", f"{d.domain}: DMARC policy is none (monitoring only)"))
+    if m.valid:
+        refused = [a for a, ok in m.authorized.items() if ok is False]
+        unknown = [a for a, ok in m.authorized.items() if ok is None]
+        if refused:
+            out.append((f"{subject} reports", "warning",
+                        f"{d.domain}: DMARC valid (p={m.policy}), but no aggregate reports will "
+                        f"arrive at {', '.join(refused)}: that domain has not authorized "
+                        "reports about this one"))  # fmt: skip
+        if unknown:
+            out.append((f"{subject} reports", "warning",
+                        f"{d.domain}: DMARC valid (p={m.policy}); whether {', '.join(unknown)} "
+                        "accepts its reports is unknown (the lookup got no answer)"))  # fmt: skip
+    return out

@@ -29,16 +29,10 @@ def dns_findings(domains: Sequence[DomainDns], blocklists: BlocklistView | None)
     """A listing on a major list or failing SPF/DKIM/DMARC is critical; anything that left
     a question unanswered (error, broken, timeout) is a warning — never "ok"."""
     found: list[Finding] = []
+    from console.analysis.authdns import auth_judgements  # the model loads after the frame
+
     for d in domains:
-        if not d.spf.valid:
-            found.append(Finding("critical", f"{d.domain}: SPF fails: {d.spf.error}"))
-        for k in d.dkim:
-            if not k.valid:
-                found.append(Finding("critical", f"{d.domain}: DKIM {k.selector} fails: {k.error}"))
-        if not d.dmarc.valid:
-            found.append(Finding("critical", f"{d.domain}: DMARC fails: {d.dmarc.error}"))
-        elif d.dmarc.policy == "none":
-            found.append(Finding("warning", f"{d.domain}: DMARC policy is none (monitoring only)"))
+        found += [Finding(sev, text) for _, sev, text in auth_judgements(d)]
     if blocklists is not None:
         for item in blocklists.listings:
             where = f"{item.target} on {item.zone}"

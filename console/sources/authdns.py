@@ -68,7 +68,8 @@ async def _dkim(client: DnsClient, domain: str, selector: str) -> DkimCheck | No
     if txt.rcode in ("NXDOMAIN", "NODATA") and selector in LEGACY_SELECTORS:
         return None  # no legacy key is the good case: nothing to report
     if txt.rcode in ("TIMEOUT", "REFUSED", "SERVFAIL", "ERROR"):
-        return dkim_check(selector, cname, (), f"DNS {txt.rcode.lower()}: {txt.detail}".strip())
+        why = f"DNS {txt.rcode.lower()}: {txt.detail}".strip().rstrip(":")
+        return dkim_check(selector, cname, (), why, temperror=True)
     return dkim_check(selector, cname, txt.txt if txt.rcode == "NOERROR" else ())
 
 
@@ -80,12 +81,15 @@ async def check_domain(
     )
     dkims = [await _dkim(client, domain, s) for s in selectors]
     draft = dmarc_check(dmarc_result, {})
-    authorized: dict[str, bool] = {}
+    authorized: dict[str, bool | None] = {}
     for uri in external_destinations(domain, draft.rua, draft.ruf):
         answer = await client.query(authorization_name(domain, uri), "TXT")
-        authorized[uri] = answer.rcode == "NOERROR" and any(
-            t.replace(" ", "").upper().startswith("V=DMARC1") for t in answer.txt
-        )
+        if answer.rcode in ("NOERROR", "NXDOMAIN", "NODATA"):
+            authorized[uri] = answer.rcode == "NOERROR" and any(
+                t.replace(" ", "").upper().startswith("V=DMARC1") for t in answer.txt
+            )
+        else:  # no answer: unknown, never "not authorized"
+            authorized[uri] = None
     mx = await client.query(domain, "MX")
     mx_error = "" if mx.rcode == "NOERROR" else f"no MX ({mx.rcode})"
     return DomainDns(

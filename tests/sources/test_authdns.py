@@ -61,10 +61,46 @@ async def test_dmarc_external_destination_without_authorization(client):
     d = await check_domain(client, "toomany.test", (), timeout=1.0)
     assert d.dmarc.policy == "none"
     assert d.dmarc.authorized == {"mailto:reports@nowhere.test": False}
-    assert not d.dmarc.valid and "not authorized" in d.dmarc.error
+    # the record is applied all the same: valid, only those reports will not arrive
+    from console.analysis.authdns import auth_judgements
+
+    assert d.dmarc.valid
+    said = {subject: text for subject, _, text in auth_judgements(d)}
+    assert "no aggregate reports will arrive at mailto:reports@nowhere.test" in said[
+        "toomany.test DMARC reports"
+    ]
 
 
 async def test_missing_dkim_is_reported(client):
     d = await check_domain(client, "twospf.test", ("mte1",), timeout=1.0)
     (k,) = d.dkim
     assert k.kind == "missing" and not k.valid and "no DKIM record" in k.error
+
+
+async def test_lookups_without_an_answer_are_unknown_never_a_failure(client):
+    """REFUSED behind an include is a temperror (RFC 7208 §4.4, §5.2), not a permerror or
+    "no SPF record"; an authorization lookup that got no answer is unknown, not "not
+    authorized"; a DKIM key that could not be fetched is unknown, not missing."""
+    from console.analysis.authdns import auth_judgements
+
+    d = await check_domain(client, "refused.test", ("mte1",), timeout=1.0)
+    assert d.spf.temperror and "REFUSED" in d.spf.error and "temperror" in d.spf.error
+    (k,) = d.dkim
+    assert k.temperror and "refused" in k.error.lower()
+    assert d.dmarc.valid and not d.dmarc.temperror and d.dmarc.policy == "quarantine"
+    assert d.dmarc.authorized == {"mailto:reports@unserved.example": None}
+    said = {subject: (sev, text) for subject, sev, text in auth_judgements(d)}
+    assert said["refused.test SPF"][0] == "warning" and "SPF unknown" in said["refused.test SPF"][1]
+    assert said["refused.test DKIM mte1"][0] == "warning"
+    assert "refused.test DMARC" not in said  # valid, p=quarantine: nothing wrong with it
+    assert "is unknown" in said["refused.test DMARC reports"][1]
+    assert not any(sev == "critical" for sev, _ in said.values())
+
+
+async def test_a_server_that_never_answers_makes_everything_unknown():
+    from console.analysis.authdns import auth_judgements
+
+    silent = DnsClient(["127.0.0.1"], port=9, timeout=0.2, deadline=0.5)
+    d = await check_domain(silent, "good.test", ("mte1",), timeout=0.3)
+    assert d.spf.temperror and d.dmarc.temperror and d.dkim[0].temperror
+    assert {sev for _, sev, _ in auth_judgements(d)} == {"warning"}
