@@ -408,8 +408,9 @@ class MailopsApp(App[None]):
         sts = [
             self.pipeline.statuses[s] for s in PANEL_SOURCES[panel] if s in self.pipeline.statuses
         ]
+        partial = [st.partial for st in sts if st.ok and st.partial]
         if all(st.ok for st in sts):
-            return None
+            return f"partial · {partial[0][:70]}" if partial else None
         oks = [st.last_ok_at for st in sts if st.last_ok_at]
         age = age_text((self.wall() - min(oks)).total_seconds()) if oks else None
         errors = [st.error for st in sts if st.ok is False and st.error]

@@ -666,6 +666,12 @@ def check_report(
             "error": st.error or None,
             "polled_at": st.last_attempt_at.isoformat() if st.last_attempt_at else None,
         }
+        if name in pipeline.covered_until:  # a read of messages: did it see them all?
+            sources[name] |= {
+                "complete": st.ok is True and not st.partial,
+                "covered_until": pipeline.covered_until[name].isoformat(),
+                "partial": st.partial or None,
+            }
         if not st.ok:
             failed.append(name)
     view = pipeline.account_view()
@@ -703,8 +709,12 @@ def check_report(
         )
     rdns = {r.ip: r for r in blocklists.ips} if blocklists else {}
     events = pipeline.store.feed_kind_counts()
-    # without the messages, counts built on them are unknown, not zero
+    # without the messages, counts built on them are unknown, not zero; partial when the
+    # read was cut short
     read = "messages" in updates and bool(updates["messages"].status.ok)
+    cut = updates["messages"].status.partial if read else ""
+    if cut and status == "ok":
+        status = "warning"
     report: dict[str, Any] = {
         "status": "unknown" if failed else status,
         "checked_at": checked_at.isoformat(),
@@ -723,7 +733,9 @@ def check_report(
             for sig in signals
         ],
         "findings": [{"severity": sig.severity, "text": sig.message} for sig in signals]
-        + [{"severity": "warning", "text": f"state: {w}"} for w in state_damage],
+        + [{"severity": "warning", "text": f"state: {w}"} for w in state_damage]
+        + ([{"severity": "warning", "text": f"messages partial: {cut}"}] if cut else []),
+        "messages_complete": (not cut) if read else None,
         "state_warnings": list(state_damage),
         "sources": sources,
         "account": None,
@@ -735,6 +747,7 @@ def check_report(
                 "warming_up": r.warming_up,
                 "warmup_day": r.warmup_day,
                 "warmup_days": r.warmup_days,
+                "complete": (not cut) if read else None,
                 "sent": r.sent if read else None,
                 "delivered": r.delivered if read else None,
                 "delivery_rate": r.delivery_rate if read else None,
@@ -884,6 +897,9 @@ def human_summary(report: dict[str, Any]) -> str:
         lines.append(f"  seed test {seeds[0]['run_at'][:16]}: {summary}")
     for f in report["findings"]:
         lines.append(f"  {'!!' if f['severity'] == 'critical' else '⚠ '} {visible(f['text'])}")
+    partial = (report["sources"].get("messages") or {}).get("partial")
+    if partial:
+        lines.append(f"  ⚠  messages: {partial}; the counts here are PARTIAL")
     if report["events"] is None:
         lines.append(f"  events (last {report['window_hours']:g} h): unknown, messages not read")
     else:

@@ -178,6 +178,9 @@ class Pipeline:
         self.notifications = True
         #: where the log is written, named in errors that say "see the log" (None: no log)
         self.log_path: Path | None = None
+        self._partial: dict[str, str] = {}  # what the running poll of a source could not read
+        #: per message source, the last second its latest poll read whole
+        self.covered_until: dict[str, datetime] = {}
         self.dns = dns
         self._dqs_key = dqs_key
         self.store = store
@@ -213,9 +216,18 @@ class Pipeline:
         error, final = "", False
         deadline = self.poll_deadline(name)
         try:
+            self._partial.pop(name, None)
             async with asyncio.timeout(deadline):
                 poll: PollResult = await getattr(self, f"_poll_{name}")()
-            ok = SourceStatus(name, ok=True, last_ok_at=started, last_attempt_at=started)
+            ok = SourceStatus(
+                name,
+                ok=True,
+                last_ok_at=started,
+                last_attempt_at=started,
+                partial=self._partial.get(name, ""),
+            )
+            if ok.partial:
+                log.warning("%s poll partial: %s", name, ok.partial)
             await self._db(self._save_status, ok)
         except TimeoutError:
             error = f"{name} poll took longer than its {deadline:g} s deadline; stopped"
@@ -773,9 +785,10 @@ class Pipeline:
         return await self._read_window("rescan", start, now, LATE_STATES_QUERY)
 
     async def _read_window(self, name: str, start: int, end: int, query: str) -> PollResult:
-        result = await self.client.search_range(
-            start, end, query=query, budget=self.config.mandrill.max_search_calls
-        )
+        budget = self.config.mandrill.max_search_calls
+        result = await self.client.search_range(start, end, query=query, budget=budget)
+        self._partial[name] = result.shortfall(budget)
+        self.covered_until[name] = datetime.fromtimestamp(result.covered_until, UTC)
 
         def save() -> PollResult:
             self._prune_hourly()

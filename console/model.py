@@ -257,6 +257,9 @@ class SourceStatus:
     error: str = ""
     final: bool = False  # an error retrying cannot fix (e.g. Invalid_Key)
     failures: int = 0
+    #: the poll worked but did not read all it should (e.g. "read up to 05:12 UTC: the
+    #: search budget was spent"): what is built on it is partial, and says so
+    partial: str = ""
 
 
 @dataclass(frozen=True)

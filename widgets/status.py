@@ -55,6 +55,10 @@ class StatusLine(Static):
                 out.append(f" (last good {age})", style="dim")
             elif st.ok is None:  # not polled yet this run: age of the stored poll, if any
                 out.append(f"{st.name} … {age if st.last_ok_at else 'waiting'}", style="dim")
+            elif st.partial:  # it worked, but did not read everything: say so, in yellow
+                out.append(f"{st.name} ◐ ", style="bold yellow")
+                out.append(age)
+                out.append(f" partial: {clip(visible(st.partial), 70)}", style="yellow")
             else:
                 out.append(f"{st.name} ✓ ", style="green")
                 out.append(age)

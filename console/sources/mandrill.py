@@ -97,6 +97,23 @@ class SearchResult:
     complete: bool = True
     overfull_seconds: list[int] = field(default_factory=list)
 
+    def shortfall(self, budget: int) -> str:
+        """Why this read did not see every message of its window, in words ('' when it
+        did): a spent budget, or seconds (or days, reading by days) over the cap."""
+        if not self.complete:
+            until = datetime.fromtimestamp(self.covered_until, UTC).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"read only up to {until} UTC: the budget of {budget} searches was spent "
+                "([mandrill] max_search_calls)"
+            )
+        if self.overfull_seconds:
+            n = len(self.overfull_seconds)
+            return (
+                f"{n} window(s) held more than Mandrill's {SEARCH_CAP:,}-message page "
+                "and could not be split further: some messages were not read"
+            )
+        return ""
+
 
 Sleep = Callable[[float], Awaitable[None]]
 
