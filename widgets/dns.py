@@ -123,16 +123,22 @@ class DnsScreen(Screen[None]):
             else:
                 spf = _word(
                     None if d.spf.temperror else d.spf.valid,
-                    "unknown (no answer)"
+                    "unknown: no answer"
                     if d.spf.temperror
-                    else (f"ok ({d.spf.lookups}/10)" if d.spf.valid else "FAIL"),
+                    else (
+                        (f"ok ({d.spf.lookups}/10)" if d.spf.lookups is not None else "ok")
+                        if d.spf.valid
+                        else "FAIL"
+                    ),
                 )
                 unknown = [k.selector for k in d.dkim if k.temperror]
                 bad = [k.selector for k in d.dkim if not k.valid and not k.temperror]
                 legacy = [k.selector for k in d.dkim if k.kind == "legacy"]
-                dkim_text = "ok" if not bad else "FAIL " + ",".join(bad)
+                dkim_text = "FAIL " + ",".join(bad) if bad else "ok"
                 if unknown:
-                    dkim_text += " ?" + ",".join(unknown)
+                    dkim_text = ("" if not bad else dkim_text + " ") + "unknown " + ",".join(
+                        unknown
+                    )
                 if legacy:
                     dkim_text += " +legacy"
                 dkim_ok = None if unknown and not bad else (not bad and bool(d.dkim))
@@ -141,7 +147,7 @@ class DnsScreen(Screen[None]):
                     None
                     if d.dmarc.temperror or d.dmarc.policy == "none"
                     else d.dmarc.valid,
-                    "unknown (no answer)"
+                    "unknown: no answer"
                     if d.dmarc.temperror
                     else (f"p={d.dmarc.policy}" if d.dmarc.valid else "FAIL"),
                 )
@@ -217,7 +223,12 @@ class DnsScreen(Screen[None]):
                 body.append(visible(value or "—") + "\n")
 
             line("SPF record", d.spf.record)
-            line("SPF", f"{d.spf.lookups} lookups, {d.spf.void_lookups} void; {d.spf.error}")
+            counted = (
+                f"{d.spf.lookups} of 10 DNS lookups, {d.spf.void_lookups} of 2 void"
+                if d.spf.lookups is not None
+                else "lookups not counted (the record was not evaluated)"
+            )
+            line("SPF", f"{counted}; {d.spf.error}" if d.spf.error else counted)
             for k in d.dkim:
                 line(
                     f"DKIM {k.selector} ({k.kind})",
