@@ -107,6 +107,17 @@ def _limit(x: float) -> str:
     return f"{x * 100:g}%"
 
 
+def beside(value: float, limit: float) -> tuple[str, str]:
+    """A rate and the limit it is compared with, printed with as many digits as it takes
+    for them to differ: "0.100% is above 0.1%" reads as false, "0.10004% … 0.10000%" not."""
+    digits = 3 if value < 0.01 else 1
+    while True:
+        v, lim = f"{value * 100:.{digits}f}%", f"{limit * 100:.{digits}f}%"
+        if v != lim or digits >= 8:
+            return v, lim
+        digits += 1
+
+
 def _rate_rules(
     out: list[Signal],
     rule: str,
@@ -125,12 +136,15 @@ def _rate_rules(
     sev = "critical" if rate > crit else ("warning" if rate > warn else "")
     if sev:
         limit = crit if sev == "critical" else warn
+        shown, lim = _pct(rate), _limit(limit)
+        if float(shown.rstrip("%")) <= float(lim.rstrip("%")):  # rounding hides the excess
+            shown, lim = beside(rate, limit)
         out.append(
             Signal(
                 rule,
                 subject,
                 sev,
-                f"{what} {_pct(rate)} ({n:,} of {total:,}) is above {_limit(limit)}{why}",
+                f"{what} {shown} ({n:,} of {total:,}) is above {lim}{why}",
             )
         )
 

@@ -237,3 +237,26 @@ def test_each_failing_dns_check_is_its_own_alert():
     assert got["dns_auth|legacy.example DMARC"][0] == "warning"
     good = replace(bad, spf=SpfCheck(True), dkim=(), dmarc=DmarcCheck(True, policy="reject"))
     assert fire(dns=[good]) == {}
+
+
+def test_rounding_never_contradicts_the_threshold():
+    from console.analysis.alerts import beside
+
+    assert beside(0.0010004, 0.001) == ("0.10004%", "0.10000%")
+    assert beside(0.02003, 0.02) == ("2.003%", "2.000%")
+    assert beside(0.025, 0.02) == ("2.5%", "2.0%")
+
+
+def test_a_rate_just_over_its_limit_prints_the_digits_that_show_it():
+    from console.analysis.alerts import _rate_rules
+    from console.config import AlertConfig
+
+    out: list = []
+    _rate_rules(out, "complaints", "account", "complaint rate", 1_0004, 10_000_000,
+                0.001, 0.003, "", AlertConfig())  # fmt: skip
+    (sig,) = out
+    assert "complaint rate 0.10004% (10,004 of 10,000,000) is above 0.10000%" in sig.message
+    out = []
+    _rate_rules(out, "complaints", "account", "complaint rate", 5, 1000, 0.001, 0.003, "",
+                AlertConfig())  # fmt: skip
+    assert "0.500% (5 of 1,000) is above 0.3%" in out[0].message
