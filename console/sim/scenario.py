@@ -247,8 +247,14 @@ class Scenario:
                 "to": "+15555550100",
                 "from": "+15555550199",
                 "text": "Your code is 123456",
+                "consent": "onetime",
+                "tags": [],
+                "opens": 0,
+                "clicks": 0,
+                "opens_detail": [],
+                "clicks_detail": [],
                 "state": "sent",
-                "sms_events": [{"ts": o.ts + 1, "type": "sent"}],
+                "sms_events": [{"ts": o.ts + 1, "state": "sent"}],
             }
         final = now_ts >= o.ts + o.delay
         rng = random.Random(o.rng_seed)
@@ -308,7 +314,9 @@ class Scenario:
                 state, diag = "deferred", tmp
         elif path == "reject":
             state = "rejected"
-            reject = {"reason": "hard-bounce", "last_event_at": None}
+            # the hard bounce that put the address on the denylist, three days before
+            earlier = datetime.fromtimestamp(o.ts - 3 * 86400, UTC)
+            reject = {"reason": "hard-bounce", "last_event_at": f"{earlier:%Y-%m-%d %H:%M:%S}"}
             events = []
         elif path in ("spam", "unsub"):
             events.append(ev(2, "sent", ok))

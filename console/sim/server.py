@@ -336,6 +336,9 @@ class Simulator:
         message = p.get("message")
         if not isinstance(message, dict) or not isinstance(message.get("to"), list):
             raise ApiError("ValidationError", "Validation error: message.to must be an array")
+        sub = message.get("subaccount")
+        if sub and sub not in {c.id for c in self.scenario.customers}:
+            raise ApiError("Unknown_Subaccount", f"No subaccount exists with the id '{sub}'")
         now = self.clock()
         out = []
         for i, rcpt in enumerate(message["to"]):
@@ -389,12 +392,22 @@ class Simulator:
                 "slug": slug,
                 "name": slug.replace("-", " ").title(),
                 "subject": subject,
+                "from_email": None,
+                "from_name": None,
+                "text": None,
                 "code": self.TEMPLATE_HTML.get(slug, ""),
+                "publish_name": slug.replace("-", " ").title(),
                 "publish_code": self.TEMPLATE_HTML.get(slug, ""),
+                "publish_subject": subject,
+                "publish_from_email": None,
+                "publish_from_name": None,
+                "publish_text": None,
                 "labels": [],
                 "created_at": "2025-09-01 09:00:00",
                 "updated_at": "2026-10-01 09:00:00",
+                "draft_updated_at": "2026-10-01 09:00:00",
                 "published_at": "2026-10-01 09:00:00",
+                "is_broken_template": False,
             }
             for slug, subject in self.TEMPLATES.items()
         ]
@@ -499,13 +512,18 @@ class Simulator:
             raise ApiError("Invalid_Reject", f"Email {email!r} is not in the rejection list")
         with self._lock:
             self.deleted_rejects.add(email.lower())
-        return {"email": email, "deleted": True, "subaccount": sub}
+        out: dict[str, Any] = {"email": email, "deleted": True}
+        if sub:  # a string in the spec: absent, not null, when there is none
+            out["subaccount"] = sub
+        return out
 
     def m_rejects_list(self, p: dict[str, Any]) -> Any:
         now = self.clock()
         sc = self.scenario
         email = p.get("email")
         sub = p.get("subaccount")
+        if sub and sub not in {c.id for c in sc.customers}:
+            raise ApiError("Unknown_Subaccount", f"No subaccount exists with the id '{sub}'")
         out = []
         for i in reversed(sc.index_range((now - timedelta(days=3)).timestamp(), now.timestamp())):
             o = sc.outcome(i)
@@ -583,10 +601,11 @@ class Simulator:
                 "domain": good,
                 "created_at": "2025-04-15 13:22:49",
                 "last_tested_at": to_mandrill_time(self.clock()),
-                "spf": {"valid": True, "valid_after": "2025-04-15 14:00:00", "error": None},
-                "dkim": {"valid": True, "valid_after": "2025-04-15 13:00:00", "error": None},
-                "dkim2": {"valid": True, "valid_after": "2025-04-15 13:00:00", "error": None},
-                "dmarc": {"valid": True, "error": None},
+                # the spec types error and valid_after as strings: absent when there is none
+                "spf": {"valid": True, "valid_after": "2025-04-15 14:00:00"},
+                "dkim": {"valid": True, "valid_after": "2025-04-15 13:00:00"},
+                "dkim2": {"valid": True, "valid_after": "2025-04-15 13:00:00"},
+                "dmarc": {"valid": True},
                 "verified_at": "2025-04-20 13:00:00",
                 "valid_signing": True,
                 "verify_txt_key": "wtwm-d3lEsGLX6yeb24weA",
@@ -595,13 +614,12 @@ class Simulator:
                 "domain": legacy,
                 "created_at": "2023-01-10 10:00:00",
                 "last_tested_at": to_mandrill_time(self.clock()),
-                "spf": {"valid": True, "valid_after": None, "error": None},
+                "spf": {"valid": True},
                 "dkim": {
                     "valid": False,
-                    "valid_after": None,
                     "error": "does not match the required CNAME target of dkim1.mandrillapp.com",
                 },
-                "dkim2": {"valid": False, "valid_after": None, "error": "no CNAME found"},
+                "dkim2": {"valid": False, "error": "no CNAME found"},
                 "dmarc": {
                     "valid": False,
                     "error": "The record doesn't begin with a valid version tag.",
