@@ -86,7 +86,9 @@ def test_check_json_against_the_simulator(simulator, tmp_path: Path):
     domains = {d["domain"]: d for d in report["domains"]}
     good, legacy = domains["notify.northwind.example"], domains["mail.northwind-legacy.example"]
     assert good["mandrill"]["dkim"] is True and legacy["mandrill"]["dmarc"] is False
-    assert good["spf"] == {"valid": True, "lookups": 1, "void_lookups": 0, "error": None}
+    assert good["spf"] == {
+        "valid": True, "temperror": False, "lookups": 1, "void_lookups": 0, "error": None
+    }
     assert good["dkim"]["mte1"] == {"valid": True, "kind": "cname", "error": None}
     assert good["dmarc"]["valid"] and good["dmarc"]["policy"] == "reject"
     assert legacy["dkim"]["mandrill"]["kind"] == "legacy" and not legacy["dkim"]["mte1"]["valid"]
