@@ -365,11 +365,13 @@ def make_pipeline(
     `seeds` None builds the IMAP seed mailboxes from [[seeds]]; `check` passes () since
     it only reports stored seed runs and must not need the seed passwords."""
     from console.jobs import Pipeline
+    from console.searchbudget import SharedSearchBudget
     from console.seeding import seeds_from_config
     from console.sources.dns import DnsClient
     from console.sources.mandrill import MandrillClient
 
     m = config.mandrill
+    shared = SharedSearchBudget(config.state_path(), m.search_per_minute)
     client = MandrillClient(
         m.base_url,
         key,
@@ -377,6 +379,7 @@ def make_pipeline(
         retries=m.retries,
         search_per_minute=m.search_per_minute,
         response_limits_mb=m.response_limits_mb,
+        shared_budget=shared.reserve,
     )
     d = config.dns
     dns = DnsClient(

@@ -132,6 +132,7 @@ class MandrillClient:
         search_per_minute: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
         response_limits_mb: dict[str, float] | None = None,
+        shared_budget: Callable[[], float] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = key
@@ -149,6 +150,9 @@ class MandrillClient:
         self._monotonic = monotonic
         self._search_times: deque[float] = deque()
         self.response_limits_mb = MANDRILL_RESPONSE_MB | (response_limits_mb or {})
+        #: reserves one search from the allowance every mailops on this key shares: 0, or
+        #: the seconds to wait (see console/searchbudget.py)
+        self._shared_budget = shared_budget
 
     def response_limit(self, method: str) -> int:
         """The cap, in bytes, on one answer of `method`."""
@@ -369,8 +373,15 @@ class MandrillClient:
         return [d for d in data if isinstance(d, dict)]
 
     async def _search_slot(self) -> None:
-        """Wait for room under Mandrill's documented ~20 searches a minute (0: no limit)."""
+        """Wait for room under Mandrill's documented ~20 searches a minute (0: no limit):
+        the allowance shared with other mailops processes when there is one, else this
+        process's own count."""
         if self.search_per_minute <= 0:
+            return
+        if self._shared_budget is not None:
+            while (wait := self._shared_budget()) > 0:
+                log.info("search allowance spent; waiting %.1fs", wait)
+                await self._sleep(wait)
             return
         while True:
             now = self._monotonic()
