@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -96,17 +97,30 @@ class EventDetail(ModalScreen[None]):
             yield Static(Text(self._note, style="dim italic"), id="detail-note")
             yield Static(detail_text(self.event, self._local), id="detail-body")
 
+    def on_mount(self) -> None:
+        # an answer that came while the screen was being built (composed with the note
+        # before it, not yet mounted to take the update) is shown now
+        self._paint()
+
+    def _paint(self, *, body: bool = True) -> None:
+        """Show the note (and the event) on the widgets, once they exist: `is_mounted` is
+        not yet true while the children are, so ask for them instead."""
+        try:
+            self.query_one("#detail-note", Static).update(Text(self._note, style="dim italic"))
+            if body:
+                self.query_one("#detail-body", Static).update(detail_text(self.event, self._local))
+        except NoMatches:
+            pass  # not composed yet: compose and on_mount show the current state
+
     def show_note(self, note: str) -> None:
         self._note = visible(note)
-        if self.is_mounted:
-            self.query_one("#detail-note", Static).update(Text(self._note, style="dim italic"))
+        self._paint(body=False)
 
     def show_fresh(self, event: MessageEvent, note: str) -> None:
         """Replace the stored copy with what Mandrill says now (messages/info)."""
         self.event = event
-        if self.is_mounted:
-            self.query_one("#detail-body", Static).update(detail_text(event, self._local))
-        self.show_note(note)
+        self._note = visible(note)
+        self._paint()
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
