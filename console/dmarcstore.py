@@ -168,7 +168,7 @@ class DmarcStore:
         """The days that can hold reports ending at or after `since` (on disk or in memory)."""
         first = since.astimezone(UTC).date().isoformat() if since is not None else ""
         days = {p.stem for p in day_files(self.dir.parent, since)} | set(self._days)
-        return sorted(d for d in days if d >= first)
+        return sorted(d for d in days if d >= first and d != LEGACY)
 
     def reports(self, since: datetime | None) -> list[DmarcReport]:
         """Reports ending at or after `since`, each decoded once."""

@@ -30,16 +30,17 @@ class SharedSearchBudget:
         self.per_minute = per_minute
         self._clock = clock
 
-    def reserve(self) -> float:
-        """0 when a search was reserved now; else the seconds until one frees up. A file
-        that cannot be used (a read-only dir) leaves this process on its own count."""
+    def reserve(self) -> float | None:
+        """0 when a search was reserved now; else the seconds until one frees up. None when
+        the file cannot be used (a read-only dir, a full disk): the caller then keeps its
+        own count, so it is never left without a limit."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError:
-            return 0.0
+            return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for a read and a small write only
             now = self._clock()
             recent = [t for t in self._read(fd) if now - WINDOW < t <= now + 1]
             if len(recent) >= self.per_minute:
@@ -50,6 +51,8 @@ class SharedSearchBudget:
             os.ftruncate(fd, 0)
             os.write(fd, data)
             return 0.0
+        except OSError:
+            return None
         finally:
             os.close(fd)  # closing releases the lock
 

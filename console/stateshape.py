@@ -20,6 +20,11 @@ def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _time(v: Any) -> bool:
+    """A Unix time a datetime can hold: finite, from 1970 to the year 9999."""
+    return _num(v) and 0 <= v < 253402300800
+
+
 def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -60,13 +65,13 @@ Shapes = dict[str, dict[str, Check]]
 STATE: Shapes = {
     "meta": {"schema": _int},
     "snapshots": {"source": _str, "polled_at": _str, "data": _any},
-    "history": {"s": _str, "t": _num, "v": _num},
+    "history": {"s": _str, "t": _time, "v": _num},
     "cursors": {"name": _str, "value": _int},
-    "seed_runs": {"t": _num, "data": _any},
-    "audit": {"t": _num, "data": _any},
+    "seed_runs": {"t": _time, "data": _any},
+    "audit": {"t": _time, "data": _any},
     "alerts": {"id": _str, "data": _any},
 }
-DMARC: Shapes = {"reports": {"k": _str, "end": _num, "data": _any}}
+DMARC: Shapes = {"reports": {"k": _str, "end": _time, "data": _any}}
 #: An hour's partition: one document of packed ids (or, from earlier versions, one per
 #: message) and one of counters; schema 1 kept events here too.
 PARTITION: Shapes = {

@@ -132,7 +132,7 @@ class MandrillClient:
         search_per_minute: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
         response_limits_mb: dict[str, float] | None = None,
-        shared_budget: Callable[[], float] | None = None,
+        shared_budget: Callable[[], float | None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = key
@@ -205,6 +205,12 @@ class MandrillClient:
             raise MandrillError(
                 f"Mandrill {said} more than {mb_text(limit)} for {method}; not read "
                 f"(raise [mandrill.response_limits_mb] \"{method}\" if this is real)",
+            ) from None
+        except httpx.DecodingError:
+            raise MandrillError(
+                f"Mandrill's answer to {method} could not be decompressed (bad "
+                "Content-Encoding)",
+                retryable=True,
             ) from None
         except httpx.ConnectError:
             raise MandrillError(
@@ -378,11 +384,14 @@ class MandrillClient:
         process's own count."""
         if self.search_per_minute <= 0:
             return
-        if self._shared_budget is not None:
-            while (wait := self._shared_budget()) > 0:
-                log.info("search allowance spent; waiting %.1fs", wait)
-                await self._sleep(wait)
-            return
+        while self._shared_budget is not None:
+            wait = self._shared_budget()
+            if wait is None:
+                break  # the shared count cannot be kept: this process counts for itself
+            if wait <= 0:
+                return
+            log.info("search allowance spent; waiting %.1fs", wait)
+            await self._sleep(wait)
         while True:
             now = self._monotonic()
             while self._search_times and now - self._search_times[0] >= 60:

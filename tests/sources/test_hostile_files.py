@@ -186,3 +186,9 @@ def test_good_urls_and_hosts_still_pass():
         '[domains]\nsending = ["notify.example.com", "bücher.example"]\n'
     )
     assert cfg.mandrill.response_limits_mb == {"messages/search": 64.0, "*": 8.0}
+
+
+def test_a_bad_webhook_url_is_named_by_its_host_only():
+    with pytest.raises(ConfigError) as exc:
+        parse_config('[alerts]\nwebhook_url = "https://hooks.slack.com/T0/SECRET TOKEN"\n')
+    assert "hooks.slack.com" in str(exc.value) and "SECRET" not in str(exc.value)

@@ -56,3 +56,27 @@ async def test_the_client_waits_on_the_shared_allowance(server):
     await c.search("*", limit=5)
     await c.aclose()
     assert slept == [12.5]
+
+
+async def test_without_a_usable_shared_file_the_client_keeps_its_own_count(server):
+    from console.secret import Secret
+    from console.sim import DEMO_KEY
+    from console.sources.mandrill import MandrillClient
+
+    slept: list[float] = []
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+
+    c = MandrillClient(server.base_url, Secret(DEMO_KEY), search_per_minute=2, sleep=sleep,
+                       monotonic=lambda: 100.0 + len(slept) * 61,
+                       shared_budget=lambda: None)  # fmt: skip
+    for _ in range(3):
+        await c.search("*", limit=1)
+    await c.aclose()
+    assert len(slept) == 1  # the third search waited on the process's own count
+
+
+def test_an_unusable_budget_file_says_so(tmp_path: Path):
+    (tmp_path / "search-budget").mkdir()  # a directory where the file should be
+    assert SharedSearchBudget(tmp_path, 2).reserve() is None

@@ -75,3 +75,21 @@ def test_windows_read_only_their_days_and_retention_drops_whole_days(tmp_path: P
         assert got is None and "DMARC reports unreadable" in warnings[0]
         assert s.prune_dmarc(10) >= 9
         assert sorted(p.stem for p in (tmp_path / "dmarc").glob("*.json"))[0] >= "2026-11-18"
+
+
+def test_a_read_only_viewer_counts_the_legacy_file_once_however_often_it_asks(tmp_path: Path):
+    write_legacy(tmp_path, reports(3))
+    with Store(tmp_path, read_only=True, clock=lambda: NOW) as s:
+        assert [len(s.dmarc_reports()) for _ in range(3)] == [3, 3, 3]
+
+
+def test_a_record_with_an_impossible_end_is_dropped_not_a_crash(tmp_path: Path):
+    reps = reports(2)
+    write_legacy(tmp_path, reps)
+    text = (tmp_path / "dmarc.json").read_text()
+    end = str(reps[0].end.timestamp())
+    (tmp_path / "dmarc.json").write_text(text.replace(end, "1e400", 1))  # inf once parsed
+    with Store(tmp_path, clock=lambda: NOW) as s:
+        assert len(s.dmarc_reports()) == 1
+        assert any("wrong shape" in w for w in s.warnings)
+    assert not (tmp_path / "dmarc.json").exists()
