@@ -649,6 +649,7 @@ def check_report(
     files, each a warning finding."""
     from console.analysis.alerts import evaluate as evaluate_alerts
     from console.analysis.dmarc import summarize as summarize_dmarc
+    from console.jobs import MESSAGE_READS
     from console.model import FEED_KINDS, SenderDomain
 
     config = pipeline.config
@@ -656,23 +657,24 @@ def check_report(
     failed: list[str] = []
     for name in check_sources(pipeline):
         u = updates.get(name)
-        st = u.status if u else None
-        if st is None:
+        if u is None:
             first_error = next(
                 (x.status.error for x in updates.values() if not x.status.ok), "not polled"
             )
             sources[name] = {"ok": False, "error": f"skipped: {first_error}", "polled_at": None}
             failed.append(name)
             continue
+        st = u.status
         sources[name] = {
             "ok": bool(st.ok),
             "error": st.error or None,
             "polled_at": st.last_attempt_at.isoformat() if st.last_attempt_at else None,
         }
-        if name in pipeline.covered_until:  # a read of messages: did it see them all?
+        if name in MESSAGE_READS:  # did it see every message of its window?
+            covered = u.result.covered_until
             sources[name] |= {
-                "complete": st.ok is True and not st.partial,
-                "covered_until": pipeline.covered_until[name].isoformat(),
+                "complete": st.ok is True and covered is not None and not st.partial,
+                "covered_until": covered.isoformat() if covered else None,
                 "partial": st.partial or None,
             }
         if not st.ok:

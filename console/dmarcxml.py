@@ -22,11 +22,12 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from console.limits import DMARC_INPUT_BYTES, DMARC_XML_BYTES, DMARC_ZIP_MEMBERS
 from console.model import DmarcRecord, DmarcReport
 
-MAX_INPUT = 20 * 1024 * 1024  # bytes of one file or attachment as received
-MAX_XML = 50 * 1024 * 1024  # bytes of one report once decompressed
-MAX_MEMBERS = 20  # XML files in one zip
+MAX_INPUT = DMARC_INPUT_BYTES  # bytes of one file or attachment as received
+MAX_XML = DMARC_XML_BYTES  # bytes of one report once decompressed
+MAX_MEMBERS = DMARC_ZIP_MEMBERS  # XML files in one zip
 RFC9990_NS = "urn:ietf:params:xml:ns:dmarc-2.0"
 
 

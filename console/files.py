@@ -12,6 +12,8 @@ import os
 import stat
 from pathlib import Path
 
+from console.limits import size_text
+
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -23,10 +25,6 @@ _KINDS = (
 
 class FileRefused(Exception):
     """The file cannot be used; the message says why, in words for the person fixing it."""
-
-
-def _size_text(n: int) -> str:
-    return f"{n / (1 << 20):g} MB" if n >= 1 << 20 else f"{n // 1024} KB"
 
 
 def kind_of(mode: int) -> str:
@@ -50,7 +48,7 @@ def read_regular(path: Path, limit: int) -> bytes:
             raise FileRefused(f"it is {kind_of(st.st_mode)}, not a regular file")
         if st.st_size > limit:
             raise FileRefused(
-                f"it holds {st.st_size:,} bytes, more than the {_size_text(limit)} accepted"
+                f"it holds {st.st_size:,} bytes, more than the {size_text(limit)} accepted"
             )
         chunks: list[bytes] = []
         got = 0
@@ -61,7 +59,7 @@ def read_regular(path: Path, limit: int) -> bytes:
             chunks.append(chunk)
             got += len(chunk)
         if got > limit:
-            raise FileRefused(f"it holds more than the {_size_text(limit)} accepted")
+            raise FileRefused(f"it holds more than the {size_text(limit)} accepted")
         return b"".join(chunks)
     except OSError as exc:
         raise FileRefused(f"cannot read it ({exc.strerror or exc})") from None

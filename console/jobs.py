@@ -87,6 +87,8 @@ DNS_SOURCES = ("dns", "blocklists")
 #: DMARC aggregate reports: imported from a directory and/or the rua mailbox.
 REPORT_SOURCES = ("dmarc",)
 SOURCES = (*MANDRILL_SOURCES, *DNS_SOURCES, *REPORT_SOURCES)
+#: The data sets that read messages/search, whose completeness `check` reports.
+MESSAGE_READS = ("messages", "rescan")
 DNS_FIRST_DELAY = 8.0  # seconds after start
 SEED_FIRST_DELAY = 5.0  # seconds after start, when [seed_test] run_at_start is set
 
@@ -113,6 +115,9 @@ class PollResult:
     alerts: AlertsView | None = None  # set when this poll changed the alerts
     dmarc: DmarcView | None = None
     content: ContentView | None = None
+    #: a read of messages: the last second it read whole, and why it is not all ('' if it is)
+    covered_until: datetime | None = None
+    partial: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,9 +183,6 @@ class Pipeline:
         self.notifications = True
         #: where the log is written, named in errors that say "see the log" (None: no log)
         self.log_path: Path | None = None
-        self._partial: dict[str, str] = {}  # what the running poll of a source could not read
-        #: per message source, the last second its latest poll read whole
-        self.covered_until: dict[str, datetime] = {}
         self.dns = dns
         self._dqs_key = dqs_key
         self.store = store
@@ -216,7 +218,6 @@ class Pipeline:
         error, final = "", False
         deadline = self.poll_deadline(name)
         try:
-            self._partial.pop(name, None)
             async with asyncio.timeout(deadline):
                 poll: PollResult = await getattr(self, f"_poll_{name}")()
             ok = SourceStatus(
@@ -224,7 +225,7 @@ class Pipeline:
                 ok=True,
                 last_ok_at=started,
                 last_attempt_at=started,
-                partial=self._partial.get(name, ""),
+                partial=poll.partial,
             )
             if ok.partial:
                 log.warning("%s poll partial: %s", name, ok.partial)
@@ -787,8 +788,6 @@ class Pipeline:
     async def _read_window(self, name: str, start: int, end: int, query: str) -> PollResult:
         budget = self.config.mandrill.max_search_calls
         result = await self.client.search_range(start, end, query=query, budget=budget)
-        self._partial[name] = result.shortfall(budget)
-        self.covered_until[name] = datetime.fromtimestamp(result.covered_until, UTC)
 
         def save() -> PollResult:
             self._prune_hourly()
@@ -804,6 +803,8 @@ class Pipeline:
                 new_events=tuple(ingested.new_events),
                 ips=self.ip_view(),
                 subaccounts=self.subaccount_view(),
+                covered_until=datetime.fromtimestamp(result.covered_until, UTC),
+                partial=result.shortfall(budget),
             )
 
         poll: PollResult = await self._db(save)

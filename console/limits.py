@@ -35,3 +35,13 @@ CONFIG_MAX_DEPTH = 32
 EML_FILE_BYTES = 32 * MB
 #: One state file (the DMARC reports are the largest: about 200 bytes a record).
 STATE_FILE_BYTES = 4096 * MB
+#: DMARC aggregate reports: one file or attachment as received, one report once
+#: decompressed (a decompression bomb stops here), XML files read from one zip.
+DMARC_INPUT_BYTES = 20 * MB
+DMARC_XML_BYTES = 50 * MB
+DMARC_ZIP_MEMBERS = 20
+
+
+def size_text(n: int) -> str:
+    """A limit as the messages and the config name it: "16 MB", "64 KB"."""
+    return f"{n / MB:g} MB" if n >= MB else f"{n // 1024} KB"

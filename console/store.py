@@ -109,7 +109,7 @@ def _read_docs(path: Path, table: str) -> tuple[list[dict[str, Any]], list[str]]
     """One table's documents from a state file another process may be writing, read without
     the lock (writes are atomic renames, so a reader sees a whole file, old or new), and
     what was wrong with the file. CorruptStateError when none of it can be read."""
-    storage = AtomicJSONStorage(str(path), read_only=True, shapes=_shapes_for(path))
+    storage = AtomicJSONStorage(str(path), read_only=True)
     data = storage.read()
     docs = (data or {}).get(table) or {}
     problems = [f"{path.name}: {p}" for p in storage.damage]

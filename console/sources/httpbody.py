@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import httpx
 
-from console.limits import MB
-
 
 class BodyTooLarge(Exception):
     """The answer passed its cap: `declared` when its Content-Length said so up front."""
@@ -21,11 +19,6 @@ class BodyTooLarge(Exception):
         super().__init__(f"over {limit} bytes")
         self.limit = limit
         self.declared = declared
-
-
-def mb_text(limit: int) -> str:
-    """A cap in the unit the config uses: "64 MB"."""
-    return f"{limit / MB:g} MB"
 
 
 async def read_capped(resp: httpx.Response, limit: int) -> bytes:

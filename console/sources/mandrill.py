@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from console.limits import MANDRILL_RESPONSE_MB, MB
+from console.limits import MANDRILL_RESPONSE_MB, MB, size_text
 from console.model import (
     Account,
     Ip,
@@ -32,7 +32,7 @@ from console.model import (
 )
 from console.secret import Secret
 from console.sources.base import SourceError
-from console.sources.httpbody import BodyTooLarge, mb_text, read_capped
+from console.sources.httpbody import BodyTooLarge, read_capped
 from console.wire import (
     messages_from,
     parse_account,
@@ -203,7 +203,7 @@ class MandrillClient:
         except BodyTooLarge as exc:
             said = "said it would send" if exc.declared else "sent"
             raise MandrillError(
-                f"Mandrill {said} more than {mb_text(limit)} for {method}; not read "
+                f"Mandrill {said} more than {size_text(limit)} for {method}; not read "
                 f"(raise [mandrill.response_limits_mb] \"{method}\" if this is real)",
             ) from None
         except httpx.DecodingError:
