@@ -671,10 +671,13 @@ def check_report(
             "polled_at": st.last_attempt_at.isoformat() if st.last_attempt_at else None,
         }
         if name in MESSAGE_READS:  # did it see every message of its window?
-            covered = u.result.covered_until
+            covered, unread = u.result.covered_until, u.result.unread
             sources[name] |= {
                 "complete": st.ok is True and covered is not None and not st.partial,
                 "covered_until": covered.isoformat() if covered else None,
+                "unread": {"from": unread[0].isoformat(), "to": unread[1].isoformat()}
+                if unread
+                else None,
                 "partial": st.partial or None,
             }
         if not st.ok:

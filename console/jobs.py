@@ -115,8 +115,10 @@ class PollResult:
     alerts: AlertsView | None = None  # set when this poll changed the alerts
     dmarc: DmarcView | None = None
     content: ContentView | None = None
-    #: a read of messages: the last second it read whole, and why it is not all ('' if it is)
+    #: a read of messages: the last second up to which it read everything but `unread`,
+    #: the window it left for the next poll, and why it is not all ('' if it is)
     covered_until: datetime | None = None
+    unread: tuple[datetime, datetime] | None = None
     partial: str = ""
 
 
@@ -766,49 +768,80 @@ class Pipeline:
         start = floor if cursor is None else max(floor, cursor + 1 - m.search_overlap)
         if await self._db(self.store.get_cursor, "messages_floor") is None:
             await self._db(self.store.set_cursor, "messages_floor", start)  # committed below
-        return await self._read_window("messages", start, now, "")
+        # a gap an earlier read left stays worth reading for as long as the store keeps mail
+        kept = now - self.config.storage.retention_days * 86400
+        return await self._read_window("messages", start, now, "", floor=kept, prior=cursor)
 
     async def _poll_rescan(self) -> PollResult:
         m = self.config.mandrill
         now = int(self.clock().timestamp())
         # Late states of every message read so far, as far back as rescan_hours allows, but
         # not before the first message read: earlier ones were never in the store.
-        floor = await self._db(self.store.get_cursor, "messages_floor")
+        first = await self._db(self.store.get_cursor, "messages_floor")
         start = now - int(m.rescan_hours * 3600)
-        if floor is None:
+        if first is None:
             start = max(start, now - int(self.backfill_hours * 3600))
         else:
-            start = max(start, floor)
+            start = max(start, first)
         # A pass cut short by the call budget resumes where it stopped; -1 means "none open".
-        cursor = await self._db(self.store.get_cursor, "rescan")
+        floor, cursor = start, await self._db(self.store.get_cursor, "rescan")
         if cursor is not None and start <= cursor < now:
             start = cursor + 1
-        return await self._read_window("rescan", start, now, LATE_STATES_QUERY)
+        else:
+            cursor = None
+        return await self._read_window(
+            "rescan", start, now, LATE_STATES_QUERY, floor=floor, prior=cursor
+        )
 
-    async def _read_window(self, name: str, start: int, end: int, query: str) -> PollResult:
+    async def _read_window(
+        self, name: str, start: int, end: int, query: str, *, floor: int, prior: int | None
+    ) -> PollResult:
+        """Read [start, end] (after any gap an earlier read left above `floor`) and move
+        the cursor: never below `prior`, the cursor this read started from."""
         budget = self.config.mandrill.max_search_calls
-        result = await self.client.search_range(start, end, query=query, budget=budget)
+        gap = await self._db(self._read_gap, name, floor)
+        if gap is not None:  # an earlier read's unread part: it is read first, then the rest
+            start = max(start, gap[1] + 1)  # the overlap must not re-open what the gap holds
+        result = await self.client.search_range(start, end, query=query, budget=budget, gap=gap)
 
         def save() -> PollResult:
             self._prune_hourly()
             ingested = self.store.ingest(result.messages)
             self.store.commit()  # events first: a crash before the cursor only re-reads
-            covered = result.covered_until
+            until, left = result.resume()
+            until = max(until, -1 if prior is None else prior)  # an untouched window
+            covered = until
             if name == "rescan" and result.complete:
                 covered = -1  # pass finished: the next one reads the whole window again
-            if covered >= start or covered == -1:
+            if covered >= result.start or covered == -1:
                 self.store.set_cursor(name, covered)
+            self.store.set_cursor(f"{name}_gap_from", left[0] if left else -1)
+            self.store.set_cursor(f"{name}_gap_to", left[1] if left else -1)
             self.store.commit()
             return PollResult(
                 new_events=tuple(ingested.new_events),
                 ips=self.ip_view(),
                 subaccounts=self.subaccount_view(),
-                covered_until=datetime.fromtimestamp(result.covered_until, UTC),
+                covered_until=datetime.fromtimestamp(until, UTC),
+                unread=None if left is None else _span(left),
                 partial=result.shortfall(budget),
             )
 
         poll: PollResult = await self._db(save)
         return poll
+
+    def _read_gap(self, name: str, floor: int) -> tuple[int, int] | None:
+        """The window an earlier read of `name` left unread below its cursor, if any
+        (what is older than `floor` is no longer worth reading)."""
+        lo = self.store.get_cursor(f"{name}_gap_from")
+        hi = self.store.get_cursor(f"{name}_gap_to")
+        if lo is None or hi is None or lo < 0 or hi < lo:
+            return None
+        return (max(lo, floor), hi) if hi >= floor else None
+
+
+def _span(window: tuple[int, int]) -> tuple[datetime, datetime]:
+    return datetime.fromtimestamp(window[0], UTC), datetime.fromtimestamp(window[1], UTC)
 
 
 class Jobs:

@@ -61,6 +61,8 @@ class Knobs:
     stall_rate: float = 0.0  # answer only after stall_seconds (a client timeout)
     stall_seconds: float = 0.0
     search_per_minute: int = 0  # 0: no rate limit
+    #: "newest" (newest first, as Mandrill answers) or "shuffled" (a page in no order)
+    search_order: str = "newest"
     fail_next: dict[str, int] = field(default_factory=dict)  # method → calls left to fail
     #: method → how its answer's body misbehaves: "endless" (chunked, never ends),
     #: "huge" (a valid JSON array of huge_bytes, Content-Length announced), "undeclared"
@@ -321,6 +323,8 @@ class Simulator:
                 out.append(item)
                 if len(out) >= limit:
                     break
+        if self.knobs.search_order == "shuffled":
+            random.Random(self.knobs.seed).shuffle(out)
         return out
 
     def _date(self, value: Any, default: datetime) -> datetime:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,24 +88,49 @@ def _short(text: str, limit: int = 160) -> str:
 class SearchResult:
     """What one incremental read of messages/search produced.
 
-    `covered_until` is the last second fully read; with the call budget spent
-    before `end`, the next poll resumes from there instead of skipping ahead.
+    A read goes newest first, so a budget spent midway leaves its oldest part
+    unread. `unread` lists those windows; `resume()` turns them into the two
+    things the next poll needs: a cursor and one gap below it to read first.
     """
 
     messages: list[MessageEvent] = field(default_factory=list)
-    covered_until: int = 0
+    start: int = 0
+    end: int = -1
     calls: int = 0
-    complete: bool = True
+    unread: list[tuple[int, int]] = field(default_factory=list)
     overfull_seconds: list[int] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unread
+
+    def resume(self) -> tuple[int, tuple[int, int] | None]:
+        """(cursor, gap): every second up to the cursor was read except those in the gap.
+
+        Unread windows that reach the end of the read are beyond the cursor; the rest
+        are folded into one gap (over-wide when windows between were read, which
+        only costs a re-read)."""
+        tail = self.end
+        windows = sorted(self.unread)
+        while windows and windows[-1][1] >= tail:
+            tail = windows.pop()[0] - 1
+        if not windows:
+            return tail, None
+        return tail, (windows[0][0], max(b for _, b in windows))
+
+    @property
+    def covered_until(self) -> int:
+        return self.resume()[0]
 
     def shortfall(self, budget: int) -> str:
         """Why this read did not see every message of its window, in words ('' when it
         did): a spent budget, or seconds (or days, reading by days) over the cap."""
-        if not self.complete:
-            until = datetime.fromtimestamp(self.covered_until, UTC).strftime("%Y-%m-%d %H:%M")
+        if self.unread:
+            lo = min(a for a, _ in self.unread)
+            hi = max(b for _, b in self.unread)
             return (
-                f"read only up to {until} UTC: the budget of {budget} searches was spent "
-                "([mandrill] max_search_calls)"
+                f"{_utc(lo)} to {_utc(hi)} UTC not read yet: the budget of {budget} "
+                "searches was spent ([mandrill] max_search_calls); the next poll reads it first"
             )
         if self.overfull_seconds:
             n = len(self.overfull_seconds)
@@ -113,6 +139,10 @@ class SearchResult:
                 "and could not be split further: some messages were not read"
             )
         return ""
+
+
+def _utc(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -204,12 +234,11 @@ class MandrillClient:
             said = "said it would send" if exc.declared else "sent"
             raise MandrillError(
                 f"Mandrill {said} more than {size_text(limit)} for {method}; not read "
-                f"(raise [mandrill.response_limits_mb] \"{method}\" if this is real)",
+                f'(raise [mandrill.response_limits_mb] "{method}" if this is real)',
             ) from None
         except httpx.DecodingError:
             raise MandrillError(
-                f"Mandrill's answer to {method} could not be decompressed (bad "
-                "Content-Encoding)",
+                f"Mandrill's answer to {method} could not be decompressed (bad Content-Encoding)",
                 retryable=True,
             ) from None
         except httpx.ConnectError:
@@ -249,8 +278,7 @@ class MandrillClient:
                 retryable=True,
             )
         raise MandrillError(
-            f"Mandrill answered {method} with HTTP {status} "
-            f"(is base_url right? {self.base_url})",
+            f"Mandrill answered {method} with HTTP {status} (is base_url right? {self.base_url})",
             status=status,
         )
 
@@ -402,59 +430,78 @@ class MandrillClient:
             await self._sleep(60 - (now - self._search_times[0]) + 0.05)
 
     async def search_range(
-        self, start: int, end: int, *, query: str = "", budget: int = 15, limit: int = SEARCH_CAP
+        self,
+        start: int,
+        end: int,
+        *,
+        query: str = "",
+        budget: int = 15,
+        limit: int = SEARCH_CAP,
+        gap: tuple[int, int] | None = None,
     ) -> SearchResult:
-        """Read every message with start ≤ ts ≤ end, splitting windows that hit the cap.
+        """Read every message with start ≤ ts ≤ end (and first those of `gap`, a window
+        an earlier read left unread), with at most `budget` searches.
 
-        A full page means Mandrill may have dropped messages, so the window is
-        halved and both halves read instead (the full page is discarded).
-        Windows are read oldest first, so a spent budget leaves a clean
-        resume point in `covered_until`.
+        Mandrill answers newest first. A full page in that order holds every message
+        newer than its oldest second, so the next window ends at that second: N
+        messages cost about N/1000 + 1 searches. A full page out of order is halved
+        blindly instead (the page is discarded). Either way the unread windows are
+        kept in the result, so a spent budget leaves a clean resume point.
 
         `ts:[a TO b]` is documented only in passing. A server that refuses it,
         ignores it or matches nothing with it is detected, and reading falls
         back to whole UTC days (date_from/date_to), which can see at most
         `limit` messages a day — said in the log, never silently.
         """
-        result = SearchResult(covered_until=start - 1)
-        if end < start:
-            return result
-        pending = [(start, end)] if self.ts_filter is not False else _days(start, end)
+        spans = [w for w in (gap, (start, end)) if w is not None and w[0] <= w[1]]
+        result = SearchResult(start=min((w[0] for w in spans), default=start), end=end)
+        plan = _days if self.ts_filter is False else (lambda a, b: [(a, b)])
+        pending = [w for a, b in spans for w in plan(a, b)]
         while pending:
             if result.calls >= budget:
-                result.complete = False
+                result.unread = pending
                 break
             a, b = pending.pop(0)
-            by_ts = self.ts_filter is not False
-            page = await self._search_window(a, b, query, limit, result)
-            if page is None or (by_ts and self.ts_filter is False):  # mode changed: re-plan
-                pending[0:0] = _days(a, b)
-                continue
-            parsed = messages_from(page)  # SMS and malformed items are dropped here
-            in_window = [m for m in parsed if a <= int(m.ts.timestamp()) <= b]
-            if by_ts and len(in_window) < len(parsed):
-                self._by_days("the server ignored ts:[a TO b] (it answered outside the window)")
-                pending[0:0] = _days(a, b)
-                continue
-            if by_ts and page:
-                self.ts_filter = True
-            if len(page) >= limit and b > a and by_ts:
-                mid = (a + b) // 2
-                pending[0:0] = [(a, mid), (mid + 1, b)]
-                continue
-            if len(page) >= limit:
-                # Splitting cannot help: one second (or, reading by days, one day) holds
-                # more than the cap. Keep what came and say so; never spin.
-                result.overfull_seconds.append(a)
-                log.warning(
-                    "messages/search returned its cap of %d for ts %d..%d; some are unread",
-                    limit,
-                    a,
-                    b,
-                )
-            result.messages.extend(in_window)
-            result.covered_until = b
+            pending[0:0] = await self._read_one(a, b, query, limit, result)
         return result
+
+    async def _read_one(
+        self, a: int, b: int, query: str, limit: int, result: SearchResult
+    ) -> list[tuple[int, int]]:
+        """Read one window into `result`; returns the windows still to read in its place."""
+        by_ts = self.ts_filter is not False
+        page = await self._search_window(a, b, query, limit, result)
+        if page is None or (by_ts and self.ts_filter is False):  # mode changed: re-plan
+            return _days(a, b)
+        parsed = messages_from(page)  # SMS and malformed items are dropped here
+        in_window = [m for m in parsed if a <= int(m.ts.timestamp()) <= b]
+        if by_ts and len(in_window) < len(parsed):
+            self._by_days("the server ignored ts:[a TO b] (it answered outside the window)")
+            return _days(a, b)
+        if by_ts and page:
+            self.ts_filter = True
+        if len(page) < limit:
+            result.messages.extend(in_window)
+            return []
+        stamps = [int(m.ts.timestamp()) for m in in_window]
+        dated = list(zip(in_window, stamps, strict=True))
+        if by_ts and stamps and all(x >= y for x, y in pairwise(stamps)):
+            oldest = stamps[-1]
+            if oldest < b:  # everything newer than the oldest second is here
+                result.messages.extend(m for m, t in dated if t > oldest)
+                return [(a, oldest)]
+        elif by_ts and b > a:
+            mid = (a + b) // 2
+            return [(a, mid), (mid + 1, b)]
+        # Splitting cannot help: one second (or, reading by days, one day) holds more
+        # than the cap. Keep what came and say so; never spin.
+        last = b if by_ts else a
+        result.overfull_seconds.append(last)
+        log.warning(
+            "messages/search returned its cap of %d for ts %d..%d; some are unread", limit, a, b
+        )
+        result.messages.extend(m for m, t in dated if t >= last)
+        return [(a, b - 1)] if by_ts and a < b else []
 
     async def _search_window(
         self, a: int, b: int, query: str, limit: int, result: SearchResult

@@ -213,19 +213,36 @@ def truth(sc, lo: int, hi: int, now) -> set[str]:
     return ids
 
 
-async def test_window_splitting_at_the_1000_cap_loses_nothing():
+async def test_pages_newest_first_cost_one_search_per_thousand_and_lose_nothing():
     sc = scenario_named("heavy")  # a million messages a day: ~700 a minute
     clock = ManualClock(sc.start + timedelta(hours=1))
     with SimServer(Simulator(sc, clock)) as srv:
         c = MandrillClient(srv.base_url, Secret(DEMO_KEY))
         now = int(clock().timestamp())
-        lo, hi = now - 300, now - 1  # ~3,500 messages: several splits needed
+        lo, hi = now - 300, now - 1  # ~3,500 messages: several pages needed
         result = await c.search_range(lo, hi, budget=100)
         await c.aclose()
     got = [m.message_id for m in result.messages]
     assert len(got) == len(set(got))
     assert set(got) == truth(sc, lo, hi, clock())
-    assert len(got) > 3000 and result.calls > 4 and result.complete
+    assert len(got) > 3000 and result.complete
+    assert result.calls <= len(got) // 1000 + 1  # each full page ends the next window
+
+
+async def test_pages_out_of_order_are_halved_and_lose_nothing():
+    sc = scenario_named("heavy")
+    clock = ManualClock(sc.start + timedelta(hours=1))
+    sim = Simulator(sc, clock)
+    sim.knobs.search_order = "shuffled"
+    with SimServer(sim) as srv:
+        c = MandrillClient(srv.base_url, Secret(DEMO_KEY))
+        now = int(clock().timestamp())
+        lo, hi = now - 300, now - 1
+        result = await c.search_range(lo, hi, budget=100)
+        await c.aclose()
+    got = [m.message_id for m in result.messages]
+    assert len(got) == len(set(got)) and set(got) == truth(sc, lo, hi, clock())
+    assert result.complete and result.calls > len(got) // 1000 + 1  # blind halving costs more
 
 
 async def test_a_spent_budget_resumes_without_gaps():
@@ -236,12 +253,13 @@ async def test_a_spent_budget_resumes_without_gaps():
         now = int(clock().timestamp())
         lo, hi = now - 300, now - 1
         seen: set[str] = set()
-        start, rounds = lo, 0
-        while start <= hi:
-            r = await c.search_range(start, hi, budget=3)
+        start, rounds, gap = lo, 0, None
+        while start <= hi or gap:
+            r = await c.search_range(start, hi, budget=2, gap=gap)
             seen |= {m.message_id for m in r.messages}
-            assert r.covered_until >= start - 1
-            start = r.covered_until + 1
+            cursor, gap = r.resume()
+            assert cursor >= start - 1 and (gap is None or gap[1] <= cursor)
+            start = cursor + 1
             rounds += 1
             assert rounds < 50
         await c.aclose()

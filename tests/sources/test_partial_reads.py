@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from console.model import SourceStatus
@@ -37,11 +38,13 @@ def test_a_busy_account_read_past_its_budget_is_reported_partial(tmp_path):
     msgs = report["sources"]["messages"]
     assert msgs["ok"] is True and msgs["complete"] is False
     assert "the budget of 3 searches was spent" in msgs["partial"]
-    assert datetime.fromisoformat(msgs["covered_until"]) < now
+    unread = {k: datetime.fromisoformat(v) for k, v in msgs["unread"].items()}
+    # read newest first: the oldest part is what is left, named for the next poll
+    assert unread["from"] < unread["to"] < datetime.fromisoformat(msgs["covered_until"])
     assert report["messages_complete"] is False and report["status"] != "ok"
     assert all(ip["complete"] is False for ip in report["ips"])
     assert any(f["text"].startswith("messages partial:") for f in report["findings"])
-    assert "messages: read only up to" in plain.stdout and "PARTIAL" in plain.stdout
+    assert "UTC not read yet" in plain.stdout and "PARTIAL" in plain.stdout
 
 
 def test_a_whole_read_says_complete(tmp_path):
@@ -66,7 +69,52 @@ async def test_the_status_line_marks_a_partial_source():
 
     async with One().run_test() as pilot:
         line = pilot.app.query_one(StatusLine)
-        line.show({"messages": SourceStatus("messages", ok=True, last_ok_at=at,
-                                            partial="read only up to 05:12 UTC")})  # fmt: skip
+        cut = "04:00 to 05:12 UTC not read yet"
+        line.show({"messages": SourceStatus("messages", ok=True, last_ok_at=at, partial=cut)})
         text = line.render_text().plain
-    assert "messages ◐" in text and "partial: read only up to 05:12 UTC" in text
+    assert "messages ◐" in text and "partial: 04:00 to 05:12 UTC not read yet" in text
+
+
+async def test_polls_over_a_spent_budget_read_the_gap_first_and_catch_up(tmp_path):
+    """Newest first leaves the oldest part unread; the next polls read it before new mail,
+    the cursor never steps back, and nothing of the window is lost."""
+    from console.cli import demo_config
+    from console.jobs import Pipeline
+    from console.secret import Secret
+    from console.sim import ManualClock
+    from console.sources.mandrill import MandrillClient
+    from console.store import Store
+    from tests.sources.test_mandrill_client import truth
+
+    sc = scenario_named("heavy")  # ~700 messages a minute
+    clock = ManualClock(sc.start + timedelta(hours=2))
+    with SimServer(Simulator(sc, clock)) as srv:
+        cfg = demo_config(srv.base_url, str(tmp_path / "state"))
+        # no overlap: at 700 a minute, re-reading 10 minutes each poll would need 7 searches
+        cfg = replace(cfg, mandrill=replace(cfg.mandrill, max_search_calls=2, search_overlap=0))
+        store = Store(tmp_path / "state", clock=clock).open()
+        client = MandrillClient(srv.base_url, Secret(DEMO_KEY), timeout=5, retries=0)
+        pipe = Pipeline(client, store, cfg, clock=clock, backfill_hours=0.1)  # ~4,200 messages
+        first = int(clock().timestamp()) - 360
+        seen: set[str] = set()
+        real = client.search_range
+
+        async def recording(*args, **kwargs):
+            r = await real(*args, **kwargs)
+            seen.update(m.message_id for m in r.messages)
+            return r
+
+        client.search_range = recording  # type: ignore[method-assign]
+        cursors, partial = [], []
+        for _ in range(6):
+            st = await pipe.run("messages")
+            partial.append(bool(st.status.partial))
+            cursors.append(store.get_cursor("messages"))
+            clock.advance(seconds=20)
+        last = int(clock().timestamp()) - 20
+        await client.aclose()
+        store.close()
+    assert partial[0] and not partial[-1]  # cut short at first, whole once caught up
+    assert cursors == sorted(cursors)  # never steps back while the gap is read
+    missing = truth(sc, first, last, clock()) - seen
+    assert not missing, f"{len(missing)} messages of the window never read"
