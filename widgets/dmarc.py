@@ -174,7 +174,9 @@ class DmarcScreen(Screen[None]):
     @on(DataTable.RowSelected, "#dmarc-sources")
     def _source_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.post_message(DmarcSourceRequested(self._domain, str(event.row_key.value)))
+            self.post_message(
+                DmarcSourceRequested(self._domain, str(event.row_key.value), self._days)
+            )
 
     def selected_source(self) -> str | None:
         table: DataTable[Text] = self.query_one("#dmarc-sources", DataTable)
@@ -198,15 +200,18 @@ class DmarcSourceScreen(Screen[None]):
         ip: str,
         records: Sequence[tuple[DmarcReport, DmarcRecord]],
         local: Callable[[datetime], datetime],
+        days: int,
     ) -> None:
         super().__init__()
         self._domain, self._ip, self._records, self._local = domain, ip, records, local
+        self._days = days
 
     def compose(self) -> ComposeResult:
         total = sum(rec.count for _, rec in self._records)
         yield Static(
             Text(
-                f"{visible(self._ip)} sending as {visible(self._domain)}: "
+                f"{visible(self._ip)} sending as {visible(self._domain)}, reports of the "
+                f"last {self._days} day{'s' if self._days > 1 else ''}: "
                 f"{len(self._records)} records, {total:,} messages"
             ),
             classes="heading",

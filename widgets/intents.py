@@ -35,12 +35,14 @@ class AlertAcknowledged(Message):
 
 
 class DmarcSourceRequested(Message):
-    """Open the report records behind one sending IP of one domain."""
+    """Open the report records behind one sending IP of one domain, over the same
+    window (days) the DMARC screen's row counted them in."""
 
-    def __init__(self, domain: str, ip: str) -> None:
+    def __init__(self, domain: str, ip: str, days: int) -> None:
         super().__init__()
         self.domain = domain
         self.ip = ip
+        self.days = days
 
 
 class CustomerReportRequested(Message):

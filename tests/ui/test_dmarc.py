@@ -56,3 +56,20 @@ async def test_dmarc_screen_windows_sources_and_records(server, store, clock, si
         records = rows(app.screen.query_one("#dmarc-records", DataTable))
         assert len(records) == 10 and all(r[1] == "google.com" for r in records)
         assert all(r[3] == "quarantine" and r[4] == "fail" for r in records)
+        heading = str(app.screen.query_one(".heading", Static).content)
+        total = sum(int(r[2].replace(",", "")) for r in records)
+        assert "reports of the last 30 days" in heading
+        assert shown[spoof][3] == f"{total:,}"  # the row and its records count alike
+        await pilot.press("escape")
+        await pilot.press("t")  # 1 day: the records screen follows the window
+        await pilot.pause()
+        sources = screen.query_one("#dmarc-sources", DataTable)
+        shown = rows(sources)
+        sources.focus()
+        sources.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        records = rows(app.screen.query_one("#dmarc-records", DataTable))
+        total = sum(int(r[2].replace(",", "")) for r in records)
+        assert records and shown[0][3] == f"{total:,}"
+        assert "last 1 day:" in str(app.screen.query_one(".heading", Static).content)
