@@ -13,6 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from console.analysis.content import top_rules
 from console.model import ContentResult
 from console.textsafe import cell, visible
 
@@ -109,13 +110,7 @@ class ContentScreen(Screen[None]):
                     style="bold red" if rep.score >= rep.threshold else "green",
                 )
             values = [v for _, v in self._history.get(r.name, ())]
-            top = (
-                ", ".join(
-                    h.name for h in sorted(rep.rules, key=lambda h: -h.points)[:3] if h.points > 0
-                )
-                if rep
-                else ""
-            )
+            top = top_rules(rep.rules) if rep else ""
             table.add_row(
                 cell(r.name, 16),
                 score,

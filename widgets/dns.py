@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from console.analysis.dnsbl import summarize
+from console.analysis.dnsbl import coverage, summarize
 from console.model import BlocklistView, DomainDns, Listing, SenderDomain
 from console.textsafe import cell, visible
 
@@ -199,7 +199,7 @@ class DnsScreen(Screen[None]):
         listed = sum(1 for s in summary.values() if s.listed)
         unknown = sum(1 for s in summary.values() if s.unknown and not s.listed)
         heading = (
-            f"Blocklists: {len(summary)} targets × {view.zones} lists · {listed} listed · "
+            f"Blocklists: {coverage(view.listings)} · {listed} listed · "
             f"{unknown} not known to be clean"
         )
         for zone, target, at in view.delisted[-3:]:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
-from console.model import LintFinding
+from console.model import LintFinding, RuleHit
 
 MAX_SIZE = 102 * 1024  # Gmail clips messages larger than this
 ATTACHMENT_BIG = 2 * 1024 * 1024
@@ -143,3 +143,17 @@ def median_before(history: Sequence[tuple[datetime, float]], now: datetime) -> f
     """The 7-day median of earlier scores, the baseline a rise is measured against."""
     week = [v for t, v in history if now - timedelta(days=7) <= t < now]
     return statistics.median(week) if week else None
+
+
+def top_rules(rules: Sequence[RuleHit], n: int = 3) -> str:
+    """The rules that cost the most, and what the rest add, so the names shown and the
+    points they leave out account for the score: "A, B, C + 4 more, 1.2 points"."""
+    costly = sorted((h for h in rules if h.points > 0), key=lambda h: -h.points)
+    shown = ", ".join(h.name for h in costly[:n])
+    rest = costly[n:]
+    if rest:
+        shown += f" + {len(rest)} more, {sum(h.points for h in rest):.1f} points"
+    negative = sum(h.points for h in rules if h.points < 0)
+    if negative:
+        shown += f"; {negative:.1f} from rules in its favour"
+    return shown

@@ -10,7 +10,7 @@ test points, and anything not known to mean "listed" is an error with a reason.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -392,3 +392,27 @@ def summarize(listings: tuple[Listing, ...]) -> dict[str, TargetSummary]:
         )
         for t, items in by.items()
     }
+
+
+def coverage(listings: Iterable[Listing]) -> str:
+    """What the sweep asked, as the IP panel's n/m reads it: IPs against the IP lists,
+    domains against the domain lists ("8 IPs × 8 IP lists · 3 domains × 4 domain lists")."""
+    kinds: dict[str, tuple[set[str], set[str]]] = {"IP": (set(), set()), "domain": (set(), set())}
+    for x in listings:
+        targets, zones = kinds["IP" if _is_ip(x.target) else "domain"]
+        targets.add(x.target)
+        zones.add(x.zone)
+    parts = []
+    for kind, (targets, zones) in kinds.items():
+        if targets:
+            t, z = len(targets), len(zones)
+            parts.append(f"{t} {kind}{'s' * (t != 1)} × {z} {kind} list{'s' * (z != 1)}")
+    return " · ".join(parts) or "nothing asked yet"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -83,3 +83,31 @@ def test_a_garbage_line_in_the_middle_of_an_events_file_is_counted_named_and_log
         msg = " ".join(s.warnings)
         assert f"1 stored feed events are unreadable, not shown (1 in {events.name})" in msg
     assert "unreadable" in caplog.text
+
+
+def test_listed_rules_account_for_the_score():
+    from console.analysis.content import top_rules
+    from console.model import RuleHit
+
+    rules = [RuleHit(n, p) for n, p in (("A", 2.5), ("B", 1.5), ("C", 1.0), ("D", 0.4),
+                                        ("E", 0.3), ("F", -0.2))]  # fmt: skip
+    assert top_rules(rules) == "A, B, C + 2 more, 0.7 points; -0.2 from rules in its favour"
+    assert top_rules(rules[:2]) == "A, B"
+
+
+def test_the_dns_screen_counts_lookups_as_the_ip_panel_does():
+    """IPs are asked of the IP lists and domains of the domain lists: the heading says so,
+    and each IP's n/m in the IP panel is n of the same m."""
+    from console.analysis.dnsbl import coverage, summarize
+    from console.model import Listing
+
+    items = tuple(
+        Listing(zone, target, "not_listed")
+        for target in ("203.0.113.25", "198.51.100.10")
+        for zone in ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org")
+    ) + tuple(
+        Listing(zone, "notify.example", "not_listed")
+        for zone in ("dbl.spamhaus.org", "multi.uribl.com")
+    )
+    assert coverage(items) == "2 IPs × 3 IP lists · 1 domain × 2 domain lists"
+    assert summarize(items)["203.0.113.25"].text == "0/3"
