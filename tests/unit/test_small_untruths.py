@@ -111,3 +111,17 @@ def test_the_dns_screen_counts_lookups_as_the_ip_panel_does():
     )
     assert coverage(items) == "2 IPs × 3 IP lists · 1 domain × 2 domain lists"
     assert summarize(items)["203.0.113.25"].text == "0/3"
+
+
+def test_the_denylist_summary_is_one_for_panel_and_check():
+    from console.analysis.rejects import summarize_rejects
+    from console.model import Reject
+
+    def rej(email: str, reason: str) -> Reject:
+        return Reject(email, reason, "", None, None, None, False, "")
+
+    rejects = [rej("a@x", "hard-bounce"), rej("b@x", ""), rej("c@x", "spam")]
+    s = summarize_rejects(rejects)
+    assert s.as_json() == {"total": 3, "capped": False,
+                           "by_reason": {"hard-bounce": 1, "other": 1, "spam": 1}}  # fmt: skip
+    assert summarize_rejects([rej(f"{i}@x", "spam") for i in range(1000)]).total_text == "1,000+"
