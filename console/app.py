@@ -281,6 +281,7 @@ class MailopsApp(App[None]):
             self._feed_started = True
             self.run_worker(self._load_feed, thread=True, group="feed-load")
         self._show_seed_runs(p.seed_view())
+        self._main(AlertLine).show_unjudged(*p.unjudged())
         self._main(AlertLine).show(p.alerts_view().alerts)
         self._main(StatusLine).show(p.statuses)
         self._refresh_staleness()
@@ -399,6 +400,7 @@ class MailopsApp(App[None]):
             if u.domains is not None:
                 screen.show_mandrill(u.domains)
         self._main(StatusLine).show(self.pipeline.statuses)
+        self._main(AlertLine).show_unjudged(*self.pipeline.unjudged())
         self._refresh_staleness()
         if message.update.status.final or "shown" in self._main(Static, "#banner").classes:
             self._refresh_banner()
@@ -571,12 +573,11 @@ class MailopsApp(App[None]):
 
     @on(DmarcSourceRequested)
     def _dmarc_source(self, message: DmarcSourceRequested) -> None:
-        from console.analysis.dmarc import source_records
         from widgets.dmarc import DmarcSourceScreen
 
-        reports = self.pipeline.store.dmarc_reports()
-        records = source_records(reports, message.domain, message.ip)
-        self.push_screen(DmarcSourceScreen(message.domain, message.ip, records, self.local_time))
+        m = message
+        records = self.pipeline.dmarc_source_records(m.domain, m.ip, m.days)
+        self.push_screen(DmarcSourceScreen(m.domain, m.ip, records, self.local_time, m.days))
 
     # -- customers --------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from console.timeutil import Clock, age_text, system_clock
 
 if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait for them
     from console.jobs import Pipeline, Update
-    from console.model import Alert, DmarcReport, DomainDns, SeedRun
+    from console.model import Alert, DmarcReport, DomainDns, ReadSpan, SeedRun
     from console.seeding import Seed
     from console.sources.spamd import Scorer
 
@@ -613,6 +613,20 @@ def _rates(stats: Any) -> dict[str, Any]:
     }
 
 
+def span_json(span: ReadSpan | None) -> dict[str, Any] | None:
+    """A count's period: what it is meant to cover, and the part of it the mail read covers."""
+    if span is None:
+        return None
+    return {
+        "period": span.name,
+        "from": span.start.isoformat(),
+        "read_since": span.since.isoformat(),
+        "until": span.until.isoformat(),
+        "whole": span.whole,
+        "text": span.text,
+    }
+
+
 def seed_json(run: SeedRun | None) -> list[dict[str, Any]]:
     """The `seeds` key of `check --json`: the latest stored run, one object per seed."""
     if run is None:
@@ -774,10 +788,16 @@ def check_report(
                 "reputation": s.reputation,
                 "complaints": s.complaints,
                 "hard_bounces": s.hard_bounces,
+                "messages_read": s.messages,
                 "sent_weekly": s.sent_weekly,
             }
             for s in subs
         ],
+        # the periods the counts over the mail read really cover
+        "counted": {
+            "subaccounts": span_json(subs[0].span if subs else pipeline.subaccount_span()),
+            "ips": span_json(ip_view.span),
+        },
         "events": (
             {k: events.get(k, 0) for k in FEED_KINDS}
             | {k: v for k, v in events.items() if k not in FEED_KINDS}
@@ -845,14 +865,9 @@ def check_report(
     ]
     rejects = pipeline.rejects_view()
     if rejects is not None:
-        by_reason: dict[str, int] = {}
-        for r in rejects:
-            by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
-        report["rejects"] = {
-            "total": len(rejects),
-            "capped": len(rejects) >= 1000,
-            "by_reason": by_reason,
-        }
+        from console.analysis.rejects import summarize_rejects
+
+        report["rejects"] = summarize_rejects(rejects).as_json()
     if view is not None:
         a = view.account
         report["account"] = {

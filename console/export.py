@@ -120,11 +120,20 @@ def customer_summary(
 
 def _summary_text(sub: SubaccountRow, facts: _Summary, now: datetime, t: Thresholds) -> str:
     kinds = facts.kinds
+    span = sub.span
+    if span is None or span.whole:
+        period = f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC"
+    else:  # the counts rest on less than the 7 days: say so, never let it pass for a week
+        period = (
+            f"From {span.since:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC "
+            f"({span.text}; earlier mail was not checked)"
+        )
     lines = [
         f"Email delivery summary for {sub.name or sub.id}",
-        f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC",
+        period,
         "",
-        f"Messages sent: {sub.messages:,}",
+        f"Messages checked in this period: {sub.messages:,}",
+        f"Sent since Monday 00:00 UTC, as Mandrill counts: {sub.sent_weekly:,}",
     ]
     if sub.messages:
         hb = sub.hard_bounces / sub.messages

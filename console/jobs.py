@@ -28,7 +28,7 @@ from console.analysis.alerts import AlertInputs, ContentView, Signal, acknowledg
 from console.analysis.alerts import evaluate as evaluate_alerts
 from console.analysis.content import lint, listed_links
 from console.analysis.dmarc import WINDOWS as DMARC_WINDOWS
-from console.analysis.dmarc import DomainRow
+from console.analysis.dmarc import DomainRow, in_window, source_records
 from console.analysis.dmarc import summarize as summarize_dmarc
 from console.analysis.dnsbl import configured_zones, judge, plan
 from console.analysis.ips import ip_view
@@ -50,12 +50,15 @@ from console.model import (
     Alert,
     BlocklistView,
     ContentResult,
+    DmarcRecord,
+    DmarcReport,
     DomainDns,
     Ip,
     IpDns,
     IpView,
     Listing,
     MessageEvent,
+    ReadSpan,
     Reject,
     SeedProgress,
     SeedRun,
@@ -346,6 +349,7 @@ class Pipeline:
             reputation_history=[(at, float(v)) for at, v in view.history] if view else [],
             ips=ip_view.rows if have_ips else None,
             ip_states=ip_states,
+            ip_span=ip_view.span,
             subaccounts=self.subaccount_view() if have_subs else None,
             dns=self.dns_view(),
             blocklists=self.blocklist_view(),
@@ -375,6 +379,17 @@ class Pipeline:
 
     def alerts_view(self) -> AlertsView:
         return AlertsView(tuple(self.store.alerts()))
+
+    def unjudged(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(waiting, failing): the polled sources whose rules this process has not judged
+        yet, because they have not answered once, or because their last poll failed.
+        A read-only viewer judges nothing itself: the writer's alerts are the answer."""
+        if self.store.read_only:
+            return (), ()
+        sts = [self.statuses[n] for n in self.sources if n in self.statuses]
+        waiting = tuple(st.name for st in sts if st.ok is None)
+        failing = tuple(st.name for st in sts if st.ok is False)
+        return waiting, failing
 
     def acknowledge(self, alert_id: str, note: str) -> AlertsView | None:
         """Mark an open alert as seen, with a note; None if it no longer exists or is closed."""
@@ -411,16 +426,35 @@ class Pipeline:
         ips: list[Ip] = snap[0] if snap else []
         now = self.clock()
         t = self.config.thresholds
-        window = self.store.ip_counts(now - timedelta(hours=t.ip_window_hours), now)
+        start = now - timedelta(hours=t.ip_window_hours)
+        window = self.store.ip_counts(start, now)
         recent = self.store.ip_counts(now - timedelta(hours=t.noisy_window_hours), now)
-        return ip_view(ips, window, recent, now, t)
+        span = self.read_span(f"{t.ip_window_hours:g} h", start)
+        return ip_view(ips, window, recent, now, t, span)
 
     def subaccount_view(self) -> tuple[SubaccountRow, ...]:
         snap = self.store.get_snapshot("subaccounts", list[Subaccount])
         subs: list[Subaccount] = snap[0] if snap else []
-        today = self.clock().date()
-        counts = self.store.subaccount_counts(today - timedelta(days=6), today)
-        return tuple(subaccount_rows(subs, counts))
+        span = self.subaccount_span()
+        counts = self.store.subaccount_counts(span.start.date(), span.until.date())
+        return tuple(subaccount_rows(subs, counts, span))
+
+    def subaccount_span(self) -> ReadSpan:
+        """The customers' counts: today and the 6 UTC days before, as far as read."""
+        first = self.clock().date() - timedelta(days=6)
+        return self.read_span("7 d", datetime(first.year, first.month, first.day, tzinfo=UTC))
+
+    def read_span(self, name: str, start: datetime) -> ReadSpan:
+        """How much of the period from `start` to now the stored messages cover: they
+        begin at the first second ever read, or above a gap a read left for later
+        (nothing read yet: they cover none)."""
+        now = self.clock()
+        first = self.store.get_cursor("messages_floor")
+        gap = self._read_gap("messages", -1)
+        if gap is not None:
+            first = max(first or 0, gap[1] + 1)
+        since = now if first is None else min(now, datetime.fromtimestamp(first, UTC))
+        return ReadSpan(name, start, since, now)
 
     def rejects_view(self) -> tuple[Reject, ...] | None:
         snap = self.store.get_snapshot("rejects", list[Reject])
@@ -576,6 +610,14 @@ class Pipeline:
             for days in DMARC_WINDOWS
         }
         return DmarcView(windows, len(reports), imported, rejected)
+
+    def dmarc_source_records(
+        self, domain: str, ip: str, days: int
+    ) -> list[tuple[DmarcReport, DmarcRecord]]:
+        """The records behind one row of the DMARC screen, over that screen's window."""
+        now = self.clock()
+        reports = in_window(self.store.dmarc_reports(now - timedelta(days=days)), now, days)
+        return source_records(reports, domain, ip)
 
     async def _poll_dmarc(self) -> PollResult:
         d = self.config.dmarc

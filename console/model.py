@@ -284,6 +284,43 @@ class IpRow:
     note: str = ""
 
 
+def duration_text(seconds: float) -> str:
+    """A period as people say it: 40 min, 6 h, 6.5 h, 3 d."""
+    if seconds < 3600:
+        return f"{max(0, round(seconds / 60))} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f}".removesuffix(".0") + " h"
+    return f"{seconds / 86400:.1f}".removesuffix(".0") + " d"
+
+
+@dataclass(frozen=True)
+class ReadSpan:
+    """The period a count over the messages mailops read really covers.
+
+    A figure meant to cover `name` ("7 d", "24 h") from `start` may rest on less:
+    the store only holds mail from `since`, the first second it ever read. Every
+    label built on such a count says which of the two it is, so "7 d" means 7 days.
+    """
+
+    name: str
+    start: datetime
+    since: datetime
+    until: datetime
+
+    @property
+    def whole(self) -> bool:
+        return self.since <= self.start
+
+    @property
+    def text(self) -> str:
+        """ "7 d" when whole, else how much of it is read: "last 6 h of 7 d"."""
+        if self.whole:
+            return self.name
+        if self.since >= self.until:
+            return f"none of {self.name} read yet"
+        return f"last {duration_text((self.until - self.since).total_seconds())} of {self.name}"
+
+
 @dataclass(frozen=True)
 class IpView:
     """The IP panel's content: its rows, plus what the rows cannot account for."""
@@ -293,11 +330,17 @@ class IpView:
     #: Messages that reached a receiver yet came without a sending IP (no smtp_events
     #: in Mandrill's answer): per-IP figures leave them out, and the panel says so.
     unattributed: int = 0
+    #: the part of the window the counts rest on (None: not known, e.g. in tests)
+    span: ReadSpan | None = None
 
 
 @dataclass(frozen=True)
 class SubaccountRow:
-    """One customer's line in the reputation panel, counted from stored messages."""
+    """One customer's line in the reputation panel.
+
+    `sent_weekly` is Mandrill's own count (since Monday 00:00 UTC); complaints, hard
+    bounces and messages are counted from the messages mailops read, over `span`.
+    """
 
     id: str
     name: str
@@ -307,6 +350,7 @@ class SubaccountRow:
     complaints: int
     hard_bounces: int
     messages: int
+    span: ReadSpan | None = None
 
     @property
     def complaint_rate(self) -> float | None:

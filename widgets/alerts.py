@@ -24,12 +24,23 @@ if TYPE_CHECKING:
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow"}
 
 
-def alert_counts(alerts: Sequence[Alert]) -> Text:
-    """'ALERTS 1 critical · 3 warning (1 acknowledged) — a to view', or a quiet all-clear."""
+def alert_counts(
+    alerts: Sequence[Alert], waiting: Sequence[str] = (), failing: Sequence[str] = ()
+) -> Text:
+    """'ALERTS 1 critical · 3 warning (1 acknowledged) — a to view', or a quiet all-clear
+    that is only said once every source has been judged (`waiting`: not read yet this
+    session; `failing`: its last read failed, so its rules could not be judged)."""
     open_ = [a for a in alerts if a.resolved_at is None]
     out = Text(no_wrap=True, overflow="ellipsis")
     if not open_:
-        out.append("No open alerts", style="green")
+        if waiting:
+            out.append("Still evaluating alerts", style="bold yellow")
+            out.append(f" — waiting for {', '.join(waiting)}")
+        elif failing:
+            out.append("No open alerts in what was read", style="yellow")
+            out.append(f" — not judged: {', '.join(failing)} (failing)")
+        else:
+            out.append("No open alerts", style="green")
         return out
     crit = sum(1 for a in open_ if a.severity == "critical")
     warn = len(open_) - crit
@@ -43,6 +54,8 @@ def alert_counts(alerts: Sequence[Alert]) -> Text:
         out.append(f"{warn} warning", style="bold yellow")
     if acked:
         out.append(f" ({acked} acknowledged)", style="dim")
+    if waiting:
+        out.append(" (still evaluating)", style="yellow")
     worst = sorted(open_, key=lambda a: (a.severity != "critical", a.acked_at is not None))[0]
     out.append(f" — {visible(worst.message)}", style="")
     return out
@@ -53,8 +66,20 @@ class AlertLine(Static):
 
     DEFAULT_CSS = "AlertLine { height: 1; padding: 0 1; }"
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._alerts: Sequence[Alert] = ()
+        self._gaps: tuple[Sequence[str], Sequence[str]] = ((), ())
+
     def show(self, alerts: Sequence[Alert]) -> None:
-        self.update(alert_counts(alerts))
+        self._alerts = alerts
+        self.update(alert_counts(alerts, *self._gaps))
+
+    def show_unjudged(self, waiting: Sequence[str], failing: Sequence[str]) -> None:
+        """Which sources the rules have not judged yet; the line says so until they are."""
+        if (tuple(waiting), tuple(failing)) != tuple(map(tuple, self._gaps)):
+            self._gaps = (tuple(waiting), tuple(failing))
+            self.update(alert_counts(self._alerts, *self._gaps))
 
 
 class AckScreen(ModalScreen[str | None]):

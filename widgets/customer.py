@@ -85,10 +85,11 @@ class CustomerScreen(Screen[None]):
         out.append(f"{visible(r.name or r.id)} ", style="bold")
         out.append(f"({visible(r.id)}) · {visible(r.status)} · ")
         out.append(f"reputation {r.reputation if r.reputation is not None else '—'}")
-        out.append(f" · {r.sent_weekly:,} sent this week (Mandrill)\n")
+        out.append(f" · {r.sent_weekly:,} sent since Monday (Mandrill)\n")
         if r.messages:
+            over = r.span.text if r.span else "7 d"
             out.append(
-                f"7 days seen here: {r.messages:,} messages · hard bounces {r.hard_bounces} "
+                f"mail read, {over}: {r.messages:,} messages · hard bounces {r.hard_bounces} "
                 f"({r.hard_bounces / r.messages:.2%}) · spam complaints {r.complaints} "
                 f"({r.complaints / r.messages:.2%})"
             )

@@ -21,7 +21,7 @@ from console.textsafe import cell, visible
 from widgets.intents import ActionRequested, CustomerRequested
 
 if TYPE_CHECKING:
-    from console.model import AccountView, Reject, SubaccountRow
+    from console.model import AccountView, ReadSpan, Reject, SubaccountRow
 
 WORD_STYLE = {"Excellent": "bold green", "Good": "bold yellow", "Poor": "bold red"}
 
@@ -86,6 +86,12 @@ class ReputationPanel(Horizontal):
     def on_mount(self) -> None:
         self.border_title = "Reputation · customers worst first"
 
+    def _title(self, span: ReadSpan | None) -> None:
+        """What the customers' columns count: complaints and hard bounces over the mail
+        read (and how much of the 7 days that is); sent/wk is Mandrill's own count."""
+        over = span.text if span else "7 d"
+        self.border_title = f"Reputation · customer counts: mail read, {over} · sent/wk: Mandrill's"
+
     def set_stale(self, note: str | None) -> None:
         # Content, not a str: a border title string is parsed as markup, and notes carry
         # error text that may come from a server.
@@ -109,7 +115,8 @@ class ReputationPanel(Horizontal):
         grid.add_column(justify="left", style="dim")
         for _ in range(6):
             grid.add_column(justify="right")
-        grid.add_row("rates", "sent", "deliv", "hard", "soft", "reject", "complaint", style="dim")
+        heads = ("Mandrill", "sent", "deliv", "hard", "soft", "reject", "complaint")
+        grid.add_row(*heads, style="dim")
         for label, key in (("today", "today"), ("7 days", "last_7_days")):
             s = acc.stats.get(key, Stats())
             complaint = Text(pct(s.complaint_rate, 3))
@@ -139,6 +146,7 @@ class ReputationPanel(Horizontal):
 
     def show_subaccounts(self, rows: Sequence[SubaccountRow]) -> None:
         self._subs = {r.id: r for r in rows}
+        self._title(rows[0].span if rows else None)
         table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
         wanted = [r.id for r in rows]
         current = [k.value for k in table.rows]
@@ -159,12 +167,11 @@ class ReputationPanel(Horizontal):
 
     def show_rejects(self, rejects: Sequence[Reject]) -> None:
         """The denylist in one line: how many, and why (1000 is Mandrill's listing cap)."""
-        by_reason: dict[str, int] = {}
-        for r in rejects:
-            by_reason[r.reason or "other"] = by_reason.get(r.reason or "other", 0) + 1
-        total = f"{len(rejects):,}" + ("+" if len(rejects) >= 1000 else "")
-        parts = " · ".join(f"{visible(k)} {v:,}" for k, v in sorted(by_reason.items()))
-        line = Text(f"denylist {total}", style="bold")
+        from console.analysis.rejects import summarize_rejects
+
+        summary = summarize_rejects(rejects)
+        parts = " · ".join(f"{visible(k)} {v:,}" for k, v in summary.by_reason)
+        line = Text(f"denylist {summary.total_text}", style="bold")
         if parts:
             line.append(f" ({parts})", style="")
         self.query_one("#rep-rejects", Static).update(line)

@@ -134,6 +134,8 @@ class WarmupPanel(Vertical):
 
     def show_ips(self, view: IpView) -> None:
         self._view = view
+        over = view.span.text if view.span else f"{view.window_hours:g} h"
+        self.border_title = f"Sending IPs and warm-up · counts: mail read, {over}"
         rows = view.rows
         table: DataTable[Text] = self.query_one("#ips", DataTable)
         wanted = [r.ip for r in rows]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from console.analysis.authdns import auth_judgements
-from console.analysis.content import median_before
+from console.analysis.content import median_before, top_rules
 from console.analysis.dmarc import DomainRow
 from console.analysis.health import ORDER, dns_findings
 from console.analysis.seeds import blame
@@ -27,6 +27,7 @@ from console.model import (
     ContentResult,
     DomainDns,
     IpRow,
+    ReadSpan,
     SeedRun,
     SourceStatus,
     SubaccountRow,
@@ -89,6 +90,7 @@ class AlertInputs:
     reputation_history: Sequence[tuple[datetime, float]] = ()
     ips: Sequence[IpRow] | None = None
     ip_states: Mapping[str, Counter[str]] = field(default_factory=dict)
+    ip_span: ReadSpan | None = None  # the part of the IP window ip_states rest on
     subaccounts: Sequence[SubaccountRow] | None = None
     dns: Sequence[DomainDns] | None = None
     blocklists: BlocklistView | None = None
@@ -129,7 +131,10 @@ def _rate_rules(
     crit: float,
     why: str,
     a: AlertConfig,
+    base: str = "",
 ) -> None:
+    """A warning or critical signal when n of total is above its limit; `base` says
+    what the total counts and over which period, when it is not obvious from `what`."""
     if total < a.min_messages or total <= 0 or n < MIN_EVENTS:
         return
     rate = n / total
@@ -144,7 +149,7 @@ def _rate_rules(
                 rule,
                 subject,
                 sev,
-                f"{what} {shown} ({n:,} of {total:,}) is above {lim}{why}",
+                f"{what} {shown} ({n:,} of {total:,}{base}) is above {lim}{why}",
             )
         )
 
@@ -207,7 +212,7 @@ def evaluate(
                 out,
                 "hard_bounce_rate",
                 "account",
-                "7-day hard-bounce rate",
+                "Mandrill's 7-day hard-bounce rate",
                 week.hard_bounces,
                 week.sent,
                 t.hard_bounce_rate,
@@ -219,7 +224,7 @@ def evaluate(
                 out,
                 "complaint_rate",
                 "account",
-                "7-day complaint rate",
+                "Mandrill's 7-day complaint rate",
                 week.complaints,
                 week.sent,
                 t.complaint_warning,
@@ -235,29 +240,33 @@ def evaluate(
         for s in subs:
             who = f"customer {s.id}"
             name = f"{s.name} ({s.id})" if s.name and s.name != s.id else s.id
+            over = s.span.text if s.span else "7 d"
+            read_base = f" messages read, {over}"
             _rate_rules(
                 out,
                 "customer_complaints",
                 who,
-                f"{name}: 7-day complaint rate",
+                f"{name}: complaint rate",
                 s.complaints,
                 s.messages,
                 t.complaint_warning,
                 t.complaint_critical,
                 limits,
                 a,
+                read_base,
             )
             _rate_rules(
                 out,
                 "customer_hard_bounces",
                 who,
-                f"{name}: 7-day hard-bounce rate",
+                f"{name}: hard-bounce rate",
                 s.hard_bounces,
                 s.messages,
                 t.hard_bounce_rate,
                 a.hard_bounce_critical,
                 "",
                 a,
+                read_base,
             )
             rest = all_msgs - s.messages
             if s.messages < a.min_messages or rest < a.min_messages:
@@ -279,11 +288,13 @@ def evaluate(
                             "customer_outlier",
                             f"{who} ({label})",
                             "warning",
-                            f"{name}: {label} rate {_pct(rate)} {versus} ({mine} in 7 days)",
+                            f"{name}: {label} rate {_pct(rate)} {versus} "
+                            f"({mine} of {s.messages:,}{read_base})",
                         )
                     )
     if x.ips is not None:
         rows = list(x.ips)
+        read_base = f" messages read, {x.ip_span.text if x.ip_span else '24 h'}"
         for r in rows:
             states = x.ip_states.get(r.ip, Counter())
             total = sum(states.values())
@@ -292,25 +303,27 @@ def evaluate(
                 out,
                 "ip_complaint_rate",
                 subject,
-                f"{r.ip}: 24-h complaint rate",
+                f"{r.ip}: complaint rate",
                 states.get("spam", 0),
                 total,
                 t.complaint_warning,
                 t.complaint_critical,
                 limits,
                 a,
+                read_base,
             )
             _rate_rules(
                 out,
                 "ip_hard_bounce_rate",
                 subject,
-                f"{r.ip}: 24-h hard-bounce rate",
+                f"{r.ip}: hard-bounce rate",
                 states.get("bounced", 0),
                 total,
                 t.hard_bounce_rate,
                 a.hard_bounce_critical,
                 "",
                 a,
+                read_base,
             )
             if r.noisy:
                 out.append(Signal("noisy_neighbour", subject, "warning", f"{r.ip}: {r.note}"))
@@ -427,9 +440,7 @@ def evaluate(
             if score_report is not None:
                 base = median_before(x.content.history.get(cr.name, ()), cr.checked_at)
                 if score_report.score >= score_report.threshold:
-                    top = ", ".join(
-                        h.name for h in sorted(score_report.rules, key=lambda h: -h.points)[:3]
-                    )
+                    top = top_rules(score_report.rules)
                     out.append(
                         Signal(
                             "content_score",

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from console.config import Thresholds
-from console.model import Ip, IpRow, IpView
+from console.model import Ip, IpRow, IpView, ReadSpan
 
 #: States in which the receiving server accepted the message.
 DELIVERED_STATES = frozenset({"sent", "delivered", "spam", "unsub"})
@@ -105,7 +105,9 @@ def ip_view(
     recent: Mapping[str, Counter[str]],
     now: datetime,
     t: Thresholds,
+    span: ReadSpan | None = None,
 ) -> IpView:
     no_ip = window.get("", Counter())
     unattributed = sum(n for state, n in no_ip.items() if state not in UNSENT_STATES)
-    return IpView(tuple(ip_rows(ips, window, recent, now, t)), t.ip_window_hours, unattributed)
+    rows = tuple(ip_rows(ips, window, recent, now, t))
+    return IpView(rows, t.ip_window_hours, unattributed, span)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from console.model import Subaccount, SubaccountRow
+from console.model import ReadSpan, Subaccount, SubaccountRow
 
 
 def subaccount_rows(
-    subs: Sequence[Subaccount], counts: Mapping[str, Counter[str]]
+    subs: Sequence[Subaccount], counts: Mapping[str, Counter[str]], span: ReadSpan | None = None
 ) -> list[SubaccountRow]:
     """Worst first: lowest reputation, then most complaints, then most mail this week.
 
@@ -30,6 +30,7 @@ def subaccount_rows(
                 complaints=c.get("spam", 0),
                 hard_bounces=c.get("bounced", 0),
                 messages=sum(c.values()),
+                span=span,
             )
         )
     for sid, c in counts.items():
@@ -44,6 +45,7 @@ def subaccount_rows(
                     c.get("spam", 0),
                     c.get("bounced", 0),
                     sum(c.values()),
+                    span,
                 )
             )
     return sorted(

@@ -56,6 +56,12 @@ def test_a_whole_read_says_complete(tmp_path):
     assert report["sources"]["messages"]["complete"] is True
     assert report["sources"]["messages"]["partial"] is None
     assert report["messages_complete"] is True
+    # a fresh state holds the 6 h check reads: no count over it may pass for 7 d or 24 h
+    counted = report["counted"]
+    assert counted["subaccounts"]["whole"] is False
+    assert counted["subaccounts"]["text"] == "last 6 h of 7 d"
+    assert counted["ips"]["text"] == "last 6 h of 24 h"
+    assert all("7-day" not in f["text"] or "Mandrill's" in f["text"] for f in report["findings"])
 
 
 async def test_the_status_line_marks_a_partial_source():
@@ -105,16 +111,19 @@ async def test_polls_over_a_spent_budget_read_the_gap_first_and_catch_up(tmp_pat
             return r
 
         client.search_range = recording  # type: ignore[method-assign]
-        cursors, partial = [], []
+        cursors, partial, since = [], [], []
         for _ in range(6):
             st = await pipe.run("messages")
             partial.append(bool(st.status.partial))
             cursors.append(store.get_cursor("messages"))
+            since.append(int(pipe.ip_view().span.since.timestamp()))  # type: ignore[union-attr]
             clock.advance(seconds=20)
         last = int(clock().timestamp()) - 20
         await client.aclose()
         store.close()
     assert partial[0] and not partial[-1]  # cut short at first, whole once caught up
     assert cursors == sorted(cursors)  # never steps back while the gap is read
+    # the counts claim only what is read: above the gap at first, all of it at the end
+    assert since[0] > first and since[-1] == first
     missing = truth(sc, first, last, clock()) - seen
     assert not missing, f"{len(missing)} messages of the window never read"

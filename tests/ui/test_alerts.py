@@ -57,3 +57,18 @@ async def test_alert_line_screen_bell_and_acknowledgement(server, store, clock):
         await pilot.press("escape")
         await pilot.pause()
         assert "acknowledged" in app.query_one(AlertLine).render().plain
+
+
+async def test_the_alert_line_is_evaluating_until_the_slow_source_answers(
+    server, store, clock, sim
+):
+    sim.knobs.latency = 1.5  # every answer takes a while: the rules have not judged yet
+    app = make_app(server, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        line = app.query_one(AlertLine).render().plain
+        assert line.startswith("Still evaluating alerts — waiting for") and "messages" in line
+        assert "No open alerts" not in line
+        sim.knobs.latency = 0.0
+        await settled(app, pilot)
+        await wait_for(lambda: "evaluating" not in app.query_one(AlertLine).render().plain)

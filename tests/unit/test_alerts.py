@@ -89,8 +89,8 @@ def test_the_complaining_customer_is_named_and_outliers_found():
     ]
     got = fire(subaccounts=subs)
     sev, msg = got["customer_complaints|customer dandelion"]
-    assert sev == "critical" and msg.startswith("Dandelion Deals (dandelion): 7-day complaint")
-    assert "0.690% (10 of 1,450) is above 0.3%" in msg
+    assert sev == "critical" and msg.startswith("Dandelion Deals (dandelion): complaint rate")
+    assert "0.690% (10 of 1,450 messages read, 7 d) is above 0.3%" in msg
     assert "customer_complaints|customer acme" not in got
     assert "customer_complaints|customer tiny" not in got
     sev, msg = got["customer_outlier|customer dandelion (complaint)"]
