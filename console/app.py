@@ -685,7 +685,7 @@ class MailopsApp(App[None]):
 
     def _show_seed_runs(self, runs: Sequence[SeedRun]) -> None:
         last = runs[-1] if runs else None
-        findings = seed_findings(last, self.pipeline.clock())
+        findings = seed_findings(last, self.pipeline.clock(), self.config.alerts.seed_inbox_min)
         ip_notes = [f.text for f in findings if f.topic == "seed-spam"]
         self._main(WarmupPanel).show_seed_notes(ip_notes)
         screen = self._seed_screen

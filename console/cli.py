@@ -987,7 +987,7 @@ def run_check(
 # -- seed-test ---------------------------------------------------------------------------
 
 
-def seed_table(run: SeedRun) -> str:
+def seed_table(run: SeedRun, inbox_min: float = 0.8) -> str:
     """The placement table `seed-test` prints; outside text (folders, errors) escaped."""
     head = f"{'seed':<14} {'provider':<8} {'placement':<9} {'folder':<16} {'spf/dkim/dmarc':<20} "
     lines = [f"seed test {run.run_at:%Y-%m-%d %H:%M} UTC", head + f"{'sending IP':<16} delay"]
@@ -1001,7 +1001,7 @@ def seed_table(run: SeedRun) -> str:
         )
         if r.error:
             lines.append(f"{'':<14} ↳ {visible(r.error)}")
-    for f in seed_findings(run, run.run_at):
+    for f in seed_findings(run, run.run_at, inbox_min):
         lines.append(f"{'!!' if f.severity == 'critical' else '⚠ '} {visible(f.text)}")
     return "\n".join(lines)
 
@@ -1074,7 +1074,7 @@ def run_seed_command(
     if as_json:
         print(json.dumps({"stored": stored, "seeds": seed_json(run)}, indent=2))
     else:
-        _out(seed_table(run))
+        _out(seed_table(run, config.alerts.seed_inbox_min))
     return seed_exit(run)
 
 

@@ -11,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -179,10 +180,13 @@ class AlertsScreen(Screen[None]):
         current = [k.value for k in table.rows]
         wanted = [a.id for a in self._open]
         with self.app.batch_update():
-            if current != wanted:
+            if current != wanted:  # rebuilt: the cursor stays on its alert
+                on = current[table.cursor_row] if 0 <= table.cursor_row < len(current) else None
                 table.clear()
                 for a in self._open:
                     table.add_row(*self._open_cells(a, now), key=a.id)
+                if on in wanted:
+                    table.move_cursor(row=wanted.index(on))
             else:
                 for a in self._open:
                     for col, value in zip(
@@ -210,6 +214,7 @@ class AlertsScreen(Screen[None]):
         self.query_one("#alerts-open-heading", Static).update(
             Text(f"Open alerts ({len(self._open)}) · Enter acknowledges with a note")
         )
+        self._paint_detail()
 
     def _open_cells(self, a: Alert, now: datetime) -> list[Text]:
         ack = ""
@@ -241,8 +246,21 @@ class AlertsScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        """The highlighted alert's whole sentence: the table cuts long ones."""
-        found = next((a for a in self._alerts if a.id == event.row_key.value), None)
+        self._paint_detail()
+
+    def _paint_detail(self) -> None:
+        """The whole sentence of the alert under the cursor of the table in use (the open
+        one unless the resolved one has focus): the table cuts long ones. Read from the
+        cursor, not from an event, so a rebuilt table can never leave another alert's
+        sentence standing."""
+        table: DataTable[Text] = self.query_one("#alerts-open", DataTable)
+        past: DataTable[Text] = self.query_one("#alerts-past", DataTable)
+        if past.has_focus:
+            table = past
+        key = None
+        if 0 <= table.cursor_row < table.row_count:
+            key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        found = next((a for a in self._alerts if a.id == key), None)
         text = Text()
         if found is not None:
             text.append(f"{found.rule} · {visible(found.subject)}: ", style="bold")

@@ -10,15 +10,15 @@ Both are pure; jobs.py feeds them and the store keeps the result.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from console.analysis.authdns import auth_judgements
 from console.analysis.content import median_before, top_rules
 from console.analysis.dmarc import DomainRow
-from console.analysis.health import ORDER, dns_findings
-from console.analysis.seeds import blame
+from console.analysis.health import ORDER, Signal, blocklist_signals
+from console.analysis.seeds import seed_signals
 from console.config import AlertConfig, DmarcConfig, Thresholds
 from console.model import (
     Account,
@@ -61,18 +61,6 @@ RULES: dict[str, str] = {
     "content_score": "content",
     "content_lint": "content",
 }
-
-
-@dataclass(frozen=True)
-class Signal:
-    rule: str
-    subject: str  # what it is about: "account", "customer dandelion", "IP 198.51.100.13"…
-    severity: str  # warning | critical
-    message: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.rule}|{self.subject}"
 
 
 @dataclass(frozen=True)
@@ -154,378 +142,380 @@ def _rate_rules(
         )
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """The thresholds every rule family reads."""
+
+    t: Thresholds
+    a: AlertConfig
+    dm: DmarcConfig
+
+
+#: the mailbox providers' published complaint LIMITS, said beside every complaint rate
+LIMITS = " (the mailbox providers' limit)"
+
+
 def evaluate(
     x: AlertInputs, t: Thresholds, a: AlertConfig, dm: DmarcConfig | None = None
 ) -> tuple[list[Signal], set[str]]:
     """The signals firing now, and the rules that could be judged (so may resolve)."""
-    dm = dm or DmarcConfig()
-    out: list[Signal] = []
-    have = {
-        "account": x.account is not None,
-        "subaccounts": x.subaccounts is not None,
-        "ips": x.ips is not None,
-        "blocklists": x.blocklists is not None,
-        "dns": x.dns is not None,
-        "seed_run": x.seed_run is not None,
-        "statuses": x.statuses is not None,
-        "dmarc": x.dmarc is not None,
-        "content": x.content is not None,
-    }
-    limits = " (the mailbox providers' limit)"
-    if x.account is not None:
-        acc = x.account
-        rep = acc.reputation
-        if rep is not None and rep < t.reputation_poor:
-            out.append(
-                Signal(
-                    "reputation_low",
-                    "account",
-                    "critical",
-                    f"account reputation {rep} is Poor (below {t.reputation_poor})",
-                )
-            )
-        elif rep is not None and rep < t.reputation_good:
-            out.append(
-                Signal(
-                    "reputation_low",
-                    "account",
-                    "warning",
-                    f"account reputation {rep} is below {t.reputation_good}",
-                )
-            )
-        if rep is not None:
-            day_ago = x.now - timedelta(hours=24)
-            past = [v for when, v in x.reputation_history if when >= day_ago]
-            if past and max(past) - rep >= a.reputation_drop_points:
-                out.append(
-                    Signal(
-                        "reputation_drop",
-                        "account",
-                        "warning",
-                        f"account reputation fell {max(past) - rep:g} points in 24 h "
-                        f"({max(past):g} → {rep})",
-                    )
-                )
-        week = acc.stats.get("last_7_days")
-        if week is not None:
-            _rate_rules(
-                out,
-                "hard_bounce_rate",
-                "account",
-                "Mandrill's 7-day hard-bounce rate",
-                week.hard_bounces,
-                week.sent,
-                t.hard_bounce_rate,
-                a.hard_bounce_critical,
-                "",
-                a,
-            )
-            _rate_rules(
-                out,
-                "complaint_rate",
-                "account",
-                "Mandrill's 7-day complaint rate",
-                week.complaints,
-                week.sent,
-                t.complaint_warning,
-                t.complaint_critical,
-                limits,
-                a,
-            )
-    if x.subaccounts is not None:
-        subs = x.subaccounts
-        all_msgs = sum(s.messages for s in subs)
-        all_complaints = sum(s.complaints for s in subs)
-        all_hard = sum(s.hard_bounces for s in subs)
-        for s in subs:
-            who = f"customer {s.id}"
-            name = f"{s.name} ({s.id})" if s.name and s.name != s.id else s.id
-            over = s.span.text if s.span else "7 d"
-            read_base = f" messages read, {over}"
-            _rate_rules(
-                out,
-                "customer_complaints",
-                who,
-                f"{name}: complaint rate",
-                s.complaints,
-                s.messages,
-                t.complaint_warning,
-                t.complaint_critical,
-                limits,
-                a,
-                read_base,
-            )
-            _rate_rules(
-                out,
-                "customer_hard_bounces",
-                who,
-                f"{name}: hard-bounce rate",
-                s.hard_bounces,
-                s.messages,
-                t.hard_bounce_rate,
-                a.hard_bounce_critical,
-                "",
-                a,
-                read_base,
-            )
-            rest = all_msgs - s.messages
-            if s.messages < a.min_messages or rest < a.min_messages:
-                continue
-            for label, mine, total in (
-                ("complaint", s.complaints, all_complaints),
-                ("hard-bounce", s.hard_bounces, all_hard),
-            ):
-                others = (total - mine) / rest
-                rate = mine / s.messages
-                if mine >= MIN_EVENTS and rate >= a.customer_factor * max(others, 1e-9):
-                    versus = (
-                        f"is {rate / others:.0f}× the other customers' {_pct(others)}"
-                        if others
-                        else "while the other customers have none"
-                    )
-                    out.append(
-                        Signal(
-                            "customer_outlier",
-                            f"{who} ({label})",
-                            "warning",
-                            f"{name}: {label} rate {_pct(rate)} {versus} "
-                            f"({mine} of {s.messages:,}{read_base})",
-                        )
-                    )
-    if x.ips is not None:
-        rows = list(x.ips)
-        read_base = f" messages read, {x.ip_span.text if x.ip_span else '24 h'}"
-        for r in rows:
-            states = x.ip_states.get(r.ip, Counter())
-            total = sum(states.values())
-            subject = f"IP {r.ip}"
-            _rate_rules(
-                out,
-                "ip_complaint_rate",
-                subject,
-                f"{r.ip}: complaint rate",
-                states.get("spam", 0),
-                total,
-                t.complaint_warning,
-                t.complaint_critical,
-                limits,
-                a,
-                read_base,
-            )
-            _rate_rules(
-                out,
-                "ip_hard_bounce_rate",
-                subject,
-                f"{r.ip}: hard-bounce rate",
-                states.get("bounced", 0),
-                total,
-                t.hard_bounce_rate,
-                a.hard_bounce_critical,
-                "",
-                a,
-                read_base,
-            )
-            if r.noisy:
-                out.append(Signal("noisy_neighbour", subject, "warning", f"{r.ip}: {r.note}"))
-            if r.dedicated and r.warming_up and r.warmup_day and a.warmup_plan:
-                plan = a.warmup_plan[min(r.warmup_day, len(a.warmup_plan)) - 1]
-                if r.sent > plan * (1 + a.warmup_tolerance):
-                    out.append(
-                        Signal(
-                            "warmup_overload",
-                            subject,
-                            "warning",
-                            f"{r.ip} on warm-up day {r.warmup_day} carried {r.sent:,} "
-                            f"messages in 24 h; the plan allows about {plan:,}",
-                        )
-                    )
-        shared = [r for r in rows if not r.dedicated and r.sent >= a.min_messages and not r.noisy]
-        s_sent = sum(r.sent for r in shared)
-        if s_sent:
-            pool_rate = sum(r.delivered for r in shared) / s_sent
-            for r in rows:
-                if (
-                    r.dedicated
-                    and r.delivery_rate is not None
-                    and r.sent >= a.min_messages
-                    and r.delivery_rate < pool_rate - t.noisy_drop
-                ):
-                    out.append(
-                        Signal(
-                            "warmup_underperform",
-                            f"IP {r.ip}",
-                            "warning",
-                            f"dedicated {r.ip} delivers {_pct(r.delivery_rate)}, "
-                            f"below the shared pool's {_pct(pool_rate)}",
-                        )
-                    )
-    if x.dns is not None:
-        for d in x.dns:
-            out += [Signal("dns_auth", subj, sev, text) for subj, sev, text in auth_judgements(d)]
-    if x.blocklists is not None:
-        for f in dns_findings((), x.blocklists):
-            rule = "blocklist" if ": listed (" in f.text else "dns_unknown"
-            out.append(Signal(rule, f.text.split(":", 1)[0], f.severity, f.text))
-    if x.seed_run is not None:
-        run = x.seed_run
-        age_h = (x.now - run.run_at).total_seconds() / 3600
-        if age_h > 48:
-            out.append(
-                Signal(
-                    "seed_problem",
-                    "seeds",
-                    "warning",
-                    f"the last seed test is {age_h:.0f} h old; is the schedule running?",
-                )
-            )
-        else:
-            _seed_signals(out, run, a)
-    if x.statuses is not None:
-        for st in x.statuses.values():
-            if st.ok is not False:
-                continue
-            since = st.last_ok_at
-            down = ((x.wall or x.now) - since).total_seconds() / 60 if since else None
-            if st.final:
-                out.append(
-                    Signal(
-                        "source_failing", f"source {st.name}", "critical", f"{st.name}: {st.error}"
-                    )
-                )
-            elif down is None or down >= a.source_failing_minutes:
-                how_long = f"for {down:.0f} min" if down is not None else "since start"
-                out.append(
-                    Signal(
-                        "source_failing",
-                        f"source {st.name}",
-                        "warning",
-                        f"{st.name} polls failing {how_long}: {st.error}",
-                    )
-                )
-    if x.dmarc is not None:
-        for dr in x.dmarc:
-            mandrill_rate = dr.mandrill_pass_rate
-            if (
-                mandrill_rate is not None
-                and dr.mandrill_messages >= a.min_messages
-                and mandrill_rate < dm.pass_rate_min
-            ):
-                sev = "critical" if mandrill_rate < dm.pass_rate_min - 0.15 else "warning"
-                out.append(
-                    Signal(
-                        "dmarc_pass_rate",
-                        dr.domain,
-                        sev,
-                        f"{dr.domain}: only {_pct(mandrill_rate)} of Mandrill-sent mail passed "
-                        f"DMARC in 7 days ({dr.mandrill_passed:,} of "
-                        f"{dr.mandrill_messages:,}; below {_limit(dm.pass_rate_min)})",
-                    )
-                )
-            for src in dr.unknown_sources:
-                if src.spoofing:
-                    name = f" ({src.rdns})" if src.rdns else ""
-                    out.append(
-                        Signal(
-                            "dmarc_unknown_source",
-                            f"{dr.domain} {src.ip}",
-                            "warning",
-                            f"{dr.domain}: unknown source {src.ip}{name} sent "
-                            f"{src.messages:,} messages as the domain in 7 days, "
-                            f"{src.failed:,} failing DMARC: possible spoofing",
-                        )
-                    )
-    if x.content is not None:
-        for cr in x.content.results:
-            score_report = cr.report
-            if score_report is not None:
-                base = median_before(x.content.history.get(cr.name, ()), cr.checked_at)
-                if score_report.score >= score_report.threshold:
-                    top = top_rules(score_report.rules)
-                    out.append(
-                        Signal(
-                            "content_score",
-                            cr.name,
-                            "critical",
-                            f"content check {cr.name}: SpamAssassin scores it "
-                            f"{score_report.score:.1f}, at or above the "
-                            f"{score_report.threshold:.1f} threshold ({top})",
-                        )
-                    )
-                elif base is not None and score_report.score - base >= 1.0:
-                    out.append(
-                        Signal(
-                            "content_score",
-                            cr.name,
-                            "warning",
-                            f"content check {cr.name}: score rose to {score_report.score:.1f} "
-                            f"from a 7-day median of {base:.1f}",
-                        )
-                    )
-            for lf in cr.lint:
-                out.append(
-                    Signal(
-                        "content_lint",
-                        f"{cr.name} {lf.code}",
-                        "warning",
-                        f"content check {cr.name}: {lf.text}",
-                    )
-                )
+    c = _Limits(t, a, dm or DmarcConfig())
+    have = {need for need, _ in FAMILIES if getattr(x, need) is not None}
+    out = [s for need, rules in FAMILIES if need in have for s in rules(x, c)]
     out = [s for s in out if s.rule not in a.disabled]
-    covered = {rule for rule, need in RULES.items() if have[need] and rule not in a.disabled}
+    covered = {rule for rule, need in RULES.items() if need in have and rule not in a.disabled}
     return _dedupe(out), covered
 
 
-def _seed_signals(out: list[Signal], run: SeedRun, a: AlertConfig) -> None:
-    when = f"seed test {run.run_at:%m-%d %H:%M} UTC"
-    for provider in dict.fromkeys(r.provider for r in run.results):
-        mine = [r for r in run.results if r.provider == provider]
-        judged = [r for r in mine if r.placement not in ("error", "rejected")]
-        if judged:
-            inbox = sum(1 for r in judged if r.placement == "inbox") / len(judged)
-            if inbox < a.seed_inbox_min:
-                spam = [r for r in judged if r.placement == "spam"]
-                # spam-foldering half the seeds is critical; messages that never came are
-                # a warning (a slow provider, a full box) until they become spam
-                sev = "critical" if len(spam) * 2 >= len(judged) else "warning"
-                why = f"; {blame(spam, judged)}" if spam else ""
+def _account_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.account is None:  # not read: its rules are not judged
+        return []
+    out: list[Signal] = []
+    t, a = c.t, c.a
+    acc = x.account
+    rep = acc.reputation
+    if rep is not None and rep < t.reputation_poor:
+        out.append(
+            Signal(
+                "reputation_low",
+                "account",
+                "critical",
+                f"account reputation {rep} is Poor (below {t.reputation_poor})",
+            )
+        )
+    elif rep is not None and rep < t.reputation_good:
+        out.append(
+            Signal(
+                "reputation_low",
+                "account",
+                "warning",
+                f"account reputation {rep} is below {t.reputation_good}",
+            )
+        )
+    if rep is not None:
+        day_ago = x.now - timedelta(hours=24)
+        past = [v for when, v in x.reputation_history if when >= day_ago]
+        if past and max(past) - rep >= a.reputation_drop_points:
+            out.append(
+                Signal(
+                    "reputation_drop",
+                    "account",
+                    "warning",
+                    f"account reputation fell {max(past) - rep:g} points in 24 h "
+                    f"({max(past):g} → {rep})",
+                )
+            )
+    week = acc.stats.get("last_7_days")
+    if week is not None:
+        _rate_rules(
+            out,
+            "hard_bounce_rate",
+            "account",
+            "Mandrill's 7-day hard-bounce rate",
+            week.hard_bounces,
+            week.sent,
+            t.hard_bounce_rate,
+            a.hard_bounce_critical,
+            "",
+            a,
+        )
+        _rate_rules(
+            out,
+            "complaint_rate",
+            "account",
+            "Mandrill's 7-day complaint rate",
+            week.complaints,
+            week.sent,
+            t.complaint_warning,
+            t.complaint_critical,
+            LIMITS,
+            a,
+        )
+    return out
+
+
+def _subaccounts_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.subaccounts is None:  # not read: its rules are not judged
+        return []
+    out: list[Signal] = []
+    t, a = c.t, c.a
+    subs = x.subaccounts
+    all_msgs = sum(s.messages for s in subs)
+    all_complaints = sum(s.complaints for s in subs)
+    all_hard = sum(s.hard_bounces for s in subs)
+    for s in subs:
+        who = f"customer {s.id}"
+        name = f"{s.name} ({s.id})" if s.name and s.name != s.id else s.id
+        over = s.span.text if s.span else "7 d"
+        read_base = f" messages read, {over}"
+        _rate_rules(
+            out,
+            "customer_complaints",
+            who,
+            f"{name}: complaint rate",
+            s.complaints,
+            s.messages,
+            t.complaint_warning,
+            t.complaint_critical,
+            LIMITS,
+            a,
+            read_base,
+        )
+        _rate_rules(
+            out,
+            "customer_hard_bounces",
+            who,
+            f"{name}: hard-bounce rate",
+            s.hard_bounces,
+            s.messages,
+            t.hard_bounce_rate,
+            a.hard_bounce_critical,
+            "",
+            a,
+            read_base,
+        )
+        rest = all_msgs - s.messages
+        if s.messages < a.min_messages or rest < a.min_messages:
+            continue
+        for label, mine, total in (
+            ("complaint", s.complaints, all_complaints),
+            ("hard-bounce", s.hard_bounces, all_hard),
+        ):
+            others = (total - mine) / rest
+            rate = mine / s.messages
+            if mine >= MIN_EVENTS and rate >= a.customer_factor * max(others, 1e-9):
+                versus = (
+                    f"is {rate / others:.0f}× the other customers' {_pct(others)}"
+                    if others
+                    else "while the other customers have none"
+                )
                 out.append(
                     Signal(
-                        "seed_inbox",
-                        f"seeds {provider}",
-                        sev,
-                        f"{when}: {provider} inbox {inbox:.0%} (below {a.seed_inbox_min:.0%}){why}",
+                        "customer_outlier",
+                        f"{who} ({label})",
+                        "warning",
+                        f"{name}: {label} rate {_pct(rate)} {versus} "
+                        f"({mine} of {s.messages:,}{read_base})",
                     )
                 )
-    for r in run.results:
-        subject = f"seed {r.seed}"
-        if r.placement == "rejected":
-            out.append(
-                Signal(
-                    "seed_problem",
-                    subject,
-                    "critical",
-                    f"{when}: Mandrill rejected {r.seed} ({r.error})",
+    return out
+
+
+def _ips_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.ips is None:  # not read: its rules are not judged
+        return []
+    out: list[Signal] = []
+    t, a = c.t, c.a
+    rows = list(x.ips)
+    read_base = f" messages read, {x.ip_span.text if x.ip_span else '24 h'}"
+    for r in rows:
+        states = x.ip_states.get(r.ip, Counter())
+        total = sum(states.values())
+        subject = f"IP {r.ip}"
+        _rate_rules(
+            out,
+            "ip_complaint_rate",
+            subject,
+            f"{r.ip}: complaint rate",
+            states.get("spam", 0),
+            total,
+            t.complaint_warning,
+            t.complaint_critical,
+            LIMITS,
+            a,
+            read_base,
+        )
+        _rate_rules(
+            out,
+            "ip_hard_bounce_rate",
+            subject,
+            f"{r.ip}: hard-bounce rate",
+            states.get("bounced", 0),
+            total,
+            t.hard_bounce_rate,
+            a.hard_bounce_critical,
+            "",
+            a,
+            read_base,
+        )
+        if r.noisy:
+            out.append(Signal("noisy_neighbour", subject, "warning", f"{r.ip}: {r.note}"))
+        if r.dedicated and r.warming_up and r.warmup_day and a.warmup_plan:
+            plan = a.warmup_plan[min(r.warmup_day, len(a.warmup_plan)) - 1]
+            if r.sent > plan * (1 + a.warmup_tolerance):
+                out.append(
+                    Signal(
+                        "warmup_overload",
+                        subject,
+                        "warning",
+                        f"{r.ip} on warm-up day {r.warmup_day} carried {r.sent:,} "
+                        f"messages in 24 h; the plan allows about {plan:,}",
+                    )
                 )
+    shared = [r for r in rows if not r.dedicated and r.sent >= a.min_messages and not r.noisy]
+    s_sent = sum(r.sent for r in shared)
+    if s_sent:
+        pool_rate = sum(r.delivered for r in shared) / s_sent
+        for r in rows:
+            if (
+                r.dedicated
+                and r.delivery_rate is not None
+                and r.sent >= a.min_messages
+                and r.delivery_rate < pool_rate - t.noisy_drop
+            ):
+                out.append(
+                    Signal(
+                        "warmup_underperform",
+                        f"IP {r.ip}",
+                        "warning",
+                        f"dedicated {r.ip} delivers {_pct(r.delivery_rate)}, "
+                        f"below the shared pool's {_pct(pool_rate)}",
+                    )
+                )
+    return out
+
+
+def _dns_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.dns is None:  # not read: its rules are not judged
+        return []
+    out: list[Signal] = []
+    for d in x.dns:
+        out += [Signal("dns_auth", subj, sev, text) for subj, sev, text in auth_judgements(d)]
+    return out
+
+
+def _blocklists_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.blocklists is None:  # not read: its rules are not judged
+        return []
+    return blocklist_signals(x.blocklists)
+
+
+def _seed_run_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.seed_run is None:  # not read: its rules are not judged
+        return []
+    return seed_signals(x.seed_run, x.now, c.a.seed_inbox_min)
+
+
+def _statuses_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.statuses is None:  # not read: its rules are not judged
+        return []
+    out: list[Signal] = []
+    a = c.a
+    for st in x.statuses.values():
+        if st.ok is not False:
+            continue
+        since = st.last_ok_at
+        down = ((x.wall or x.now) - since).total_seconds() / 60 if since else None
+        if st.final:
+            out.append(
+                Signal("source_failing", f"source {st.name}", "critical", f"{st.name}: {st.error}")
             )
-        elif r.placement == "error":
+        elif down is None or down >= a.source_failing_minutes:
+            how_long = f"for {down:.0f} min" if down is not None else "since start"
             out.append(
                 Signal(
-                    "seed_problem",
-                    subject,
+                    "source_failing",
+                    f"source {st.name}",
                     "warning",
-                    f"{when}: {r.seed} could not be checked: {r.error}",
+                    f"{st.name} polls failing {how_long}: {st.error}",
                 )
             )
-        fails = [f"{m}={v}" for m, v in sorted(r.auth.items()) if v not in ("pass", "none")]
-        if fails and r.placement in ("inbox", "spam", "other"):
+    return out
+
+
+def _dmarc_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.dmarc is None:  # not read: its rules are not judged
+        return []
+    out: list[Signal] = []
+    a, dm = c.a, c.dm
+    for dr in x.dmarc:
+        mandrill_rate = dr.mandrill_pass_rate
+        if (
+            mandrill_rate is not None
+            and dr.mandrill_messages >= a.min_messages
+            and mandrill_rate < dm.pass_rate_min
+        ):
+            sev = "critical" if mandrill_rate < dm.pass_rate_min - 0.15 else "warning"
             out.append(
                 Signal(
-                    "seed_problem",
-                    f"{subject} (auth)",
-                    "warning",
-                    f"{when}: {r.seed} authentication {' '.join(fails)}",
+                    "dmarc_pass_rate",
+                    dr.domain,
+                    sev,
+                    f"{dr.domain}: only {_pct(mandrill_rate)} of Mandrill-sent mail passed "
+                    f"DMARC in 7 days ({dr.mandrill_passed:,} of "
+                    f"{dr.mandrill_messages:,}; below {_limit(dm.pass_rate_min)})",
                 )
             )
+        for src in dr.unknown_sources:
+            if src.spoofing:
+                name = f" ({src.rdns})" if src.rdns else ""
+                out.append(
+                    Signal(
+                        "dmarc_unknown_source",
+                        f"{dr.domain} {src.ip}",
+                        "warning",
+                        f"{dr.domain}: unknown source {src.ip}{name} sent "
+                        f"{src.messages:,} messages as the domain in 7 days, "
+                        f"{src.failed:,} failing DMARC: possible spoofing",
+                    )
+                )
+    return out
+
+
+def _content_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.content is None:  # not read: its rules are not judged
+        return []
+    out: list[Signal] = []
+    for cr in x.content.results:
+        score_report = cr.report
+        if score_report is not None:
+            base = median_before(x.content.history.get(cr.name, ()), cr.checked_at)
+            if score_report.score >= score_report.threshold:
+                top = top_rules(score_report.rules)
+                out.append(
+                    Signal(
+                        "content_score",
+                        cr.name,
+                        "critical",
+                        f"content check {cr.name}: SpamAssassin scores it "
+                        f"{score_report.score:.1f}, at or above the "
+                        f"{score_report.threshold:.1f} threshold ({top})",
+                    )
+                )
+            elif base is not None and score_report.score - base >= 1.0:
+                out.append(
+                    Signal(
+                        "content_score",
+                        cr.name,
+                        "warning",
+                        f"content check {cr.name}: score rose to {score_report.score:.1f} "
+                        f"from a 7-day median of {base:.1f}",
+                    )
+                )
+        for lf in cr.lint:
+            out.append(
+                Signal(
+                    "content_lint",
+                    f"{cr.name} {lf.code}",
+                    "warning",
+                    f"content check {cr.name}: {lf.text}",
+                )
+            )
+    return out
+
+
+#: Each input's rule family, judged only when that input is present.
+FAMILIES: tuple[tuple[str, Callable[[AlertInputs, _Limits], list[Signal]]], ...] = (
+    ("account", _account_rules),
+    ("subaccounts", _subaccounts_rules),
+    ("ips", _ips_rules),
+    ("dns", _dns_rules),
+    ("blocklists", _blocklists_rules),
+    ("seed_run", _seed_run_rules),
+    ("statuses", _statuses_rules),
+    ("dmarc", _dmarc_rules),
+    ("content", _content_rules),
+)
 
 
 def _dedupe(signals: list[Signal]) -> list[Signal]:
@@ -585,11 +575,12 @@ def reconcile(
                 opened.append(new)
         else:
             out.append(al)
+    taken = {al.id for al in current}
     for sig in signals:
         if sig.key in open_keys:
             continue
         new = Alert(
-            id=f"{sig.key}|{now.timestamp():.0f}",
+            id=_fresh_id(f"{sig.key}|{now.timestamp():.0f}", taken),
             key=sig.key,
             rule=sig.rule,
             subject=sig.subject,
@@ -602,6 +593,17 @@ def reconcile(
         out.append(new)
         opened.append(new)
     return Reconciled(tuple(out), tuple(opened), tuple(resolved))
+
+
+def _fresh_id(base: str, taken: set[str]) -> str:
+    """An id no stored alert has: a rule that resolves and fires again within the same
+    second must not share its id with the one before (a screen keys rows by it)."""
+    found, n = base, 1
+    while found in taken:
+        n += 1
+        found = f"{base}#{n}"
+    taken.add(found)
+    return found
 
 
 def acknowledge(alert: Alert, note: str, now: datetime) -> Alert:

@@ -1,4 +1,5 @@
-"""DNS and blocklist findings, and the severity order the alert rules share."""
+"""What every judgement is made of: a `Signal` (what the alert rules and the findings
+share), the severity order, and the DNS and blocklist signals."""
 
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ MIN_VOLUME = 100
 
 
 @dataclass(frozen=True)
+class Signal:
+    rule: str
+    subject: str  # what it is about: "account", "customer dandelion", "IP 198.51.100.13"…
+    severity: str  # warning | critical
+    message: str
+    topic: str = ""  # lets a panel pick the signals it shows (e.g. "seed-spam")
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}|{self.subject}"
+
+
+@dataclass(frozen=True)
 class Finding:
     """One thing wrong, worded for the operator; the severity decides `check`'s exit code."""
 
@@ -27,21 +41,32 @@ class Finding:
 
 def dns_findings(domains: Sequence[DomainDns], blocklists: BlocklistView | None) -> list[Finding]:
     """A listing on a major list or failing SPF/DKIM/DMARC is critical; anything that left
-    a question unanswered (error, broken, timeout) is a warning — never "ok"."""
+    a question unanswered (error, broken, timeout) is a warning — never "ok". The same
+    judgements as the alert rules, worded the same."""
     found: list[Finding] = []
     from console.analysis.authdns import auth_judgements  # the model loads after the frame
 
     for d in domains:
         found += [Finding(sev, text) for _, sev, text in auth_judgements(d)]
     if blocklists is not None:
-        for item in blocklists.listings:
-            where = f"{item.target} on {item.zone}"
-            if item.verdict == "listed":
-                sev = "critical" if item.major else "warning"
-                found.append(Finding(sev, f"{where}: listed ({item.meaning})"))
-            elif item.verdict in ("error", "broken", "timeout"):
-                found.append(Finding("warning", f"{where}: {item.verdict}: {item.meaning}"))
-        for ip in blocklists.ips:
-            if ip.fcrdns is False or ip.error:
-                found.append(Finding("warning", f"{ip.ip}: rDNS: {ip.error or 'not confirmed'}"))
+        found += [Finding(s.severity, s.message) for s in blocklist_signals(blocklists)]
     return found
+
+
+def blocklist_signals(view: BlocklistView) -> list[Signal]:
+    """Per target and list: listed (critical on a major list), or not known to be clean
+    (error, broken, timeout); per sending IP, rDNS that is not forward-confirmed."""
+    out: list[Signal] = []
+    for item in view.listings:
+        where = f"{item.target} on {item.zone}"
+        if item.verdict == "listed":
+            sev = "critical" if item.major else "warning"
+            out.append(Signal("blocklist", where, sev, f"{where}: listed ({item.meaning})"))
+        elif item.verdict in ("error", "broken", "timeout"):
+            text = f"{where}: {item.verdict}: {item.meaning}"
+            out.append(Signal("dns_unknown", where, "warning", text))
+    for ip in view.ips:
+        if ip.fcrdns is False or ip.error:
+            text = f"{ip.ip}: rDNS: {ip.error or 'not confirmed'}"
+            out.append(Signal("dns_unknown", ip.ip, "warning", text))
+    return out

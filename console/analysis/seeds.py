@@ -1,7 +1,7 @@
 """What seed runs say: placement per provider, the run-by-run strip, and who is at fault.
 
 The point of seed testing is telling "Gmail spam-folders us" from "one shared
-IP drags us down": `ip_split` and `seed_findings` compare, per provider, the
+IP drags us down": `ip_split` and `seed_signals` compare, per provider, the
 IPs that carried inbox messages with those that carried spam ones.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from console.analysis.health import Finding
+from console.analysis.health import Finding, Signal
 
 if TYPE_CHECKING:
     from console.model import SeedResult, SeedRun
@@ -110,44 +110,77 @@ def ip_split(results: Sequence[SeedResult]) -> dict[str, Counter[str]]:
     return out
 
 
-def seed_findings(run: SeedRun | None, now: datetime, max_age_hours: float = 48) -> list[Finding]:
-    """Findings from the latest run; a run older than `max_age_hours` says so instead."""
+def seed_signals(
+    run: SeedRun, now: datetime, inbox_min: float, max_age_hours: float = 48
+) -> list[Signal]:
+    """The one judgement of a seed run: the alert rules, the IP panel, the placement
+    screen, `seed-test` and `check` all show these. Any seed in spam is at least a
+    warning (critical at half a provider's seeds); so is an inbox share below
+    `inbox_min`. A run older than `max_age_hours` says only that."""
+    when = f"seed test {run.run_at:%m-%d %H:%M} UTC"
+    age_h = (now - run.run_at).total_seconds() / 3600
+    if age_h > max_age_hours:
+        text = f"the last {when} is {age_h:.0f} h old; is the schedule running?"
+        return [Signal("seed_problem", "seeds", "warning", text)]
+    out: list[Signal] = []
+    for provider in dict.fromkeys(r.provider for r in run.results):
+        mine = [r for r in run.results if r.provider == provider]
+        out += _provider_signals(when, provider, mine, inbox_min)
+    for r in run.results:
+        out += _seed_problems(when, r)
+    return out
+
+
+def _provider_signals(
+    when: str, provider: str, mine: Sequence[SeedResult], inbox_min: float
+) -> list[Signal]:
+    judged = [r for r in mine if r.placement not in ("error", "rejected")]
+    if not judged:
+        return []
+    spam = [r for r in judged if r.placement == "spam"]
+    missing = [r.seed for r in judged if r.placement == "missing"]
+    inbox = sum(1 for r in judged if r.placement == "inbox") / len(judged)
+    subject = f"seeds {provider}"
+    out = []
+    if spam:
+        sev = "critical" if len(spam) * 2 >= len(judged) else "warning"
+        text = f"{when}: {provider} {blame(spam, judged)} (inbox {inbox:.0%})"
+        out.append(Signal("seed_inbox", subject, sev, text, "seed-spam"))
+    if missing:
+        # mail that never came is a warning (a slow provider, a full box) until it is spam
+        text = f"{when}: {provider} never received {', '.join(missing)}"
+        if not spam and inbox < inbox_min:
+            out.append(Signal("seed_inbox", subject, "warning", f"{text}; inbox {inbox:.0%}, "
+                              f"below {inbox_min:.0%}"))  # fmt: skip
+        else:
+            out.append(Signal("seed_problem", f"{subject} missing", "warning", text))
+    elif not spam and inbox < inbox_min:
+        text = f"{when}: {provider} inbox {inbox:.0%} (below {inbox_min:.0%})"
+        out.append(Signal("seed_inbox", subject, "warning", text))
+    return out
+
+
+def _seed_problems(when: str, r: SeedResult) -> list[Signal]:
+    subject = f"seed {r.seed}"
+    out = []
+    if r.placement == "rejected":
+        text = f"{when}: Mandrill rejected {r.seed} ({r.error})"
+        out.append(Signal("seed_problem", subject, "critical", text))
+    elif r.placement == "error":
+        text = f"{when}: {r.seed} could not be checked: {r.error}"
+        out.append(Signal("seed_problem", subject, "warning", text))
+    fails = [f"{m}={v}" for m, v in sorted(r.auth.items()) if v not in ("pass", "none")]
+    if fails and r.placement in ("inbox", "spam", "other"):
+        text = f"{when}: {r.seed} authentication {' '.join(fails)}"
+        out.append(Signal("seed_problem", f"{subject} (auth)", "warning", text))
+    return out
+
+
+def seed_findings(run: SeedRun | None, now: datetime, inbox_min: float = 0.8) -> list[Finding]:
+    """`seed_signals` as findings (none without a run)."""
     if run is None or not run.results:
         return []
-    age_h = (now - run.run_at).total_seconds() / 3600
-    when = f"seed test {run.run_at:%m-%d %H:%M} UTC"
-    if age_h > max_age_hours:
-        return [Finding("warning", f"last {when} is {age_h:.0f} h old; is the schedule running?")]
-    found: list[Finding] = []
-    by_provider: dict[str, list[SeedResult]] = {}
-    for r in run.results:
-        by_provider.setdefault(r.provider, []).append(r)
-    for provider, results in by_provider.items():
-        spam = [r for r in results if r.placement == "spam"]
-        if spam:
-            severity = "critical" if len(spam) * 2 >= len(results) else "warning"
-            found.append(
-                Finding(severity, f"{when}: {provider} {blame(spam, results)}", "seed-spam")
-            )
-        missing = [r.seed for r in results if r.placement == "missing"]
-        if missing:
-            found.append(
-                Finding("warning", f"{when}: {provider} never received {', '.join(missing)}")
-            )
-        rejected = [r for r in results if r.placement == "rejected"]
-        for r in rejected:
-            found.append(Finding("critical", f"{when}: Mandrill rejected {r.seed} ({r.error})"))
-        for r in results:
-            if r.placement == "error":
-                found.append(
-                    Finding("warning", f"{when}: {r.seed} could not be checked: {r.error}")
-                )
-            fails = [f"{m}={v}" for m, v in sorted(r.auth.items()) if v not in ("pass", "none")]
-            if fails and r.placement in ("inbox", "spam", "other"):
-                found.append(
-                    Finding("warning", f"{when}: {r.seed} authentication {' '.join(fails)}")
-                )
-    return found
+    return [Finding(s.severity, s.message, s.topic) for s in seed_signals(run, now, inbox_min)]
 
 
 def blame(spam: Sequence[SeedResult], results: Sequence[SeedResult]) -> str:

@@ -31,12 +31,18 @@ async def test_alert_line_screen_bell_and_acknowledgement(server, store, clock):
         shown = rows(table)
         assert shown[0][0] == "critical"  # worst first
         assert any("noisy neighbour" in r[4] for r in shown)
-        i = next(i for i, r in enumerate(shown) if r[3] == "customer dandelion")
         table.focus()
-        table.move_cursor(row=i)
-        await pilot.pause()
-        detail = str(app.screen.query_one("#alert-detail", Static).content)
-        assert detail.startswith("customer_complaints · customer dandelion: Dandelion Deals")
+        want = "customer_complaints · customer dandelion: Dandelion Deals"
+
+        def on_dandelion() -> bool:
+            # later polls may still reorder the table: find the row again each time
+            i = next(i for i, r in enumerate(rows(table)) if r[3] == "customer dandelion")
+            if table.cursor_row != i:
+                table.move_cursor(row=i)
+            got = str(app.screen.query_one("#alert-detail", Static).content)
+            return got.startswith(want)
+
+        await wait_for(on_dandelion)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, AckScreen)

@@ -172,7 +172,22 @@ def test_seed_inbox_share_per_provider():
     four_of_five = replace(
         run, results=(*run.results[:3], seed("g5", "gmail", "inbox"), run.results[3])
     )
-    assert "seed_inbox|seeds gmail" not in fire(seed_run=four_of_five)  # 80 % is not below
+    # one seed in spam is a warning whatever the share: the finding and the alert agree
+    assert fire(seed_run=four_of_five)["seed_inbox|seeds gmail"][0] == "warning"
+    other = replace(four_of_five, results=(*four_of_five.results[:4], seed("g4", "gmail", "other")))
+    assert "seed_inbox|seeds gmail" not in fire(seed_run=other)  # 80 % is not below
+
+
+def test_seed_findings_and_alerts_are_one_judgement():
+    from console.analysis.seeds import seed_findings
+
+    run = SeedRun("r", NOW, (
+        seed("g1", "gmail", "inbox", "203.0.113.25"), seed("g2", "gmail", "spam", "198.51.100.13"),
+        seed("g3", "gmail", "inbox"), seed("g4", "gmail", "inbox"), seed("g5", "gmail", "inbox"),
+        seed("y1", "yahoo", "missing"), seed("o1", "outlook", "error"),
+    ))  # fmt: skip
+    alerts = {(sev, msg) for sev, msg in fire(seed_run=run).values()}
+    assert alerts == {(f.severity, f.text) for f in seed_findings(run, NOW, A.seed_inbox_min)}
 
 
 def test_lifecycle_open_update_escalate_ack_resolve():
@@ -260,3 +275,13 @@ def test_a_rate_just_over_its_limit_prints_the_digits_that_show_it():
     _rate_rules(out, "complaints", "account", "complaint rate", 5, 1000, 0.001, 0.003, "",
                 AlertConfig())  # fmt: skip
     assert "0.500% (5 of 1,000) is above 0.3%" in out[0].message
+
+
+def test_an_alert_that_fires_again_in_the_same_second_gets_its_own_id():
+    sig, covered = evaluate(AlertInputs(NOW, account=account(70)), T, A)
+    first = reconcile((), sig, covered, NOW)
+    quiet, _ = evaluate(AlertInputs(NOW, account=account(90)), T, A)
+    gone = reconcile(first.alerts, quiet, covered, NOW)
+    again = reconcile(gone.alerts, sig, covered, NOW)
+    ids = [a.id for a in again.alerts]
+    assert len(ids) == 2 and len(set(ids)) == 2
