@@ -604,7 +604,9 @@ class MailopsApp(App[None]):
         runs = p.seed_view()
         if runs and self.config.seed_test.subaccount == sid:
             seeds = list(runs[-1].results)
-        self.push_screen(CustomerScreen(row, events, alerts, seeds, explain, self.local_time))
+        self.push_screen(
+            CustomerScreen(row, events, alerts, seeds, explain, self.local_time, page.matched)
+        )
 
     @on(CustomerReportRequested)
     def _customer_report(self, message: CustomerReportRequested) -> None:

@@ -41,10 +41,14 @@ class CustomerScreen(Screen[None]):
         seeds: Sequence[SeedResult],
         explain: Callable[[MessageEvent], str],
         local: Callable[[datetime], datetime],
+        matched: int | None = None,
     ) -> None:
         super().__init__()
         self.row = row
         self.events = list(events)
+        #: how many feed events of the last 7 days match in all (None: not counted yet);
+        #: `events` are the newest of them, as many as the screen holds
+        self.matched = matched
         self._alerts = alerts
         self._seeds = seeds
         self._explain = explain
@@ -97,8 +101,12 @@ class CustomerScreen(Screen[None]):
         for e in self.events:
             counts[e.kind] = counts.get(e.kind, 0) + 1
         if counts:
+            n = len(self.events)
+            of = "" if self.matched is None or self.matched <= n else f"newest {n:,} of "
+            total = f"{self.matched:,}" if self.matched is not None else f"{n:,}"
             out.append(
-                " · feed: " + ", ".join(f"{visible(k)} {v}" for k, v in sorted(counts.items()))
+                f" · {of}{total} feed events, 7 d: "
+                + ", ".join(f"{visible(k)} {v}" for k, v in sorted(counts.items()))
             )
         return out
 

@@ -91,6 +91,8 @@ async def test_customer_view_report_and_pause(server, store, clock, sim):
         assert isinstance(screen, CustomerScreen) and screen.row.id == "dandelion"
         head = str(screen.query_one("#cust-head", Static).content)
         assert head.startswith("Dandelion Deals (dandelion) · active")
+        assert "sent since Monday (Mandrill)" in head and "mail read, " in head
+        assert f"{len(screen.events):,} feed events, 7 d:" in head  # all of them on screen
         alerts = str(screen.query_one("#cust-alerts", Static).content)
         assert "complaint rate" in alerts
         events = rows(screen.query_one("#cust-events", DataTable))
