@@ -899,16 +899,17 @@ def human_summary(report: dict[str, Any]) -> str:
         w = a.get("last_7_days")
         if w:
             lines.append(
-                f"  7 days: {w['sent']:,} sent, delivery {_pct(w['delivery_rate'])}, "
+                f"  Mandrill, 7 days: {w['sent']:,} sent, delivery {_pct(w['delivery_rate'])}, "
                 f"hard bounces {_pct(w['hard_bounce_rate'], 2)}, "
                 f"complaints {_pct(w['complaint_rate'], 3)}"
             )
+    over = ((report.get("counted") or {}).get("ips") or {}).get("text", "")
     for ip in report["ips"]:
         warm = f" warm-up day {ip['warmup_day']}/{ip['warmup_days']}" if ip["warming_up"] else ""
         counts = (
             "messages not read"
             if ip["sent"] is None
-            else f"{ip['sent']:,} sent, {_pct(ip['delivery_rate'])} delivered"
+            else f"{ip['sent']:,} sent, {_pct(ip['delivery_rate'])} delivered (mail read, {over})"
         )
         lines.append(f"  IP {ip['ip']} ({ip['pool']}){warm}: {counts}")
     seeds = report.get("seeds") or []

@@ -51,8 +51,11 @@ def test_a_whole_read_says_complete(tmp_path):
     now = datetime.now(UTC).replace(microsecond=0)
     sc = scenario_named("quiet", start=now - timedelta(hours=3))
     with SimServer(Simulator(sc, ScenarioClock(now))) as srv:
-        res = _check(offline_config(tmp_path, srv.base_url), "--json")
+        cfg = offline_config(tmp_path, srv.base_url)
+        res = _check(cfg, "--json")
+        plain = _check(cfg).stdout
     report = json.loads(res.stdout)
+    assert "delivered (mail read, last 6 h of 24 h)" in plain and "Mandrill, 7 days:" in plain
     assert report["sources"]["messages"]["complete"] is True
     assert report["sources"]["messages"]["partial"] is None
     assert report["messages_complete"] is True
