@@ -37,6 +37,17 @@ from console.config import (
 )
 from console.files import FileRefused, read_regular
 from console.limits import EML_FILE_BYTES
+from console.report import (
+    account_json,
+    content_json,
+    dmarc_row_json,
+    dns_json,
+    ip_json,
+    seed_json,
+    sender_domain_json,
+    span_json,
+    subaccount_json,
+)
 from console.secret import Secret
 from console.startup import release_collector
 from console.store import (
@@ -52,7 +63,7 @@ from console.timeutil import Clock, age_text, system_clock
 
 if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait for them
     from console.jobs import Pipeline, Update
-    from console.model import Alert, DmarcReport, DomainDns, ReadSpan, SeedRun
+    from console.model import Alert, DmarcReport, SeedRun
     from console.seeding import Seed
     from console.sources.spamd import Scorer
 
@@ -572,84 +583,6 @@ async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
     return updates
 
 
-def _dns_json(d: DomainDns | None) -> dict[str, Any]:
-    if d is None:
-        return {"spf": None, "dkim": None, "dmarc": None, "mx": None}
-    return {
-        "spf": {
-            "valid": None if d.spf.temperror else d.spf.valid,  # null: no answer, unknown
-            "temperror": d.spf.temperror,
-            "lookups": d.spf.lookups,
-            "void_lookups": d.spf.void_lookups,
-            "error": d.spf.error or None,
-        },
-        "dkim": {
-            k.selector: {
-                "valid": None if k.temperror else k.valid,
-                "kind": k.kind,
-                "error": k.error or None,
-            }
-            for k in d.dkim
-        },
-        "dmarc": {
-            "valid": None if d.dmarc.temperror else d.dmarc.valid,
-            "policy": d.dmarc.policy or None,
-            "rua": list(d.dmarc.rua),
-            "rua_authorized": dict(d.dmarc.authorized),
-            "error": d.dmarc.error or None,
-        },
-        "mx": list(d.mx),
-    }
-
-
-def _rates(stats: Any) -> dict[str, Any]:
-    return {
-        "sent": stats.sent,
-        "delivery_rate": stats.delivery_rate,
-        "hard_bounce_rate": stats.hard_bounce_rate,
-        "soft_bounce_rate": stats.soft_bounce_rate,
-        "reject_rate": stats.reject_rate,
-        "complaint_rate": stats.complaint_rate,
-    }
-
-
-def span_json(span: ReadSpan | None) -> dict[str, Any] | None:
-    """A count's period: what it is meant to cover, and the part of it the mail read covers."""
-    if span is None:
-        return None
-    return {
-        "period": span.name,
-        "from": span.start.isoformat(),
-        "read_since": span.since.isoformat(),
-        "until": span.until.isoformat(),
-        "whole": span.whole,
-        "text": span.text,
-    }
-
-
-def seed_json(run: SeedRun | None) -> list[dict[str, Any]]:
-    """The `seeds` key of `check --json`: the latest stored run, one object per seed."""
-    if run is None:
-        return []
-    return [
-        {
-            "seed": r.seed,
-            "provider": r.provider,
-            "placement": r.placement,
-            "folder": r.folder or None,
-            "auth": {m: r.auth.get(m) for m in ("spf", "dkim", "dmarc")},
-            "source_ip": r.source_ip or r.received_ip or None,
-            "received_ip": r.received_ip or None,
-            "delay_s": None if r.delay_s is None else round(r.delay_s, 1),
-            "run_at": r.run_at.isoformat(),
-            "error": r.error or None,
-            "mandrill_status": r.mandrill_status or None,
-            "message_id": r.message_id or None,
-        }
-        for r in run.results
-    ]
-
-
 def check_report(
     pipeline: Pipeline,
     updates: dict[str, Update],
@@ -762,37 +695,10 @@ def check_report(
         "sources": sources,
         "account": None,
         "ips": [
-            {
-                "ip": r.ip,
-                "pool": r.pool,
-                "dedicated": r.dedicated,
-                "warming_up": r.warming_up,
-                "warmup_day": r.warmup_day,
-                "warmup_days": r.warmup_days,
-                "complete": (not cut) if read else None,
-                "sent": r.sent if read else None,
-                "delivered": r.delivered if read else None,
-                "delivery_rate": r.delivery_rate if read else None,
-                "noisy_neighbour": r.noisy,
-                "ptr": list(rdns[r.ip].ptr) if r.ip in rdns else None,
-                "fcrdns": rdns[r.ip].fcrdns if r.ip in rdns else None,
-                "listings": listings.get(r.ip, []),
-            }
+            ip_json(r, None if not read else not cut, rdns.get(r.ip), listings.get(r.ip, []))
             for r in ips
         ],
-        "subaccounts": [
-            {
-                "id": s.id,
-                "name": s.name,
-                "status": s.status,
-                "reputation": s.reputation,
-                "complaints": s.complaints,
-                "hard_bounces": s.hard_bounces,
-                "messages_read": s.messages,
-                "sent_weekly": s.sent_weekly,
-            }
-            for s in subs
-        ],
+        "subaccounts": [subaccount_json(s) for s in subs],
         # the periods the counts over the mail read really cover
         "counted": {
             "subaccounts": span_json(subs[0].span if subs else pipeline.subaccount_span()),
@@ -808,57 +714,18 @@ def check_report(
     report["messages_without_ip"] = ip_view.unattributed
     report["seeds"] = seed_json(seed_run)
     content = pipeline.content_view()
-    report["content"] = [
-        {
-            "name": r.name,
-            "score": r.report.score if r.report else None,
-            "threshold": r.report.threshold if r.report else None,
-            "rules": [
-                {"name": h.name, "points": h.points, "description": h.description}
-                for h in (r.report.rules if r.report else ())
-            ],
-            "lint": [{"code": f.code, "text": f.text} for f in r.lint],
-            "error": r.error or None,
-        }
-        for r in (content.results if content else ())
-    ]
-    report["dmarc"] = [
-        {
-            "domain": r.domain,
-            "messages": r.messages,
-            "pass_rate": None if r.pass_rate is None else round(r.pass_rate, 4),
-            "mandrill_pass_rate": (
-                None if r.mandrill_pass_rate is None else round(r.mandrill_pass_rate, 4)
-            ),
-            "unknown_sources": [
-                {"ip": x.ip, "messages": x.messages, "failed": x.failed, "spoofing": x.spoofing}
-                for x in r.unknown_sources
-            ],
-            "last_report_at": r.last_report_at.isoformat() if r.last_report_at else None,
-        }
-        for r in dmarc_rows
-    ]
+    report["content"] = [content_json(r) for r in (content.results if content else ())]
+    report["dmarc"] = [dmarc_row_json(r) for r in dmarc_rows]
     if dmarc_reports is None:
         report["dmarc"] = None  # unknown, not "no reports"
     domains = pipeline.store.get_snapshot("domains", list[SenderDomain])
-    mandrill = {
-        d.domain: {  # Mandrill's own senders/domains verdict
-            "spf": d.spf_valid,
-            "dkim": d.dkim_valid,
-            "dkim2": d.dkim2_valid,
-            "dmarc": d.dmarc_valid,
-            "valid_signing": d.valid_signing,
-            "verified_at": d.verified_at.isoformat() if d.verified_at else None,
-            "errors": dict(d.errors),
-        }
-        for d in (domains[0] if domains else [])
-    }
+    mandrill = {d.domain: sender_domain_json(d) for d in (domains[0] if domains else [])}
     ours = {d.domain: d for d in dns_results}
     report["domains"] = [
         {
             "domain": name,
             "mandrill": mandrill.get(name),
-            **_dns_json(ours.get(name)),
+            **dns_json(ours.get(name)),
             "listings": listings.get(name, []),
         }
         for name in dict.fromkeys([*mandrill, *ours, *pipeline.config.domains.link_domains])
@@ -869,16 +736,7 @@ def check_report(
 
         report["rejects"] = summarize_rejects(rejects).as_json()
     if view is not None:
-        a = view.account
-        report["account"] = {
-            "username": a.username,
-            "reputation": a.reputation,
-            "reputation_word": view.word,
-            "hourly_quota": a.hourly_quota,
-            "backlog": a.backlog,
-            "today": _rates(a.stats["today"]) if "today" in a.stats else None,
-            "last_7_days": _rates(a.stats["last_7_days"]) if "last_7_days" in a.stats else None,
-        }
+        report["account"] = account_json(view)
     if failed:
         return report, EXIT_UNUSABLE
     return report, {"ok": EXIT_OK, "warning": EXIT_WARNING, "critical": EXIT_CRITICAL}[status]
