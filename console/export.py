@@ -123,6 +123,8 @@ def _summary_text(sub: SubaccountRow, facts: _Summary, now: datetime, t: Thresho
     span = sub.span
     if span is None or span.whole:
         period = f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC"
+    elif span.since <= span.start:  # the week, with a part still to be read
+        period = f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC ({span.text})"
     else:  # the counts rest on less than the 7 days: say so, never let it pass for a week
         period = (
             f"From {span.since:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC "

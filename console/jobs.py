@@ -445,16 +445,21 @@ class Pipeline:
         return self.read_span("7 d", datetime(first.year, first.month, first.day, tzinfo=UTC))
 
     def read_span(self, name: str, start: datetime) -> ReadSpan:
-        """How much of the period from `start` to now the stored messages cover: they
-        begin at the first second ever read, or above a gap a read left for later
-        (nothing read yet: they cover none)."""
+        """How much of the period from `start` to now the stored messages cover: from the
+        first second read (or the oldest retention keeps) to now, less any gap a read
+        left for later (nothing read yet: they cover none)."""
         now = self.clock()
         first = self.store.get_cursor("messages_floor")
+        if first is None:
+            return ReadSpan(name, start, now, now)
+        kept = now - timedelta(days=self.config.storage.retention_days)
+        since = min(now, max(datetime.fromtimestamp(first, UTC), kept))
+        unread = 0.0
         gap = self._read_gap("messages", -1)
         if gap is not None:
-            first = max(first or 0, gap[1] + 1)
-        since = now if first is None else min(now, datetime.fromtimestamp(first, UTC))
-        return ReadSpan(name, start, since, now)
+            lo = max(gap[0], int(max(start, since).timestamp()))
+            unread = float(max(0, min(gap[1], int(now.timestamp())) - lo + 1))
+        return ReadSpan(name, start, since, now, unread)
 
     def rejects_view(self) -> tuple[Reject, ...] | None:
         snap = self.store.get_snapshot("rejects", list[Reject])
@@ -808,8 +813,6 @@ class Pipeline:
         floor = now - int(self.backfill_hours * 3600)
         cursor = await self._db(self.store.get_cursor, "messages")
         start = floor if cursor is None else max(floor, cursor + 1 - m.search_overlap)
-        if await self._db(self.store.get_cursor, "messages_floor") is None:
-            await self._db(self.store.set_cursor, "messages_floor", start)  # committed below
         # a gap an earlier read left stays worth reading for as long as the store keeps mail
         kept = now - self.config.storage.retention_days * 86400
         return await self._read_window("messages", start, now, "", floor=kept, prior=cursor)
@@ -848,10 +851,11 @@ class Pipeline:
 
         def save() -> PollResult:
             self._prune_hourly()
+            if name == "messages":
+                self._mark_first_read(prior, start)
             ingested = self.store.ingest(result.messages)
             self.store.commit()  # events first: a crash before the cursor only re-reads
-            until, left = result.resume()
-            until = max(until, -1 if prior is None else prior)  # an untouched window
+            until, left = result.resume(prior)
             covered = until
             if name == "rescan" and result.complete:
                 covered = -1  # pass finished: the next one reads the whole window again
@@ -871,6 +875,14 @@ class Pipeline:
 
         poll: PollResult = await self._db(save)
         return poll
+
+    def _mark_first_read(self, prior: int | None, start: int) -> None:
+        """Where the stored mail begins, for the period labels: the first read's start,
+        moved up to this read's start when the console was away longer than the
+        backfill window (the seconds between were never read)."""
+        first = self.store.get_cursor("messages_floor")
+        if first is None or (prior is not None and prior + 1 < start):
+            self.store.set_cursor("messages_floor", start)
 
     def _read_gap(self, name: str, floor: int) -> tuple[int, int] | None:
         """The window an earlier read of `name` left unread below its cursor, if any

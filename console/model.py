@@ -285,12 +285,13 @@ class IpRow:
 
 
 def duration_text(seconds: float) -> str:
-    """A period as people say it: 40 min, 6 h, 6.5 h, 3 d."""
+    """A period as people say it: 40 min, 6 h, 6.5 h, 3 d. Rounded down, so a part of a
+    period never reads as the whole of it ("23.9 h", not "24 h")."""
     if seconds < 3600:
-        return f"{max(0, round(seconds / 60))} min"
+        return f"{max(0, int(seconds // 60))} min"
     if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f}".removesuffix(".0") + " h"
-    return f"{seconds / 86400:.1f}".removesuffix(".0") + " d"
+        return f"{int(seconds / 360) / 10:.1f}".removesuffix(".0") + " h"
+    return f"{int(seconds / 8640) / 10:.1f}".removesuffix(".0") + " d"
 
 
 @dataclass(frozen=True)
@@ -298,27 +299,34 @@ class ReadSpan:
     """The period a count over the messages mailops read really covers.
 
     A figure meant to cover `name` ("7 d", "24 h") from `start` may rest on less:
-    the store only holds mail from `since`, the first second it ever read. Every
-    label built on such a count says which of the two it is, so "7 d" means 7 days.
+    the store holds mail only from `since` (the first second read, or the oldest
+    kept), and `unread_s` seconds inside it are a gap a read left for later. Every
+    label built on such a count says which it is, so "7 d" means 7 days.
     """
 
     name: str
     start: datetime
     since: datetime
     until: datetime
+    unread_s: float = 0.0
 
     @property
     def whole(self) -> bool:
-        return self.since <= self.start
+        return self.since <= self.start and self.unread_s <= 0
 
     @property
     def text(self) -> str:
-        """ "7 d" when whole, else how much of it is read: "last 6 h of 7 d"."""
-        if self.whole:
-            return self.name
+        """ "7 d" when whole, else how much of it is read: "last 6 h of 7 d", "7 d, 20 min
+        of it not read yet"."""
         if self.since >= self.until:
             return f"none of {self.name} read yet"
-        return f"last {duration_text((self.until - self.since).total_seconds())} of {self.name}"
+        if self.since <= self.start:
+            out = self.name
+        else:
+            out = f"last {duration_text((self.until - self.since).total_seconds())} of {self.name}"
+        if self.unread_s > 0:
+            out += f", {duration_text(self.unread_s)} of it not read yet"
+        return out
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ class SearchResult:
     messages: list[MessageEvent] = field(default_factory=list)
     start: int = 0
     end: int = -1
+    fresh_from: int = 0  # where the new part of the read begins (below it: an earlier gap)
     calls: int = 0
     unread: list[tuple[int, int]] = field(default_factory=list)
     overfull_seconds: list[int] = field(default_factory=list)
@@ -104,19 +105,25 @@ class SearchResult:
     def complete(self) -> bool:
         return not self.unread
 
-    def resume(self) -> tuple[int, tuple[int, int] | None]:
+    def resume(self, prior: int | None = None) -> tuple[int, tuple[int, int] | None]:
         """(cursor, gap): every second up to the cursor was read except those in the gap.
 
-        Unread windows that reach the end of the read are beyond the cursor; the rest
-        are folded into one gap (over-wide when windows between were read, which
-        only costs a re-read)."""
+        `prior` is the cursor this read started from: what lay at or below it was read
+        before, except an earlier gap (below `fresh_from`), so unread windows there are
+        either that gap's rest (kept) or the overlap re-read (dropped). Unread windows
+        that reach the end are beyond the cursor; the rest fold into one gap (over-wide
+        when windows between were read, which only costs a re-read)."""
+        low = self.fresh_from if prior is None else max(self.fresh_from, prior + 1)
+        old = [w for w in self.unread if w[1] < self.fresh_from]
+        new = sorted((max(a, low), b) for a, b in self.unread if b >= low)
         tail = self.end
-        windows = sorted(self.unread)
-        while windows and windows[-1][1] >= tail:
-            tail = windows.pop()[0] - 1
+        while new and new[-1][1] >= tail:
+            tail = new.pop()[0] - 1
+        windows = old + new
+        cursor = tail if prior is None else max(tail, prior)
         if not windows:
-            return tail, None
-        return tail, (windows[0][0], max(b for _, b in windows))
+            return cursor, None
+        return cursor, (min(a for a, _ in windows), max(b for _, b in windows))
 
     @property
     def covered_until(self) -> int:
@@ -454,7 +461,8 @@ class MandrillClient:
         `limit` messages a day — said in the log, never silently.
         """
         spans = [w for w in (gap, (start, end)) if w is not None and w[0] <= w[1]]
-        result = SearchResult(start=min((w[0] for w in spans), default=start), end=end)
+        first = min((w[0] for w in spans), default=start)
+        result = SearchResult(start=first, end=end, fresh_from=start)
         plan = _days if self.ts_filter is False else (lambda a, b: [(a, b)])
         pending = [w for a, b in spans for w in plan(a, b)]
         while pending:

@@ -395,3 +395,21 @@ async def test_send_answers_per_recipient(client, sim):
     with pytest.raises(MandrillError) as exc:
         await client.send({"subject": "no recipients"})
     assert exc.value.name == "ValidationError"
+
+
+def test_resume_keeps_an_earlier_gaps_rest_and_never_steps_back():
+    from console.sources.mandrill import SearchResult
+
+    # the earlier gap 1000..5000 was read from the top down to 3000; the new window
+    # 5001..9000 (its first 600 s an overlap below the prior cursor 5600) was not reached
+    r = SearchResult(start=1000, end=9000, fresh_from=5001, unread=[(1000, 3000), (5001, 9000)])
+    assert r.resume(prior=5600) == (5600, (1000, 3000))
+    # halving read the gap's older half and left its upper half touching the new window
+    r = SearchResult(start=1000, end=9000, fresh_from=5001, unread=[(3001, 5000), (5001, 9000)])
+    assert r.resume(prior=5600) == (5600, (3001, 5000))
+    # a first read (no prior cursor) cut short newest first: the oldest part is the gap
+    r = SearchResult(start=1000, end=9000, fresh_from=1000, unread=[(1000, 4000)])
+    assert r.resume() == (9000, (1000, 4000))
+    # unread windows inside the overlap were read by the poll before: not a gap
+    r = SearchResult(start=5001, end=9000, fresh_from=5001, unread=[(5001, 5300)])
+    assert r.resume(prior=5600) == (9000, None)

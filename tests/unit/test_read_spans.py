@@ -20,8 +20,13 @@ def test_a_span_says_whole_partial_or_none():
     assert WEEK.text == "last 6 h of 7 d" and not WEEK.whole
     assert ReadSpan("24 h", NOW - timedelta(hours=24), NOW, NOW).text == "none of 24 h read yet"
     assert [duration_text(s) for s in (90, 5400, 6 * 3600, 3 * 86400)] == [
-        "2 min", "1.5 h", "6 h", "3 d",
+        "1 min", "1.5 h", "6 h", "3 d",
     ]  # fmt: skip
+    # a part never rounds up to the whole
+    almost = ReadSpan("24 h", NOW - timedelta(hours=24), NOW - timedelta(hours=23, minutes=58), NOW)
+    assert almost.text == "last 23.9 h of 24 h"
+    gap = ReadSpan("7 d", NOW - timedelta(days=7), NOW - timedelta(days=8), NOW, unread_s=1200)
+    assert not gap.whole and gap.text == "7 d, 20 min of it not read yet"
 
 
 def _sub(span: ReadSpan) -> SubaccountRow:
