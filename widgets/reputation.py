@@ -89,8 +89,12 @@ class ReputationPanel(Horizontal):
     def _title(self, span: ReadSpan | None) -> None:
         """What the customers' columns count: complaints and hard bounces over the mail
         read (and how much of the 7 days that is); sent/wk is Mandrill's own count."""
-        over = span.text if span else "7 d"
-        self.border_title = f"Reputation · customer counts: mail read, {over} · sent/wk: Mandrill's"
+        if span is None:  # no customers yet: nothing is counted, so nothing is claimed
+            self.border_title = "Reputation · customers worst first"
+            return
+        self.border_title = (
+            f"Reputation · customer counts: mail read, {span.text} · sent/wk: Mandrill's"
+        )
 
     def set_stale(self, note: str | None) -> None:
         # Content, not a str: a border title string is parsed as markup, and notes carry

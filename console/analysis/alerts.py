@@ -18,7 +18,7 @@ from console.analysis.authdns import auth_judgements
 from console.analysis.content import median_before, top_rules
 from console.analysis.dmarc import DomainRow
 from console.analysis.health import ORDER, Signal, blocklist_signals
-from console.analysis.seeds import seed_signals
+from console.analysis.seeds import seed_run_stale, seed_signals
 from console.config import AlertConfig, DmarcConfig, Thresholds
 from console.model import (
     Account,
@@ -162,9 +162,30 @@ def evaluate(
     c = _Limits(t, a, dm or DmarcConfig())
     have = {need for need, _ in FAMILIES if getattr(x, need) is not None}
     out = [s for need, rules in FAMILIES if need in have for s in rules(x, c)]
-    out = [s for s in out if s.rule not in a.disabled]
-    covered = {rule for rule, need in RULES.items() if need in have and rule not in a.disabled}
+    unjudged = set(a.disabled) | _unjudged(x)
+    out = [s for s in out if s.rule not in unjudged]
+    covered = {rule for rule, need in RULES.items() if need in have and rule not in unjudged}
     return _dedupe(out), covered
+
+
+#: Rules whose counts come from the messages read: with none read they judge nothing.
+MESSAGE_RULES = frozenset({
+    "customer_complaints", "customer_hard_bounces", "customer_outlier", "ip_complaint_rate",
+    "ip_hard_bounce_rate", "noisy_neighbour", "warmup_overload", "warmup_underperform",
+})  # fmt: skip
+
+
+def _unjudged(x: AlertInputs) -> set[str]:
+    """Rules that must neither fire nor resolve now although their input is present:
+    rates over messages when none have been read yet, and a seed run's placement
+    once the run is too old to say anything about today."""
+    out: set[str] = set()
+    span = x.ip_span
+    if span is not None and span.since >= span.until:
+        out |= MESSAGE_RULES
+    if x.seed_run is not None and seed_run_stale(x.seed_run, x.now):
+        out.add("seed_inbox")
+    return out
 
 
 def _account_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
@@ -307,7 +328,8 @@ def _ips_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     out: list[Signal] = []
     t, a = c.t, c.a
     rows = list(x.ips)
-    read_base = f" messages read, {x.ip_span.text if x.ip_span else '24 h'}"
+    over = x.ip_span.text if x.ip_span else f"{t.ip_window_hours:g} h"
+    read_base = f" messages read, {over}"
     for r in rows:
         states = x.ip_states.get(r.ip, Counter())
         total = sum(states.values())
@@ -349,7 +371,7 @@ def _ips_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
                         subject,
                         "warning",
                         f"{r.ip} on warm-up day {r.warmup_day} carried {r.sent:,} "
-                        f"messages in 24 h; the plan allows about {plan:,}",
+                        f"messages (mail read, {over}); the plan allows about {plan:,}",
                     )
                 )
     shared = [r for r in rows if not r.dedicated and r.sent >= a.min_messages and not r.noisy]

@@ -149,11 +149,11 @@ def top_rules(rules: Sequence[RuleHit], n: int = 3) -> str:
     """The rules that cost the most, and what the rest add, so the names shown and the
     points they leave out account for the score: "A, B, C + 4 more, 1.2 points"."""
     costly = sorted((h for h in rules if h.points > 0), key=lambda h: -h.points)
-    shown = ", ".join(h.name for h in costly[:n])
+    parts = [", ".join(h.name for h in costly[:n])] if costly else ["no rule added points"]
     rest = costly[n:]
     if rest:
-        shown += f" + {len(rest)} more, {sum(h.points for h in rest):.1f} points"
+        parts[0] += f" + {len(rest)} more, {sum(h.points for h in rest):.1f} points"
     negative = sum(h.points for h in rules if h.points < 0)
     if negative:
-        shown += f"; {negative:.1f} from rules in its favour"
-    return shown
+        parts.append(f"{negative:.1f} from rules in its favour")
+    return "; ".join(parts)

@@ -119,7 +119,7 @@ def seed_signals(
     `inbox_min`. A run older than `max_age_hours` says only that."""
     when = f"seed test {run.run_at:%m-%d %H:%M} UTC"
     age_h = (now - run.run_at).total_seconds() / 3600
-    if age_h > max_age_hours:
+    if seed_run_stale(run, now, max_age_hours):
         text = f"the last {when} is {age_h:.0f} h old; is the schedule running?"
         return [Signal("seed_problem", "seeds", "warning", text)]
     out: list[Signal] = []
@@ -129,6 +129,11 @@ def seed_signals(
     for r in run.results:
         out += _seed_problems(when, r)
     return out
+
+
+def seed_run_stale(run: SeedRun, now: datetime, max_age_hours: float = 48) -> bool:
+    """Too old to say anything about today's placement."""
+    return (now - run.run_at).total_seconds() / 3600 > max_age_hours
 
 
 def _provider_signals(

@@ -124,7 +124,7 @@ def test_ip_rules_noisy_warmup_and_rates():
     assert "ip_hard_bounce_rate|IP 198.51.100.10" not in got  # 1.07 %
     heavy = [replace(rows[0], sent=6251), rows[2]]
     assert (
-        "6,251 messages in 24 h; the plan allows about 5,000"
+        "6,251 messages (mail read, 24 h); the plan allows about 5,000"
         in fire(ips=heavy)["warmup_overload|IP 203.0.113.25"][1]
     )
     assert "warmup_overload|IP 203.0.113.25" not in fire(ips=[replace(rows[0], sent=6250)])

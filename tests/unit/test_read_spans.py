@@ -66,3 +66,21 @@ def test_the_customer_report_tells_mandrills_count_from_the_mail_read():
     assert "last 6 h of 7 d; earlier mail was not checked" in text
     assert "Last 7 days" not in text
 
+
+
+def test_rates_over_no_mail_read_neither_fire_nor_resolve():
+    ip = IpRow("203.0.113.9", "p", "", True, False, None, None, None, 0, 0, 0, 0, 0, None)
+    none = ReadSpan("24 h", NOW - timedelta(hours=24), NOW, NOW)
+    _, covered = evaluate(AlertInputs(now=NOW, ips=[ip], ip_span=none), Thresholds(), AlertConfig())
+    assert "ip_hard_bounce_rate" not in covered and "customer_complaints" not in covered
+    read = ReadSpan("24 h", NOW - timedelta(hours=24), NOW - timedelta(hours=1), NOW)
+    _, covered = evaluate(AlertInputs(now=NOW, ips=[ip], ip_span=read), Thresholds(), AlertConfig())
+    assert "ip_hard_bounce_rate" in covered
+
+
+def test_a_stale_seed_run_does_not_resolve_placement_alerts():
+    from console.model import SeedRun
+
+    old = SeedRun("r", NOW - timedelta(days=3), ())
+    got, covered = evaluate(AlertInputs(now=NOW, seed_run=old), Thresholds(), AlertConfig())
+    assert "seed_inbox" not in covered and any(s.rule == "seed_problem" for s in got)

@@ -125,3 +125,11 @@ def test_the_denylist_summary_is_one_for_panel_and_check():
     assert s.as_json() == {"total": 3, "capped": False,
                            "by_reason": {"hard-bounce": 1, "other": 1, "spam": 1}}  # fmt: skip
     assert summarize_rejects([rej(f"{i}@x", "spam") for i in range(1000)]).total_text == "1,000+"
+
+
+def test_a_score_without_costly_rules_says_so():
+    from console.analysis.content import top_rules
+    from console.model import RuleHit
+
+    assert top_rules([]) == "no rule added points"
+    assert top_rules([RuleHit("X", -0.5)]) == "no rule added points; -0.5 from rules in its favour"
