@@ -228,7 +228,13 @@ class MailopsApp(App[None]):
         """A read-only instance follows the owner's writes by re-reading the files."""
         p = self.pipeline
         await asyncio.to_thread(p.store.reload)
+        if self._closing_now():
+            return  # the console closed while the files were read: nothing left to paint
         self._paint_stored()
+
+    def _closing_now(self) -> bool:
+        closing = getattr(self, "_closing", False) or not self.is_running
+        return bool(closing) or not self.screen_stack or not self.screen_stack[0].is_attached
 
     def _refuse_if_read_only(self, what: str) -> bool:
         if self.pipeline.store.read_only:
@@ -428,8 +434,7 @@ class MailopsApp(App[None]):
         try:
             self._refresh_staleness()
         except NoMatches:
-            closing = getattr(self, "_closing", False) or not self.is_running
-            if not closing and self.screen_stack[0].is_attached:
+            if not self._closing_now():
                 raise
 
     def _refresh_staleness(self) -> None:
