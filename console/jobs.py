@@ -422,6 +422,7 @@ class Pipeline:
         )
 
     def ip_view(self) -> IpView:
+        generation = self.store.generation  # before the counts: never newer than they are
         snap = self.store.get_snapshot("ips", list[Ip])
         ips: list[Ip] = snap[0] if snap else []
         now = self.clock()
@@ -430,7 +431,7 @@ class Pipeline:
         window = self.store.ip_counts(start, now)
         recent = self.store.ip_counts(now - timedelta(hours=t.noisy_window_hours), now)
         span = self.read_span(f"{t.ip_window_hours:g} h", start)
-        return ip_view(ips, window, recent, now, t, span)
+        return replace(ip_view(ips, window, recent, now, t, span), generation=generation)
 
     def subaccount_view(self) -> tuple[SubaccountRow, ...]:
         snap = self.store.get_snapshot("subaccounts", list[Subaccount])

@@ -340,6 +340,9 @@ class IpView:
     unattributed: int = 0
     #: the part of the window the counts rest on (None: not known, e.g. in tests)
     span: ReadSpan | None = None
+    #: the store's ingest count when computed: a view with a lower one is older and must
+    #: not replace a newer one on screen (polls finish in any order)
+    generation: int = 0
 
 
 @dataclass(frozen=True)

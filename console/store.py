@@ -487,6 +487,8 @@ class Store:
         self._counters_stamp: dict[str, tuple[int, int] | None] = {}
         self._feed: FeedIndex | None = None
         self._feed_unread: set[str] = set()
+        #: bumped by every ingest: a view computed at a lower one is older than the mail
+        self.generation = 0
         self._feed_loaded = False
         self._feed_read: dict[str, int] = {}  # bytes of each events file in the index
         self._event_cache: OrderedDict[tuple[str, int], MessageEvent] = OrderedDict()
@@ -1007,6 +1009,7 @@ class Store:
                     part.pending.append(m)
                     part.event_keys.add(m.key)
                     result.new_events.append(m)
+            self.generation += 1
         return result
 
     # -- the feed --------------------------------------------------------------------

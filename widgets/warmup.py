@@ -133,6 +133,8 @@ class WarmupPanel(Vertical):
         }
 
     def show_ips(self, view: IpView) -> None:
+        if self._view is not None and view.generation < self._view.generation:
+            return  # computed before mail the panel already shows: a poll that finished late
         self._view = view
         over = view.span.text if view.span else f"{view.window_hours:g} h"
         self.border_title = f"Sending IPs and warm-up · counts: mail read, {over}"

@@ -84,3 +84,4 @@ def test_a_stale_seed_run_does_not_resolve_placement_alerts():
     old = SeedRun("r", NOW - timedelta(days=3), ())
     got, covered = evaluate(AlertInputs(now=NOW, seed_run=old), Thresholds(), AlertConfig())
     assert "seed_inbox" not in covered and any(s.rule == "seed_problem" for s in got)
+
