@@ -36,32 +36,6 @@ from console.model import (
 #: Fewer events than this are chance, whatever the rate (two complaints are not a trend).
 MIN_EVENTS = 3
 
-#: Every rule, with the data it needs (the inputs field that must be present).
-RULES: dict[str, str] = {
-    "reputation_low": "account",
-    "reputation_drop": "account",
-    "hard_bounce_rate": "account",
-    "complaint_rate": "account",
-    "customer_complaints": "subaccounts",
-    "customer_hard_bounces": "subaccounts",
-    "customer_outlier": "subaccounts",
-    "ip_complaint_rate": "ips",
-    "ip_hard_bounce_rate": "ips",
-    "noisy_neighbour": "ips",
-    "warmup_overload": "ips",
-    "warmup_underperform": "ips",
-    "blocklist": "blocklists",
-    "dns_auth": "dns",
-    "dns_unknown": "blocklists",
-    "seed_inbox": "seed_run",
-    "seed_problem": "seed_run",
-    "source_failing": "statuses",
-    "dmarc_pass_rate": "dmarc",
-    "dmarc_unknown_source": "dmarc",
-    "content_score": "content",
-    "content_lint": "content",
-}
-
 
 @dataclass(frozen=True)
 class ContentView:
@@ -160,8 +134,8 @@ def evaluate(
 ) -> tuple[list[Signal], set[str]]:
     """The signals firing now, and the rules that could be judged (so may resolve)."""
     c = _Limits(t, a, dm or DmarcConfig())
-    have = {need for need, _ in FAMILIES if getattr(x, need) is not None}
-    out = [s for need, rules in FAMILIES if need in have for s in rules(x, c)]
+    have = {need for need, _, _ in FAMILIES if getattr(x, need) is not None}
+    out = [s for need, _, family in FAMILIES if need in have for s in family(x, c)]
     unjudged = set(a.disabled) | _unjudged(x)
     out = [s for s in out if s.rule not in unjudged]
     covered = {rule for rule, need in RULES.items() if need in have and rule not in unjudged}
@@ -526,18 +500,79 @@ def _content_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     return out
 
 
-#: Each input's rule family, judged only when that input is present.
-FAMILIES: tuple[tuple[str, Callable[[AlertInputs, _Limits], list[Signal]]], ...] = (
-    ("account", _account_rules),
-    ("subaccounts", _subaccounts_rules),
-    ("ips", _ips_rules),
-    ("dns", _dns_rules),
-    ("blocklists", _blocklists_rules),
-    ("seed_run", _seed_run_rules),
-    ("statuses", _statuses_rules),
-    ("dmarc", _dmarc_rules),
-    ("content", _content_rules),
+#: Each input's rule family: the rules it may raise, judged only when that input is
+#: present (a rule whose data is missing neither fires nor resolves).
+FAMILIES: tuple[
+    tuple[str, tuple[str, ...], Callable[[AlertInputs, _Limits], list[Signal]]], ...
+] = (
+    (
+        "account",
+        (
+            "reputation_low",
+            "reputation_drop",
+            "hard_bounce_rate",
+            "complaint_rate",
+        ),
+        _account_rules,
+    ),
+    (
+        "subaccounts",
+        (
+            "customer_complaints",
+            "customer_hard_bounces",
+            "customer_outlier",
+        ),
+        _subaccounts_rules,
+    ),
+    (
+        "ips",
+        (
+            "ip_complaint_rate",
+            "ip_hard_bounce_rate",
+            "noisy_neighbour",
+            "warmup_overload",
+            "warmup_underperform",
+        ),
+        _ips_rules,
+    ),
+    ("dns", ("dns_auth",), _dns_rules),
+    (
+        "blocklists",
+        (
+            "blocklist",
+            "dns_unknown",
+        ),
+        _blocklists_rules,
+    ),
+    (
+        "seed_run",
+        (
+            "seed_inbox",
+            "seed_problem",
+        ),
+        _seed_run_rules,
+    ),
+    ("statuses", ("source_failing",), _statuses_rules),
+    (
+        "dmarc",
+        (
+            "dmarc_pass_rate",
+            "dmarc_unknown_source",
+        ),
+        _dmarc_rules,
+    ),
+    (
+        "content",
+        (
+            "content_score",
+            "content_lint",
+        ),
+        _content_rules,
+    ),
 )
+
+#: Every rule, with the input it needs.
+RULES: dict[str, str] = {rule: need for need, rules, _ in FAMILIES for rule in rules}
 
 
 def _dedupe(signals: list[Signal]) -> list[Signal]:

@@ -285,3 +285,21 @@ def test_an_alert_that_fires_again_in_the_same_second_gets_its_own_id():
     again = reconcile(gone.alerts, sig, covered, NOW)
     ids = [a.id for a in again.alerts]
     assert len(ids) == 2 and len(set(ids)) == 2
+
+
+def test_every_rule_a_signal_names_is_declared_by_one_family():
+    """A rule missing from its family would fire but never resolve (it is never 'covered')."""
+    import re
+    from pathlib import Path
+
+    from console.analysis.alerts import FAMILIES, RULES
+
+    root = Path(__file__).resolve().parents[2] / "console" / "analysis"
+    named = set()
+    for name in ("alerts.py", "seeds.py", "health.py"):
+        text = (root / name).read_text()
+        named |= set(re.findall(r'Signal\(\s*"(\w+)"', text))
+        named |= set(re.findall(r'_rate_rules\(\s*out,\s*"(\w+)"', text))
+    assert named and named <= set(RULES)
+    declared = [r for _, rules, _ in FAMILIES for r in rules]
+    assert len(declared) == len(set(declared))  # no rule in two families
