@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from console import __version__
 from console.analysis.health import ORDER
-from console.analysis.seeds import seed_exit, seed_findings
+from console.analysis.seeds import SEED_INBOX_MIN, seed_exit, seed_findings
 from console.config import (
     Config,
     ConfigError,
@@ -846,7 +846,7 @@ def run_check(
 # -- seed-test ---------------------------------------------------------------------------
 
 
-def seed_table(run: SeedRun, inbox_min: float = 0.8) -> str:
+def seed_table(run: SeedRun, inbox_min: float = SEED_INBOX_MIN) -> str:
     """The placement table `seed-test` prints; outside text (folders, errors) escaped."""
     head = f"{'seed':<14} {'provider':<8} {'placement':<9} {'folder':<16} {'spf/dkim/dmarc':<20} "
     lines = [f"seed test {run.run_at:%Y-%m-%d %H:%M} UTC", head + f"{'sending IP':<16} delay"]

@@ -70,7 +70,7 @@ class AlertLine(Static):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._alerts: Sequence[Alert] = ()
-        self._gaps: tuple[Sequence[str], Sequence[str]] = ((), ())
+        self._gaps: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     def show(self, alerts: Sequence[Alert]) -> None:
         self._alerts = alerts
@@ -78,9 +78,10 @@ class AlertLine(Static):
 
     def show_unjudged(self, waiting: Sequence[str], failing: Sequence[str]) -> None:
         """Which sources the rules have not judged yet; the line says so until they are."""
-        if (tuple(waiting), tuple(failing)) != tuple(map(tuple, self._gaps)):
-            self._gaps = (tuple(waiting), tuple(failing))
-            self.update(alert_counts(self._alerts, *self._gaps))
+        gaps = (tuple(waiting), tuple(failing))
+        if gaps != self._gaps:
+            self._gaps = gaps
+            self.update(alert_counts(self._alerts, *gaps))
 
 
 class AckScreen(ModalScreen[str | None]):

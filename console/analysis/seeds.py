@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from console.analysis.health import Finding, Signal
+from console.config import AlertConfig
 
 if TYPE_CHECKING:
     from console.model import SeedResult, SeedRun
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 PLACEMENTS = ("inbox", "other", "missing", "spam", "rejected", "error")
 PROVIDERS = ("gmail", "outlook", "yahoo", "other")
 STRIP_RUNS = 14
+#: the configured default, for callers without a config (the alerts pass theirs)
+SEED_INBOX_MIN = AlertConfig.seed_inbox_min
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,9 @@ def _seed_problems(when: str, r: SeedResult) -> list[Signal]:
     return out
 
 
-def seed_findings(run: SeedRun | None, now: datetime, inbox_min: float = 0.8) -> list[Finding]:
+def seed_findings(
+    run: SeedRun | None, now: datetime, inbox_min: float = SEED_INBOX_MIN
+) -> list[Finding]:
     """`seed_signals` as findings (none without a run)."""
     if run is None or not run.results:
         return []

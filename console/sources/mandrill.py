@@ -125,10 +125,6 @@ class SearchResult:
             return cursor, None
         return cursor, (min(a for a, _ in windows), max(b for _, b in windows))
 
-    @property
-    def covered_until(self) -> int:
-        return self.resume()[0]
-
     def shortfall(self, budget: int) -> str:
         """Why this read did not see every message of its window, in words ('' when it
         did): a spent budget, or seconds (or days, reading by days) over the cap."""
