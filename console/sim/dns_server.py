@@ -10,6 +10,7 @@ before every answer, names it never answers (timeouts), names it refuses.
 from __future__ import annotations
 
 import asyncio
+import errno
 import struct
 import threading
 from collections.abc import Iterable, Mapping
@@ -195,13 +196,32 @@ class DnsServer:
         return self
 
     async def _open(self) -> None:
+        """Bind UDP and TCP on one port.
+
+        With port 0 the system picks a free UDP port, but the same number may
+        be taken on TCP (another socket's ephemeral port), so a clash is tried
+        again on a fresh port rather than failing the start.
+        """
+        wanted, attempts = self.port, 20 if self.port == 0 else 1
+        for attempt in range(attempts):
+            await self._open_udp(wanted)
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+                return
+            except OSError as err:
+                if self._udp is not None:
+                    self._udp.close()
+                    self._udp = None
+                if attempt == attempts - 1 or err.errno != errno.EADDRINUSE:
+                    raise
+
+    async def _open_udp(self, port: int) -> None:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Udp(self.zones), local_addr=(self.host, self.port)
+            lambda: _Udp(self.zones), local_addr=(self.host, port)
         )
         self._udp = transport
         self.port = transport.get_extra_info("sockname")[1]
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
