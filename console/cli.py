@@ -55,8 +55,6 @@ from console.store import (
     StoreError,
     StoreLockedError,
     read_dmarc_reports,
-    read_seed_runs,
-    read_stored_alerts,
 )
 from console.textsafe import SafeFormatter, terminal_lines, visible
 from console.timeutil import Clock, age_text, system_clock
@@ -563,6 +561,15 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
 # -- check -------------------------------------------------------------------------
 
 
+def check_store(config: Config) -> Store:
+    """The console's state dir, opened read-only: `check` judges the messages the console
+    has stored, adds what it reads since, and writes nothing (its own reads stay in memory),
+    whether or not a console is running on the same dir."""
+    return Store(
+        config.state_path(), retention_days=config.storage.retention_days, read_only=True
+    ).open()
+
+
 def check_sources(pipeline: Pipeline) -> tuple[str, ...]:
     """What `check` polls: the Mandrill and DNS data sets, and the content checks if any
     (scoring is local and quick). The DMARC reports are read as the console stored them."""
@@ -663,7 +670,12 @@ def check_report(
             }
         )
     rdns = {r.ip: r for r in blocklists.ips} if blocklists else {}
-    events = pipeline.store.feed_kind_counts()
+    # feed events of the check window, from what is stored and what this check read
+    events_span = pipeline.read_span(
+        f"{config.mandrill.check_window_hours:g} h",
+        pipeline.clock() - timedelta(hours=config.mandrill.check_window_hours),
+    )
+    events = pipeline.store.feed_kind_counts(since=events_span.start)
     # without the messages, counts built on them are unknown, not zero; partial when the
     # read was cut short
     read = "messages" in updates and bool(updates["messages"].status.ok)
@@ -673,7 +685,7 @@ def check_report(
     report: dict[str, Any] = {
         "status": "unknown" if failed else status,
         "checked_at": checked_at.isoformat(),
-        "window_hours": pipeline.backfill_hours,
+        "window_hours": config.mandrill.check_window_hours,
         "alerts": [
             {
                 "rule": sig.rule,
@@ -703,6 +715,7 @@ def check_report(
         "counted": {
             "subaccounts": span_json(subs[0].span if subs else pipeline.subaccount_span()),
             "ips": span_json(ip_view.span),
+            "events": span_json(events_span),
         },
         "events": (
             {k: events.get(k, 0) for k in FEED_KINDS}
@@ -808,31 +821,38 @@ def run_check(
         return unusable(str(exc))
     for w in (*config.warnings, *key_warnings):
         _err(f"warning: {w}")
-    m = config.mandrill
-    with tempfile.TemporaryDirectory(prefix="mailops-check-") as tmp:
-        store = Store(Path(tmp), retention_days=config.storage.retention_days).open()
+    state = config.state_path()
+    try:
+        store = check_store(config)
+    except StoreError as exc:
+        return unusable(str(exc))
+    try:
+        # a state the console has never read messages into: only the check window, so a
+        # cron run stays within its searches; else on from where the console got to
+        fresh = store.get_cursor("messages") is None
         try:
-            try:
-                pipeline = make_pipeline(
-                    config, key, store, backfill_hours=m.check_window_hours, seeds=()
-                )
-            except ConfigError as exc:
-                return unusable(str(exc))
-            pipeline.notifications = False
-            updates = asyncio.run(_poll_for_check(pipeline))
-            state = config.state_path()
-            runs, seed_warnings = read_seed_runs(state, limit=1)
-            alerts, alert_warnings = read_stored_alerts(state)
-            week = pipeline.clock() - timedelta(days=7)  # the window `dmarc` summarises
-            dmarc, dmarc_warnings = read_dmarc_reports(state, since=week)
-            damage = [*seed_warnings, *alert_warnings, *dmarc_warnings]
-            for w in damage:
-                _err(f"warning: state: {w}")
-            report, code = check_report(
-                pipeline, updates, runs[-1] if runs else None, alerts, dmarc, damage
+            pipeline = make_pipeline(
+                config,
+                key,
+                store,
+                backfill_hours=config.mandrill.check_window_hours if fresh else None,
+                seeds=(),
             )
-        finally:
-            store.close()
+        except ConfigError as exc:
+            return unusable(str(exc))
+        pipeline.notifications = False
+        updates = asyncio.run(_poll_for_check(pipeline))
+        runs, alerts = store.seed_runs(limit=1), store.alerts()
+        week = pipeline.clock() - timedelta(days=7)  # the window `dmarc` summarises
+        dmarc, dmarc_warnings = read_dmarc_reports(state, since=week)
+        damage = [*store.warnings, *dmarc_warnings]
+        for w in damage:
+            _err(f"warning: state: {w}")
+        report, code = check_report(
+            pipeline, updates, runs[-1] if runs else None, alerts, dmarc, damage
+        )
+    finally:
+        store.close()
     if code == EXIT_UNUSABLE:
         bad = next(n for n, s in report["sources"].items() if not s["ok"])
         _err(f"check failed: {bad}: {report['sources'][bad]['error']}")

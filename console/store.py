@@ -84,18 +84,6 @@ ALERTS_KEPT = 500  # resolved alerts kept as history
 AUDIT_KEPT = 5000
 
 
-def _decode_runs(docs: Iterable[dict[str, Any]], limit: int, warnings: list[str]) -> list[SeedRun]:
-    from console.model import SeedRun
-
-    out = []
-    for d in sorted(docs, key=lambda d: d.get("t", 0) if isinstance(d, dict) else 0)[-limit:]:
-        try:
-            out.append(decode(SeedRun, d["data"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            warnings.append(f"A stored seed run is unreadable ({exc}); skipped")
-    return out
-
-
 def _shapes_for(path: Path) -> Shapes:
     """Which shape a state file must have, by its name."""
     if path.name.startswith(LEGACY) or path.parent.name == "dmarc":
@@ -129,17 +117,6 @@ def _decode_docs(tp: Any, docs: Iterable[dict[str, Any]], warnings: list[str]) -
     return out
 
 
-def read_stored_alerts(state_dir: Path) -> tuple[list[Alert], list[str]]:
-    """Alerts a console (maybe running now) stored, and any reading problem."""
-    from console.model import Alert
-
-    try:
-        docs, warnings = _read_docs(state_dir / "state.json", "alerts")
-    except CorruptStateError as exc:
-        return [], [str(exc)]
-    return _decode_docs(Alert, docs, warnings), warnings
-
-
 def read_dmarc_reports(
     state_dir: Path, since: datetime | None = None
 ) -> tuple[list[DmarcReport] | None, list[str]]:
@@ -162,15 +139,6 @@ def read_dmarc_reports(
         warnings += problems
         out += _decode_docs(DmarcReport, (d for d in docs if d["end"] >= lo), warnings)
     return out, warnings
-
-
-def read_seed_runs(state_dir: Path, limit: int = SEED_RUNS_KEPT) -> tuple[list[SeedRun], list[str]]:
-    """The seed runs a console (maybe running now) has stored, and any reading problem."""
-    try:
-        docs, warnings = _read_docs(state_dir / "state.json", "seed_runs")
-    except CorruptStateError as exc:
-        return [], [f"state file unreadable: {exc}"]
-    return _decode_runs(docs, limit, warnings), warnings
 
 
 class StoreError(Exception):
@@ -500,11 +468,12 @@ class Store:
     # -- lifecycle -----------------------------------------------------------------
 
     def open(self) -> Store:
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            (self.dir / "days").mkdir(exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise StoreError(f"Cannot create the state directory {self.dir}: {exc}") from None
+        if not self.read_only:  # a reader of a state dir that does not exist sees it empty
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                (self.dir / "days").mkdir(exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise StoreError(f"Cannot create the state directory {self.dir}: {exc}") from None
         if not self.read_only:
             self._acquire_lock()
         self._db = self._open_db(self.dir / "state.json")
@@ -719,7 +688,13 @@ class Store:
 
     def commit(self) -> None:
         """Write everything changed since the last commit: events first (appended and
-        fsynced), then each partition's index and counters, then the state file."""
+        fsynced), then each partition's index and counters, then the state file.
+
+        A read-only store writes nothing: what its polls brought stays in memory on top of
+        the files (`check` reads the console's state this way), and no partition holding
+        it is closed."""
+        if self.read_only:
+            return
         with self._lock:
             for name, day in self._days.items():
                 if day.pending:
@@ -836,9 +811,12 @@ class Store:
 
     def seed_runs(self, limit: int = SEED_RUNS_KEPT) -> list[SeedRun]:
         """The newest `limit` runs, oldest first."""
+        from console.model import SeedRun
+
         with self._lock:
-            docs = list(self.db.table("seed_runs").all())
-        return _decode_runs(docs, limit, self.warnings)
+            docs = sorted(self.db.table("seed_runs").all(), key=lambda d: d.get("t", 0))
+        out: list[SeedRun] = self._decode(SeedRun, docs[-limit:])
+        return out
 
     # -- DMARC aggregate reports (a file per day: see console/dmarcstore.py) -------------
 
@@ -868,13 +846,16 @@ class Store:
 
         with self._lock:
             docs = list(self.db.table("alerts").all())
-        out = []
-        for d in docs:
-            try:
-                out.append(decode(Alert, d["data"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                self.warnings.append(f"A stored alert is unreadable ({exc}); skipped")
+        out: list[Alert] = self._decode(Alert, docs)
         return sorted(out, key=lambda a: a.opened_at)
+
+    def _decode(self, tp: Any, docs: Iterable[dict[str, Any]]) -> list[Any]:
+        """Stored records of one type; what cannot be read is said once, not at every read
+        (the console reads its alerts at every evaluation)."""
+        problems: list[str] = []
+        out = _decode_docs(tp, docs, problems)
+        self.warnings.extend(p for p in problems if p not in self.warnings)
+        return out
 
     def put_alerts(self, alerts: Iterable[Alert], keep_resolved: int = ALERTS_KEPT) -> None:
         """Replace the alert set: all open ones and the newest resolved ones."""
@@ -898,12 +879,7 @@ class Store:
 
         with self._lock:
             docs = sorted(self.db.table("audit").all(), key=lambda d: d.get("t", 0))
-        out = []
-        for d in docs:
-            try:
-                out.append(decode(AuditEntry, d["data"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                self.warnings.append(f"An audit entry is unreadable ({exc}); skipped")
+        out: list[AuditEntry] = self._decode(AuditEntry, docs)
         return out
 
     # -- messages, events, counters ----------------------------------------------------
@@ -1116,9 +1092,25 @@ class Store:
         with self._lock:
             return self._events_at(self._feed_index().query(limit=limit)[0])
 
-    def feed_kind_counts(self) -> dict[str, int]:
+    def feed_kind_counts(self, since: datetime | None = None) -> dict[str, int]:
+        """Feed events by kind, all stored or those from `since` on, with the events a
+        read-only store's polls hold in memory."""
         with self._lock:
-            return self._feed_index().kind_counts()
+            index = self._feed_index()
+            if since is None:
+                counts = index.kind_counts()
+            else:
+                t = since.timestamp()
+                counts = {}
+                for kind in index.kind_counts():
+                    n = index.query(kind=kind, limit=0, since=t)[1] or 0
+                    if n:
+                        counts[kind] = n
+            for day in self._days.values():
+                for m in day.pending:
+                    if since is None or m.event_ts >= since:
+                        counts[m.kind] = counts.get(m.kind, 0) + 1
+            return counts
 
     def _events_at(self, locations: list[tuple[str, int]], keep: bool = True) -> list[MessageEvent]:
         """The full stored events at these places, in the order given: one open file per
@@ -1191,7 +1183,10 @@ class Store:
     # -- retention -----------------------------------------------------------------
 
     def prune(self) -> int:
-        """Drop day files and history older than the retention window; returns files removed."""
+        """Drop day files and history older than the retention window; returns files removed.
+        A read-only store removes nothing: the files are its owner's."""
+        if self.read_only:
+            return 0
         cutoff = (self.clock() - timedelta(days=self.retention_days)).date()
         removed = 0
         with self._lock:

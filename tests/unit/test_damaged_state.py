@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from console.model import Alert
-from console.store import Store, StoreError, read_dmarc_reports, read_stored_alerts
+from console.store import Store, StoreError, read_dmarc_reports
 
 T0 = datetime(2026, 11, 28, 6, tzinfo=UTC)
 
@@ -132,5 +132,7 @@ def test_alerts_of_the_wrong_shape_are_counted(tmp_path: Path):
     data = json.loads((tmp_path / "state.json").read_text())
     data["alerts"]["7"] = {"id": "x", "data": {"nonsense": True}}
     (tmp_path / "state.json").write_text(json.dumps(data))
-    alerts, warnings = read_stored_alerts(tmp_path)
+    with Store(tmp_path, read_only=True) as reader:  # as `check` reads it
+        alerts = reader.alerts()
+        warnings = reader.warnings
     assert [a.id for a in alerts] == ["a1"] and "1 stored Alert record(s) unreadable" in warnings[0]

@@ -215,7 +215,6 @@ def test_text_that_is_not_valid_unicode_is_stored_and_read_back(store: Store):
 
 def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path):
     from console.model import SeedResult, SeedRun
-    from console.store import read_seed_runs
 
     def run(i: int) -> SeedRun:
         at = T0 + timedelta(hours=i)
@@ -229,14 +228,17 @@ def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path):
         assert [r.run_id for r in store.seed_runs()] == ["r2", "r3", "r4"]
         assert [r.run_id for r in store.seed_runs(limit=2)] == ["r3", "r4"]
         # another process (mailops check) reads them while the console holds the lock
-        runs, warnings = read_seed_runs(tmp_path)
-        assert [r.run_id for r in runs] == ["r2", "r3", "r4"] and not warnings
+        with Store(tmp_path, read_only=True) as reader:
+            runs = reader.seed_runs()
+            assert [r.run_id for r in runs] == ["r2", "r3", "r4"] and not reader.warnings
         last = runs[-1].results[0]
         assert last.auth == {"spf": "pass"} and last.run_at == T0 + timedelta(hours=4)
-    assert read_seed_runs(tmp_path / "nowhere") == ([], [])
+    with Store(tmp_path / "nowhere", read_only=True) as reader:
+        assert reader.seed_runs() == [] and not reader.warnings
+    assert not (tmp_path / "nowhere").exists()  # a reader creates nothing
     (tmp_path / "state.json").write_text("{not json")
-    runs, warnings = read_seed_runs(tmp_path)
-    assert runs == [] and "unreadable" in warnings[0]
+    with Store(tmp_path, read_only=True) as reader:
+        assert reader.seed_runs() == [] and "unreadable" in reader.warnings[0]
 
 
 def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path):
