@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from console.jobs import Pipeline, Update
-from console.model import AuditEntry
+from console.model import AuditEntry, Reject
 from console.sources.base import SourceError
+from console.textsafe import visible
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +27,35 @@ KINDS = {
 }
 
 
+def reject_entry_text(entry: Reject | None) -> str:
+    """'Listed: hard-bounce since 2026-11-28 10:00 UTC, expires 2026-12-05 10:00 UTC. '"""
+    if entry is None:
+        return ""
+
+    def when(at: datetime | None) -> str:
+        return f"{at:%Y-%m-%d %H:%M} UTC" if at else "unknown"
+
+    expiry = f"expires {when(entry.expires_at)}" if entry.expires_at else "no expiry"
+    detail = f" ({visible(entry.detail)})" if entry.detail else ""
+    return f"Listed: {visible(entry.reason)}{detail} since {when(entry.created_at)}, {expiry}.\n\n"
+
+
 @dataclass(frozen=True)
 class Action:
     kind: str  # one of KINDS
     target: str  # an email address, an IP or a subaccount id
     subaccount: str | None = None  # whose denylist, for reject.delete
 
-    def describe(self) -> tuple[str, str]:
-        """(question, consequence): what the confirmation says before anything happens."""
+    def describe(self, entry: Reject | None = None) -> tuple[str, str]:
+        """(question, consequence): what the confirmation says before anything happens;
+        for a removal from the denylist, the entry as Mandrill lists it."""
         t = self.target
         if self.kind == "reject.delete":
             whose = f" (customer {self.subaccount})" if self.subaccount else ""
             return (
                 f"Remove {t} from the reject list{whose}?",
-                "Mandrill will send to this address again. Mandrill counts every removal "
+                reject_entry_text(entry) + "Mandrill will send to this address again. "
+                "Mandrill counts every removal "
                 "against the account's reputation (manually added entries excepted), and if "
                 "the address still bounces it is listed again and costs reputation twice. "
                 "Remove it only when the recipient has confirmed the address works.",

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from console import __version__
 from console.analysis.seeds import seed_findings
@@ -36,6 +37,7 @@ from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
 from widgets.alerts import AlertLine, AlertsScreen
 from widgets.bounces import BounceFeed
+from widgets.footer import FittingFooter
 from widgets.intents import (
     ActionRequested,
     AlertAcknowledged,
@@ -61,6 +63,24 @@ if TYPE_CHECKING:
     from widgets.seeds import SeedScreen
 
 W = TypeVar("W", bound=Widget)
+
+#: Below this width or height the main screen drops its header, frames and the columns
+#: that matter least, so that all it must keep fits an 80×24 SSH window.
+COMPACT_BELOW = (100, 32)
+
+#: The main screen's keys, and the other screens (by class) where each also acts.
+MAIN_ONLY: dict[str, tuple[str, ...]] = {
+    name: ()
+    for name in (
+        "alerts", "feed_filter", "feed_kind", "dns", "seeds", "dmarc", "content",
+        "feed_export", "audit",
+    )
+} | {"content_now": ("ContentScreen",), "seed_test": ("SeedScreen",)}  # fmt: skip
+#: What only the console that owns the state dir can do.
+WRITES = frozenset({"refresh", "seed_test", "content_now"})
+
+#: Textual's own keys, the same in every app: the help lists the screen's keys instead.
+TEXTUAL_KEYS = frozenset({"command_palette", "focus_next", "focus_previous", "copy_text"})
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
@@ -88,20 +108,25 @@ class MailopsApp(App[None]):
     TITLE = "mailops"
     ENABLE_COMMAND_PALETTE = True
 
+    #: Most used first: at 80 columns the footer keeps as many as fit, and always ? and q.
     BINDINGS = [
-        Binding("r", "refresh", "Refresh", tooltip="Poll every source now", id="refresh"),
+        Binding("a", "alerts", "Alerts", tooltip="Open and past alerts", id="alerts"),
         Binding("slash", "feed_filter", "Filter", tooltip="Filter the bounce feed", id="filter"),
         Binding("k", "feed_kind", "Kind", tooltip="Cycle the feed's kind filter", id="kind"),
-        Binding(
-            "e", "feed_export", "Export", tooltip="Export the filtered feed as CSV", id="export"
-        ),
         Binding("d", "dns", "DNS", tooltip="DNS and blocklists of the domains and IPs", id="dns"),
-        Binding("a", "alerts", "Alerts", tooltip="Open and past alerts", id="alerts"),
-        Binding("l", "audit", "Log", tooltip="The log of actions taken", id="audit"),
+        Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
         Binding("m", "dmarc", "DMARC", tooltip="DMARC aggregate reports", id="dmarc"),
         Binding(
             "o", "content", "Content", tooltip="Content checks (SpamAssassin, lint)", id="content"
         ),
+        Binding(
+            "e", "feed_export", "Export", tooltip="Export the filtered feed as CSV", id="export"
+        ),
+        Binding("l", "audit", "Log", tooltip="The log of actions taken", id="audit"),
+        Binding(
+            "s", "seed_test", "Seed test", tooltip="Send a seed test now (asks first)", id="seed"
+        ),
+        Binding("r", "refresh", "Refresh", tooltip="Poll every source now", id="refresh"),
         Binding(
             "c",
             "content_now",
@@ -110,11 +135,7 @@ class MailopsApp(App[None]):
             id="content_now",
             show=False,
         ),
-        Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
-        Binding(
-            "s", "seed_test", "Seed test", tooltip="Send a seed test now (asks first)", id="seed"
-        ),
-        Binding("question_mark", "help", "Help", tooltip="Show keys and help", id="help"),
+        Binding("question_mark", "help", "Help", tooltip="Keys and figures of this screen"),
         Binding("q", "quit", "Quit", tooltip="Leave mailops", id="quit"),
     ]
 
@@ -155,6 +176,7 @@ class MailopsApp(App[None]):
         self._dmarc_screen: DmarcScreen | None = None
         self._content_screen: ContentScreen | None = None
         self._seed_progress: SeedProgress | None = None
+        self._layout: tuple[bool, int] | None = None  # (compact, width) the panels have
 
     # -- composition ------------------------------------------------------------------
 
@@ -162,11 +184,27 @@ class MailopsApp(App[None]):
         yield Header()
         yield Static("", id="banner")
         yield AlertLine(id="alert-line")
-        yield ReputationPanel(self.config.thresholds, id="reputation")
-        yield WarmupPanel(id="warmup")
-        yield BounceFeed(local_time=self.local_time, id="bounces")
+        acts = not self.config.ui.read_only
+        reputation = ReputationPanel(self.config.thresholds, id="reputation")
+        warmup = WarmupPanel(id="warmup")
+        feed = BounceFeed(local_time=self.local_time, wall=self.wall, id="bounces")
+        reputation.actions_allowed = warmup.actions_allowed = feed.actions_allowed = acts
+        yield reputation
+        yield warmup
+        yield feed
         yield StatusLine(self.wall, id="status")
-        yield Footer()
+        yield FittingFooter()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys belong to the screen on view: the main screen's keys do nothing (and are
+        not offered) under another screen, and a console that does not own its state dir
+        is not offered what it cannot do (poll, send, score)."""
+        screen = self.screen
+        if action in MAIN_ONLY and self.screen_stack and screen is not self.screen_stack[0]:
+            return type(screen).__name__ in MAIN_ONLY[action]
+        if action in WRITES:
+            return not (self._pipeline is not None and self._pipeline.store.read_only)
+        return True
 
     @property
     def feed(self) -> BounceFeed:
@@ -212,6 +250,7 @@ class MailopsApp(App[None]):
 
     def on_mount(self) -> None:
         # the frame first (layout and titles), then what is stored and the polls
+        self._lay_out(self.size)
         self.call_after_refresh(self._start)
 
     def _start(self) -> None:
@@ -221,6 +260,7 @@ class MailopsApp(App[None]):
         self.set_interval(1.0, self._tick_staleness)
         if self.pipeline.store.read_only:
             self.set_interval(READ_ONLY_RELOAD, self._reload_read_only)
+            self.refresh_bindings()  # now known: it polls nothing, so offers no refresh
         elif self.start_jobs:
             self.jobs.start()
 
@@ -246,8 +286,25 @@ class MailopsApp(App[None]):
             return True
         return False
 
-    def on_resize(self) -> None:
-        self.screen.set_class(self.size.height < 32 or self.size.width < 100, "compact")
+    def on_resize(self, event: events.Resize) -> None:
+        self._lay_out(event.size)
+
+    def _lay_out(self, size: Size) -> None:
+        """Lay the main screen out for the terminal's size, at every resize and both ways
+        (the main screen, even when another is on top: it is what Esc comes back to)."""
+        compact = size.height < COMPACT_BELOW[1] or size.width < COMPACT_BELOW[0]
+        main = self.screen_stack[0] if self.screen_stack else self.screen
+        main.set_class(compact, "compact")
+        if self._layout == (compact, size.width):
+            return
+        self._layout = (compact, size.width)
+        try:
+            self._main(ReputationPanel).set_compact(compact)
+            self._main(BounceFeed).set_layout(compact, size.width)
+            self._main(StatusLine).set_compact(compact)
+            self._main(AlertLine).set_compact(compact)
+        except NoMatches:  # before the main screen is composed: its mount lays it out
+            self._layout = None
 
     def _refresh_banner(self) -> None:
         """Config and state warnings, and errors no retry can fix, stay in sight."""
@@ -278,6 +335,7 @@ class MailopsApp(App[None]):
         rejects = p.rejects_view()
         if rejects is not None:
             self._main(ReputationPanel).show_rejects(rejects)
+            self._main(BounceFeed).set_denylist(rejects)
         blocklists = p.blocklist_view()
         if blocklists is not None:
             self._main(WarmupPanel).show_blocklists(blocklists)
@@ -353,6 +411,7 @@ class MailopsApp(App[None]):
             self._main(WarmupPanel).show_ips(u.ips)
         if u.rejects is not None:
             self._main(ReputationPanel).show_rejects(u.rejects)
+            self._main(BounceFeed).set_denylist(u.rejects)
         if u.new_events:
             self.refresh_feed()
         if u.blocklists is not None:
@@ -425,6 +484,8 @@ class MailopsApp(App[None]):
         if errors:
             return f"stale · last good {age or 'never'} · {errors[0][:60]}"
         if any(st.ok is None for st in sts):
+            if self.pipeline.store.read_only:  # it never polls: the owner's data, and its age
+                return f"the owner's data, {age} old" if age else "nothing stored yet"
             return f"stored data, {age} old · polling…" if age else "waiting for first poll…"
         return None
 
@@ -609,9 +670,9 @@ class MailopsApp(App[None]):
         runs = p.seed_view()
         if runs and self.config.seed_test.subaccount == sid:
             seeds = list(runs[-1].results)
-        self.push_screen(
-            CustomerScreen(row, events, alerts, seeds, explain, self.local_time, page.matched)
-        )
+        screen = CustomerScreen(row, events, alerts, seeds, explain, self.local_time, page.matched)
+        screen.actions_allowed = not self.config.ui.read_only
+        self.push_screen(screen)
 
     @on(CustomerReportRequested)
     def _customer_report(self, message: CustomerReportRequested) -> None:
@@ -659,7 +720,11 @@ class MailopsApp(App[None]):
             )
             self.run_worker(self._perform(action), group="actions")
             return
-        question, consequence = action.describe()
+        entry = None
+        if action.kind == "reject.delete":  # the entry as listed, in the confirmation
+            listed = self.pipeline.rejects_view() or ()
+            entry = next((r for r in listed if r.email.lower() == action.target.lower()), None)
+        question, consequence = action.describe(entry)
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -767,10 +832,31 @@ class MailopsApp(App[None]):
         self.feed.action_export()
 
     def action_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """The help of the screen on view: its keys as they stand (what is not offered
+        there is not listed), what it shows, and where each of its figures comes from."""
+        from widgets.help import HelpScreen
+
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        topic = "main" if screen is self.screen_stack[0] else type(screen).__name__
+        self.push_screen(HelpScreen(topic, self._screen_keys(screen)))
+
+    def _screen_keys(self, screen: Screen[Any]) -> list[tuple[str, str]]:
+        """(key, what it does) of the bindings that act on `screen` now, Textual's own
+        cursor and editing keys left out (they are the same everywhere)."""
+        from textual.widgets import DataTable, Input
+
+        out: dict[str, tuple[str, str]] = {}
+        for node, binding, enabled, tooltip in screen.active_bindings.values():
+            if not enabled or not binding.description or type(node) in (DataTable, Input):
+                continue
+            action = binding.action.rsplit(".", 1)[-1]
+            if action in TEXTUAL_KEYS or (action == "quit" and binding.key != "q"):
+                continue  # ctrl+p is listed by the help itself, ctrl+q beside q
+            what = tooltip or binding.tooltip or binding.description
+            out.setdefault(binding.action, (self.get_key_display(binding), what))
+        return list(out.values())
 
     @on(BounceFeed.DetailRequested)
     def _detail(self, message: BounceFeed.DetailRequested) -> None:

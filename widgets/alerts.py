@@ -13,10 +13,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.textsafe import cell, visible
 from console.timeutil import age_text
+from widgets.footer import FittingFooter
 from widgets.intents import AlertAcknowledged
 
 if TYPE_CHECKING:
@@ -71,17 +72,28 @@ class AlertLine(Static):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._alerts: Sequence[Alert] = ()
         self._gaps: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self._wrap = False
+
+    def set_compact(self, compact: bool) -> None:
+        """At 80 columns the worst alert's message wraps onto a second row, not cut."""
+        self._wrap = compact
+        self._paint()
 
     def show(self, alerts: Sequence[Alert]) -> None:
         self._alerts = alerts
-        self.update(alert_counts(alerts, *self._gaps))
+        self._paint()
 
     def show_unjudged(self, waiting: Sequence[str], failing: Sequence[str]) -> None:
         """Which sources the rules have not judged yet; the line says so until they are."""
         gaps = (tuple(waiting), tuple(failing))
         if gaps != self._gaps:
             self._gaps = gaps
-            self.update(alert_counts(self._alerts, *gaps))
+            self._paint()
+
+    def _paint(self) -> None:
+        text = alert_counts(self._alerts, *self._gaps)
+        text.no_wrap = not self._wrap
+        self.update(text)
 
 
 class AckScreen(ModalScreen[str | None]):
@@ -158,7 +170,7 @@ class AlertsScreen(Screen[None]):
             ):
                 past.add_column(label, key=key, width=width)
             yield past
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._paint()

@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.model import AuditEntry
 from console.textsafe import cell
+from widgets.footer import FittingFooter
 
 
 class AuditScreen(Screen[None]):
@@ -47,7 +48,7 @@ class AuditScreen(Screen[None]):
             ):
                 table.add_column(label, key=key, width=width)
             yield table
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._paint()

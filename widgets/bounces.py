@@ -8,7 +8,7 @@ typed and draws the answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from console.textsafe import cell, visible
 from widgets.intents import ActionRequested
 
 if TYPE_CHECKING:
-    from console.model import FeedPage, MessageEvent
+    from console.model import FeedPage, MessageEvent, Reject
 
 KIND_STYLE = {
     "hard": "bold red",
@@ -38,16 +38,55 @@ KIND_STYLE = {
     "unsub": "cyan",
 }
 
-#: The reason goes last and unsized: it takes whatever width is left, and the
-#: table scrolls sideways for the rest (the detail screen shows all of it).
-COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("time", "time", 15),
-    ("kind", "kind", 8),
-    ("recipient", "recipient", 26),
-    ("customer", "customer", 13),
-    ("ip", "sending IP", 15),
-    ("reason", "reason", None),
-)
+#: Column widths; the reason has none: it takes whatever width is left (the detail
+#: screen shows all of it).
+WIDTHS = {"time": 15, "kind": 8, "recipient": 26, "customer": 13, "ip": 15}
+LABELS = {"time": "time", "kind": "kind", "recipient": "recipient", "customer": "customer"}
+LABELS |= {"ip": "sending IP", "reason": "reason"}
+#: Wide, the reason comes last; at 80 columns it comes after the recipient, and the
+#: customer and IP are a sideways scroll away. The time then drops its date for today.
+WIDE = ("time", "kind", "recipient", "customer", "ip", "reason")
+NARROW = ("time", "kind", "recipient", "reason", "customer", "ip")
+NARROW_TIME = 11
+REASON_MIN = 20
+
+
+def columns(compact: bool, width: int) -> list[tuple[str, int]]:
+    """(key, width) in order for a panel `width` cells wide: every column has a cell of
+    padding each side, the panel a frame and padding (none at the sides when compact)."""
+    order = NARROW if compact else WIDE
+    sized = dict(WIDTHS, time=NARROW_TIME) if compact else WIDTHS
+    before = order[: order.index("reason")] if compact else order[:-1]
+    room = width - (2 if compact else 4) - sum(sized[k] + 2 for k in before) - 2
+    reason = max(REASON_MIN, room)
+    return [(k, reason if k == "reason" else sized[k]) for k in order]
+
+
+class TimeCell(Text):
+    """A time as shown, sorted by the moment it stands for (shown times of today drop
+    their date, so their text no longer sorts)."""
+
+    def __init__(self, text: str, at: datetime) -> None:
+        super().__init__(text, no_wrap=True, overflow="ellipsis")
+        self.at = at
+
+
+class FeedTable(DataTable[Text]):
+    """The feed's rows; Home/g and End/G jump to the newest and the oldest event."""
+
+    BINDINGS = [
+        Binding("home,g", "newest", "Newest", show=False),
+        Binding("end,G", "oldest", "Oldest", show=False),
+    ]
+
+    def action_newest(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0, animate=False)
+            self.scroll_home(animate=False)
+
+    def action_oldest(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
 
 
 #: Up to this many rows in or out, a new page updates the table in place (the cursor
@@ -95,6 +134,7 @@ class BounceFeed(Vertical):
     def __init__(
         self,
         local_time: Callable[[datetime], datetime] | None = None,
+        wall: Callable[[], datetime] | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -103,6 +143,13 @@ class BounceFeed(Vertical):
         self.text_filter = ""
         self.kind_filter: str | None = None
         self._local = local_time or (lambda dt: dt.astimezone())
+        self._wall = wall or (lambda: datetime.now(UTC))
+        self.compact = False
+        self._columns = columns(False, 120)
+        #: events that arrived above the cursor since the user moved it off the newest
+        self.newer = 0
+        self._refiltered = False  # the next page answers a new filter: start at its newest
+        self.denylist: dict[str, Reject] = {}
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -110,15 +157,42 @@ class BounceFeed(Vertical):
             id="feed-filter",
         )
         yield Static("", id="feed-info")
-        table: DataTable[Text] = DataTable(id="feed", cursor_type="row", zebra_stripes=True)
-        zone = self._local(datetime.now(UTC)).strftime("%Z") or "local"
-        for key, label, width in COLUMNS:
-            table.add_column(f"{label} ({zone})" if key == "time" else label, key=key, width=width)
+        table = FeedTable(id="feed", cursor_type="row", zebra_stripes=True)
+        self._add_columns(table)
         yield table
 
+    def _add_columns(self, table: DataTable[Text]) -> None:
+        zone = self._local(self._wall()).strftime("%Z") or "local"
+        for key, width in self._columns:
+            label = f"{LABELS[key]} ({zone})" if key == "time" else LABELS[key]
+            table.add_column(label, key=key, width=width)
+
     def on_mount(self) -> None:
-        self.border_title = "Bounce feed"
+        self._title()
         self._update_info()
+
+    def set_layout(self, compact: bool, width: int) -> None:
+        """Columns for the terminal's width: the reason takes what is left over."""
+        wanted = columns(compact, width)
+        if (compact, wanted) == (self.compact, self._columns):
+            return
+        self.compact, self._columns = compact, wanted
+        table: DataTable[Text] = self.query_one("#feed", DataTable)
+        focused = self._cursor_key(table)
+        with self.app.batch_update():
+            table.clear(columns=True)
+            self._add_columns(table)
+            for e in self.page.events if self.page else ():
+                table.add_row(*self._cells(e), key=e.key)
+            if focused is not None and focused in table.rows:
+                table.move_cursor(row=table.get_row_index(focused), animate=False)
+
+    def _title(self) -> None:
+        """The panel's title, and the sign that newer events wait above the cursor."""
+        title = "Bounce feed"
+        if self.newer:
+            title += f" · ▲ {self.newer:,} newer (g/Home)"
+        self.border_title = title
 
     def set_stale(self, note: str | None) -> None:
         # Content, not a str: a border title string is parsed as markup, and notes carry
@@ -137,22 +211,37 @@ class BounceFeed(Vertical):
         table: DataTable[Text] = self.query_one("#feed", DataTable)
         kept = sum(1 for k in self.by_key if k in old)
         if len(self.by_key) - kept > DIFF_MAX or len(old) - kept > DIFF_MAX:
-            self._rebuild(page)  # a new filter: one redraw beats thousands of row removals
+            self._rebuild(page, old)  # a new filter: one redraw beats thousands of row removals
             return
         if [k for k in self.by_key] == [r.value for r in table.rows]:
+            self._refiltered = False  # the same rows: the cursor stays where it is
             self._update_info()
             return
         with self.app.batch_update():
             focused = self._cursor_key(table)
+            follow = table.cursor_row <= 0 or focused is None
             for key in [k for k in table.rows if k.value not in self.by_key]:
                 table.remove_row(key)
-            for e in page.events:
-                if e.key not in old:
-                    table.add_row(*self._cells(e), key=e.key)
-            table.sort("time", key=lambda t: t.plain, reverse=True)
-            if focused is not None and focused in table.rows:
-                table.move_cursor(row=table.get_row_index(focused), animate=False)
+            added = [e for e in page.events if e.key not in old]
+            for e in added:
+                table.add_row(*self._cells(e), key=e.key)
+            table.sort("time", key=lambda t: t.at, reverse=True)
+            self._place_cursor(table, follow, focused, old, added)
+        self._title()
         self._update_info()
+
+    def _follow(self, table: DataTable[Text]) -> None:
+        self.newer = 0
+        if table.row_count:
+            table.move_cursor(row=0, animate=False)
+            table.scroll_to(y=0, animate=False)
+
+    @on(DataTable.RowHighlighted, "#feed")
+    def _moved(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row == 0 and self.newer:  # back on the newest: following again
+            self.newer = 0
+            self._title()
+        self.refresh_bindings()  # x is offered on denylisted recipients only
 
     def show_count(self, text: str, kind: str | None, matched: int) -> None:
         """The count of a page shown without one, if the filter is still the same."""
@@ -173,15 +262,22 @@ class BounceFeed(Vertical):
         return list(self.page.events) if self.page is not None else []
 
     def _cells(self, e: MessageEvent) -> list[Text]:
-        when = self._local(e.event_ts).strftime("%m-%d %H:%M:%S")
-        return [
-            cell(when),
-            cell(e.kind, 8, KIND_STYLE.get(e.kind, "")),
-            cell(e.email, 26),
-            cell(e.subaccount or "—", 13),
-            cell(e.source_ip or "—", 15),
-            cell(e.reason, 160),
-        ]
+        local = self._local(e.event_ts)
+        if not self.compact:
+            when = local.strftime("%m-%d %H:%M:%S")
+        elif local.date() == self._local(self._wall()).date():
+            when = local.strftime("%H:%M:%S")
+        else:
+            when = local.strftime("%m-%d %H:%M")
+        cells = {
+            "time": TimeCell(when, e.event_ts),
+            "kind": cell(e.kind, 8, KIND_STYLE.get(e.kind, "")),
+            "recipient": cell(e.email, 26),
+            "customer": cell(e.subaccount or "—", 13),
+            "ip": cell(e.source_ip or "—", 15),
+            "reason": cell(e.reason, 160),
+        }
+        return [cells[k] for k, _ in self._columns]
 
     @staticmethod
     def _cursor_key(table: DataTable[Text]) -> str | None:
@@ -192,16 +288,36 @@ class BounceFeed(Vertical):
         except Exception:  # cursor outside the rows
             return None
 
-    def _rebuild(self, page: FeedPage) -> None:
+    def _rebuild(self, page: FeedPage, old: dict[str, MessageEvent]) -> None:
         table: DataTable[Text] = self.query_one("#feed", DataTable)
         focused = self._cursor_key(table)
+        follow = table.cursor_row <= 0 or focused is None
         with self.app.batch_update():
             table.clear()
             for e in page.events:
                 table.add_row(*self._cells(e), key=e.key)
-            if focused is not None and focused in table.rows:
-                table.move_cursor(row=table.get_row_index(focused), animate=False)
+            self._place_cursor(table, follow, focused, old, page.events)
+        self._title()
         self._update_info()
+
+    def _place_cursor(
+        self,
+        table: DataTable[Text],
+        follow: bool,
+        focused: str | None,
+        old: dict[str, MessageEvent],
+        added: Sequence[MessageEvent],
+    ) -> None:
+        """On the newest row, the cursor follows new events; anywhere else its row stays
+        under it, and the events that came in above are counted for the title."""
+        refiltered, self._refiltered = self._refiltered, False
+        if follow or refiltered or focused not in table.rows or focused not in old:
+            self._follow(table)
+            return
+        assert focused is not None
+        mark = old[focused].event_ts
+        self.newer += sum(1 for e in added if e.key not in old and e.event_ts > mark)
+        table.move_cursor(row=table.get_row_index(focused), animate=False)
 
     def _counts(self, page: FeedPage) -> list[str]:
         """How many events, how many match, how many are shown (a count can come later)."""
@@ -242,6 +358,7 @@ class BounceFeed(Vertical):
     @on(Input.Changed, "#feed-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.text_filter = event.value.strip()
+        self._refiltered = True
         self.post_message(self.FilterChanged(self.text_filter, self.kind_filter))
 
     @on(Input.Submitted, "#feed-filter")
@@ -257,6 +374,7 @@ class BounceFeed(Vertical):
         kinds += sorted(set(self.page.kinds if self.page else ()) - set(FEED_KINDS))
         i = kinds.index(self.kind_filter) if self.kind_filter in kinds else 0
         self.kind_filter = kinds[(i + 1) % len(kinds)]
+        self._refiltered = True
         self.post_message(self.FilterChanged(self.text_filter, self.kind_filter))
 
     def action_export(self) -> None:
@@ -270,11 +388,29 @@ class BounceFeed(Vertical):
         key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return self.by_key.get(str(key))
 
-    def action_unreject(self) -> None:
+    #: False in a read-only console: it cannot act, so it offers no action
+    actions_allowed = True
+
+    def set_denylist(self, rejects: Sequence[Reject]) -> None:
+        """The recipients Mandrill refuses (rejects/list): `x` is offered on those only."""
+        self.denylist = {r.email.lower(): r for r in rejects}
+        self.refresh_bindings()
+
+    def listed_entry(self) -> Reject | None:
         ev = self.highlighted_event()
-        if ev is None:
+        return None if ev is None else self.denylist.get(ev.email.lower())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unreject":
+            return self.actions_allowed and self.listed_entry() is not None
+        return True
+
+    def action_unreject(self) -> None:
+        entry = self.listed_entry()
+        if entry is None:
             return
-        self.post_message(ActionRequested("reject.delete", ev.email, ev.subaccount or None))
+        # the list it is on: the customer's own denylist, or the account's
+        self.post_message(ActionRequested("reject.delete", entry.email, entry.subaccount or None))
 
     @on(DataTable.RowSelected, "#feed")
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.analysis.content import top_rules
 from console.model import ContentResult
 from console.textsafe import cell, visible
+from widgets.footer import FittingFooter
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -67,7 +68,7 @@ class ContentScreen(Screen[None]):
             yield table
             with VerticalScroll(id="content-detail"):
                 yield Static("The highlighted check's full report shows here.", id="content-body")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._paint()

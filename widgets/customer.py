@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.model import Alert, MessageEvent, SeedResult, SubaccountRow
 from console.textsafe import cell, visible
+from widgets.footer import FittingFooter
 from widgets.intents import ActionRequested, CustomerReportRequested
 
 KIND_STYLE = {"hard": "bold red", "spam": "bold magenta", "reject": "red", "soft": "yellow"}
@@ -69,7 +70,7 @@ class CustomerScreen(Screen[None]):
                 table.add_column(label, key=key, width=width)
             yield table
             yield Static(self._seed_text(), id="cust-seeds")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table: DataTable[Text] = self.query_one("#cust-events", DataTable)
@@ -125,6 +126,12 @@ class CustomerScreen(Screen[None]):
 
     def action_report(self) -> None:
         self.post_message(CustomerReportRequested(self.row.id))
+
+    #: False in a read-only console: it cannot act, so it offers no action
+    actions_allowed = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.actions_allowed if action == "pause" else True
 
     def action_pause(self) -> None:
         kind = "subaccount.resume" if self.row.status == "paused" else "subaccount.pause"

@@ -12,11 +12,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.analysis.dmarc import WINDOWS, DomainRow, SourceRow
 from console.model import DmarcRecord, DmarcReport
 from console.textsafe import cell, visible
+from widgets.footer import FittingFooter
 from widgets.intents import DmarcSourceRequested
 
 GROUP_STYLE = {"mandrill": "green", "known": "cyan", "unknown": "bold yellow"}
@@ -79,7 +80,7 @@ class DmarcScreen(Screen[None]):
                 sources.add_column(label, key=key, width=width)
             yield sources
             yield Static("", id="dmarc-note")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._paint()
@@ -230,7 +231,7 @@ class DmarcSourceScreen(Screen[None]):
         ):
             table.add_column(label, key=key, width=width)
         yield table
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table: DataTable[Text] = self.query_one("#dmarc-records", DataTable)

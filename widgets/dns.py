@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.analysis.dnsbl import coverage, summarize
 from console.model import BlocklistView, DomainDns, Listing, SenderDomain
 from console.textsafe import cell, visible
+from widgets.footer import FittingFooter
 
 OK, BAD, UNKNOWN = "green", "bold red", "yellow"
 
@@ -83,7 +84,7 @@ class DnsScreen(Screen[None]):
             yield lists
             with VerticalScroll(id="dns-detail"):
                 yield Static("The highlighted row's records show here.", id="dns-detail-body")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._render_domains()

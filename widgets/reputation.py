@@ -50,6 +50,18 @@ class ReputationPanel(Horizontal):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.thresholds = thresholds or Thresholds()
         self._subs: dict[str, SubaccountRow] = {}
+        self._view: AccountView | None = None
+        self._span: ReadSpan | None = None
+        self.compact = False
+
+    def set_compact(self, compact: bool) -> None:
+        """At 80×24: the account on one line and the rates that matter (sent, delivered,
+        hard bounces, complaints) for today and 7 days; the rest comes back when wider."""
+        if compact != self.compact:
+            self.compact = compact
+            self._title(self._span, known=bool(self._subs))
+            if self._view is not None:
+                self.show_account(self._view)
 
     def highlighted_customer(self) -> SubaccountRow | None:
         table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
@@ -57,6 +69,18 @@ class ReputationPanel(Horizontal):
             return None
         key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return self._subs.get(str(key))
+
+    #: False in a read-only console: it cannot act, so it offers no action
+    actions_allowed = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pause":
+            return self.actions_allowed and self.highlighted_customer() is not None
+        return True
+
+    @on(DataTable.RowHighlighted, "#subaccounts")
+    def _customer_moved(self) -> None:
+        self.refresh_bindings()
 
     def action_pause(self) -> None:
         row = self.highlighted_customer()
@@ -86,15 +110,19 @@ class ReputationPanel(Horizontal):
     def on_mount(self) -> None:
         self.border_title = "Reputation · customers worst first"
 
-    def _title(self, span: ReadSpan | None) -> None:
+    def _title(self, span: ReadSpan | None, known: bool = True) -> None:
         """What the customers' columns count: complaints and hard bounces over the mail
-        read (and how much of the 7 days that is); sent/wk is Mandrill's own count."""
-        if span is None:  # no customers yet: nothing is counted, so nothing is claimed
+        read (and how much of the 7 days that is); sent/wk is Mandrill's own count (out of
+        sight at 80 columns, so not named there)."""
+        self._span = span
+        if span is None or not known:  # no customers yet: nothing counted, nothing claimed
             self.border_title = "Reputation · customers worst first"
-            return
-        self.border_title = (
-            f"Reputation · customer counts: mail read, {span.text} · sent/wk: Mandrill's"
-        )
+        elif self.compact:
+            self.border_title = f"Reputation · customers: mail read, {span.text}"
+        else:
+            self.border_title = (
+                f"Reputation · customer counts: mail read, {span.text} · sent/wk: Mandrill's"
+            )
 
     def set_stale(self, note: str | None) -> None:
         # Content, not a str: a border title string is parsed as markup, and notes carry
@@ -105,21 +133,25 @@ class ReputationPanel(Horizontal):
     def show_account(self, view: AccountView) -> None:
         from console.model import Stats  # the model loads after the first frame
 
+        self._view = view
         acc = view.account
-        head = Text()
+        head = Text(no_wrap=True, overflow="ellipsis")
         rep = "—" if acc.reputation is None else str(acc.reputation)
-        head.append("Account ", style="bold")
+        head.append("" if self.compact else "Account ", style="bold")
         head.append(visible(acc.username) + "  ")
-        head.append(f"reputation {rep}/100 ", style="bold")
+        head.append(f"{'' if self.compact else 'reputation '}{rep}/100 ", style="bold")
         head.append(view.word, style=WORD_STYLE.get(view.word, "bold"))
         quota = "—" if acc.hourly_quota is None else f"{acc.hourly_quota:,}/h"
         backlog = "—" if acc.backlog is None else f"{acc.backlog:,}"
-        head.append(f"\nhourly quota {quota}  backlog {backlog}")
+        if not self.compact:
+            head.append(f"\nhourly quota {quota}  backlog {backlog}")
         grid = Table.grid(padding=(0, 1))
         grid.add_column(justify="left", style="dim")
-        for _ in range(6):
+        wide = not self.compact
+        heads = ["Mandrill", "sent", "deliv", "hard", *(["soft", "reject"] if wide else [])]
+        heads.append("complaint")
+        for _ in heads[1:]:
             grid.add_column(justify="right")
-        heads = ("Mandrill", "sent", "deliv", "hard", "soft", "reject", "complaint")
         grid.add_row(*heads, style="dim")
         for label, key in (("today", "today"), ("7 days", "last_7_days")):
             s = acc.stats.get(key, Stats())
@@ -128,15 +160,10 @@ class ReputationPanel(Horizontal):
                 complaint.stylize("bold red")
             elif (s.complaint_rate or 0) >= self.thresholds.complaint_warning:
                 complaint.stylize("yellow")
-            grid.add_row(
-                label,
-                f"{s.sent:,}",
-                pct(s.delivery_rate),
-                pct(s.hard_bounce_rate, 2),
-                pct(s.soft_bounce_rate, 2),
-                pct(s.reject_rate, 2),
-                complaint,
-            )
+            rates = [pct(s.delivery_rate), pct(s.hard_bounce_rate, 2)]
+            if wide:
+                rates += [pct(s.soft_bounce_rate, 2), pct(s.reject_rate, 2)]
+            grid.add_row(label, f"{s.sent:,}", *rates, complaint)
         self.summary_text = head.plain  # what tests and screen readers can match on
         self.query_one("#rep-summary", Static).update(Group(head, grid))
         values = [float(v) for _, v in view.history[-120:]]
@@ -150,7 +177,7 @@ class ReputationPanel(Horizontal):
 
     def show_subaccounts(self, rows: Sequence[SubaccountRow]) -> None:
         self._subs = {r.id: r for r in rows}
-        self._title(rows[0].span if rows else None)
+        self._title(rows[0].span if rows else None, known=bool(rows))
         table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
         wanted = [r.id for r in rows]
         current = [k.value for k in table.rows]

@@ -10,13 +10,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.analysis.health import Finding
 from console.analysis.seeds import STRIP_RUNS, ProviderRow, provider_rows, sending_ip
 from console.model import SeedProgress, SeedRun
 from console.textsafe import cell, visible
 from console.timeutil import age_text
+from widgets.footer import FittingFooter
 
 #: Strip cell per placement: a letter that reads without colour, and a colour that helps.
 GLYPHS = {
@@ -109,7 +110,7 @@ class SeedScreen(Screen[None]):
             ):
                 results.add_column(label, key=key, width=width)
             yield results
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._paint()

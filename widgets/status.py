@@ -17,9 +17,19 @@ if TYPE_CHECKING:
 
 
 class StatusLine(Static):
+    """Wide, every source in turn; compact (80×24), one line: the sources that are not
+    fine first, in full, then the healthy ones counted with the oldest poll's age."""
+
     DEFAULT_CSS = """
     StatusLine { height: auto; max-height: 3; padding: 0 1; background: $boost; }
+    StatusLine.compact { height: 1; }
     """
+    compact = False
+
+    def set_compact(self, compact: bool) -> None:
+        self.compact = compact
+        self.set_class(compact, "compact")
+        self.refresh_text()
 
     def __init__(self, wall: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
@@ -45,7 +55,11 @@ class StatusLine(Static):
             out.append(visible(self.note) + "  ", style="bold yellow")
         if self.progress:
             out.append(visible(self.progress) + "  ", style="bold cyan")
-        for i, st in enumerate(self._statuses.values()):
+        statuses = list(self._statuses.values())
+        fine = [st for st in statuses if st.ok is True and not st.partial]
+        if self.compact:  # what needs a look first; the healthy ones in one count
+            statuses = [st for st in statuses if st not in fine]
+        for i, st in enumerate(statuses):
             if i:
                 out.append(" · ", style="dim")
             age = age_text((now - st.last_ok_at).total_seconds()) if st.last_ok_at else "—"
@@ -62,4 +76,11 @@ class StatusLine(Static):
             else:
                 out.append(f"{st.name} ✓ ", style="green")
                 out.append(age)
+        if self.compact and fine:
+            oldest = min((st.last_ok_at for st in fine if st.last_ok_at), default=None)
+            age = age_text((now - oldest).total_seconds()) if oldest else "—"
+            out.append(" · " if statuses else "", style="dim")
+            out.append(f"✓ {len(fine)} sources fine", style="green")
+            out.append(f" (oldest poll {age})", style="dim")
+        out.no_wrap, out.overflow = self.compact, "ellipsis"
         return out

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -21,23 +22,24 @@ if TYPE_CHECKING:
     from console.model import BlocklistView, IpDns, IpRow, IpView
 
 
-def bar(progress: float | None, width: int = 8) -> str:
+def bar(progress: float | None, width: int = 6) -> str:
     if progress is None:
         return ""
     filled = round(progress * width)
     return "█" * filled + "░" * (width - filled)
 
 
+#: Most telling first: at 80 columns the table ends after the warm-up, and pool and
+#: rDNS are a sideways scroll away.
 COLUMNS = (
     ("ip", "IP", 15),
-    ("pool", "pool", 9),
-    ("rdns", "rDNS", 20),
-    ("warmup", "warm-up (by time)", 18),
+    ("rate", "rate", 7),
     ("sent", "sent", 7),
     ("delivered", "deliv'd", 7),
-    ("rate", "rate", 6),
     ("lists", "blocklists", 12),
-    ("flag", "", 2),
+    ("warmup", "warm-up by time", 16),
+    ("rdns", "rDNS", 20),
+    ("pool", "pool", 9),
 )
 
 
@@ -49,8 +51,7 @@ class WarmupPanel(Vertical):
     ]
 
     DEFAULT_CSS = """
-    WarmupPanel DataTable { height: 1fr; }
-    WarmupPanel #ip-notes { height: auto; color: $warning; }
+    WarmupPanel #ip-notes { height: auto; max-height: 4; color: $warning; }
     """
 
     def compose(self) -> ComposeResult:
@@ -76,17 +77,31 @@ class WarmupPanel(Vertical):
         if self._view is not None:
             self.show_ips(self._view)
 
-    def action_warmup(self) -> None:
+    #: False in a read-only console: it cannot act, so it offers no action
+    actions_allowed = True
+
+    def highlighted_ip(self) -> IpRow | None:
         table: DataTable[Text] = self.query_one("#ips", DataTable)
         rows = self._view.rows if self._view else ()
         if not rows or not 0 <= table.cursor_row < len(rows):
-            return
+            return None
         key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
-        row = next((r for r in rows if r.ip == key), None)
-        if row is None:
-            return
-        if not row.dedicated:
-            self.notify(f"{row.ip} is a shared-pool IP: only dedicated IPs have a warm-up")
+        return next((r for r in rows if r.ip == key), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Warm-up is offered on a dedicated IP only: shared-pool IPs have none."""
+        if action == "warmup":
+            row = self.highlighted_ip()
+            return self.actions_allowed and row is not None and row.dedicated
+        return True
+
+    @on(DataTable.RowHighlighted, "#ips")
+    def _ip_moved(self) -> None:
+        self.refresh_bindings()
+
+    def action_warmup(self) -> None:
+        row = self.highlighted_ip()
+        if row is None or not row.dedicated:
             return
         kind = "ip.cancel_warmup" if row.warming_up else "ip.start_warmup"
         self.post_message(ActionRequested(kind, row.ip))
@@ -125,11 +140,10 @@ class WarmupPanel(Vertical):
             "pool": cell(r.pool, 9),
             "rdns": cell(name, 20, "yellow" if rd is not None and not rd.fcrdns else ""),
             "lists": cell(lists.text if lists else "—", 12, list_style),
-            "warmup": cell(warm, 18),
+            "warmup": cell(warm, 16),
             "sent": cell(f"{r.sent:,}"),
             "delivered": cell(f"{r.delivered:,}"),
-            "rate": cell(rate, style="bold red" if bad else ""),
-            "flag": cell("⚠" if bad else "", style="bold red"),
+            "rate": cell(f"⚠{rate}" if bad else rate, style="bold red" if bad else ""),
         }
 
     def show_ips(self, view: IpView) -> None:

@@ -46,6 +46,8 @@ async def test_unreject_asks_states_the_cost_then_removes_and_logs(server, store
         assert isinstance(app.screen, ConfirmScreen)
         body = str(app.screen.query_one("#confirm-body", Static).content)
         assert "against the account's reputation" in body
+        entry = next(r for r in sim.m_rejects_list({}) if r["email"] == email)
+        assert f"Listed: {entry['reason']}" in body and " since 20" in body  # the entry
         await pilot.press("n")
         await pilot.pause()
         assert sim.calls["rejects/delete"] == 0
@@ -63,19 +65,55 @@ async def test_unreject_asks_states_the_cost_then_removes_and_logs(server, store
         assert row[1:] == ["reject.delete", email, "✓", "deleted"]
 
 
-async def test_read_only_refuses_without_asking(server, store, clock, sim):
+def footer_keys(app) -> set[str]:
+    from textual.widgets._footer import FooterKey
+
+    return {k.key for k in app.screen.query(FooterKey)}
+
+
+async def test_read_only_offers_no_action(server, store, clock, sim):
     app = make_app(server, store, clock)
     app.config = replace(app.config, ui=replace(app.config.ui, read_only=True))
     app.actions.read_only = True
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
-        await _focus_feed_row(app, pilot, "hard")
+        listed = {r["email"] for r in sim.m_rejects_list({})}
+        feed = app.query_one(BounceFeed)
+        table = app.query_one("#feed", DataTable)
+        table.focus()
+        table.move_cursor(
+            row=next(i for i, e in enumerate(feed.visible_events()) if e.email in listed)
+        )
+        await pilot.pause()
+        assert "x" not in footer_keys(app)  # what it cannot do is not offered
         await pilot.press("x")
-        await wait_for(lambda: len(app.pipeline.store.audit()) == 1)
+        await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
-        assert app.pipeline.store.audit()[0].result == "refused: mailops is read-only"
-        assert sim.calls["rejects/delete"] == 0
-        assert any("Read-only" in str(n.message) for n in app._notifications)
+        assert sim.calls["rejects/delete"] == 0 and app.pipeline.store.audit() == []
+        subs = app.query_one("#subaccounts", DataTable)
+        subs.focus()
+        await pilot.pause()
+        assert "z" not in footer_keys(app)
+
+
+async def test_unreject_is_offered_on_denylisted_recipients_only(server, store, clock, sim):
+    app = make_app(server, store, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app, pilot)
+        listed = {r["email"] for r in sim.m_rejects_list({})}
+        feed = app.query_one(BounceFeed)
+        table = app.query_one("#feed", DataTable)
+        table.focus()
+        events = feed.visible_events()
+        table.move_cursor(row=next(i for i, e in enumerate(events) if e.email not in listed))
+        await pilot.pause()
+        assert "x" not in footer_keys(app)
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        table.move_cursor(row=next(i for i, e in enumerate(events) if e.email in listed))
+        await pilot.pause()
+        assert "x" in footer_keys(app)
 
 
 async def test_customer_view_report_and_pause(server, store, clock, sim):

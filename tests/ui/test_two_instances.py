@@ -15,6 +15,9 @@ from console.sim import DEMO_KEY
 from console.sources.mandrill import MandrillClient
 from tests.ui.conftest import quiet_config, utc, wait_for
 from widgets.bounces import BounceFeed
+from widgets.confirm import ConfirmScreen
+from widgets.reputation import ReputationPanel
+from widgets.warmup import WarmupPanel
 
 SIZE = (120, 40)
 
@@ -50,11 +53,19 @@ async def test_the_second_instance_opens_read_only_and_follows(server, store, cl
             clock.advance(minutes=5)
             assert (await owner.run("messages")).status.ok
             await wait_for(lambda: feed.page is not None and feed.page.total > feed_before)
+            # what it cannot do is neither offered nor done, and nothing says "polling"
+            from textual.widgets._footer import FooterKey
+
+            await pilot.pause()
+            offered = {k.key for k in app.screen.query(FooterKey)}
+            assert not offered & {"r", "s", "z", "w", "x"}, offered
             for key in ("r", "s"):
                 await pilot.press(key)
                 await pilot.pause()
-            texts = [str(n.message) for n in app._notifications]
-            assert sum("Read-only (another mailops owns the state)" in t for t in texts) == 2
+            assert not isinstance(app.screen, ConfirmScreen)
+            assert app.jobs.scheduler is None
+            for panel in (ReputationPanel, WarmupPanel, BounceFeed):
+                assert "polling" not in str(app.query_one(panel).border_subtitle)
     finally:
         view_store.close()
         await owner_client.aclose()
