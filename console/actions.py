@@ -134,6 +134,13 @@ class Actions:
         update = await p.run(KINDS[action.kind])  # show the change at once
         return entry, update
 
+    async def note(self, kind: str, target: str, ok: bool, result: str) -> AuditEntry:
+        """Log something done from the console that is not a Mandrill change (an export, an
+        acknowledgement, a seed test sent), so the action log holds everything done here."""
+        entry = AuditEntry(self.pipeline.wall(), kind, target, ok, result)
+        await self.pipeline._db(self._record, entry)
+        return entry
+
     def _record(self, entry: AuditEntry) -> None:
         self.pipeline.store.add_audit(entry)
         self.pipeline.store.commit()

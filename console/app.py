@@ -26,6 +26,7 @@ from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Header, Static
 
@@ -54,7 +55,14 @@ if TYPE_CHECKING:
     # screen beside the main one where it is first opened: the first frame waits for none.
     from console.actions import Action, Actions
     from console.jobs import AlertsView, DmarcView, Jobs, Pipeline, Update
-    from console.model import MessageEvent, SeedProgress, SeedResult, SeedRun
+    from console.model import (
+        Alert,
+        MessageEvent,
+        SeedProgress,
+        SeedResult,
+        SeedRun,
+        SubaccountRow,
+    )
     from widgets.audit import AuditScreen
     from widgets.content import ContentScreen
     from widgets.detail import EventDetail
@@ -81,6 +89,9 @@ WRITES = frozenset({"refresh", "seed_test", "content_now"})
 
 #: Textual's own keys, the same in every app: the help lists the screen's keys instead.
 TEXTUAL_KEYS = frozenset({"command_palette", "focus_next", "focus_previous", "copy_text"})
+
+#: Seconds critical alerts are gathered before one notification announces them all.
+ALERT_GATHER = 2.0
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
@@ -149,8 +160,10 @@ class MailopsApp(App[None]):
         local_time: Callable[[datetime], datetime] | None = None,
         subtitle: str = "",
         start_jobs: bool = True,
+        story_clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        self.story_clock = story_clock
         self.config = config
         self._pipeline: Pipeline | None = None
         self._make_pipeline: Callable[[], Pipeline] | None = None
@@ -177,6 +190,8 @@ class MailopsApp(App[None]):
         self._content_screen: ContentScreen | None = None
         self._seed_progress: SeedProgress | None = None
         self._layout: tuple[bool, int] | None = None  # (compact, width) the panels have
+        self._new_critical: list[Alert] = []  # opened, not announced yet
+        self._announce_timer: Timer | None = None
 
     # -- composition ------------------------------------------------------------------
 
@@ -187,12 +202,14 @@ class MailopsApp(App[None]):
         acts = not self.config.ui.read_only
         reputation = ReputationPanel(self.config.thresholds, id="reputation")
         warmup = WarmupPanel(id="warmup")
-        feed = BounceFeed(local_time=self.local_time, wall=self.wall, id="bounces")
+        feed = BounceFeed(
+            local_time=self.local_time, wall=self.story_clock or self.wall, id="bounces"
+        )
         reputation.actions_allowed = warmup.actions_allowed = feed.actions_allowed = acts
         yield reputation
         yield warmup
         yield feed
-        yield StatusLine(self.wall, id="status")
+        yield StatusLine(self.wall, story_clock=self.story_clock, id="status")
         yield FittingFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -255,6 +272,7 @@ class MailopsApp(App[None]):
 
     def _start(self) -> None:
         release_collector()  # the first frame is drawn: see console.startup
+        self._apply_theme()
         self._paint_stored()
         self._refresh_banner()
         self.set_interval(1.0, self._tick_staleness)
@@ -263,6 +281,35 @@ class MailopsApp(App[None]):
             self.refresh_bindings()  # now known: it polls nothing, so offers no refresh
         elif self.start_jobs:
             self.jobs.start()
+
+    # -- the theme: [ui] theme, or the one last picked in the palette -----------------------
+
+    def _apply_theme(self) -> None:
+        """The theme picked in the palette last time, unless [ui] theme has changed since
+        (then the config is the newer wish); an unknown name is said, not fatal."""
+        wanted = self.config.ui.theme
+        snap = self.pipeline.store.get_snapshot("ui_theme", dict[str, str])
+        if snap is not None and snap[0].get("config", "") == wanted:
+            wanted = snap[0].get("theme", wanted)
+        if wanted and wanted != self.theme:
+            if wanted in self.available_themes:
+                self.theme = wanted
+            else:
+                self.notify(f"Unknown theme {wanted!r} in [ui] theme", severity="warning",
+                            markup=False)  # fmt: skip
+        self.theme_changed_signal.subscribe(self, self._theme_picked)
+
+    def _theme_picked(self, theme: Any) -> None:
+        store = self.pipeline.store
+        if store.read_only:
+            return
+        choice = {"theme": str(theme.name), "config": self.config.ui.theme}
+
+        def keep() -> None:
+            store.put_snapshot("ui_theme", choice, self.wall())
+            store.commit()
+
+        self.run_worker(keep, thread=True, group="theme")
 
     async def _reload_read_only(self) -> None:
         """A read-only instance follows the owner's writes by re-reading the files."""
@@ -400,6 +447,16 @@ class MailopsApp(App[None]):
     def _publish(self, update: Update) -> None:
         self.post_message(SourceUpdated(update))
 
+    def _refresh_open_customer(self, rows: Sequence[SubaccountRow]) -> None:
+        """A customer screen on view shows the customer as just polled (a pause shows)."""
+        from widgets.customer import CustomerScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, CustomerScreen):
+                row = next((r for r in rows if r.id == screen.row.id), None)
+                if row is not None:
+                    screen.show_row(row)
+
     @on(SourceUpdated)
     def _apply(self, message: SourceUpdated) -> None:
         u = message.update.result
@@ -407,6 +464,7 @@ class MailopsApp(App[None]):
             self._main(ReputationPanel).show_account(u.account)
         if u.subaccounts is not None:
             self._main(ReputationPanel).show_subaccounts(u.subaccounts)
+            self._refresh_open_customer(u.subaccounts)
         if u.ips is not None:
             self._main(WarmupPanel).show_ips(u.ips)
         if u.rejects is not None:
@@ -537,6 +595,60 @@ class MailopsApp(App[None]):
         yield SystemCommand("Action log", "Actions taken or refused", self.action_audit)
         yield SystemCommand("Seed placement", "Where seed messages landed", self.action_seeds)
         yield SystemCommand("Run a seed test now", "Sends test messages", self.action_seed_test)
+        yield from self._target_commands()
+
+    def _target_commands(self) -> Iterator[SystemCommand]:
+        """A command per thing to act on: open or pause a customer by name, start or cancel
+        a warm-up, remove a recipient from the denylist, acknowledge an alert. Each asks
+        first, as its key does; a console that cannot act lists only what it can open."""
+        p = self._pipeline
+        if p is None:
+            return
+        acts = not self.config.ui.read_only
+        for row in p.subaccount_view():
+            name = visible(row.name or row.id)
+            yield SystemCommand(
+                f"Open customer {name}", f"{row.id} · {row.status}",
+                partial(self.post_message, CustomerRequested(row.id)),
+            )  # fmt: skip
+            if acts:
+                paused = row.status == "paused"
+                kind = "subaccount.resume" if paused else "subaccount.pause"
+                yield SystemCommand(
+                    f"{'Resume' if paused else 'Pause'} customer {name}", "Asks first",
+                    partial(self.post_message, ActionRequested(kind, row.id)),
+                )  # fmt: skip
+        if not acts:
+            return
+        for ip in p.ip_view().rows:
+            if ip.dedicated:
+                kind = "ip.cancel_warmup" if ip.warming_up else "ip.start_warmup"
+                verb = "Cancel" if ip.warming_up else "Start"
+                yield SystemCommand(
+                    f"{verb} warm-up of {ip.ip}", "Asks first",
+                    partial(self.post_message, ActionRequested(kind, ip.ip)),
+                )  # fmt: skip
+        for r in p.rejects_view() or ():
+            yield SystemCommand(
+                f"Remove {visible(r.email)} from the denylist", f"{visible(r.reason)} · asks first",
+                partial(self.post_message,
+                        ActionRequested("reject.delete", r.email, r.subaccount or None)),
+            )  # fmt: skip
+        for a in p.alerts_view().open:
+            if a.acked_at is None:
+                yield SystemCommand(
+                    f"Acknowledge: {visible(a.message)[:80]}", "With a note",
+                    partial(self._ask_acknowledge, a),
+                )  # fmt: skip
+
+    def _ask_acknowledge(self, alert: Alert) -> None:
+        from widgets.alerts import AckScreen
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self.post_message(AlertAcknowledged(alert.id, note))
+
+        self.push_screen(AckScreen(alert), done)
 
     def action_dns(self) -> None:
         """Open the DNS & blocklists screen on what is stored, kept live while it is open."""
@@ -562,11 +674,27 @@ class MailopsApp(App[None]):
         if screen is not None and screen.is_attached:
             screen.show(view.alerts)
         critical = [a for a in view.opened if a.severity == "critical"]
-        for a in critical[:3]:
-            self.notify(a.message, title="New critical alert", severity="error", markup=False)
-        if len(critical) > 3:
-            self.notify(f"… and {len(critical) - 3} more critical alerts", severity="error")
-        if critical and self.config.alerts.bell:
+        if critical:  # gathered for a moment: the sources answer one by one at start-up
+            self._new_critical.extend(critical)
+            if self._announce_timer is None:
+                self._announce_timer = self.set_timer(ALERT_GATHER, self._announce_alerts)
+
+    def _announce_alerts(self) -> None:
+        """One notification (and one bell) for the critical alerts opened together."""
+        self._announce_timer = None
+        new, self._new_critical = self._new_critical, []
+        if not new:
+            return
+        if len(new) == 1:
+            self.notify(new[0].message, title="New critical alert", severity="error", markup=False)
+        else:
+            self.notify(
+                f"{len(new)} new critical alerts — a to see them",
+                title="New critical alerts",
+                severity="error",
+                markup=False,
+            )
+        if self.config.alerts.bell:
             self.bell()
 
     def action_alerts(self) -> None:
@@ -585,6 +713,12 @@ class MailopsApp(App[None]):
             view = self.pipeline.alerts_view()
         else:
             self.notify("Alert acknowledged", markup=False)
+            acked = next((a for a in view.alerts if a.id == message.alert_id), None)
+            what = acked.subject if acked else message.alert_id
+            self.run_worker(
+                self.actions.note("alert.acknowledge", what, True, message.note or "(no note)"),
+                group="actions",
+            )
         self._show_alerts(view)
 
     # -- content checks ---------------------------------------------------------------
@@ -816,6 +950,8 @@ class MailopsApp(App[None]):
         def answered(yes: bool | None) -> None:
             if yes and self.jobs.start_seed_test():
                 self.notify(f"Seed test started: {len(seeds)} messages sent", markup=False)
+                note = self.actions.note("seed.test", names, True, f"{len(seeds)} sent")
+                self.run_worker(note, group="actions")
 
         self.push_screen(
             ConfirmScreen(f"Send {len(seeds)} seed test messages now?", body, yes="Send"),
@@ -926,8 +1062,14 @@ class MailopsApp(App[None]):
         self.run_worker(run, thread=True, group="export")
 
     def _exported(self, path: Path, note: str) -> None:
+        """Say where, in full (and on the clipboard, where the terminal allows), and keep
+        it in the action log: a toast is gone in seconds."""
         self.last_export = path
-        self.notify(note, timeout=15, markup=False)
+        self.copy_to_clipboard(str(path))
+        self.notify(f"{note}\n(path copied to the clipboard; l shows it again)", timeout=20,
+                    markup=False)  # fmt: skip
+        if not self.pipeline.store.read_only:
+            self.run_worker(self.actions.note("export", str(path), True, note), group="actions")
 
 
 def build_app(
@@ -938,8 +1080,11 @@ def build_app(
     subtitle: str = "",
     start_jobs: bool = True,
     local_time: Callable[[datetime], datetime] | None = None,
+    story_clock: Clock | None = None,
 ) -> MailopsApp:
-    """The one factory the CLI, the demo and the tests use."""
+    """The one factory the CLI, the demo and the tests use. `story_clock`: the time the
+    data is at when it is not the wall clock's (the demo's scenario runs 60× faster): the
+    status line shows it, and the feed's "today" is its day."""
     state_dir = config.state_path() if callable(pipeline) else pipeline.store.dir
     export_dir = (
         Path(config.storage.export_dir).expanduser()
@@ -954,6 +1099,7 @@ def build_app(
         subtitle=subtitle,
         start_jobs=start_jobs,
         local_time=local_time,
+        story_clock=story_clock,
     )
 
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import platformdirs
+
 from console import __version__
 from console.analysis.health import ORDER
 from console.analysis.seeds import SEED_INBOX_MIN, seed_exit, seed_findings
@@ -322,9 +324,10 @@ def _open_console(
         p.log_path = log_path
         return p
 
-    app = build_app(config, pipeline, subtitle=subtitle)  # built after the first frame
+    story = None if clock is system_clock else clock  # the demo's scenario time
+    app = build_app(config, pipeline, subtitle=subtitle, story_clock=story)
     try:
-        app.run()
+        app.run(mouse=config.ui.mouse)
     finally:
         store.close()
     return EXIT_OK
@@ -543,6 +546,10 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
             newsletter.write_bytes(DEMO_NEWSLETTER)
             config = demo_config(server.base_url, state_dir or tmp, demo_dns.port, str(inbox))
             config = replace(config, content_checks=demo_content_checks(str(newsletter)))
+            if state_dir is None:  # the state is temporary; what the user exports is kept
+                exports = platformdirs.user_data_path("mailops") / "demo-exports"
+                storage = replace(config.storage, export_dir=str(exports))
+                config = replace(config, storage=storage)
             if read_only:
                 config = replace(config, ui=replace(config.ui, read_only=True))
             return _open_console(

@@ -302,6 +302,11 @@ class UiConfig:
 
     feed_limit: int = 500
     read_only: bool = False  # no actions (rejects/delete, warm-up, pause): look, don't touch
+    #: the Textual theme to start with ("": Textual's default); one picked from the palette
+    #: is remembered in the state dir and kept until this setting changes
+    theme: str = ""
+    #: False turns mouse reporting off: every motion is reported, which is chatty over SSH
+    mouse: bool = True
 
 
 @dataclass(frozen=True)
@@ -956,6 +961,8 @@ ip_window_hours = 24      # the window the IP panel counts messages over
 [ui]
 feed_limit = 500          # feed rows on screen: the newest matches (export writes all)
 read_only = false         # true: no actions (same as --read-only)
+# theme = "gruvbox"       # a Textual theme; one picked in the palette (ctrl+p) is kept
+mouse = true              # false: no mouse reporting (quieter over slow SSH links)
 
 [alerts]                  # rules beyond [thresholds]; every rule can be switched off
 reputation_drop_points = 10   # account reputation down this much in 24 h

@@ -104,6 +104,7 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...] = ()) ->
 async def main() -> None:
     print(await shoot("main-120x40", (120, 40)))
     print(await shoot("main-80x24", (80, 24)))
+    print(await shoot("help-80x24", (80, 24), ("question_mark",)))
     print(await shoot("detail", (120, 40), ("tab", "tab", "enter")))
     print(await shoot("dns", (120, 40), ("d",)))
     print(await shoot("seeds", (120, 40), ("p",)))

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -13,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from console.model import AuditEntry
-from console.textsafe import cell
+from console.textsafe import cell, visible
 from widgets.footer import FittingFooter
 
 
@@ -26,6 +27,7 @@ class AuditScreen(Screen[None]):
     DEFAULT_CSS = """
     AuditScreen .heading { text-style: bold; padding: 0 1; }
     AuditScreen DataTable { height: 1fr; }
+    AuditScreen #audit-detail { height: auto; max-height: 4; padding: 0 1; background: $boost; }
     """
 
     def __init__(self, local: Callable[[datetime], datetime], read_only: bool) -> None:
@@ -48,7 +50,20 @@ class AuditScreen(Screen[None]):
             ):
                 table.add_column(label, key=key, width=width)
             yield table
+            yield Static("", id="audit-detail")
         yield FittingFooter()
+
+    @on(DataTable.RowHighlighted, "#audit")
+    def _detail(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted entry in full: an export's whole path, to read or select."""
+        entries = list(reversed(self._entries))
+        i = event.cursor_row
+        text = Text()
+        if 0 <= i < len(entries):
+            e = entries[i]
+            text.append(f"{visible(e.action)}  ", style="bold")
+            text.append(f"{visible(e.target)}\n{visible(e.result)}")
+        self.query_one("#audit-detail", Static).update(text)
 
     def on_mount(self) -> None:
         self._paint()

@@ -84,6 +84,12 @@ class CustomerScreen(Screen[None]):
                 key=str(i),
             )
 
+    def show_row(self, row: SubaccountRow) -> None:
+        """The customer as polled again (after a pause or resume, at once)."""
+        self.row = row
+        if self.is_mounted:
+            self.query_one("#cust-head", Static).update(self._head())
+
     def _head(self) -> Text:
         r = self.row
         out = Text()

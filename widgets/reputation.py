@@ -211,7 +211,7 @@ class ReputationPanel(Horizontal):
         t = self.thresholds
         cr = r.complaint_rate
         return {
-            "id": cell(r.name or r.id, 17),
+            "id": cell(("⏸ " if r.status == "paused" else "") + (r.name or r.id), 17),
             "rep": cell(
                 "—" if r.reputation is None else r.reputation,
                 style="red"

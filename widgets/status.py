@@ -31,9 +31,15 @@ class StatusLine(Static):
         self.set_class(compact, "compact")
         self.refresh_text()
 
-    def __init__(self, wall: Callable[[], datetime], **kwargs: object) -> None:
+    def __init__(
+        self,
+        wall: Callable[[], datetime],
+        story_clock: Callable[[], datetime] | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self._wall = wall
+        self._story = story_clock  # the demo's scenario time, shown first
         self._statuses: dict[str, SourceStatus] = {}
         self.note = ""
         self.progress = ""  # a long job under way, e.g. a seed test waiting for messages
@@ -51,6 +57,8 @@ class StatusLine(Static):
     def render_text(self) -> Text:
         now = self._wall()
         out = Text()
+        if self._story is not None:
+            out.append(f"⏱ {self._story():%m-%d %H:%M} UTC (scenario) ", style="bold cyan")
         if self.note:
             out.append(visible(self.note) + "  ", style="bold yellow")
         if self.progress:

@@ -142,9 +142,16 @@ async def test_customer_view_report_and_pause(server, store, clock, sim):
         assert txt.suffix == ".txt" and os.stat(txt).st_mode & 0o777 == 0o600
         assert "Recipients who marked a message as spam" in txt.read_text()
         assert txt.with_suffix(".csv").exists()
+        await wait_for(lambda: len(app.pipeline.store.audit()) == 1)
+        exported = app.pipeline.store.audit()[0]  # the whole path, kept in the action log
+        assert (exported.action, exported.target) == ("export", str(txt))
         await pilot.press("z")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await wait_for(lambda: "dandelion" in sim.paused)
-        await wait_for(lambda: len(app.pipeline.store.audit()) == 1)
+        await wait_for(lambda: len(app.pipeline.store.audit()) == 2)
+        # the open view and the customers table show the pause at once
+        await wait_for(lambda: "· paused ·" in str(screen.query_one("#cust-head", Static).content))
+        names = [r[0] for r in rows(app.screen_stack[0].query_one("#subaccounts", DataTable))]
+        assert "⏸ Dandelion Deals" in names

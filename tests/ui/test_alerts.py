@@ -23,7 +23,7 @@ async def test_alert_line_screen_bell_and_acknowledgement(server, store, clock):
         await wait_for(lambda: "ALERTS" in app.query_one(AlertLine).render().plain)
         line = app.query_one(AlertLine).render().plain
         assert "critical" in line and "Dandelion Deals" in line
-        assert bells, "a new critical alert rings the bell"
+        await wait_for(lambda: bells)  # new critical alerts ring the bell, once together
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, AlertsScreen)
@@ -57,6 +57,10 @@ async def test_alert_line_screen_bell_and_acknowledgement(server, store, clock):
             if r[3] == "customer dandelion" and "complaint rate" in r[4]
         ]
         assert row[5].startswith("11-02 09:00 [bold]emailed")  # literal, not markup
+        await wait_for(lambda: app.pipeline.store.audit())  # in the action log, like actions
+        [ack] = app.pipeline.store.audit()
+        assert (ack.action, ack.target) == ("alert.acknowledge", "customer dandelion")
+        assert ack.result == "[bold]emailed[/bold] the customer"
         stored = {a.key: a for a in app.pipeline.alerts_view().open}
         note = stored["customer_complaints|customer dandelion"].ack_note
         assert note == "[bold]emailed[/bold] the customer"

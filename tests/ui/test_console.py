@@ -195,6 +195,20 @@ async def test_palette_and_denylist(app):
         ]
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Refresh now" in titles and "Export the feed as CSV" in titles
+        # every action is a command, by the name of what it acts on
+        assert {"Open customer Dandelion Deals", "Pause customer Dandelion Deals"} <= set(titles)
+        assert "Cancel warm-up of 203.0.113.25" in titles  # the warming dedicated IP
+        assert not any("warm-up of 198.51.100" in t for t in titles)  # shared: none
+        assert any(t.startswith("Remove ") and t.endswith(" from the denylist") for t in titles)
+        assert any(t.startswith("Acknowledge: ") for t in titles)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"open customer dandelion")
+        await wait_for(lambda: app.screen.query_one("CommandList").option_count > 0)
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(lambda: type(app.screen).__name__ == "CustomerScreen")
+        assert app.screen.row.id == "dandelion"
 
 
 async def test_compact_layout_at_80x24(app):

@@ -157,3 +157,30 @@ async def test_the_feed_follows_until_the_cursor_moves_then_counts_newer(app, cl
         await pilot.press("G")
         await pilot.pause()
         assert table.cursor_row == table.row_count - 1
+
+
+async def test_alerts_opened_together_make_one_notification_and_one_bell(app, monkeypatch):
+    import console.app as app_module
+    from console.jobs import AlertsView
+    from console.model import Alert
+
+    monkeypatch.setattr(app_module, "ALERT_GATHER", 0.3)
+    at = app.pipeline.clock()
+
+    def alert(i: int) -> Alert:
+        return Alert(f"a{i}", f"rule|s{i}", "rule", f"s{i}", "critical", f"m{i}", at, at)
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(app, pilot)
+        await wait_for(lambda: app._announce_timer is None)  # start-up's own, announced
+        app.clear_notifications()
+        bells: list[int] = []
+        monkeypatch.setattr(app, "bell", lambda: bells.append(1))
+        first = tuple(alert(i) for i in range(4))
+        app._show_alerts(AlertsView(first, opened=first))  # one poll's evaluation
+        more = tuple(alert(i) for i in range(4, 7))
+        app._show_alerts(AlertsView(first + more, opened=more))  # the next source's
+        await wait_for(lambda: app._announce_timer is None)
+        await pilot.pause()
+        texts = [str(n.message) for n in app._notifications]
+        assert texts == ["7 new critical alerts — a to see them"] and bells == [1]
