@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -29,6 +30,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Header, Static
+from textual.worker import Worker, WorkerState
 
 from console import __version__
 from console.analysis.seeds import seed_findings
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from widgets.seeds import SeedScreen
 
 W = TypeVar("W", bound=Widget)
+log = logging.getLogger(__name__)
 
 #: Below this width or height the main screen drops its header, frames and the columns
 #: that matter least, so that all it must keep fits an 80×24 SSH window.
@@ -212,6 +215,44 @@ class MailopsApp(App[None]):
         yield StatusLine(self.wall, story_clock=self.story_clock, id="status")
         yield FittingFooter()
 
+    # -- background work: one path for its failures ----------------------------------------
+
+    def _background(
+        self,
+        work: Callable[[], Any] | Awaitable[Any],
+        *,
+        group: str,
+        thread: bool = False,
+        exclusive: bool = False,
+    ) -> Worker[Any]:
+        """Every worker the console starts: a failure is logged and said on screen by
+        `on_worker_state_changed`, and never ends the console."""
+        return self.run_worker(
+            work, group=group, thread=thread, exclusive=exclusive, exit_on_error=False
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler for failed workers (as Harlequin has): log with the traceback,
+        tell the user in a line, keep running."""
+        worker = event.worker
+        if event.state is not WorkerState.ERROR or worker.error is None:
+            return
+        err = worker.error
+        log.error("background work %s failed", worker.group, exc_info=err)
+        where = (
+            ""
+            if self._pipeline is None or self._pipeline.log_path is None
+            else (f"; see {self._pipeline.log_path}")
+        )
+        self.notify(
+            f"{worker.group} failed: {visible(type(err).__name__)}: {visible(str(err))[:200]}"
+            f"{where}",
+            title="Background work failed",
+            severity="error",
+            markup=False,
+            timeout=20,
+        )
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys belong to the screen on view: the main screen's keys do nothing (and are
         not offered) under another screen, and a console that does not own its state dir
@@ -309,7 +350,7 @@ class MailopsApp(App[None]):
             store.put_snapshot("ui_theme", choice, self.wall())
             store.commit()
 
-        self.run_worker(keep, thread=True, group="theme")
+        self._background(keep, thread=True, group="theme")
 
     async def _reload_read_only(self) -> None:
         """A read-only instance follows the owner's writes by re-reading the files."""
@@ -390,7 +431,7 @@ class MailopsApp(App[None]):
             self.refresh_feed()
         else:
             self._feed_started = True
-            self.run_worker(self._load_feed, thread=True, group="feed-load")
+            self._background(self._load_feed, thread=True, group="feed-load")
         self._show_seed_runs(p.seed_view())
         self._main(AlertLine).show_unjudged(*p.unjudged())
         self._main(AlertLine).show(p.alerts_view().alerts)
@@ -425,7 +466,7 @@ class MailopsApp(App[None]):
         feed.show_page(page)
         if page.matched is None:  # the rows first; the exact count follows from a thread
             abort = self._count_abort = threading.Event()
-            self.run_worker(
+            self._background(
                 partial(self._count_feed, feed, text, kind, abort), thread=True, group="feed-count"
             )
 
@@ -715,7 +756,7 @@ class MailopsApp(App[None]):
             self.notify("Alert acknowledged", markup=False)
             acked = next((a for a in view.alerts if a.id == message.alert_id), None)
             what = acked.subject if acked else message.alert_id
-            self.run_worker(
+            self._background(
                 self.actions.note("alert.acknowledge", what, True, message.note or "(no note)"),
                 group="actions",
             )
@@ -746,7 +787,7 @@ class MailopsApp(App[None]):
             return
         self.notify("Scoring every content check now", markup=False)
         if not self.jobs.run_source_now("content"):  # no scheduler (tests, read-only)
-            self.run_worker(self.pipeline.run("content"), group="content", exclusive=True)
+            self._background(self.pipeline.run("content"), group="content", exclusive=True)
 
     # -- DMARC ------------------------------------------------------------------------
 
@@ -852,7 +893,7 @@ class MailopsApp(App[None]):
                 severity="warning",
                 markup=False,
             )
-            self.run_worker(self._perform(action), group="actions")
+            self._background(self._perform(action), group="actions")
             return
         entry = None
         if action.kind == "reject.delete":  # the entry as listed, in the confirmation
@@ -862,7 +903,7 @@ class MailopsApp(App[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_worker(self._perform(action), group="actions")
+                self._background(self._perform(action), group="actions")
 
         self.push_screen(ConfirmScreen(question, consequence, yes="Do it"), answered)
 
@@ -951,7 +992,7 @@ class MailopsApp(App[None]):
             if yes and self.jobs.start_seed_test():
                 self.notify(f"Seed test started: {len(seeds)} messages sent", markup=False)
                 note = self.actions.note("seed.test", names, True, f"{len(seeds)} sent")
-                self.run_worker(note, group="actions")
+                self._background(note, group="actions")
 
         self.push_screen(
             ConfirmScreen(f"Send {len(seeds)} seed test messages now?", body, yes="Send"),
@@ -1001,7 +1042,7 @@ class MailopsApp(App[None]):
         screen = EventDetail(message.event, self.local_time)
         self.push_screen(screen)
         screen.show_note("stored copy · asking Mandrill for the latest (messages/info)…")
-        self.run_worker(self._refresh_detail(screen), exclusive=True, group="detail")
+        self._background(self._refresh_detail(screen), exclusive=True, group="detail")
 
     async def _refresh_detail(self, screen: EventDetail) -> None:
         """messages/info holds the newest smtp_events; the stored copy stays if it fails."""
@@ -1059,7 +1100,7 @@ class MailopsApp(App[None]):
                 return
             self.call_from_thread(self._exported, path, note)
 
-        self.run_worker(run, thread=True, group="export")
+        self._background(run, thread=True, group="export")
 
     def _exported(self, path: Path, note: str) -> None:
         """Say where, in full (and on the clipboard, where the terminal allows), and keep
@@ -1069,7 +1110,7 @@ class MailopsApp(App[None]):
         self.notify(f"{note}\n(path copied to the clipboard; l shows it again)", timeout=20,
                     markup=False)  # fmt: skip
         if not self.pipeline.store.read_only:
-            self.run_worker(self.actions.note("export", str(path), True, note), group="actions")
+            self._background(self.actions.note("export", str(path), True, note), group="actions")
 
 
 def build_app(

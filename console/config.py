@@ -443,11 +443,9 @@ _MINIMUMS: dict[tuple[str, ...], float] = {
     ("mandrill", "check_window_hours"): 0.1,
     ("storage", "retention_days"): 1,
     ("ui", "feed_limit"): 10,
-    **{
-        ("mandrill", "poll", name): 1
-        for name in ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
-    },
-    ("mandrill", "poll", "backoff_cap"): 1,
+    # every interval of [mandrill.poll], from its declaration: a source added there is
+    # covered (0 would run its job every second)
+    **{("mandrill", "poll", f.name): 1 for f in fields(PollConfig) if f.name != "jitter"},
     ("mandrill", "poll", "deadline"): 10,
     ("seed_test", "wait_minutes"): 0.5,
     ("seed_test", "poll_seconds"): 1,

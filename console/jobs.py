@@ -83,6 +83,13 @@ from console.timeutil import Clock, system_clock
 
 log = logging.getLogger(__name__)
 
+
+def log_task_failure(task: asyncio.Task[Any]) -> None:
+    """A background task that died is logged with its traceback, never lost silently (the
+    console's workers have their own handler, which also says it on screen)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
 #: The Mandrill data sets polled, in the order the status line lists them.
 MANDRILL_SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
 #: mailops' own DNS checks (when a DNS client is configured).
@@ -271,6 +278,7 @@ class Pipeline:
                 task = asyncio.get_running_loop().create_task(self.notify(critical))
                 self._notifying.add(task)
                 task.add_done_callback(self._notifying.discard)
+                task.add_done_callback(log_task_failure)
         self.publish(update)
         return update
 
@@ -991,6 +999,7 @@ class Jobs:
         self._seed_task = asyncio.get_running_loop().create_task(
             self._track(self.pipeline.run("seeds"))
         )
+        self._seed_task.add_done_callback(log_task_failure)
         return True
 
     async def _track(self, work: Awaitable[Update]) -> None:

@@ -111,6 +111,33 @@ def test_values_that_would_spin_or_blank_the_screen_are_refused(tmp_path: Path):
         load_config(str(path))
 
 
+@pytest.mark.parametrize("name", ["dns", "blocklists", "dmarc", "content", "backoff_cap"])
+def test_every_poll_interval_of_zero_is_refused(tmp_path: Path, name: str):
+    path = tmp_path / "c.toml"
+    path.write_text(f"[mandrill.poll]\njitter = 0\n{name} = 0\n")
+    with pytest.raises(ConfigError, match=rf"c.toml:3: mandrill.poll.{name} must be at least 1"):
+        load_config(str(path))
+
+
+def test_every_polled_source_has_an_interval():
+    """A source the pipeline polls without a [mandrill.poll] field would have no interval
+    (and no minimum): the two lists are one."""
+    from dataclasses import fields
+
+    from console.config import Config, PollConfig
+    from console.jobs import Pipeline
+    from console.secret import Secret
+    from console.sources.mandrill import MandrillClient
+    from console.store import Store
+
+    intervals = {f.name for f in fields(PollConfig)}
+    with Store(Path("/nonexistent/never-created"), read_only=True) as store:
+        client = MandrillClient("http://127.0.0.1:9", Secret("k"))
+        pipeline = Pipeline(client, store, Config(), scorer=None)
+        polled = set(pipeline.sources) - {"seeds"}  # seed tests follow [seed_test] schedule
+    assert polled <= intervals, polled - intervals
+
+
 def test_a_blocklist_without_a_code_table_is_a_config_error(tmp_path: Path):
     path = tmp_path / "c.toml"
     path.write_text('[blocklists]\nip_zones = ["bl.example.org"]\n')
