@@ -24,13 +24,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from console.analysis.alerts import AlertInputs, ContentView, Signal, acknowledge, reconcile
+from console.analysis.alerts import AlertInputs, ContentView, acknowledge, reconcile
 from console.analysis.alerts import evaluate as evaluate_alerts
 from console.analysis.content import lint, listed_links
 from console.analysis.dmarc import WINDOWS as DMARC_WINDOWS
 from console.analysis.dmarc import DomainRow, in_window, source_records
 from console.analysis.dmarc import summarize as summarize_dmarc
 from console.analysis.dnsbl import configured_zones, judge, plan
+from console.analysis.health import Signal
 from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
 from console.analysis.seeds import STRIP_RUNS
@@ -89,6 +90,7 @@ def log_task_failure(task: asyncio.Task[Any]) -> None:
     console's workers have their own handler, which also says it on screen)."""
     if not task.cancelled() and task.exception() is not None:
         log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
 
 #: The Mandrill data sets polled, in the order the status line lists them.
 MANDRILL_SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
@@ -1005,7 +1007,7 @@ class Jobs:
     async def _track(self, work: Awaitable[Update]) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._running.add(task)  # type: ignore[arg-type]
+            self._running.add(task)
         try:
             await work
         except asyncio.CancelledError:
@@ -1013,7 +1015,7 @@ class Jobs:
                 raise
         finally:
             if task is not None:
-                self._running.discard(task)  # type: ignore[arg-type]
+                self._running.discard(task)
 
     def backoff_delay(self, failures: int, final: bool, interval: float) -> float:
         """1×, 2×, 4× … a quarter interval (at least 2 s), capped; final errors wait the cap."""
@@ -1025,7 +1027,7 @@ class Jobs:
     async def _run(self, name: str) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._running.add(task)  # type: ignore[arg-type]
+            self._running.add(task)
         try:
             update = await self.pipeline.run(name)
         except asyncio.CancelledError:
@@ -1034,7 +1036,7 @@ class Jobs:
             raise
         finally:
             if task is not None:
-                self._running.discard(task)  # type: ignore[arg-type]
+                self._running.discard(task)
         st = update.status
         if not st.ok and self.scheduler is not None and self.scheduler.running:
             delay = self.backoff_delay(st.failures, st.final, self.intervals[name])

@@ -204,6 +204,9 @@ class _Cache(CachingMiddleware):
 
     WRITE_CACHE_SIZE = 1 << 62
 
+    def __init__(self, storage_cls: type[Storage]) -> None:
+        super().__init__(storage_cls)  # type: ignore[no-untyped-call]
+
     def close(self) -> None:
         # CachingMiddleware flushes on close; here only commit() writes, so closing
         # after a failed poll can never persist half of it.

@@ -72,8 +72,11 @@ class DomainRow:
         return tuple(s for s in self.sources if s.group == "unknown")
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @lru_cache(maxsize=64)
-def _networks(ranges: tuple[str, ...]) -> tuple[tuple[str, ipaddress._BaseNetwork], ...]:
+def _networks(ranges: tuple[str, ...]) -> tuple[tuple[str, Network], ...]:
     out = []
     for item in ranges:
         name, _, cidr = item.rpartition("=")

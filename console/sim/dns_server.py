@@ -64,12 +64,12 @@ class ZoneSet:
                 raise KeyError(f"no zone serves {name}")
             node = zone.find_node(qname, create=True)
             rds = node.find_rdataset(dns.rdataclass.IN, dns.rdatatype.A, create=True)
-            rds.clear()
+            rds.clear()  # type: ignore[no-untyped-call]
             for a in addresses:
                 rds.add(dns.rdata.from_text("IN", "A", a), 300)
             if txt:
                 t = node.find_rdataset(dns.rdataclass.IN, dns.rdatatype.TXT, create=True)
-                t.clear()
+                t.clear()  # type: ignore[no-untyped-call]
                 t.add(dns.rdata.from_text("IN", "TXT", f'"{txt}"'), 300)
 
     def remove(self, name: str) -> None:

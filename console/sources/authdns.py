@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 _CHECKDMARC = threading.Lock()  # its module-level cache is shared: one check at a time
 
 
-def _checkdmarc(domain: str, servers: list[str], port: int, timeout: float) -> tuple[dict, dict]:
+def _checkdmarc(
+    domain: str, servers: list[str], port: int, timeout: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
     from checkdmarc import dmarc, spf
     from checkdmarc.utils import DNS_CACHE
 

@@ -146,12 +146,13 @@ def _outcome(resp: dns.message.Message, qname: dns.name.Name, kind: int) -> DnsA
 def _text(rd: object, kind: int) -> str:
     if kind == dns.rdatatype.TXT:
         # A TXT record may be split into several strings; they form one value (RFC 7208 3.3).
-        return b"".join(rd.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+        parts: list[bytes] = rd.strings  # type: ignore[attr-defined]
+        return b"".join(parts).decode("utf-8", "replace")
     if kind in (dns.rdatatype.PTR, dns.rdatatype.CNAME, dns.rdatatype.NS):
-        return rd.target.to_text(omit_final_dot=True)  # type: ignore[attr-defined]
+        return str(rd.target.to_text(omit_final_dot=True))  # type: ignore[attr-defined]
     if kind == dns.rdatatype.MX:
         return f"{rd.preference} {rd.exchange.to_text(omit_final_dot=True)}"  # type: ignore[attr-defined]
-    return rd.to_text()  # type: ignore[attr-defined]
+    return str(rd.to_text())  # type: ignore[attr-defined]
 
 
 async def reverse_dns(client: DnsClient, ips: Iterable[str]) -> list[IpDns]:
