@@ -235,64 +235,63 @@ def _subaccounts_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     out: list[Signal] = []
     t, a = c.t, c.a
     subs = x.subaccounts
-    all_msgs = sum(s.messages for s in subs)
-    all_complaints = sum(s.complaints for s in subs)
-    all_hard = sum(s.hard_bounces for s in subs)
+    totals = (
+        sum(s.messages for s in subs),
+        sum(s.complaints for s in subs),
+        sum(s.hard_bounces for s in subs),
+    )
     for s in subs:
         who = f"customer {s.id}"
         name = f"{s.name} ({s.id})" if s.name and s.name != s.id else s.id
-        over = s.span.text if s.span else "7 d"
-        read_base = f" messages read, {over}"
+        read_base = f" messages read, {s.span.text if s.span else '7 d'}"
         _rate_rules(
-            out,
-            "customer_complaints",
-            who,
-            f"{name}: complaint rate",
-            s.complaints,
-            s.messages,
-            t.complaint_warning,
-            t.complaint_critical,
-            LIMITS,
-            a,
-            read_base,
-        )
+            out, "customer_complaints", who, f"{name}: complaint rate", s.complaints,
+            s.messages, t.complaint_warning, t.complaint_critical, LIMITS, a, read_base,
+        )  # fmt: skip
         _rate_rules(
-            out,
-            "customer_hard_bounces",
-            who,
-            f"{name}: hard-bounce rate",
-            s.hard_bounces,
-            s.messages,
-            t.hard_bounce_rate,
-            a.hard_bounce_critical,
-            "",
-            a,
-            read_base,
-        )
-        rest = all_msgs - s.messages
-        if s.messages < a.min_messages or rest < a.min_messages:
-            continue
-        for label, mine, total in (
-            ("complaint", s.complaints, all_complaints),
-            ("hard-bounce", s.hard_bounces, all_hard),
-        ):
-            others = (total - mine) / rest
-            rate = mine / s.messages
-            if mine >= MIN_EVENTS and rate >= a.customer_factor * max(others, 1e-9):
-                versus = (
-                    f"is {rate / others:.0f}× the other customers' {_pct(others)}"
-                    if others
-                    else "while the other customers have none"
+            out, "customer_hard_bounces", who, f"{name}: hard-bounce rate", s.hard_bounces,
+            s.messages, t.hard_bounce_rate, a.hard_bounce_critical, "", a, read_base,
+        )  # fmt: skip
+        out += _outlier_signals(s, who, name, read_base, totals, a)
+    return out
+
+
+def _outlier_signals(
+    s: SubaccountRow,
+    who: str,
+    name: str,
+    read_base: str,
+    totals: tuple[int, int, int],
+    a: AlertConfig,
+) -> list[Signal]:
+    """A customer whose complaint or hard-bounce rate is many times the other customers'
+    (`totals`: messages, complaints and hard bounces of all customers)."""
+    all_msgs, all_complaints, all_hard = totals
+    rest = all_msgs - s.messages
+    if s.messages < a.min_messages or rest < a.min_messages:
+        return []
+    out: list[Signal] = []
+    for label, mine, total in (
+        ("complaint", s.complaints, all_complaints),
+        ("hard-bounce", s.hard_bounces, all_hard),
+    ):
+        others = (total - mine) / rest
+        rate = mine / s.messages
+        if mine >= MIN_EVENTS and rate >= a.customer_factor * max(others, 1e-9):
+            versus = (
+                f"is {rate / others:.0f}× the other customers' {_pct(others)}"
+                if others
+                else "while the other customers have none"
+            )
+            out.append(
+                Signal(
+                    "customer_outlier",
+                    f"{who} ({label})",
+                    "warning",
+                    f"{name}: {label} rate {_pct(rate)} {versus} "
+                    f"({mine} of {s.messages:,}{read_base})",
                 )
-                out.append(
-                    Signal(
-                        "customer_outlier",
-                        f"{who} ({label})",
-                        "warning",
-                        f"{name}: {label} rate {_pct(rate)} {versus} "
-                        f"({mine} of {s.messages:,}{read_base})",
-                    )
-                )
+            )
     return out
 
 

@@ -1,0 +1,92 @@
+"""No function in console/ or widgets/ over 60 lines or above cyclomatic complexity 15
+(radon), but for the ones listed here, each with its reason. The list only shrinks: a new
+function past a limit fails, and so does an entry that no longer needs to be here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from radon.complexity import cc_visit
+from radon.visitors import Function
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_LINES = 60
+MAX_COMPLEXITY = 15
+
+#: Past a limit today, with the reason, until each is split.
+OVER: dict[str, str] = {
+    "console/analysis/alerts.py::_account_rules": "four rules in one family: a function each",
+    "console/analysis/alerts.py::_ips_rules": "five rules in one family: a function each",
+    "console/analysis/authdns.py::dkim_check": "each DKIM record kind read in turn",
+    "console/analysis/authdns.py::dmarc_check": "policy, rua and its authorization together",
+    "console/analysis/authdns.py::auth_judgements": "SPF, DKIM, DMARC verdicts in one pass",
+    "console/analysis/content.py::lint": "every lint rule inline: a table of small checks",
+    "console/analysis/dmarc.py::summarize": "grouping, classifying and rating in one loop",
+    "console/analysis/dnsbl.py::read_answer": "every answer kind of RFC 5782 and the lists",
+    "console/analysis/feed.py::FeedIndex.query": "the hot path of the feed filter, kept flat",
+    "console/analysis/ips.py::ip_rows": "dedicated, shared and noisy IPs in one pass",
+    "console/analysis/seeds.py::provider_rows": "placement, auth and IPs per provider",
+    "console/analysis/seeds.py::_provider_signals": "each placement verdict in turn",
+    "console/app.py::MailopsApp._apply": "dispatches every update: the view layer replaces it",
+    "console/app.py::MailopsApp.stale_note": "each combination of statuses in turn",
+    "console/app.py::MailopsApp._target_commands": "a command per kind of target",
+    "console/cli.py::_parser": "one declaration of every subcommand and option",
+    "console/cli.py::check_report": "the whole report: to be built from report.py serializers",
+    "console/cli.py::human_summary": "each section of the summary inline",
+    "console/cli.py::run_seed_command": "setup, run, print and exit status together",
+    "console/cli.py::run_dmarc_import": "each input kind and its errors inline",
+    "console/codec.py::_decoder": "one branch per type form (Union, tuple, dict, dataclass…)",
+    "console/config.py::_coerce": "one branch per type form and its error",
+    "console/config.py::parse_config": "reading, line numbers and every cross-check",
+    "console/config.py::_check_addresses": "each address-like field checked inline",
+    "console/dmarcxml.py::parse_xml": "every element of the report schema inline",
+    "console/export.py::_summary_text": "the customer report's paragraphs inline",
+    "console/seeding.py::run_seed_test": "send, wait and collect in one loop",
+    "console/sim/scenario.py::Scenario.item": "the simulator's story of one message",
+    "console/sim/server.py::Simulator.m_messages_search": "every documented search parameter",
+    "console/sim/server.py::Simulator.m_rejects_list": "every documented rejects/list parameter",
+    "console/sources/dmarc_inbox.py::_fetch_sync": "IMAP login, search, fetch and mark",
+    "console/sources/imap.py::_folders": "each provider's folder naming",
+    "console/sources/mandrill.py::MandrillClient._read_one": "one search and its page checks",
+    "widgets/alerts.py::alert_counts": "each state of the alert line",
+    "widgets/bounces.py::BounceFeed.show_page": "in-place update, rebuild and cursor",
+    "widgets/dmarc.py::DmarcScreen._paint": "both tables of the screen",
+    "widgets/dns.py::DnsScreen._render_domains": "every column of the domains table",
+    "widgets/reputation.py::ReputationPanel.show_account": "head, rates grid and history",
+    "widgets/status.py::StatusLine.render_text": "each status kind, wide and compact",
+    "widgets/warmup.py::WarmupPanel.cells": "every column of an IP row",
+    "widgets/warmup.py::WarmupPanel.show_ips": "table and notes together",
+}
+
+
+def measured() -> dict[str, tuple[int, int]]:
+    """Every function past a limit: (lines, complexity), by file and qualified name."""
+    out: dict[str, tuple[int, int]] = {}
+    for path in sorted(
+        [*ROOT.joinpath("console").rglob("*.py"), *ROOT.joinpath("widgets").rglob("*.py")]
+    ):
+        for block in cc_visit(path.read_text(encoding="utf-8")):
+            if not isinstance(block, Function):
+                continue  # a class: its methods come as functions of their own
+            name = f"{block.classname}.{block.name}" if block.classname else block.name
+            lines = block.endline - block.lineno + 1
+            if lines > MAX_LINES or block.complexity > MAX_COMPLEXITY:
+                out[f"{path.relative_to(ROOT)}::{name}"] = (lines, block.complexity)
+    return out
+
+
+def test_no_function_past_the_limits_but_the_listed():
+    new = {k: v for k, v in measured().items() if k not in OVER}
+    assert not new, f"past {MAX_LINES} lines or complexity {MAX_COMPLEXITY} (lines, cc): {new}"
+
+
+def test_every_listed_exception_is_still_needed():
+    now = measured()
+    gone = sorted(k for k in OVER if k not in now)
+    assert not gone, f"within the limits now: remove from OVER: {gone}"
+
+
+def test_the_measure_sees_a_long_function(tmp_path: Path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(70))
+    [block] = cc_visit(f"def long():\n{body}\n")
+    assert block.endline - block.lineno + 1 > MAX_LINES
