@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from console import __version__
-from console.analysis.health import ORDER
 from console.analysis.seeds import SEED_INBOX_MIN, seed_exit, seed_findings
+from console.checkreport import (
+    EXIT_CRITICAL,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    EXIT_WARNING,
+    check_report,
+    check_sources,
+)
 from console.config import (
     Config,
     ConfigError,
@@ -40,15 +47,7 @@ from console.config import (
 from console.files import FileRefused, read_regular
 from console.limits import EML_FILE_BYTES
 from console.report import (
-    account_json,
-    content_json,
-    dmarc_row_json,
-    dns_json,
-    ip_json,
     seed_json,
-    sender_domain_json,
-    span_json,
-    subaccount_json,
 )
 from console.secret import Secret
 from console.startup import release_collector
@@ -63,24 +62,9 @@ from console.timeutil import Clock, age_text, system_clock
 
 if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait for them
     from console.jobs import Pipeline, Update
-    from console.model import Alert, DmarcReport, SeedRun
+    from console.model import SeedRun
     from console.seeding import Seed
     from console.sources.spamd import Scorer
-
-EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNUSABLE = 0, 1, 2, 3
-
-#: What `check` polls (the late-state rescan is covered by its own backfill window).
-CHECK_SOURCES = (
-    "account",
-    "ips",
-    "messages",
-    "subaccounts",
-    "rejects",
-    "domains",
-    "dns",
-    "blocklists",
-)
-
 
 #: The options that may stand before or after a subcommand, and the commands each applies
 #: to ("" is the console itself). Given where it does not apply, it is an error, never
@@ -577,12 +561,6 @@ def check_store(config: Config) -> Store:
     ).open()
 
 
-def check_sources(pipeline: Pipeline) -> tuple[str, ...]:
-    """What `check` polls: the Mandrill and DNS data sets, and the content checks if any
-    (scoring is local and quick). The DMARC reports are read as the console stored them."""
-    return (*CHECK_SOURCES, *(("content",) if "content" in pipeline.sources else ()))
-
-
 async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
     updates: dict[str, Update] = {}
     try:
@@ -595,171 +573,6 @@ async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
     finally:
         await pipeline.client.aclose()
     return updates
-
-
-def check_report(
-    pipeline: Pipeline,
-    updates: dict[str, Update],
-    seed_run: SeedRun | None = None,
-    stored_alerts: Sequence[Alert] = (),
-    dmarc_reports: Sequence[DmarcReport] | None = (),
-    state_damage: Sequence[str] = (),
-) -> tuple[dict[str, Any], int]:
-    """The report `check` prints. `dmarc_reports` None: the stored reports could not be
-    read (the key is null, not empty); `state_damage`: what was wrong with the state dir's
-    files, each a warning finding."""
-    from console.analysis.alerts import evaluate as evaluate_alerts
-    from console.analysis.dmarc import summarize as summarize_dmarc
-    from console.jobs import MESSAGE_READS
-    from console.model import FEED_KINDS, SenderDomain
-
-    config = pipeline.config
-    sources: dict[str, Any] = {}
-    failed: list[str] = []
-    for name in check_sources(pipeline):
-        u = updates.get(name)
-        if u is None:
-            first_error = next(
-                (x.status.error for x in updates.values() if not x.status.ok), "not polled"
-            )
-            sources[name] = {"ok": False, "error": f"skipped: {first_error}", "polled_at": None}
-            failed.append(name)
-            continue
-        st = u.status
-        sources[name] = {
-            "ok": bool(st.ok),
-            "error": st.error or None,
-            "polled_at": st.last_attempt_at.isoformat() if st.last_attempt_at else None,
-        }
-        if name in MESSAGE_READS:  # did it see every message of its window?
-            covered, unread = u.result.covered_until, u.result.unread
-            sources[name] |= {
-                "complete": st.ok is True and covered is not None and not st.partial,
-                "covered_until": covered.isoformat() if covered else None,
-                "unread": {"from": unread[0].isoformat(), "to": unread[1].isoformat()}
-                if unread
-                else None,
-                "partial": st.partial or None,
-            }
-        if not st.ok:
-            failed.append(name)
-    view = pipeline.account_view()
-    ip_view = pipeline.ip_view()
-    ips = ip_view.rows
-    subs = pipeline.subaccount_view()
-    dns_results = pipeline.dns_view() or ()
-    blocklists = pipeline.blocklist_view()
-    # the same rules as the console's alerts; failing sources are exit 3 on their own
-    dmarc_rows = summarize_dmarc(
-        dmarc_reports or (), pipeline.clock(), 7, pipeline.sending_ips(), config.dmarc
-    )
-    inputs = replace(
-        pipeline.alert_inputs(),
-        seed_run=seed_run,
-        statuses=None,
-        dmarc=dmarc_rows if dmarc_reports else None,
-    )
-    signals, _ = evaluate_alerts(inputs, config.thresholds, config.alerts, config.dmarc)
-    signals.sort(key=lambda s: (-ORDER[s.severity], s.rule, s.subject))
-    stored = {a.key: a for a in stored_alerts if a.resolved_at is None}
-    checked_at = datetime.now(UTC)
-    status = max((s.severity for s in signals), key=lambda s: ORDER[s], default="ok")
-    if state_damage and status == "ok":
-        status = "warning"  # part of what the state dir holds could not be read
-    listings: dict[str, list[dict[str, Any]]] = {}
-    for item in blocklists.listings if blocklists else ():
-        listings.setdefault(item.target, []).append(
-            {
-                "zone": item.zone,
-                "verdict": item.verdict,
-                "codes": list(item.codes),
-                "meaning": item.meaning,
-            }
-        )
-    rdns = {r.ip: r for r in blocklists.ips} if blocklists else {}
-    # feed events of the check window, from what is stored and what this check read
-    events_span = pipeline.read_span(
-        f"{config.mandrill.check_window_hours:g} h",
-        pipeline.clock() - timedelta(hours=config.mandrill.check_window_hours),
-    )
-    events = pipeline.store.feed_kind_counts(since=events_span.start)
-    # without the messages, counts built on them are unknown, not zero; partial when the
-    # read was cut short
-    read = "messages" in updates and bool(updates["messages"].status.ok)
-    cut = updates["messages"].status.partial if read else ""
-    if cut and status == "ok":
-        status = "warning"
-    report: dict[str, Any] = {
-        "status": "unknown" if failed else status,
-        "checked_at": checked_at.isoformat(),
-        "window_hours": config.mandrill.check_window_hours,
-        "alerts": [
-            {
-                "rule": sig.rule,
-                "severity": sig.severity,
-                "subject": sig.subject,
-                "message": sig.message,
-                # since the console first raised it, if it keeps alerts in this state dir
-                "since": (
-                    stored[sig.key].opened_at if sig.key in stored else checked_at
-                ).isoformat(),
-            }
-            for sig in signals
-        ],
-        "findings": [{"severity": sig.severity, "text": sig.message} for sig in signals]
-        + [{"severity": "warning", "text": f"state: {w}"} for w in state_damage]
-        + ([{"severity": "warning", "text": f"messages partial: {cut}"}] if cut else []),
-        "messages_complete": (not cut) if read else None,
-        "state_warnings": list(state_damage),
-        "sources": sources,
-        "account": None,
-        "ips": [
-            ip_json(r, None if not read else not cut, rdns.get(r.ip), listings.get(r.ip, []))
-            for r in ips
-        ],
-        "subaccounts": [subaccount_json(s) for s in subs],
-        # the periods the counts over the mail read really cover
-        "counted": {
-            "subaccounts": span_json(subs[0].span if subs else pipeline.subaccount_span()),
-            "ips": span_json(ip_view.span),
-            "events": span_json(events_span),
-        },
-        "events": (
-            {k: events.get(k, 0) for k in FEED_KINDS}
-            | {k: v for k, v in events.items() if k not in FEED_KINDS}
-        )
-        if read
-        else None,
-    }
-    report["messages_without_ip"] = ip_view.unattributed
-    report["seeds"] = seed_json(seed_run)
-    content = pipeline.content_view()
-    report["content"] = [content_json(r) for r in (content.results if content else ())]
-    report["dmarc"] = [dmarc_row_json(r) for r in dmarc_rows]
-    if dmarc_reports is None:
-        report["dmarc"] = None  # unknown, not "no reports"
-    domains = pipeline.store.get_snapshot("domains", list[SenderDomain])
-    mandrill = {d.domain: sender_domain_json(d) for d in (domains[0] if domains else [])}
-    ours = {d.domain: d for d in dns_results}
-    report["domains"] = [
-        {
-            "domain": name,
-            "mandrill": mandrill.get(name),
-            **dns_json(ours.get(name)),
-            "listings": listings.get(name, []),
-        }
-        for name in dict.fromkeys([*mandrill, *ours, *pipeline.config.domains.link_domains])
-    ]
-    rejects = pipeline.rejects_view()
-    if rejects is not None:
-        from console.analysis.rejects import summarize_rejects
-
-        report["rejects"] = summarize_rejects(rejects).as_json()
-    if view is not None:
-        report["account"] = account_json(view)
-    if failed:
-        return report, EXIT_UNUSABLE
-    return report, {"ok": EXIT_OK, "warning": EXIT_WARNING, "critical": EXIT_CRITICAL}[status]
 
 
 def _pct(v: float | None, digits: int = 1) -> str:

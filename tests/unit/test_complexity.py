@@ -31,7 +31,6 @@ OVER: dict[str, str] = {
     "console/app.py::MailopsApp.stale_note": "each combination of statuses in turn",
     "console/app.py::MailopsApp._target_commands": "a command per kind of target",
     "console/cli.py::_parser": "one declaration of every subcommand and option",
-    "console/cli.py::check_report": "the whole report: to be built from report.py serializers",
     "console/cli.py::human_summary": "each section of the summary inline",
     "console/cli.py::run_seed_command": "setup, run, print and exit status together",
     "console/cli.py::run_dmarc_import": "each input kind and its errors inline",
