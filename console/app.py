@@ -63,7 +63,6 @@ if TYPE_CHECKING:
         SeedProgress,
         SeedResult,
         SeedRun,
-        SubaccountRow,
     )
     from widgets.audit import AuditScreen
     from widgets.content import ContentScreen
@@ -390,7 +389,6 @@ class MailopsApp(App[None]):
             self._main(ReputationPanel).set_compact(compact)
             self._main(BounceFeed).set_layout(compact, size.width)
             self._main(StatusLine).set_compact(compact)
-            self._main(AlertLine).set_compact(compact)
         except NoMatches:  # before the main screen is composed: its mount lays it out
             self._layout = None
 
@@ -488,15 +486,17 @@ class MailopsApp(App[None]):
     def _publish(self, update: Update) -> None:
         self.post_message(SourceUpdated(update))
 
-    def _refresh_open_customer(self, rows: Sequence[SubaccountRow]) -> None:
-        """A customer screen on view shows the customer as just polled (a pause shows)."""
+    def _refresh_open_customer(self) -> None:
+        """A customer screen on view follows the polls: the customer as just polled (a
+        pause shows at once), its events and its alerts, all read at the same moment."""
         from widgets.customer import CustomerScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, CustomerScreen):
-                row = next((r for r in rows if r.id == screen.row.id), None)
+                sid = screen.row.id
+                row = next((r for r in self.pipeline.subaccount_view() if r.id == sid), None)
                 if row is not None:
-                    screen.show_row(row)
+                    screen.show(row, *self._customer_state(sid))
 
     @on(SourceUpdated)
     def _apply(self, message: SourceUpdated) -> None:
@@ -505,7 +505,6 @@ class MailopsApp(App[None]):
             self._main(ReputationPanel).show_account(u.account)
         if u.subaccounts is not None:
             self._main(ReputationPanel).show_subaccounts(u.subaccounts)
-            self._refresh_open_customer(u.subaccounts)
         if u.ips is not None:
             self._main(WarmupPanel).show_ips(u.ips)
         if u.rejects is not None:
@@ -513,6 +512,8 @@ class MailopsApp(App[None]):
             self._main(BounceFeed).set_denylist(u.rejects)
         if u.new_events:
             self.refresh_feed()
+        if u.subaccounts is not None or u.new_events or u.alerts is not None:
+            self._refresh_open_customer()
         if u.blocklists is not None:
             self._main(WarmupPanel).show_blocklists(u.blocklists)
         if u.alerts is not None:
@@ -833,21 +834,27 @@ class MailopsApp(App[None]):
         if row is None:
             self.notify(f"No data for customer {sid} yet", markup=False)
             return
+        events, alerts, matched = self._customer_state(sid)
+        seeds: list[SeedResult] = []
+        runs = p.seed_view()
+        if runs and self.config.seed_test.subaccount == sid:
+            seeds = list(runs[-1].results)
+        screen = CustomerScreen(row, events, alerts, seeds, explain, self.local_time, matched)
+        screen.actions_allowed = not self.config.ui.read_only
+        self.push_screen(screen)
+
+    def _customer_state(self, sid: str) -> tuple[list[MessageEvent], list[Alert], int | None]:
+        """A customer's feed events of the last 7 days (the newest the screen holds, and how
+        many match in all) and open alerts: read together, so the screen's figures agree."""
+        p = self.pipeline
         week = p.clock() - timedelta(days=7)  # the window of the row and of the report
         page = p.store.feed_page(limit=self.config.ui.feed_limit, subaccount=sid, since=week)
-        events = list(page.events)
         alerts = [
             a
             for a in p.alerts_view().open
             if a.subject == f"customer {sid}" or a.subject.startswith(f"customer {sid} (")
         ]
-        seeds: list[SeedResult] = []
-        runs = p.seed_view()
-        if runs and self.config.seed_test.subaccount == sid:
-            seeds = list(runs[-1].results)
-        screen = CustomerScreen(row, events, alerts, seeds, explain, self.local_time, page.matched)
-        screen.actions_allowed = not self.config.ui.read_only
-        self.push_screen(screen)
+        return list(page.events), alerts, page.matched
 
     @on(CustomerReportRequested)
     def _customer_report(self, message: CustomerReportRequested) -> None:
@@ -1022,11 +1029,10 @@ class MailopsApp(App[None]):
     def _screen_keys(self, screen: Screen[Any]) -> list[tuple[str, str]]:
         """(key, what it does) of the bindings that act on `screen` now, Textual's own
         cursor and editing keys left out (they are the same everywhere)."""
-        from textual.widgets import DataTable, Input
-
         out: dict[str, tuple[str, str]] = {}
         for node, binding, enabled, tooltip in screen.active_bindings.values():
-            if not enabled or not binding.description or type(node) in (DataTable, Input):
+            textual_own = type(node).__module__.startswith("textual.")  # scroll, cursor keys
+            if not enabled or not binding.description or textual_own:
                 continue
             action = binding.action.rsplit(".", 1)[-1]
             if action in TEXTUAL_KEYS or (action == "quit" and binding.key != "q"):
@@ -1063,7 +1069,8 @@ class MailopsApp(App[None]):
             # the feed row is this (message, state); show it, and say the message moved on
             screen.show_note(f"stored copy · the message is now {fresh.state!r} in Mandrill")
         else:
-            screen.show_fresh(fresh, f"as Mandrill reports it now ({self.wall():%H:%M:%S} UTC)")
+            now = (self.story_clock or self.wall)()  # the clock the event's times are on
+            screen.show_fresh(fresh, f"as Mandrill reports it now ({now:%H:%M:%S} UTC)")
 
     @on(BounceFeed.ExportRequested)
     def _export(self, message: BounceFeed.ExportRequested) -> None:

@@ -66,18 +66,13 @@ def alert_counts(
 class AlertLine(Static):
     """The main screen's one line about alerts."""
 
-    DEFAULT_CSS = "AlertLine { height: 1; padding: 0 1; }"
+    #: the worst alert's message wraps onto a second row at any width, never cut
+    DEFAULT_CSS = "AlertLine { height: auto; max-height: 2; padding: 0 1; }"
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._alerts: Sequence[Alert] = ()
         self._gaps: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
-        self._wrap = False
-
-    def set_compact(self, compact: bool) -> None:
-        """At 80 columns the worst alert's message wraps onto a second row, not cut."""
-        self._wrap = compact
-        self._paint()
 
     def show(self, alerts: Sequence[Alert]) -> None:
         self._alerts = alerts
@@ -92,14 +87,14 @@ class AlertLine(Static):
 
     def _paint(self) -> None:
         text = alert_counts(self._alerts, *self._gaps)
-        text.no_wrap = not self._wrap
+        text.no_wrap = False
         self.update(text)
 
 
 class AckScreen(ModalScreen[str | None]):
     """Ask for the acknowledgement's note; Escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
     AckScreen { align: center middle; }
     AckScreen > Vertical { width: 80; height: auto; border: thick $accent; background: $panel;
@@ -114,6 +109,7 @@ class AckScreen(ModalScreen[str | None]):
         with Vertical():
             yield Static(Text(f"Acknowledge: {visible(self._alert.message)}", style="bold"))
             yield Input(placeholder="note (who is on it, what was done) — Enter saves", id="note")
+        yield FittingFooter()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

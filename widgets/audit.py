@@ -76,6 +76,11 @@ class AuditScreen(Screen[None]):
     def _paint(self) -> None:
         table: DataTable[Text] = self.query_one("#audit", DataTable)
         table.clear()
+        if not self._entries:
+            self.query_one("#audit-detail", Static).update(
+                "Nothing yet: actions, acknowledgements, exports and seed tests sent from "
+                "this console are listed here."
+            )
         for i, e in enumerate(reversed(self._entries)):
             table.add_row(
                 cell(self._local(e.at).strftime("%Y-%m-%d %H:%M:%S")),

@@ -53,11 +53,13 @@ REASON_MIN = 20
 
 def columns(compact: bool, width: int) -> list[tuple[str, int]]:
     """(key, width) in order for a panel `width` cells wide: every column has a cell of
-    padding each side, the panel a frame and padding (none at the sides when compact)."""
+    padding each side, the panel a frame and padding (none at the sides when compact),
+    and no sideways scrollbar takes one of the feed's rows."""
     order = NARROW if compact else WIDE
     sized = dict(WIDTHS, time=NARROW_TIME) if compact else WIDTHS
     before = order[: order.index("reason")] if compact else order[:-1]
-    room = width - (2 if compact else 4) - sum(sized[k] + 2 for k in before) - 2
+    # the reason's own padding, and the vertical scrollbar (2 cells) when rows overflow
+    room = width - (2 if compact else 4) - sum(sized[k] + 2 for k in before) - 2 - 2
     reason = max(REASON_MIN, room)
     return [(k, reason if k == "reason" else sized[k]) for k in order]
 
@@ -188,11 +190,22 @@ class BounceFeed(Vertical):
                 table.move_cursor(row=table.get_row_index(focused), animate=False)
 
     def _title(self) -> None:
-        """The panel's title, and the sign that newer events wait above the cursor."""
-        title = "Bounce feed"
+        """The panel's title: the filter in force and what it matched (at 80 columns the
+        info line is gone, so the title carries it), and the sign that newer events wait
+        above the cursor."""
+        parts = ["Bounce feed"]
+        if self.kind_filter:
+            parts.append(f"kind: {self.kind_filter}")
+        if self.text_filter:
+            parts.append(f"filter: {self.text_filter!r}")
+        page = self.page
+        if page is not None and (self.kind_filter or self.text_filter):
+            parts.append(
+                "counting…" if page.matched is None else f"{page.matched:,} of {page.total:,} match"
+            )
         if self.newer:
-            title += f" · ▲ {self.newer:,} newer (g/Home)"
-        self.border_title = title
+            parts.append(f"▲ {self.newer:,} newer (g/Home)")
+        self.border_title = Content(visible(" · ".join(parts)))
 
     def set_stale(self, note: str | None) -> None:
         # Content, not a str: a border title string is parsed as markup, and notes carry
@@ -331,6 +344,7 @@ class BounceFeed(Vertical):
         return parts + ([f"newest {shown:,} shown"] if shown < matched else [])
 
     def _update_info(self) -> None:
+        self._title()
         page = self.page
         parts = self._counts(page) if page is not None else []
         if page is None or page.loading:

@@ -10,15 +10,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from console.textsafe import visible
+from widgets.footer import FittingFooter
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True only on an explicit yes; Escape, n and "No" all mean no."""
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes", show=False),
-        Binding("n", "answer(False)", "No", show=False),
-        Binding("escape", "answer(False)", "Cancel", show=False),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "Cancel"),
     ]
 
     DEFAULT_CSS = """
@@ -45,6 +46,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button("No (n)", id="no")
                 yield Button(f"{self._yes} (y)", id="yes", variant="warning")
+        yield FittingFooter()  # its own keys, not those of the screen underneath
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # Enter on an unread dialog must not send mail

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,10 +15,9 @@ from textual.widgets import DataTable, Static
 
 from console.model import Alert, MessageEvent, SeedResult, SubaccountRow
 from console.textsafe import cell, visible
+from widgets.bounces import KIND_STYLE, BounceFeed
 from widgets.footer import FittingFooter
 from widgets.intents import ActionRequested, CustomerReportRequested
-
-KIND_STYLE = {"hard": "bold red", "spam": "bold magenta", "reject": "red", "soft": "yellow"}
 
 
 class CustomerScreen(Screen[None]):
@@ -63,8 +63,8 @@ class CustomerScreen(Screen[None]):
             for key, label, width in (
                 ("time", "time", 14),
                 ("kind", "kind", 8),
-                ("to", "recipient", 24),
-                ("why", "in plain words", 50),
+                ("to", "recipient", 22),
+                ("why", "in plain words", 40),
                 ("raw", "as the receiver said it", 60),
             ):
                 table.add_column(label, key=key, width=width)
@@ -73,22 +73,52 @@ class CustomerScreen(Screen[None]):
         yield FittingFooter()
 
     def on_mount(self) -> None:
+        self._fill_events()
+
+    def _fill_events(self) -> None:
+        """The events, newest first, keyed by event: the cursor stays on its event."""
         table: DataTable[Text] = self.query_one("#cust-events", DataTable)
-        for i, e in enumerate(self.events):
+        keys = [e.key for e in self.events]
+        if keys == [str(k.value) for k in table.rows]:
+            return
+        focused = None
+        if table.row_count and 0 <= table.cursor_row < table.row_count:
+            focused = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        table.clear()
+        for e in self.events:
             table.add_row(
                 cell(self._local(e.event_ts).strftime("%m-%d %H:%M:%S")),
                 cell(e.kind, 8, KIND_STYLE.get(e.kind, "")),
                 cell(e.email, 24),
                 cell(self._explain(e), 120),
                 cell(e.reason, 200),
-                key=str(i),
+                key=e.key,
             )
+        if focused in keys:
+            table.move_cursor(row=keys.index(focused), animate=False)
 
-    def show_row(self, row: SubaccountRow) -> None:
-        """The customer as polled again (after a pause or resume, at once)."""
-        self.row = row
-        if self.is_mounted:
-            self.query_one("#cust-head", Static).update(self._head())
+    @on(DataTable.RowSelected, "#cust-events")
+    def _open_event(self, event: DataTable.RowSelected) -> None:
+        """Enter on an event: all of it, as on the feed (the receiver's whole answer)."""
+        found = next((e for e in self.events if e.key == event.row_key.value), None)
+        if found is not None:
+            self.post_message(BounceFeed.DetailRequested(found))
+
+    def show(
+        self,
+        row: SubaccountRow,
+        events: Sequence[MessageEvent],
+        alerts: Sequence[Alert],
+        matched: int | None,
+    ) -> None:
+        """The customer as polled again (after a pause or resume, at once), with its
+        events and alerts of the same moment, so the head and the list agree."""
+        self.row, self.events, self._alerts, self.matched = row, list(events), alerts, matched
+        if not self.is_mounted:
+            return
+        self.query_one("#cust-head", Static).update(self._head())
+        self.query_one("#cust-alerts", Static).update(self._alert_text())
+        self._fill_events()
 
     def _head(self) -> Text:
         r = self.row

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from console.model import MessageEvent
 from console.textsafe import visible
+from widgets.footer import FittingFooter
 
 
 def _fmt(dt: datetime | None, local: Callable[[datetime], datetime]) -> str:
@@ -75,6 +76,8 @@ class EventDetail(ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "dismiss", "Close", tooltip="Back to the feed"),
         Binding("q", "dismiss", "Close", show=False),
+        # a modal screen stops the app's keys: its help is bound here
+        Binding("question_mark", "app.help", "Help", tooltip="Keys of this screen"),
     ]
 
     DEFAULT_CSS = """
@@ -96,6 +99,7 @@ class EventDetail(ModalScreen[None]):
         with box:
             yield Static(Text(self._note, style="dim italic"), id="detail-note")
             yield Static(detail_text(self.event, self._local), id="detail-body")
+        yield FittingFooter()  # its own keys, not those of the feed underneath
 
     def on_mount(self) -> None:
         # an answer that came while the screen was being built (composed with the note
