@@ -184,3 +184,59 @@ async def test_alerts_opened_together_make_one_notification_and_one_bell(app, mo
         await pilot.pause()
         texts = [str(n.message) for n in app._notifications]
         assert texts == ["7 new critical alerts — a to see them"] and bells == [1]
+
+
+async def test_a_modal_screen_shows_its_own_keys_and_its_help(app):
+    from widgets.detail import EventDetail
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(app, pilot)
+        app.query_one("#feed", DataTable).focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EventDetail)
+        keys = footer_keys(app)
+        assert "escape" in keys and "question_mark" in keys and "x" not in keys, keys
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen) and app.screen.topic == "EventDetail"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, EventDetail)
+
+
+async def test_at_80x24_the_feed_title_says_its_filter_and_matches(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(app, pilot)
+        feed = app.query_one(BounceFeed)
+        await pilot.press("k")  # hard
+        await wait_for(lambda: feed.page is not None and feed.page.matched is not None)
+        await pilot.pause()
+        title = str(feed.border_title)
+        assert "kind: hard" in title and f"{feed.page.matched:,} of" in title and "match" in title
+        assert not app.query_one("#feed-info").display or not app.screen.has_class("compact")
+
+
+async def test_an_open_customer_screen_follows_the_polls(app, clock):
+    from widgets.customer import CustomerScreen
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(app, pilot)
+        subs = app.query_one("#subaccounts", DataTable)
+        subs.focus()
+        subs.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CustomerScreen)
+        before = screen.row.messages
+        clock.advance(hours=2)
+        assert (await app.pipeline.run("messages")).status.ok
+        assert (await app.pipeline.run("subaccounts")).status.ok
+        await wait_for(lambda: screen.row.messages > before)
+        await pilot.pause()
+        head = str(screen.query_one("#cust-head").render())
+        assert f"{screen.row.messages:,} messages" in head
+        # the head's event counts and the list are of the same moment
+        assert screen.query_one("#cust-events", DataTable).row_count == len(screen.events)
