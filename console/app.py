@@ -25,6 +25,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.geometry import Size
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -257,10 +258,10 @@ class MailopsApp(App[None]):
         not offered) under another screen, and a console that does not own its state dir
         is not offered what it cannot do (poll, send, score)."""
         screen = self.screen
+        if action in WRITES and self._pipeline is not None and self._pipeline.store.read_only:
+            return False
         if action in MAIN_ONLY and self.screen_stack and screen is not self.screen_stack[0]:
             return type(screen).__name__ in MAIN_ONLY[action]
-        if action in WRITES:
-            return not (self._pipeline is not None and self._pipeline.store.read_only)
         return True
 
     @property
@@ -648,9 +649,10 @@ class MailopsApp(App[None]):
             return
         acts = not self.config.ui.read_only
         for row in p.subaccount_view():
-            name = visible(row.name or row.id)
+            name = escape(visible(row.name or row.id))  # palette text is markup
             yield SystemCommand(
-                f"Open customer {name}", f"{row.id} · {row.status}",
+                f"Open customer {name}",
+                escape(f"{visible(row.id)} · {visible(row.status)}"),
                 partial(self.post_message, CustomerRequested(row.id)),
             )  # fmt: skip
             if acts:
@@ -672,14 +674,15 @@ class MailopsApp(App[None]):
                 )  # fmt: skip
         for r in p.rejects_view() or ():
             yield SystemCommand(
-                f"Remove {visible(r.email)} from the denylist", f"{visible(r.reason)} · asks first",
+                f"Remove {escape(visible(r.email))} from the denylist",
+                f"{escape(visible(r.reason))} · asks first",
                 partial(self.post_message,
                         ActionRequested("reject.delete", r.email, r.subaccount or None)),
             )  # fmt: skip
         for a in p.alerts_view().open:
             if a.acked_at is None:
                 yield SystemCommand(
-                    f"Acknowledge: {visible(a.message)[:80]}", "With a note",
+                    f"Acknowledge: {escape(visible(a.message)[:80])}", "With a note",
                     partial(self._ask_acknowledge, a),
                 )  # fmt: skip
 
@@ -905,7 +908,15 @@ class MailopsApp(App[None]):
         entry = None
         if action.kind == "reject.delete":  # the entry as listed, in the confirmation
             listed = self.pipeline.rejects_view() or ()
-            entry = next((r for r in listed if r.email.lower() == action.target.lower()), None)
+            entry = next(
+                (
+                    r
+                    for r in listed
+                    if r.email.lower() == action.target.lower()
+                    and (r.subaccount or None) == action.subaccount
+                ),
+                None,
+            )
         question, consequence = action.describe(entry)
 
         def answered(yes: bool | None) -> None:

@@ -647,16 +647,11 @@ def run_check(
     except StoreError as exc:
         return unusable(str(exc))
     try:
-        # a state the console has never read messages into: only the check window, so a
-        # cron run stays within its searches; else on from where the console got to
-        fresh = store.get_cursor("messages") is None
+        # on from where the console got to, but never further back than the check window:
+        # check writes no cursor, so with the console stopped every run would read it again
         try:
             pipeline = make_pipeline(
-                config,
-                key,
-                store,
-                backfill_hours=config.mandrill.check_window_hours if fresh else None,
-                seeds=(),
+                config, key, store, backfill_hours=config.mandrill.check_window_hours, seeds=()
             )
         except ConfigError as exc:
             return unusable(str(exc))

@@ -836,7 +836,7 @@ backfill_hours = 24       # how far back the first poll reads messages
 rescan_hours = 48         # how far back late bounces and complaints are looked for
 max_search_calls = 15     # messages/search calls per poll
 search_per_minute = 20    # Mandrill documents about 20 searches a minute; 0 turns the limit off
-check_window_hours = 6    # `check`: events window; how far back it reads if no console stored mail
+check_window_hours = 6    # `check`: its events window, and the furthest back it reads messages
 
 [mandrill.poll]           # seconds between polls of each data set
 account = 60

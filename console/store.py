@@ -1100,6 +1100,8 @@ class Store:
         read-only store's polls hold in memory."""
         with self._lock:
             index = self._feed_index()
+            if self.read_only:  # the owner's appends since the index was read, counted once
+                self._read_feed_tails()
             if since is None:
                 counts = index.kind_counts()
             else:
@@ -1110,8 +1112,10 @@ class Store:
                     if n:
                         counts[kind] = n
             for day in self._days.values():
+                # held in memory: counted unless the owner has stored the same event since
+                on_disk = _read_keys(day.events_path) if day.pending and self.read_only else ()
                 for m in day.pending:
-                    if since is None or m.event_ts >= since:
+                    if m.key not in on_disk and (since is None or m.event_ts >= since):
                         counts[m.kind] = counts.get(m.kind, 0) + 1
             return counts
 

@@ -110,7 +110,7 @@ class BounceFeed(Vertical):
     BounceFeed #feed-filter { display: none; height: 3; }
     BounceFeed.filtering #feed-filter { display: block; }
     BounceFeed #feed-info { height: 1; color: $text-muted; }
-    BounceFeed DataTable { height: 1fr; }
+    BounceFeed DataTable { height: 1fr; scrollbar-size-horizontal: 0; }
     """
 
     class DetailRequested(Message):
@@ -251,7 +251,8 @@ class BounceFeed(Vertical):
 
     @on(DataTable.RowHighlighted, "#feed")
     def _moved(self, event: DataTable.RowHighlighted) -> None:
-        if event.cursor_row == 0 and self.newer:  # back on the newest: following again
+        table = event.data_table  # a stale highlight of a rebuild (row 0) is not a move
+        if event.cursor_row == 0 == table.cursor_row and self.newer:  # back on the newest
             self.newer = 0
             self._title()
         self.refresh_bindings()  # x is offered on denylisted recipients only

@@ -240,3 +240,59 @@ async def test_an_open_customer_screen_follows_the_polls(app, clock):
         assert f"{screen.row.messages:,} messages" in head
         # the head's event counts and the list are of the same moment
         assert screen.query_one("#cust-events", DataTable).row_count == len(screen.events)
+
+
+async def test_palette_commands_show_outside_text_literally(app, monkeypatch):
+    from dataclasses import replace
+
+    from textual.content import Content
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(app, pilot)
+        rows = app.pipeline.subaccount_view()
+        hostile = (replace(rows[0], name="Shop [/] [@click=app.quit]Ltd[/]"), *rows[1:])
+        monkeypatch.setattr(app.pipeline, "subaccount_view", lambda: hostile)
+        for command in app.get_system_commands(app.screen):
+            Content.from_markup(command.title)  # what the palette does: must not raise
+            Content.from_markup(command.help)
+        titles = [Content.from_markup(c.title).plain for c in app.get_system_commands(app.screen)]
+        assert "Open customer Shop [/] [@click=app.quit]Ltd[/]" in titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"open customer shop")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.is_running
+
+
+async def test_the_newer_count_survives_a_resize(app, clock):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(app, pilot)
+        feed = app.query_one(BounceFeed)
+        table = app.query_one("#feed", DataTable)
+        table.focus()
+        await pilot.press("down", "down")
+        before = feed.page.events[0].key if feed.page else None
+        clock.advance(minutes=30)
+        assert (await app.pipeline.run("messages")).status.ok
+        await wait_for(lambda: feed.page is not None and feed.page.events[0].key != before)
+        await pilot.pause()
+        newer, held = feed.newer, feed.highlighted_event()
+        assert newer > 0
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert feed.newer == newer and feed.highlighted_event() == held
+
+
+async def test_a_read_only_console_offers_no_seed_test_on_the_placement_screen(app):
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(app, pilot)
+        monkey_store = app.pipeline.store
+        monkey_store.read_only = True  # as a second console on the same state dir
+        try:
+            await pilot.press("p")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "SeedScreen"
+            assert "s" not in footer_keys(app)
+        finally:
+            monkey_store.read_only = False

@@ -401,3 +401,19 @@ def test_feed_events_come_in_batches_newest_first_and_since_a_time(tmp_path: Pat
         recent = s.feed_events(since=T0 + timedelta(minutes=4), batch=3)
         assert [e.message_id for e in recent] == ["m6", "m5", "m4"]
         assert len(s._event_cache) == 0  # an export does not push out what the screen shows
+
+
+def test_a_reader_counts_an_event_once_when_the_owner_stores_it_meanwhile(tmp_path: Path):
+    """`check` holds what it read in memory; the console may store the same event before
+    check counts: it is one event, not two."""
+    with Store(tmp_path) as owner:
+        owner.ingest([msg("a", "bounced")])
+        owner.commit()
+        with Store(tmp_path, read_only=True) as reader:
+            reader.ingest([msg("b", "bounced"), msg("c", "rejected")])  # check's own read
+            owner.ingest([msg("b", "bounced")])  # the console stores b meanwhile
+            owner.commit()
+            counts = reader.feed_kind_counts()
+            assert sum(counts.values()) == 3, counts  # a, b once, c
+            assert not any(p.name.endswith(".corrupt") for p in tmp_path.rglob("*"))
+        assert sum(owner.feed_kind_counts().values()) == 2  # c was never the owner's
