@@ -30,17 +30,25 @@ async def _focus_feed_row(app, pilot, kind: str) -> str:
     return feed.visible_events()[i].email
 
 
+async def _on_row(app, pilot, sim, *, listed: bool) -> str:
+    """Put the feed's cursor on the newest row whose recipient is (or is not) on Mandrill's
+    denylist; its address."""
+    denied = {r["email"] for r in sim.m_rejects_list({})}
+    feed = app.query_one(BounceFeed)
+    table = app.query_one("#feed", DataTable)
+    table.focus()
+    events = feed.visible_events()
+    i = next(i for i, e in enumerate(events) if (e.email in denied) is listed)
+    table.move_cursor(row=i)
+    await pilot.pause()
+    return events[i].email
+
+
 async def test_unreject_asks_states_the_cost_then_removes_and_logs(server, store, clock, sim):
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
-        listed = {r["email"] for r in sim.m_rejects_list({})}
-        feed = app.query_one(BounceFeed)
-        table = app.query_one("#feed", DataTable)
-        table.focus()
-        i = next(i for i, e in enumerate(feed.visible_events()) if e.email in listed)
-        table.move_cursor(row=i)
-        email = feed.visible_events()[i].email
+        email = await _on_row(app, pilot, sim, listed=True)
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -77,14 +85,7 @@ async def test_read_only_offers_no_action(server, store, clock, sim):
     app.actions.read_only = True
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
-        listed = {r["email"] for r in sim.m_rejects_list({})}
-        feed = app.query_one(BounceFeed)
-        table = app.query_one("#feed", DataTable)
-        table.focus()
-        table.move_cursor(
-            row=next(i for i, e in enumerate(feed.visible_events()) if e.email in listed)
-        )
-        await pilot.pause()
+        await _on_row(app, pilot, sim, listed=True)
         assert "x" not in footer_keys(app)  # what it cannot do is not offered
         await pilot.press("x")
         await pilot.pause()
@@ -100,19 +101,12 @@ async def test_unreject_is_offered_on_denylisted_recipients_only(server, store, 
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
-        listed = {r["email"] for r in sim.m_rejects_list({})}
-        feed = app.query_one(BounceFeed)
-        table = app.query_one("#feed", DataTable)
-        table.focus()
-        events = feed.visible_events()
-        table.move_cursor(row=next(i for i, e in enumerate(events) if e.email not in listed))
-        await pilot.pause()
+        await _on_row(app, pilot, sim, listed=False)
         assert "x" not in footer_keys(app)
         await pilot.press("x")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
-        table.move_cursor(row=next(i for i, e in enumerate(events) if e.email in listed))
-        await pilot.pause()
+        await _on_row(app, pilot, sim, listed=True)
         assert "x" in footer_keys(app)
 
 

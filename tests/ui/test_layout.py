@@ -20,6 +20,16 @@ def screen_lines(app) -> list[str]:
     return [strip.text for strip in app.screen._compositor.render_strips()]
 
 
+async def new_mail(app, pilot, clock) -> None:
+    """Half an hour of mail read by a poll, and on the feed."""
+    feed = app.query_one(BounceFeed)
+    before = feed.page.events[0].key if feed.page else None
+    clock.advance(minutes=30)
+    assert (await app.pipeline.run("messages")).status.ok
+    await wait_for(lambda: feed.page is not None and feed.page.events[0].key != before)
+    await pilot.pause()
+
+
 def footer_keys(app) -> list[str]:
     return [k.key for k in app.screen.query(FooterKey)]
 
@@ -132,20 +142,13 @@ async def test_the_feed_follows_until_the_cursor_moves_then_counts_newer(app, cl
         table.focus()
         await pilot.pause()
 
-        async def poll() -> None:
-            before = feed.page.events[0].key if feed.page else None
-            clock.advance(minutes=30)
-            assert (await app.pipeline.run("messages")).status.ok
-            await wait_for(lambda: feed.page is not None and feed.page.events[0].key != before)
-            await pilot.pause()
-
-        await poll()
+        await new_mail(app, pilot, clock)
         assert table.cursor_row == 0 and feed.newer == 0  # on the newest: it follows
         assert feed.highlighted_event() == feed.visible_events()[0]
         await pilot.press("down", "down", "down")
         held = feed.highlighted_event()
         assert held is not None
-        await poll()
+        await new_mail(app, pilot, clock)
         assert feed.highlighted_event() == held  # the user's row stays under the cursor
         above = [e for e in feed.visible_events() if e.event_ts > held.event_ts]
         assert feed.newer > 0 and len(above) >= feed.newer + 3
@@ -271,11 +274,7 @@ async def test_the_newer_count_survives_a_resize(app, clock):
         table = app.query_one("#feed", DataTable)
         table.focus()
         await pilot.press("down", "down")
-        before = feed.page.events[0].key if feed.page else None
-        clock.advance(minutes=30)
-        assert (await app.pipeline.run("messages")).status.ok
-        await wait_for(lambda: feed.page is not None and feed.page.events[0].key != before)
-        await pilot.pause()
+        await new_mail(app, pilot, clock)
         newer, held = feed.newer, feed.highlighted_event()
         assert newer > 0
         await pilot.resize_terminal(80, 24)
