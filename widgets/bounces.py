@@ -170,8 +170,7 @@ class BounceFeed(Vertical):
             table.add_column(label, key=key, width=width)
 
     def on_mount(self) -> None:
-        self._title()
-        self._update_info()
+        self._update_info()  # the title with it
 
     def set_layout(self, compact: bool, width: int) -> None:
         """Columns for the terminal's width: the reason takes what is left over."""
@@ -240,8 +239,7 @@ class BounceFeed(Vertical):
                 table.add_row(*self._cells(e), key=e.key)
             table.sort("time", key=lambda t: t.at, reverse=True)
             self._place_cursor(table, follow, focused, old, added)
-        self._title()
-        self._update_info()
+        self._update_info()  # the title with it
 
     def _follow(self, table: DataTable[Text]) -> None:
         self.newer = 0
@@ -311,8 +309,7 @@ class BounceFeed(Vertical):
             for e in page.events:
                 table.add_row(*self._cells(e), key=e.key)
             self._place_cursor(table, follow, focused, old, page.events)
-        self._title()
-        self._update_info()
+        self._update_info()  # the title with it
 
     def _place_cursor(
         self,
