@@ -10,21 +10,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.jobs import Pipeline, Update
+from console.jobs import Pipeline
 from console.model import AuditEntry, Reject
+from console.registry import ActionKind, action_sources
 from console.sources.base import SourceError
 from console.textsafe import visible
+from console.updates import Update
 
 log = logging.getLogger(__name__)
 
-#: kind → (the data set it changes, so it can be re-polled)
-KINDS = {
-    "reject.delete": "rejects",
-    "ip.start_warmup": "ips",
-    "ip.cancel_warmup": "ips",
-    "subaccount.pause": "subaccounts",
-    "subaccount.resume": "subaccounts",
-}
+#: kind → the data set it changes, polled again to show the change at once (declared
+#: with each source in the registry)
+KINDS = action_sources()
 
 
 def reject_entry_text(entry: Reject | None) -> str:
@@ -42,7 +39,7 @@ def reject_entry_text(entry: Reject | None) -> str:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # one of KINDS
+    kind: ActionKind
     target: str  # an email address, an IP or a subaccount id
     subaccount: str | None = None  # whose denylist, for reject.delete
 
@@ -103,7 +100,7 @@ class Actions:
             entry = AuditEntry(
                 p.wall(), action.kind, action.target, False, "refused: mailops is read-only"
             )
-            await p._db(self._record, entry)
+            await p.db(self._record, entry)
             return entry, None
         client = p.client
         try:
@@ -129,7 +126,7 @@ class Actions:
         except SourceError as exc:
             ok, result = False, exc.title
         entry = AuditEntry(p.wall(), action.kind, action.target, ok, result)
-        await p._db(self._record, entry)
+        await p.db(self._record, entry)
         log.info("action %s %s: %s", action.kind, action.target, result)
         update = await p.run(KINDS[action.kind])  # show the change at once
         return entry, update
@@ -138,7 +135,7 @@ class Actions:
         """Log something done from the console that is not a Mandrill change (an export, an
         acknowledgement, a seed test sent), so the action log holds everything done here."""
         entry = AuditEntry(self.pipeline.wall(), kind, target, ok, result)
-        await self.pipeline._db(self._record, entry)
+        await self.pipeline.db(self._record, entry)
         return entry
 
     def _record(self, entry: AuditEntry) -> None:

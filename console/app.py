@@ -36,6 +36,7 @@ from textual.worker import Worker, WorkerState
 from console import __version__
 from console.analysis.seeds import seed_findings
 from console.config import Config
+from console.registry import ActionKind, Panel, panel_sources
 from console.startup import release_collector
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
     # The pipeline's side (HTTP, DNS, the scheduler) loads after the first frame, and each
     # screen beside the main one where it is first opened: the first frame waits for none.
     from console.actions import Action, Actions
-    from console.jobs import AlertsView, DmarcView, Jobs, Pipeline, Update
+    from console.jobs import Jobs, Pipeline
     from console.model import (
         Alert,
         MessageEvent,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
         SeedResult,
         SeedRun,
     )
+    from console.updates import AlertsView, DmarcView, Update
     from widgets.audit import AuditScreen
     from widgets.content import ContentScreen
     from widgets.detail import EventDetail
@@ -98,15 +100,8 @@ ALERT_GATHER = 2.0
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
-#: Which status feeds each panel; a panel is stale when its source is failing or unpolled.
-PANEL_SOURCES = {
-    "reputation": ("account", "subaccounts"),
-    "warmup": ("ips", "messages"),
-    "feed": ("messages",),
-    "dns": ("dns", "blocklists"),
-    "seeds": ("seeds",),
-    "content": ("content",),
-}
+#: Which statuses feed each panel; a panel is stale when its source is failing or unpolled.
+PANEL_SOURCES = panel_sources()
 
 
 class SourceUpdated(Message):
@@ -571,7 +566,7 @@ class MailopsApp(App[None]):
         if message.update.status.final or "shown" in self._main(Static, "#banner").classes:
             self._refresh_banner()
 
-    def stale_note(self, panel: str) -> str | None:
+    def stale_note(self, panel: Panel) -> str | None:
         """'stale · 3m old · <error>' when a panel's sources are failing or not yet polled."""
         sts = [
             self.pipeline.statuses[s] for s in PANEL_SOURCES[panel] if s in self.pipeline.statuses
@@ -657,7 +652,7 @@ class MailopsApp(App[None]):
             )  # fmt: skip
             if acts:
                 paused = row.status == "paused"
-                kind = "subaccount.resume" if paused else "subaccount.pause"
+                kind: ActionKind = "subaccount.resume" if paused else "subaccount.pause"
                 yield SystemCommand(
                     f"{'Resume' if paused else 'Pause'} customer {name}", "Asks first",
                     partial(self.post_message, ActionRequested(kind, row.id)),
@@ -666,11 +661,11 @@ class MailopsApp(App[None]):
             return
         for ip in p.ip_view().rows:
             if ip.dedicated:
-                kind = "ip.cancel_warmup" if ip.warming_up else "ip.start_warmup"
+                ip_kind: ActionKind = "ip.cancel_warmup" if ip.warming_up else "ip.start_warmup"
                 verb = "Cancel" if ip.warming_up else "Start"
                 yield SystemCommand(
                     f"{verb} warm-up of {ip.ip}", "Asks first",
-                    partial(self.post_message, ActionRequested(kind, ip.ip)),
+                    partial(self.post_message, ActionRequested(ip_kind, ip.ip)),
                 )  # fmt: skip
         for r in p.rejects_view() or ():
             yield SystemCommand(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from console.analysis.health import ORDER
+from console.registry import SourceName, message_reads, spec
 from console.report import (
     account_json,
     content_json,
@@ -24,28 +25,18 @@ from console.report import (
 
 if TYPE_CHECKING:
     from console.analysis.health import Signal
-    from console.jobs import Pipeline, Update
+    from console.jobs import Pipeline
     from console.model import Alert, BlocklistView, DmarcReport, SeedRun
+    from console.updates import Update
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNUSABLE = 0, 1, 2, 3
 
-#: What `check` polls (the late-state rescan is covered by its own backfill window).
-CHECK_SOURCES = (
-    "account",
-    "ips",
-    "messages",
-    "subaccounts",
-    "rejects",
-    "domains",
-    "dns",
-    "blocklists",
-)
-
-
-def check_sources(pipeline: Pipeline) -> tuple[str, ...]:
-    """What `check` polls: the Mandrill and DNS data sets, and the content checks if any
-    (scoring is local and quick). The DMARC reports are read as the console stored them."""
-    return (*CHECK_SOURCES, *(("content",) if "content" in pipeline.sources else ()))
+def check_sources(pipeline: Pipeline) -> tuple[SourceName, ...]:
+    """What `check` polls: the sources the registry marks for it that this pipeline runs
+    (the Mandrill and DNS data sets, and the content checks if any: scoring is local and
+    quick). The late-state rescan is covered by check's own window; the DMARC reports are
+    read as the console stored them."""
+    return tuple(n for n in pipeline.sources if spec(n).in_check)
 
 
 def sources_json(
@@ -53,8 +44,6 @@ def sources_json(
 ) -> tuple[dict[str, Any], list[str]]:
     """Each source's answer ({ok, error, polled_at}, and for the message reads whether
     they saw their whole window), and the names of those that failed or were skipped."""
-    from console.jobs import MESSAGE_READS
-
     sources: dict[str, Any] = {}
     failed: list[str] = []
     for name in check_sources(pipeline):
@@ -72,7 +61,7 @@ def sources_json(
             "error": st.error or None,
             "polled_at": st.last_attempt_at.isoformat() if st.last_attempt_at else None,
         }
-        if name in MESSAGE_READS:  # did it see every message of its window?
+        if name in message_reads():  # did it see every message of its window?
             sources[name] |= _coverage_json(u)
         if not st.ok:
             failed.append(name)

@@ -61,10 +61,11 @@ from console.textsafe import SafeFormatter, terminal_lines, visible
 from console.timeutil import Clock, age_text, system_clock
 
 if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait for them
-    from console.jobs import Pipeline, Update
+    from console.jobs import Pipeline
     from console.model import SeedRun
     from console.seeding import Seed
     from console.sources.spamd import Scorer
+    from console.updates import Update
 
 #: The options that may stand before or after a subcommand, and the commands each applies
 #: to ("" is the console itself). Given where it does not apply, it is an error, never

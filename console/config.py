@@ -30,6 +30,7 @@ from console.limits import (
     MANDRILL_RESPONSE_MB,
     SECRET_FILE_BYTES,
 )
+from console.registry import SOURCES
 from console.secret import Secret
 from console.textsafe import visible
 
@@ -443,9 +444,9 @@ _MINIMUMS: dict[tuple[str, ...], float] = {
     ("mandrill", "check_window_hours"): 0.1,
     ("storage", "retention_days"): 1,
     ("ui", "feed_limit"): 10,
-    # every interval of [mandrill.poll], from its declaration: a source added there is
-    # covered (0 would run its job every second)
-    **{("mandrill", "poll", f.name): 1 for f in fields(PollConfig) if f.name != "jitter"},
+    # every source's interval, from the registry (0 would run its job every second)
+    **{("mandrill", "poll", s.name): s.minimum for s in SOURCES if s.minimum is not None},
+    ("mandrill", "poll", "backoff_cap"): 1,
     ("mandrill", "poll", "deadline"): 10,
     ("seed_test", "wait_minutes"): 0.5,
     ("seed_test", "poll_seconds"): 1,

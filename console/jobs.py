@@ -12,10 +12,8 @@ import errno
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +22,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from console import registry
 from console.analysis.alerts import AlertInputs, ContentView, acknowledge, reconcile
 from console.analysis.alerts import evaluate as evaluate_alerts
-from console.analysis.content import lint, listed_links
 from console.analysis.dmarc import WINDOWS as DMARC_WINDOWS
-from console.analysis.dmarc import DomainRow, in_window, source_records
+from console.analysis.dmarc import in_window, source_records
 from console.analysis.dmarc import summarize as summarize_dmarc
-from console.analysis.dnsbl import configured_zones, judge, plan
 from console.analysis.health import Signal
 from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
 from console.analysis.seeds import STRIP_RUNS
 from console.analysis.subaccounts import subaccount_rows
-from console.config import (
-    Config,
-    ConfigError,
-    ContentCheckConfig,
-    parse_schedule,
-    resolve_dmarc_password,
-)
-from console.files import FileRefused, read_regular
-from console.limits import EML_FILE_BYTES
+from console.config import Config, parse_schedule
 from console.model import (
     Account,
     AccountView,
@@ -55,32 +44,28 @@ from console.model import (
     DmarcReport,
     DomainDns,
     Ip,
-    IpDns,
     IpView,
-    Listing,
-    MessageEvent,
     ReadSpan,
     Reject,
-    SeedProgress,
     SeedRun,
     SenderDomain,
     SourceStatus,
     Subaccount,
     SubaccountRow,
 )
+from console.polls import POLLS
+from console.registry import Needs, SourceName
 from console.secret import Secret
-from console.seeding import Seed, run_seed_test
-from console.sources.authdns import check_domain
+from console.seeding import Seed
 from console.sources.base import SourceError
-from console.sources.dmarc_inbox import fetch_reports, import_directory
-from console.sources.dns import DnsClient, reverse_dns
-from console.sources.imap import SeedMailbox
+from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.sources.notify import payload as alert_payload
 from console.sources.notify import post_webhook, run_command
 from console.sources.spamd import Scorer, Spamd
 from console.store import Store
 from console.timeutil import Clock, system_clock
+from console.updates import AlertsView, DmarcView, Publish, Update
 
 log = logging.getLogger(__name__)
 
@@ -92,81 +77,11 @@ def log_task_failure(task: asyncio.Task[Any]) -> None:
         log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
 
-#: The Mandrill data sets polled, in the order the status line lists them.
-MANDRILL_SOURCES = ("account", "ips", "messages", "rescan", "subaccounts", "rejects", "domains")
-#: mailops' own DNS checks (when a DNS client is configured).
-DNS_SOURCES = ("dns", "blocklists")
-#: DMARC aggregate reports: imported from a directory and/or the rua mailbox.
-REPORT_SOURCES = ("dmarc",)
-SOURCES = (*MANDRILL_SOURCES, *DNS_SOURCES, *REPORT_SOURCES)
+#: The sources, as the registry declares them (console/registry.py).
+SOURCES = registry.interval_sources()
 #: The data sets that read messages/search, whose completeness `check` reports.
-MESSAGE_READS = ("messages", "rescan")
-DNS_FIRST_DELAY = 8.0  # seconds after start
+MESSAGE_READS = registry.message_reads()
 SEED_FIRST_DELAY = 5.0  # seconds after start, when [seed_test] run_at_start is set
-
-#: Late states worth re-reading: a message may bounce or draw a complaint hours after sending.
-LATE_STATES_QUERY = (
-    "state:bounced OR state:soft-bounced OR state:rejected OR state:spam OR state:unsub"
-)
-
-
-@dataclass(frozen=True)
-class PollResult:
-    """What a successful poll changed; None means "this poll says nothing about it"."""
-
-    account: AccountView | None = None
-    ips: IpView | None = None
-    subaccounts: tuple[SubaccountRow, ...] | None = None
-    new_events: tuple[MessageEvent, ...] = ()
-    domains: tuple[SenderDomain, ...] | None = None
-    rejects: tuple[Reject, ...] | None = None
-    dns: tuple[DomainDns, ...] | None = None
-    blocklists: BlocklistView | None = None
-    seed_runs: tuple[SeedRun, ...] | None = None  # the latest runs, oldest first
-    seed_progress: SeedProgress | None = None  # a seed test still waiting
-    alerts: AlertsView | None = None  # set when this poll changed the alerts
-    dmarc: DmarcView | None = None
-    content: ContentView | None = None
-    #: a read of messages: the last second up to which it read everything but `unread`,
-    #: the window it left for the next poll, and why it is not all ('' if it is)
-    covered_until: datetime | None = None
-    unread: tuple[datetime, datetime] | None = None
-    partial: str = ""
-
-
-@dataclass(frozen=True)
-class DmarcView:
-    """The DMARC panel's data: per window (1, 7, 30 days) a row per domain."""
-
-    windows: dict[int, tuple[DomainRow, ...]]
-    reports: int = 0  # stored reports in the longest window
-    imported: int = 0  # by this poll
-    rejected: tuple[str, ...] = ()  # "name: why", by this poll
-
-
-@dataclass(frozen=True)
-class AlertsView:
-    """Every stored alert, and what this evaluation opened (new or escalated) or resolved."""
-
-    alerts: tuple[Alert, ...]
-    opened: tuple[Alert, ...] = ()
-    resolved: tuple[Alert, ...] = ()
-
-    @property
-    def open(self) -> tuple[Alert, ...]:
-        return tuple(a for a in self.alerts if a.resolved_at is None)
-
-
-@dataclass(frozen=True)
-class Update:
-    """One finished poll, good or bad, handed to whoever displays it."""
-
-    source: str
-    status: SourceStatus
-    result: PollResult = PollResult()
-
-
-Publish = Callable[[Update], None]
 
 
 class Pipeline:
@@ -191,37 +106,39 @@ class Pipeline:
         self.seeds = tuple(seeds)
         self.seed_running = False
         self._notifying: set[asyncio.Task[None]] = set()
-        self._dmarc_password: Secret | None = None
+        self.dmarc_password: Secret | None = None
         self._alerts_lock = threading.Lock()
         #: Off for `mailops check`: a fresh store each run would re-announce every alert.
         self.notifications = True
         #: where the log is written, named in errors that say "see the log" (None: no log)
         self.log_path: Path | None = None
         self.dns = dns
-        self._dqs_key = dqs_key
+        self.dqs_key = dqs_key
         self.store = store
         self.config = config
         self.clock = clock
         self.wall = wall
         self.publish = publish or (lambda u: None)
         self.backfill_hours = backfill_hours or config.mandrill.backfill_hours
-        self.sources = SOURCES if dns is not None else (*MANDRILL_SOURCES, *REPORT_SOURCES)
+        have: set[Needs] = {"dns"} if dns is not None else set()
         if config.content_checks:
-            self.sources = (*self.sources, "content")
+            have.add("content_checks")
+        #: the interval sources this pipeline runs, in the registry's order
+        self.sources: tuple[SourceName, ...] = registry.enabled(have)
         #: scores messages: spamd, or the demo's recorded scores
         self.scorer: Scorer = scorer or Spamd(
             config.spamd.host, config.spamd.port, config.spamd.timeout
         )
         names = (*self.sources, "seeds") if self.seeds else self.sources
         self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in names}
-        self._pruned_at: datetime | None = None
+        self.pruned_at: datetime | None = None
         for name in names:
             snap = store.get_snapshot(f"status:{name}", SourceStatus)
             if snap is not None:  # remember the last good poll across restarts
                 st = snap[0]
                 self.statuses[name] = SourceStatus(name, last_ok_at=st.last_ok_at)
 
-    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Store work runs off the event loop so a large write never freezes the screen."""
         return await asyncio.to_thread(fn, *args)
 
@@ -233,7 +150,7 @@ class Pipeline:
         deadline = self.poll_deadline(name)
         try:
             async with asyncio.timeout(deadline):
-                poll: PollResult = await getattr(self, f"_poll_{name}")()
+                poll = await POLLS[name](self)
             ok = SourceStatus(
                 name,
                 ok=True,
@@ -243,7 +160,7 @@ class Pipeline:
             )
             if ok.partial:
                 log.warning("%s poll partial: %s", name, ok.partial)
-            await self._db(self._save_status, ok)
+            await self.db(self._save_status, ok)
         except TimeoutError:
             error = f"{name} poll took longer than its {deadline:g} s deadline; stopped"
             log.warning("%s", error)
@@ -268,7 +185,7 @@ class Pipeline:
             update = Update(name, status, poll)
         self.statuses[name] = status
         try:
-            alerts = await self._db(self.refresh_alerts)
+            alerts = await self.db(self.refresh_alerts)
         except Exception:  # alerts must never stop polling; the poll's own result still shows
             log.exception("alert evaluation failed")
             alerts = None
@@ -466,7 +383,7 @@ class Pipeline:
         kept = now - timedelta(days=self.config.storage.retention_days)
         since = min(now, max(datetime.fromtimestamp(first, UTC), kept))
         unread = 0.0
-        gap = self._read_gap("messages", -1)
+        gap = self.read_gap("messages", -1)
         if gap is not None:
             lo = max(gap[0], int(max(start, since).timestamp()))
             unread = float(max(0, min(gap[1], int(now.timestamp())) - lo + 1))
@@ -476,9 +393,9 @@ class Pipeline:
         snap = self.store.get_snapshot("rejects", list[Reject])
         return tuple(snap[0]) if snap else None
 
-    # -- the polls ---------------------------------------------------------------------
+    # -- what the polls share ------------------------------------------------------------
 
-    async def _snapshot(
+    async def snapshot(
         self, source: str, value: Any, also: Callable[[], None] | None = None
     ) -> None:
         """Store a poll's result (plus `also`, in the same commit) off the event loop."""
@@ -489,49 +406,7 @@ class Pipeline:
                 also()
             self.store.commit()
 
-        await self._db(save)
-
-    async def _poll_account(self) -> PollResult:
-        account = await self.client.users_info()
-        await self._snapshot("account", account, lambda: self._record_reputation(account))
-        return PollResult(account=await self._db(self.account_view))
-
-    def _prune_hourly(self) -> None:
-        """Apply retention at the first message poll and then about once an hour."""
-        now = self.clock()
-        if self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1):
-            removed = self.store.prune()
-            self._pruned_at = now
-            if removed:
-                log.info("retention: removed %d day files", removed)
-
-    def _record_reputation(self, account: Account) -> None:
-        """Keep a point when the value moves, or every 15 minutes: a month stays small."""
-        value = account.reputation
-        if value is None:
-            return
-        now = self.clock()
-        last = self.store.last_history("reputation")
-        if last is None or last[1] != value or now - last[0] >= timedelta(minutes=15):
-            self.store.add_history("reputation", now, value)
-
-    async def _poll_ips(self) -> PollResult:
-        await self._snapshot("ips", await self.client.ips_list())
-        return PollResult(ips=await self._db(self.ip_view))
-
-    async def _poll_subaccounts(self) -> PollResult:
-        await self._snapshot("subaccounts", await self.client.subaccounts_list())
-        return PollResult(subaccounts=await self._db(self.subaccount_view))
-
-    async def _poll_rejects(self) -> PollResult:
-        rejects = await self.client.rejects_list()
-        await self._snapshot("rejects", rejects)
-        return PollResult(rejects=tuple(rejects))
-
-    async def _poll_domains(self) -> PollResult:
-        domains = await self.client.senders_domains()
-        await self._snapshot("domains", domains)
-        return PollResult(domains=tuple(domains))
+        await self.db(save)
 
     # -- content checks ---------------------------------------------------------------------
 
@@ -543,77 +418,7 @@ class Pipeline:
         history = {r.name: tuple(self.store.history(f"content:{r.name}", since)) for r in snap[0]}
         return ContentView(tuple(snap[0]), history)
 
-    async def content_message(self, cc: ContentCheckConfig) -> bytes:
-        """The message a check scores: its .eml file, or its template rendered by Mandrill."""
-        if cc.eml:
-            path = Path(cc.eml).expanduser()
-            try:
-                return await asyncio.to_thread(read_regular, path, EML_FILE_BYTES)
-            except FileRefused as exc:
-                raise SourceError(f"cannot use {path}: {exc}") from None
-        html = await self.client.render_template(cc.template, dict(cc.merge_vars))
-        msg = EmailMessage()
-        domains = self.config.domains.sending or [
-            sd.domain for sd in self.mandrill_domains_view() or ()
-        ]
-        sender = (
-            cc.from_email
-            or self.config.seed_test.from_email
-            or (f"no-reply@{domains[0]}" if domains else "no-reply@example.com")
-        )
-        msg["From"] = sender
-        msg["To"] = "content-check@example.com"
-        msg["Subject"] = cc.subject or cc.template
-        msg["Date"] = format_datetime(self.clock())
-        msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-        msg.set_content(html, subtype="html")
-        return msg.as_bytes()
-
-    async def _poll_content(self) -> PollResult:
-        now = self.clock()
-        blocklists = self.blocklist_view()
-        listed = {
-            x.target for x in (blocklists.listings if blocklists else ()) if x.verdict == "listed"
-        }
-        results = []
-        for cc in self.config.content_checks:
-            try:
-                raw = await self.content_message(cc)
-            except SourceError as exc:
-                results.append(ContentResult(cc.name, now, error=exc.title))
-                continue
-            findings, links = lint(raw, bulk=cc.bulk)
-            findings += listed_links(links, listed)
-            report = await self.scorer.report(raw)  # spamd down: the poll fails, last kept
-            results.append(
-                ContentResult(cc.name, now, report, tuple(findings), recorded=self.scorer.recorded)
-            )
-
-        def save() -> ContentView | None:
-            for r in results:
-                if r.report is not None:
-                    self.store.add_history(f"content:{r.name}", now, r.report.score)
-            self.store.put_snapshot("content", results, self.wall())
-            self.store.commit()
-            return self.content_view()
-
-        return PollResult(content=await self._db(save))
-
     # -- DMARC aggregate reports ------------------------------------------------------------
-
-    def dmarc_box(self) -> SeedMailbox | None:
-        d = self.config.dmarc
-        if not d.imap_host:
-            return None
-        if self._dmarc_password is None:
-            try:
-                self._dmarc_password = resolve_dmarc_password(d)
-            except ConfigError as exc:
-                raise SourceError(str(exc), final=True) from None
-        return SeedMailbox(
-            "dmarc", "other", d.imap_host, d.imap_port, d.username, self._dmarc_password,
-            d.imap_security, ca_file=d.ca_file,
-        )  # fmt: skip
 
     def dmarc_view(self, imported: int = 0, rejected: tuple[str, ...] = ()) -> DmarcView:
         now = self.clock()
@@ -635,89 +440,10 @@ class Pipeline:
         reports = in_window(self.store.dmarc_reports(now - timedelta(days=days)), now, days)
         return source_records(reports, domain, ip)
 
-    async def _poll_dmarc(self) -> PollResult:
-        d = self.config.dmarc
-        items = []
-        if d.directory:
-            directory = Path(d.directory).expanduser()
-            items += await asyncio.to_thread(import_directory, directory)
-        box = self.dmarc_box()
-        if box is not None:
-            items += await fetch_reports(box, d.folder, d.after, d.processed_folder, d.max_messages)
-
-        cutoff = self.clock() - timedelta(days=d.retention_days)
-        old = [r for i in items for r in i.reports if r.end < cutoff]
-
-        def save() -> tuple[int, list[str]]:
-            fresh = (r for i in items for r in i.reports if r.end >= cutoff)
-            added, _ = self.store.add_dmarc_reports(fresh)
-            self.store.prune_dmarc(d.retention_days)
-            return len(added), self._dmarc_rdns_wanted()
-
-        added, wanted = await self._db(save)
-        rejected = tuple(f"{i.name}: {i.error}" for i in items if i.error)
-        if old:
-            rejected += (
-                f"{len(old)} report(s) older than the {d.retention_days}-day retention skipped",
-            )
-        for line in rejected:
-            log.warning("DMARC report refused: %s", line)
-        if wanted and self.dns is not None:
-            # rDNS after the import, a bounded batch per poll: never in the parse's way
-            names = await reverse_dns(self.dns, wanted[:64])
-            await self._db(self._save_dmarc_rdns, names)
-        return PollResult(dmarc=await self._db(self.dmarc_view, added, rejected))
-
-    def _dmarc_rdns_wanted(self) -> list[str]:
-        snap = self.store.get_snapshot("dmarc_rdns", dict[str, str])
-        known = snap[0] if snap else {}
-        since = self.clock() - timedelta(days=30)
-        ips = {rec.source_ip for r in self.store.dmarc_reports(since) for rec in r.records}
-        return sorted(ip for ip in ips if ip not in known)
-
-    def _save_dmarc_rdns(self, found: list[IpDns]) -> None:
-        snap = self.store.get_snapshot("dmarc_rdns", dict[str, str])
-        known = dict(snap[0]) if snap else {}
-        for r in found:
-            known[r.ip] = r.ptr[0] if r.ptr else ""
-        self.store.put_snapshot("dmarc_rdns", known, self.wall())
-        self.store.commit()
-
     # -- seed tests ------------------------------------------------------------------------
 
     def seed_view(self) -> tuple[SeedRun, ...]:
         return tuple(self.store.seed_runs(STRIP_RUNS))
-
-    async def _poll_seeds(self) -> PollResult:
-        """One seed test: sends real messages, so only the schedule or the user starts it."""
-        if not self.seeds:
-            raise SourceError("No seed mailboxes configured ([[seeds]] in the config)")
-        if self.seed_running:
-            raise SourceError("A seed test is already running")
-        self.seed_running = True
-        status = self.statuses["seeds"]
-
-        def progress(found: int, total: int, waited: float) -> None:
-            self.publish(
-                Update(
-                    "seeds", status, PollResult(seed_progress=SeedProgress(found, total, waited))
-                )
-            )
-
-        try:
-            progress(0, len(self.seeds), 0.0)
-            run = await run_seed_test(
-                self.client, self.seeds, self.config.seed_test, clock=self.clock, progress=progress
-            )
-        finally:
-            self.seed_running = False
-
-        def save() -> tuple[SeedRun, ...]:
-            self.store.add_seed_run(run)
-            self.store.commit()
-            return self.seed_view()
-
-        return PollResult(seed_runs=await self._db(save))
 
     # -- mailops' own DNS checks -----------------------------------------------------------
 
@@ -745,157 +471,7 @@ class Pipeline:
         ips = [r.ip for r in view.rows] + list(self.config.blocklists.extra_ips)
         return list(dict.fromkeys(ips))
 
-    def _need_dns(self) -> DnsClient:
-        if self.dns is None:
-            raise SourceError("DNS checks are not configured")
-        return self.dns
-
-    async def _poll_dns(self) -> PollResult:
-        client = self._need_dns()
-        if not self.config.domains.sending and self.mandrill_domains_view() is None:
-            await self._poll_domains()  # the domains come from Mandrill: ask it first
-        domains = await self._db(self.sending_domains)
-        selectors = self.config.domains.dkim_selectors
-        results = tuple([await check_domain(client, d, selectors, client.timeout) for d in domains])
-        await self._snapshot("dns", list(results))
-        return PollResult(dns=results)
-
-    async def _poll_blocklists(self) -> PollResult:
-        client = self._need_dns()
-        b = self.config.blocklists
-        key = self._dqs_key.reveal() if self._dqs_key else None
-        zones = configured_zones(b.ip_zones, b.domain_zones, b.codes, key)
-        if self.store.get_snapshot("ips", list[Ip]) is None:
-            await self._poll_ips()
-        if not self.config.domains.sending and self.mandrill_domains_view() is None:
-            await self._poll_domains()
-        ips = await self._db(self.sending_ips)
-        domains = list(
-            dict.fromkeys(
-                [*await self._db(self.sending_domains), *self.config.domains.link_domains]
-            )
-        )
-        probes = plan(zones, ips, domains)
-        answers, rdns = await asyncio.gather(
-            client.lookup_many(p.qname for p in probes), reverse_dns(client, ips)
-        )
-        listings = judge(probes, answers)
-        view = await self._db(self._with_history, listings, rdns, len(zones))
-        return PollResult(blocklists=view)
-
-    def _with_history(
-        self, listings: list[Listing], rdns: list[IpDns], zones: int
-    ) -> BlocklistView:
-        """Carry 'since' across polls, and remember delistings, in the store."""
-        now = self.clock()
-        snap = self.store.get_snapshot("listing_history", dict[str, dict[str, str]])
-        history: dict[str, dict[str, str]] = snap[0] if snap else {}
-        out = []
-        for item in listings:
-            key = f"{item.zone}|{item.target}"
-            prev = history.get(key)
-            if prev and prev.get("verdict") == item.verdict:
-                since = datetime.fromisoformat(prev["since"])
-            else:
-                since = now
-                if prev and prev.get("verdict") == "listed" and item.verdict == "not_listed":
-                    history[f"delisted|{key}"] = {"verdict": "delisted", "since": now.isoformat()}
-                history[key] = {"verdict": item.verdict, "since": now.isoformat()}
-            out.append(replace(item, since=since))
-        cutoff = now - timedelta(days=self.config.storage.retention_days)
-        delisted = []
-        for k, v in list(history.items()):
-            if k.startswith("delisted|"):
-                at = datetime.fromisoformat(v["since"])
-                if at < cutoff:
-                    del history[k]
-                else:
-                    _, zone, target = k.split("|", 2)
-                    delisted.append((zone, target, at))
-        view = BlocklistView(tuple(out), tuple(rdns), zones, tuple(sorted(delisted)))
-        self.store.put_snapshot("listing_history", history, self.wall())
-        self.store.put_snapshot("blocklists", view, self.wall())
-        self.store.commit()
-        return view
-
-    async def _poll_messages(self) -> PollResult:
-        m = self.config.mandrill
-        now = int(self.clock().timestamp())
-        floor = now - int(self.backfill_hours * 3600)
-        cursor = await self._db(self.store.get_cursor, "messages")
-        start = floor if cursor is None else max(floor, cursor + 1 - m.search_overlap)
-        # a gap an earlier read left stays worth reading for as long as the store keeps mail
-        kept = now - self.config.storage.retention_days * 86400
-        return await self._read_window("messages", start, now, "", floor=kept, prior=cursor)
-
-    async def _poll_rescan(self) -> PollResult:
-        m = self.config.mandrill
-        now = int(self.clock().timestamp())
-        # Late states of every message read so far, as far back as rescan_hours allows, but
-        # not before the first message read: earlier ones were never in the store.
-        first = await self._db(self.store.get_cursor, "messages_floor")
-        start = now - int(m.rescan_hours * 3600)
-        if first is None:
-            start = max(start, now - int(self.backfill_hours * 3600))
-        else:
-            start = max(start, first)
-        # A pass cut short by the call budget resumes where it stopped; -1 means "none open".
-        floor, cursor = start, await self._db(self.store.get_cursor, "rescan")
-        if cursor is not None and start <= cursor < now:
-            start = cursor + 1
-        else:
-            cursor = None
-        return await self._read_window(
-            "rescan", start, now, LATE_STATES_QUERY, floor=floor, prior=cursor
-        )
-
-    async def _read_window(
-        self, name: str, start: int, end: int, query: str, *, floor: int, prior: int | None
-    ) -> PollResult:
-        """Read [start, end] (after any gap an earlier read left above `floor`) and move
-        the cursor: never below `prior`, the cursor this read started from."""
-        budget = self.config.mandrill.max_search_calls
-        gap = await self._db(self._read_gap, name, floor)
-        if gap is not None:  # an earlier read's unread part: it is read first, then the rest
-            start = max(start, gap[1] + 1)  # the overlap must not re-open what the gap holds
-        result = await self.client.search_range(start, end, query=query, budget=budget, gap=gap)
-
-        def save() -> PollResult:
-            self._prune_hourly()
-            if name == "messages":
-                self._mark_first_read(prior, start)
-            ingested = self.store.ingest(result.messages)
-            self.store.commit()  # events first: a crash before the cursor only re-reads
-            until, left = result.resume(prior)
-            covered = until
-            if name == "rescan" and result.complete:
-                covered = -1  # pass finished: the next one reads the whole window again
-            if covered >= result.start or covered == -1:
-                self.store.set_cursor(name, covered)
-            self.store.set_cursor(f"{name}_gap_from", left[0] if left else -1)
-            self.store.set_cursor(f"{name}_gap_to", left[1] if left else -1)
-            self.store.commit()
-            return PollResult(
-                new_events=tuple(ingested.new_events),
-                ips=self.ip_view(),
-                subaccounts=self.subaccount_view(),
-                covered_until=datetime.fromtimestamp(until, UTC),
-                unread=None if left is None else _span(left),
-                partial=result.shortfall(budget),
-            )
-
-        poll: PollResult = await self._db(save)
-        return poll
-
-    def _mark_first_read(self, prior: int | None, start: int) -> None:
-        """Where the stored mail begins, for the period labels: the first read's start,
-        moved up to this read's start when the console was away longer than the
-        backfill window (the seconds between were never read)."""
-        first = self.store.get_cursor("messages_floor")
-        if first is None or (prior is not None and prior + 1 < start):
-            self.store.set_cursor("messages_floor", start)
-
-    def _read_gap(self, name: str, floor: int) -> tuple[int, int] | None:
+    def read_gap(self, name: str, floor: int) -> tuple[int, int] | None:
         """The window an earlier read of `name` left unread below its cursor, if any
         (what is older than `floor` is no longer worth reading)."""
         lo = self.store.get_cursor(f"{name}_gap_from")
@@ -905,8 +481,11 @@ class Pipeline:
         return (max(lo, floor), hi) if hi >= floor else None
 
 
-def _span(window: tuple[int, int]) -> tuple[datetime, datetime]:
-    return datetime.fromtimestamp(window[0], UTC), datetime.fromtimestamp(window[1], UTC)
+def _first_delay(name: str, order: int) -> float:
+    """Seconds after start of a source's first poll: its declared delay, or a small
+    stagger by declaration order so the first polls do not all start in the same tick."""
+    delay = registry.spec(name).first_delay
+    return 0.05 * order if delay is None else delay
 
 
 class Jobs:
@@ -917,7 +496,7 @@ class Jobs:
         self.wall = wall
         self.scheduler: AsyncIOScheduler | None = None
         poll = pipeline.config.mandrill.poll
-        self.intervals = {name: float(getattr(poll, name)) for name in pipeline.sources}
+        self.intervals: dict[str, float] = {n: float(getattr(poll, n)) for n in pipeline.sources}
         self.jitter = poll.jitter
         self.cap = poll.backoff_cap
         self._running: set[asyncio.Task[None]] = set()
@@ -938,8 +517,7 @@ class Jobs:
                 seconds=self.intervals[name],
                 jitter=self.jitter or None,
                 # DNS sweeps wait a little, for Mandrill's IPs, domains and first messages
-                next_run_time=now
-                + timedelta(seconds=DNS_FIRST_DELAY if name in DNS_SOURCES else 0.05 * i),
+                next_run_time=now + timedelta(seconds=_first_delay(name, i)),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,

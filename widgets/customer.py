@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from console.model import Alert, MessageEvent, SeedResult, SubaccountRow
+from console.registry import ActionKind
 from console.textsafe import cell, visible
 from widgets.bounces import KIND_STYLE, BounceFeed
 from widgets.footer import FittingFooter
@@ -170,5 +171,6 @@ class CustomerScreen(Screen[None]):
         return self.actions_allowed if action == "pause" else True
 
     def action_pause(self) -> None:
-        kind = "subaccount.resume" if self.row.status == "paused" else "subaccount.pause"
+        paused = self.row.status == "paused"
+        kind: ActionKind = "subaccount.resume" if paused else "subaccount.pause"
         self.post_message(ActionRequested(kind, self.row.id))

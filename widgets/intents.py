@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from console.registry import ActionKind
+
 
 class ActionRequested(Message):
-    """Change something at Mandrill (see console/actions.py for the kinds)."""
+    """Change something at Mandrill (the kinds are declared in console/registry.py)."""
 
-    def __init__(self, kind: str, target: str, subaccount: str | None = None) -> None:
+    def __init__(self, kind: ActionKind, target: str, subaccount: str | None = None) -> None:
         super().__init__()
         self.kind = kind
         self.target = target

@@ -17,6 +17,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Sparkline, Static
 
 from console.config import Thresholds
+from console.registry import ActionKind
 from console.textsafe import cell, visible
 from widgets.intents import ActionRequested, CustomerRequested
 
@@ -85,7 +86,7 @@ class ReputationPanel(Horizontal):
     def action_pause(self) -> None:
         row = self.highlighted_customer()
         if row is not None:
-            kind = "subaccount.resume" if row.status == "paused" else "subaccount.pause"
+            kind: ActionKind = "subaccount.resume" if row.status == "paused" else "subaccount.pause"
             self.post_message(ActionRequested(kind, row.id))
 
     @on(DataTable.RowSelected, "#subaccounts")

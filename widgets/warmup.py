@@ -15,6 +15,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from console.analysis.dnsbl import TargetSummary, summarize
+from console.registry import ActionKind
 from console.textsafe import cell, visible
 from widgets.intents import ActionRequested
 
@@ -103,7 +104,7 @@ class WarmupPanel(Vertical):
         row = self.highlighted_ip()
         if row is None or not row.dedicated:
             return
-        kind = "ip.cancel_warmup" if row.warming_up else "ip.start_warmup"
+        kind: ActionKind = "ip.cancel_warmup" if row.warming_up else "ip.start_warmup"
         self.post_message(ActionRequested(kind, row.ip))
 
     def show_seed_notes(self, notes: Sequence[str]) -> None:

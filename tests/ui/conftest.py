@@ -9,6 +9,7 @@ from console.app import MailopsApp, build_app
 from console.cli import demo_config
 from console.config import Config
 from console.jobs import Pipeline
+from console.registry import interval_sources
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer
 from console.sources.dns import DnsClient
@@ -24,20 +25,8 @@ def utc(dt: datetime) -> datetime:
 def quiet_config(base_url: str, state_dir: str, dns_port: int | None = None) -> Config:
     """Polls fire once at start (and on `r`), never on their own during a test."""
     cfg = demo_config(base_url, state_dir, dns_port)
-    poll = replace(
-        cfg.mandrill.poll,
-        account=600,
-        ips=600,
-        messages=600,
-        rescan=600,
-        subaccounts=600,
-        rejects=600,
-        domains=600,
-        dns=600,
-        blocklists=600,
-        jitter=0,
-        backoff_cap=600,
-    )
+    quiet = dict.fromkeys(interval_sources(), 600.0)  # every source, from the registry
+    poll = replace(cfg.mandrill.poll, **quiet, jitter=0, backoff_cap=600)
     return replace(cfg, mandrill=replace(cfg.mandrill, poll=poll, timeout=5.0, retries=0))
 
 
