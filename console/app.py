@@ -12,7 +12,6 @@ import gc
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -27,6 +26,7 @@ from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.markup import escape
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -36,10 +36,11 @@ from textual.worker import Worker, WorkerState
 from console import __version__
 from console.analysis.seeds import seed_findings
 from console.config import Config
-from console.registry import ActionKind, Panel, panel_sources
+from console.registry import ActionKind
 from console.startup import release_collector
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
+from console.views import dmarc_note, dmarc_sources, seed_done, staleness
 from widgets.alerts import AlertLine, AlertsScreen
 from widgets.bounces import BounceFeed
 from widgets.footer import FittingFooter
@@ -50,6 +51,7 @@ from widgets.intents import (
     CustomerRequested,
     DmarcSourceRequested,
 )
+from widgets.live import Live
 from widgets.reputation import ReputationPanel
 from widgets.status import StatusLine
 from widgets.warmup import WarmupPanel
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     # The pipeline's side (HTTP, DNS, the scheduler) loads after the first frame, and each
     # screen beside the main one where it is first opened: the first frame waits for none.
     from console.actions import Action, Actions
+    from console.analysis.health import Finding
     from console.jobs import Jobs, Pipeline
     from console.model import (
         Alert,
@@ -66,13 +69,8 @@ if TYPE_CHECKING:
         SeedResult,
         SeedRun,
     )
-    from console.updates import AlertsView, DmarcView, Update
-    from widgets.audit import AuditScreen
-    from widgets.content import ContentScreen
+    from console.updates import AlertsView, Update
     from widgets.detail import EventDetail
-    from widgets.dmarc import DmarcScreen
-    from widgets.dns import DnsScreen
-    from widgets.seeds import SeedScreen
 
 W = TypeVar("W", bound=Widget)
 log = logging.getLogger(__name__)
@@ -101,7 +99,6 @@ ALERT_GATHER = 2.0
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 
 #: Which statuses feed each panel; a panel is stale when its source is failing or unpolled.
-PANEL_SOURCES = panel_sources()
 
 
 class SourceUpdated(Message):
@@ -180,12 +177,8 @@ class MailopsApp(App[None]):
         self._count_abort = threading.Event()  # set: the running feed count is not wanted
         self.last_export: Path | None = None
         self.animation_level = "none"  # redraws cost bandwidth over SSH
-        self._dns_screen: DnsScreen | None = None
-        self._seed_screen: SeedScreen | None = None
-        self._alerts_screen: AlertsScreen | None = None
-        self._audit_screen: AuditScreen | None = None
-        self._dmarc_screen: DmarcScreen | None = None
-        self._content_screen: ContentScreen | None = None
+        #: what the open screens follow: each subscribes to what it shows when mounted
+        self.live = Live.on(self)
         self._seed_progress: SeedProgress | None = None
         self._layout: tuple[bool, int] | None = None  # (compact, width) the panels have
         self._new_critical: list[Alert] = []  # opened, not announced yet
@@ -253,7 +246,7 @@ class MailopsApp(App[None]):
         not offered) under another screen, and a console that does not own its state dir
         is not offered what it cannot do (poll, send, score)."""
         screen = self.screen
-        if action in WRITES and self._pipeline is not None and self._pipeline.store.read_only:
+        if action in WRITES and self._pipeline is not None and self._pipeline.read_only:
             return False
         if action in MAIN_ONLY and self.screen_stack and screen is not self.screen_stack[0]:
             return type(screen).__name__ in MAIN_ONLY[action]
@@ -312,7 +305,7 @@ class MailopsApp(App[None]):
         self._paint_stored()
         self._refresh_banner()
         self.set_interval(1.0, self._tick_staleness)
-        if self.pipeline.store.read_only:
+        if self.pipeline.read_only:
             self.set_interval(READ_ONLY_RELOAD, self._reload_read_only)
             self.refresh_bindings()  # now known: it polls nothing, so offers no refresh
         elif self.start_jobs:
@@ -324,9 +317,9 @@ class MailopsApp(App[None]):
         """The theme picked in the palette last time, unless [ui] theme has changed since
         (then the config is the newer wish); an unknown name is said, not fatal."""
         wanted = self.config.ui.theme
-        snap = self.pipeline.store.get_snapshot("ui_theme", dict[str, str])
-        if snap is not None and snap[0].get("config", "") == wanted:
-            wanted = snap[0].get("theme", wanted)
+        kept = self.pipeline.ui_choice("theme")
+        if kept is not None and kept.get("config", "") == wanted:
+            wanted = kept.get("theme", wanted)
         if wanted and wanted != self.theme:
             if wanted in self.available_themes:
                 self.theme = wanted
@@ -336,21 +329,16 @@ class MailopsApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._theme_picked)
 
     def _theme_picked(self, theme: Any) -> None:
-        store = self.pipeline.store
-        if store.read_only:
+        if self.pipeline.read_only:
             return
         choice = {"theme": str(theme.name), "config": self.config.ui.theme}
-
-        def keep() -> None:
-            store.put_snapshot("ui_theme", choice, self.wall())
-            store.commit()
-
+        keep = partial(self.pipeline.keep_ui_choice, "theme", choice)
         self._background(keep, thread=True, group="theme")
 
     async def _reload_read_only(self) -> None:
         """A read-only instance follows the owner's writes by re-reading the files."""
         p = self.pipeline
-        await asyncio.to_thread(p.store.reload)
+        await asyncio.to_thread(p.reload)
         if self._closing_now():
             return  # the console closed while the files were read: nothing left to paint
         self._paint_stored()
@@ -360,7 +348,7 @@ class MailopsApp(App[None]):
         return bool(closing) or not self.screen_stack or not self.screen_stack[0].is_attached
 
     def _refuse_if_read_only(self, what: str) -> bool:
-        if self.pipeline.store.read_only:
+        if self.pipeline.read_only:
             self.notify(
                 f"Read-only (another mailops owns the state): {what} is off",
                 severity="warning",
@@ -390,7 +378,7 @@ class MailopsApp(App[None]):
 
     def _refresh_banner(self) -> None:
         """Config and state warnings, and errors no retry can fix, stay in sight."""
-        lines = [*self.config.warnings, *self.pipeline.store.warnings]
+        lines = [*self.config.warnings, *self.pipeline.state_warnings()]
         finals = {st.error for st in self.pipeline.statuses.values() if st.ok is False and st.final}
         m = self.config.mandrill
         where = f"the file {m.api_key_file}" if m.api_key_file else f"${m.api_key_env}"
@@ -444,7 +432,7 @@ class MailopsApp(App[None]):
                 shown[0] = time.monotonic()
                 self.call_from_thread(self.refresh_feed)
 
-        self.pipeline.store.load_feed(progress)
+        self.pipeline.load_feed(progress)
         # What is alive now lives as long as the console: keep the garbage collector from
         # walking it again on every full collection, which stalls a keystroke.
         gc.freeze()
@@ -456,7 +444,7 @@ class MailopsApp(App[None]):
         self._count_abort.set()  # a count for the filter before is of no use now
         feed = self.feed
         text, kind = feed.text_filter, feed.kind_filter
-        page = self.pipeline.store.feed_page(text, kind, self.config.ui.feed_limit, count=False)
+        page = self.pipeline.feed_page(text, kind, self.config.ui.feed_limit)
         feed.show_page(page)
         if page.matched is None:  # the rows first; the exact count follows from a thread
             abort = self._count_abort = threading.Event()
@@ -469,7 +457,7 @@ class MailopsApp(App[None]):
     ) -> None:
         """In a thread: counting a one-letter filter over half a million events takes a
         few hundred ms, which on the UI thread would hold up the next keystroke."""
-        matched = self.pipeline.store.feed_count(text, kind, abort=abort.is_set)
+        matched = self.pipeline.feed_count(text, kind, abort.is_set)
         if matched is not None and not abort.is_set():
             self.call_from_thread(feed.show_count, text, kind, matched)
 
@@ -514,19 +502,23 @@ class MailopsApp(App[None]):
             self._main(WarmupPanel).show_blocklists(u.blocklists)
         if u.alerts is not None:
             self._show_alerts(u.alerts)
-        if u.content is not None:
-            cscreen = self._content_screen
-            if cscreen is not None and cscreen.is_attached:
-                cscreen.show(u.content.results, u.content.history)
-        if u.dmarc is not None:
-            if u.dmarc.rejected:
-                self.notify(
-                    f"{len(u.dmarc.rejected)} DMARC report(s) refused: {u.dmarc.rejected[0]}",
-                    severity="warning",
-                    markup=False,
-                )
-            if self._dmarc_screen is not None and self._dmarc_screen.is_attached:
-                self._dmarc_screen.show(u.dmarc.windows, self._dmarc_note(u.dmarc))
+        if u.dmarc is not None and u.dmarc.rejected:
+            self.notify(
+                f"{len(u.dmarc.rejected)} DMARC report(s) refused: {u.dmarc.rejected[0]}",
+                severity="warning",
+                markup=False,
+            )
+        self._seed_update(message.update)
+        self.live.updates.publish(message.update)  # the open screens take what they show
+        self._main(StatusLine).show(self.pipeline.statuses)
+        self._main(AlertLine).show_unjudged(*self.pipeline.unjudged())
+        self._refresh_staleness()
+        if message.update.status.final or "shown" in self._main(Static, "#banner").classes:
+            self._refresh_banner()
+
+    def _seed_update(self, update: Update) -> None:
+        """A seed test's progress on the status line, and a line when it ends."""
+        u = update.result
         if u.seed_progress is not None:
             self._seed_progress = u.seed_progress
             self._show_seed_progress()
@@ -534,60 +526,22 @@ class MailopsApp(App[None]):
             self._seed_progress = None
             self._show_seed_progress()
             self._show_seed_runs(u.seed_runs)
-            last = u.seed_runs[-1] if u.seed_runs else None
-            if last is not None:
-                counts = Counter(r.placement for r in last.results)
-                summary = " · ".join(f"{k} {v}" for k, v in counts.most_common())
-                bad = counts["spam"] + counts["missing"] + counts["rejected"] + counts["error"]
-                self.notify(
-                    f"Seed test done: {summary}",
-                    severity="warning" if bad else "information",
-                    markup=False,
-                    timeout=10,
-                )
-        elif message.update.source == "seeds" and message.update.status.ok is False:
+            done = seed_done(u.seed_runs)
+            if done is not None:
+                text, bad = done
+                severity: SeverityLevel = "warning" if bad else "information"
+                self.notify(text, severity=severity, markup=False, timeout=10)
+        elif update.source == "seeds" and update.status.ok is False:
             self._seed_progress = None
             self._show_seed_progress()
-            self.notify(
-                f"Seed test failed: {message.update.status.error}", severity="error", markup=False
-            )
-        dns_screen = self._dns_screen
-        if dns_screen is not None and dns_screen.is_attached:
-            screen = dns_screen
-            if u.dns is not None:
-                screen.show_dns(u.dns)
-            if u.blocklists is not None:
-                screen.show_blocklists(u.blocklists)
-            if u.domains is not None:
-                screen.show_mandrill(u.domains)
-        self._main(StatusLine).show(self.pipeline.statuses)
-        self._main(AlertLine).show_unjudged(*self.pipeline.unjudged())
-        self._refresh_staleness()
-        if message.update.status.final or "shown" in self._main(Static, "#banner").classes:
-            self._refresh_banner()
-
-    def stale_note(self, panel: Panel) -> str | None:
-        """'stale · 3m old · <error>' when a panel's sources are failing or not yet polled."""
-        sts = [
-            self.pipeline.statuses[s] for s in PANEL_SOURCES[panel] if s in self.pipeline.statuses
-        ]
-        partial = [st.partial for st in sts if st.ok and st.partial]
-        if all(st.ok for st in sts):
-            return f"partial · {partial[0][:70]}" if partial else None
-        oks = [st.last_ok_at for st in sts if st.last_ok_at]
-        age = age_text((self.wall() - min(oks)).total_seconds()) if oks else None
-        errors = [st.error for st in sts if st.ok is False and st.error]
-        if errors:
-            return f"stale · last good {age or 'never'} · {errors[0][:60]}"
-        if any(st.ok is None for st in sts):
-            if self.pipeline.store.read_only:  # it never polls: the owner's data, and its age
-                return f"the owner's data, {age} old" if age else "nothing stored yet"
-            return f"stored data, {age} old · polling…" if age else "waiting for first poll…"
-        return None
+            self.notify(f"Seed test failed: {update.status.error}", severity="error", markup=False)
 
     def _tick_staleness(self) -> None:
         """The once-a-second ages. A tick can land while the app is closing and the main
-        screen's widgets are already gone: nothing to age then, and no reason to crash."""
+        screen's widgets (or the screen itself) are already gone: nothing to age then, and
+        no reason to crash."""
+        if self._closing_now():
+            return
         try:
             self._refresh_staleness()
         except NoMatches:
@@ -595,20 +549,12 @@ class MailopsApp(App[None]):
                 raise
 
     def _refresh_staleness(self) -> None:
-        self._main(ReputationPanel).set_stale(self.stale_note("reputation"))
-        self._main(WarmupPanel).set_stale(self.stale_note("warmup"))
-        self.feed.set_stale(self.stale_note("feed"))
-        if self._dns_screen is not None and self._dns_screen.is_attached:
-            self._dns_screen.set_stale(self.stale_note("dns"))
-        content = self._content_screen
-        if content is not None and content.is_attached and "content" in self.pipeline.statuses:
-            note = self.stale_note("content")
-            content.set_stale(None if note and note.startswith("waiting") else note)
-        if self._seed_screen is not None and self._seed_screen.is_attached:
-            note = self.stale_note("seeds") if "seeds" in self.pipeline.statuses else None
-            if note and note.startswith(("waiting", "stored")):
-                note = None  # seed tests run on a schedule: not having run yet is not stale
-            self._seed_screen.set_stale(note)
+        p = self.pipeline
+        notes = staleness(p.statuses, self.wall(), p.read_only)
+        self._main(ReputationPanel).set_stale(notes["reputation"])
+        self._main(WarmupPanel).set_stale(notes["warmup"])
+        self.feed.set_stale(notes["feed"])
+        self.live.stale.publish(notes)
 
     # -- user intents -----------------------------------------------------------------
 
@@ -695,7 +641,7 @@ class MailopsApp(App[None]):
         from widgets.dns import DnsScreen
 
         p = self.pipeline
-        screen = DnsScreen(self.local_time)
+        screen = DnsScreen(self.local_time, self.live)
         screen.show_dns(p.dns_view() or ())
         blocklists = p.blocklist_view()
         if blocklists is not None:
@@ -703,16 +649,14 @@ class MailopsApp(App[None]):
         domains = p.mandrill_domains_view()
         if domains is not None:
             screen.show_mandrill(domains)
-        self._dns_screen = screen
         self.push_screen(screen)
+        self._refresh_staleness()
 
     # -- alerts -----------------------------------------------------------------------
 
     def _show_alerts(self, view: AlertsView) -> None:
         self._main(AlertLine).show(view.alerts)
-        screen = self._alerts_screen
-        if screen is not None and screen.is_attached:
-            screen.show(view.alerts)
+        self.live.alerts.publish(view)
         critical = [a for a in view.opened if a.severity == "critical"]
         if critical:  # gathered for a moment: the sources answer one by one at start-up
             self._new_critical.extend(critical)
@@ -738,8 +682,7 @@ class MailopsApp(App[None]):
             self.bell()
 
     def action_alerts(self) -> None:
-        screen = AlertsScreen(self.local_time, self.pipeline.clock)
-        self._alerts_screen = screen
+        screen = AlertsScreen(self.local_time, self.pipeline.clock, self.live)
         screen.show(self.pipeline.alerts_view().alerts)
         self.push_screen(screen)
 
@@ -766,11 +709,10 @@ class MailopsApp(App[None]):
     def action_content(self) -> None:
         from widgets.content import ContentScreen
 
-        screen = ContentScreen(self.local_time)
+        screen = ContentScreen(self.local_time, self.live)
         view = self.pipeline.content_view()
         if view is not None:
             screen.show(view.results, view.history)
-        self._content_screen = screen
         self.push_screen(screen)
         self._refresh_staleness()
 
@@ -790,25 +732,13 @@ class MailopsApp(App[None]):
 
     # -- DMARC ------------------------------------------------------------------------
 
-    def _dmarc_note(self, view: DmarcView) -> str:
-        d = self.pipeline.config.dmarc
-        where = [f"directory {d.directory}"] if d.directory else []
-        if d.imap_host:
-            where.append(f"mailbox {d.username} on {d.imap_host}")
-        if not where:
-            where = ["nothing configured: `mailops dmarc import FILES`, or [dmarc] directory/imap"]
-        note = f"{view.reports} reports stored · reading from {' and '.join(where)}"
-        if view.rejected:
-            note += f" · last poll refused {len(view.rejected)}: {view.rejected[-1]}"
-        return note
-
     def action_dmarc(self) -> None:
         from widgets.dmarc import DmarcScreen
 
         view = self.pipeline.dmarc_view()
-        screen = DmarcScreen(self.local_time)
-        screen.show(view.windows, self._dmarc_note(view))
-        self._dmarc_screen = screen
+        sources = dmarc_sources(self.config.dmarc)
+        screen = DmarcScreen(self.local_time, self.live, sources)
+        screen.show(view.windows, dmarc_note(view, sources))
         self.push_screen(screen)
 
     @on(DmarcSourceRequested)
@@ -846,7 +776,8 @@ class MailopsApp(App[None]):
         many match in all) and open alerts: read together, so the screen's figures agree."""
         p = self.pipeline
         week = p.clock() - timedelta(days=7)  # the window of the row and of the report
-        page = p.store.feed_page(limit=self.config.ui.feed_limit, subaccount=sid, since=week)
+        limit = self.config.ui.feed_limit
+        page = p.feed_page("", None, limit, subaccount=sid, since=week, count=True)
         alerts = [
             a
             for a in p.alerts_view().open
@@ -863,16 +794,12 @@ class MailopsApp(App[None]):
         screen = self.screen
         if not isinstance(screen, CustomerScreen):
             return
-        row, store, week = (
-            screen.row,
-            self.pipeline.store,
-            self.pipeline.clock() - timedelta(days=7),
-        )
+        row, p, week = screen.row, self.pipeline, self.pipeline.clock() - timedelta(days=7)
 
         def write() -> tuple[Path, str]:
             csv_path, txt_path = export_customer_report(
                 row,
-                store.feed_events(subaccount=row.id, since=week),
+                p.feed_events(subaccount=row.id, since=week),
                 explain,
                 self.export_dir,
                 self.wall(),
@@ -929,28 +856,24 @@ class MailopsApp(App[None]):
                 markup=False,
                 timeout=10,
             )
-        screen = self._audit_screen
-        if screen is not None and screen.is_attached:
-            screen.show(self.pipeline.store.audit())
+        self.live.audit.publish(self.pipeline.audit())
 
     def action_audit(self) -> None:
         from widgets.audit import AuditScreen
 
-        screen = AuditScreen(self.local_time, self.actions.read_only)
-        self._audit_screen = screen
-        screen.show(self.pipeline.store.audit())
+        screen = AuditScreen(self.local_time, self.actions.read_only, self.live)
+        screen.show(self.pipeline.audit())
         self.push_screen(screen)
 
     # -- seed placement ---------------------------------------------------------------
 
+    def _seed_findings(self, run: SeedRun | None) -> list[Finding]:
+        return seed_findings(run, self.pipeline.clock(), self.config.alerts.seed_inbox_min)
+
     def _show_seed_runs(self, runs: Sequence[SeedRun]) -> None:
-        last = runs[-1] if runs else None
-        findings = seed_findings(last, self.pipeline.clock(), self.config.alerts.seed_inbox_min)
+        findings = self._seed_findings(runs[-1] if runs else None)
         ip_notes = [f.text for f in findings if f.topic == "seed-spam"]
         self._main(WarmupPanel).show_seed_notes(ip_notes)
-        screen = self._seed_screen
-        if screen is not None and screen.is_attached:
-            screen.show_runs(runs, findings)
 
     def _show_seed_progress(self) -> None:
         p = self._seed_progress
@@ -959,19 +882,18 @@ class MailopsApp(App[None]):
             f"seed test {p.found}/{p.total} found · {age_text(p.waited_s)}" if p else ""
         )
         status.refresh_text()
-        screen = self._seed_screen
-        if screen is not None and screen.is_attached:
-            screen.show_progress(p)
 
     def action_seeds(self) -> None:
         """Open the seed placement screen on the stored runs, kept live while it is open."""
         from widgets.seeds import SeedScreen
 
-        screen = SeedScreen(self.local_time, len(self.pipeline.seeds))
-        self._seed_screen = screen
-        self.push_screen(screen)
-        self._show_seed_runs(self.pipeline.seed_view())
+        screen = SeedScreen(
+            self.local_time, len(self.pipeline.seeds), self.live, self._seed_findings
+        )
+        runs = self.pipeline.seed_view()
+        screen.show_runs(runs, self._seed_findings(runs[-1] if runs else None))
         screen.show_progress(self._seed_progress)
+        self.push_screen(screen)
         self._refresh_staleness()
 
     def action_seed_test(self) -> None:
@@ -1082,7 +1004,7 @@ class MailopsApp(App[None]):
     def _export(self, message: BounceFeed.ExportRequested) -> None:
         from console.export import export_events_csv
 
-        store, text, kind = self.pipeline.store, message.text, message.kind
+        p, text, kind = self.pipeline, message.text, message.kind
 
         def write() -> tuple[Path, str]:
             written = 0
@@ -1094,7 +1016,7 @@ class MailopsApp(App[None]):
                     yield e
 
             path = export_events_csv(
-                counted(store.feed_events(text, kind)), self.export_dir, self.wall()
+                counted(p.feed_events(text, kind)), self.export_dir, self.wall()
             )
             return path, f"Exported {written:,} events to {path}"
 
@@ -1122,7 +1044,7 @@ class MailopsApp(App[None]):
         self.copy_to_clipboard(str(path))
         self.notify(f"{note}\n(path copied to the clipboard; l shows it again)", timeout=20,
                     markup=False)  # fmt: skip
-        if not self.pipeline.store.read_only:
+        if not self.pipeline.read_only:
             self._background(self.actions.note("export", str(path), True, note), group="actions")
 
 
@@ -1139,7 +1061,7 @@ def build_app(
     """The one factory the CLI, the demo and the tests use. `story_clock`: the time the
     data is at when it is not the wall clock's (the demo's scenario runs 60× faster): the
     status line shows it, and the feed's "today" is its day."""
-    state_dir = config.state_path() if callable(pipeline) else pipeline.store.dir
+    state_dir = config.state_path() if callable(pipeline) else pipeline.state_dir
     export_dir = (
         Path(config.storage.export_dir).expanduser()
         if config.storage.export_dir

@@ -11,7 +11,7 @@ import asyncio
 import errno
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,13 +38,16 @@ from console.model import (
     Account,
     AccountView,
     Alert,
+    AuditEntry,
     BlocklistView,
     ContentResult,
     DmarcRecord,
     DmarcReport,
     DomainDns,
+    FeedPage,
     Ip,
     IpView,
+    MessageEvent,
     ReadSpan,
     Reject,
     SeedRun,
@@ -333,6 +336,72 @@ class Pipeline:
 
     def _save_status(self, status: SourceStatus) -> None:
         self.store.put_snapshot(f"status:{status.name}", status, self.wall())
+        self.store.commit()
+
+    # -- the state beside the polls: the feed, the action log, the console's choices -----
+    # (the console reads the state through these, never through the store itself)
+
+    @property
+    def read_only(self) -> bool:
+        """Another mailops owns the state dir: this one reads it and never writes."""
+        return self.store.read_only
+
+    @property
+    def state_dir(self) -> Path:
+        return self.store.dir
+
+    def state_warnings(self) -> list[str]:
+        """What reading the state found damaged or skipped, for the banner."""
+        return list(self.store.warnings)
+
+    def reload(self) -> None:
+        """Re-read the files another mailops writes (a read-only console follows it)."""
+        self.store.reload()
+
+    def load_feed(self, progress: Callable[[int], None]) -> None:
+        self.store.load_feed(progress)
+
+    def feed_page(
+        self,
+        text: str,
+        kind: str | None,
+        limit: int,
+        *,
+        subaccount: str | None = None,
+        since: datetime | None = None,
+        count: bool = False,
+    ) -> FeedPage:
+        """The newest `limit` matching events, and with `count` how many match in all
+        (without, the count may be None: it follows from `feed_count`, off the UI thread)."""
+        return self.store.feed_page(
+            text, kind, limit, subaccount=subaccount, since=since, count=count
+        )
+
+    def feed_count(self, text: str, kind: str | None, abort: Callable[[], bool]) -> int | None:
+        return self.store.feed_count(text, kind, abort=abort)
+
+    def feed_events(
+        self,
+        text: str = "",
+        kind: str | None = None,
+        *,
+        subaccount: str | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[MessageEvent]:
+        return self.store.feed_events(text, kind, subaccount=subaccount, since=since)
+
+    def audit(self) -> list[AuditEntry]:
+        return self.store.audit()
+
+    def ui_choice(self, name: str) -> dict[str, str] | None:
+        """A choice the console keeps across runs (the theme picked in the palette)."""
+        snap = self.store.get_snapshot(f"ui_{name}", dict[str, str])
+        return snap[0] if snap else None
+
+    def keep_ui_choice(self, name: str, value: dict[str, str]) -> None:
+        if self.store.read_only:
+            return
+        self.store.put_snapshot(f"ui_{name}", value, self.wall())
         self.store.commit()
 
     # -- views over stored state (also used to paint the screen at start-up) --------------

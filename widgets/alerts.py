@@ -19,6 +19,7 @@ from console.textsafe import cell, visible
 from console.timeutil import age_text
 from widgets.footer import FittingFooter
 from widgets.intents import AlertAcknowledged
+from widgets.live import Live
 
 if TYPE_CHECKING:
     from console.model import Alert
@@ -133,9 +134,15 @@ class AlertsScreen(Screen[None]):
     AlertsScreen #alert-detail { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, local: Callable[[datetime], datetime], now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        local: Callable[[datetime], datetime],
+        now: Callable[[], datetime],
+        live: Live | None = None,
+    ) -> None:
         super().__init__()
         self._local = local
+        self._live = live
         self._now = now
         self._alerts: tuple[Alert, ...] = ()
         self._open: list[Alert] = []
@@ -170,6 +177,8 @@ class AlertsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._paint()
+        if self._live is not None:
+            self._live.alerts.subscribe(self, lambda v: self.show(v.alerts), immediate=True)
 
     def show(self, alerts: Sequence[Alert]) -> None:
         self._alerts = tuple(alerts)

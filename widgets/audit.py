@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 from console.model import AuditEntry
 from console.textsafe import cell, visible
 from widgets.footer import FittingFooter
+from widgets.live import Live
 
 
 class AuditScreen(Screen[None]):
@@ -30,9 +31,12 @@ class AuditScreen(Screen[None]):
     AuditScreen #audit-detail { height: auto; max-height: 4; padding: 0 1; background: $boost; }
     """
 
-    def __init__(self, local: Callable[[datetime], datetime], read_only: bool) -> None:
+    def __init__(
+        self, local: Callable[[datetime], datetime], read_only: bool, live: Live | None = None
+    ) -> None:
         super().__init__()
         self._local = local
+        self._live = live
         self._read_only = read_only
         self._entries: tuple[AuditEntry, ...] = ()
 
@@ -67,6 +71,8 @@ class AuditScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._paint()
+        if self._live is not None:
+            self._live.audit.subscribe(self, self.show, immediate=True)
 
     def show(self, entries: Sequence[AuditEntry]) -> None:
         self._entries = tuple(entries)

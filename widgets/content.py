@@ -16,7 +16,9 @@ from textual.widgets import DataTable, Static
 from console.analysis.content import top_rules
 from console.model import ContentResult
 from console.textsafe import cell, visible
+from console.updates import Update
 from widgets.footer import FittingFooter
+from widgets.live import Live
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -44,9 +46,10 @@ class ContentScreen(Screen[None]):
     ContentScreen #content-detail { height: 1fr; border: round $primary 60%; padding: 0 1; }
     """
 
-    def __init__(self, local: Callable[[datetime], datetime]) -> None:
+    def __init__(self, local: Callable[[datetime], datetime], live: Live | None = None) -> None:
         super().__init__()
         self._local = local
+        self._live = live
         self._results: dict[str, ContentResult] = {}
         self._history: Mapping[str, Sequence[tuple[datetime, float]]] = {}
         self._current = ""
@@ -72,6 +75,13 @@ class ContentScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._paint()
+        if self._live is not None:
+            self._live.updates.subscribe(self, self._updated, immediate=True)
+            self._live.stale.subscribe(self, lambda s: self.set_stale(s["content"]), immediate=True)
+
+    def _updated(self, update: Update) -> None:
+        if update.result.content is not None:
+            self.show(update.result.content.results, update.result.content.history)
 
     def set_stale(self, note: str | None) -> None:
         for box in self.query("#content-stale").results(Static):

@@ -17,8 +17,11 @@ from textual.widgets import DataTable, Static
 from console.analysis.dmarc import WINDOWS, DomainRow, SourceRow
 from console.model import DmarcRecord, DmarcReport
 from console.textsafe import cell, visible
+from console.updates import Update
+from console.views import dmarc_note
 from widgets.footer import FittingFooter
 from widgets.intents import DmarcSourceRequested
+from widgets.live import Live
 
 GROUP_STYLE = {"mandrill": "green", "known": "cyan", "unknown": "bold yellow"}
 
@@ -41,9 +44,13 @@ class DmarcScreen(Screen[None]):
     DmarcScreen #dmarc-note { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, local: Callable[[datetime], datetime]) -> None:
+    def __init__(
+        self, local: Callable[[datetime], datetime], live: Live | None = None, sources: str = ""
+    ) -> None:
         super().__init__()
         self._local = local
+        self._live = live
+        self._sources = sources  # where the reports come from, named in the note
         self._windows: Mapping[int, Sequence[DomainRow]] = {}
         self._days = 7
         self._domain = ""
@@ -84,6 +91,13 @@ class DmarcScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._paint()
+        if self._live is not None:
+            self._live.updates.subscribe(self, self._updated, immediate=True)
+
+    def _updated(self, update: Update) -> None:
+        view = update.result.dmarc
+        if view is not None:
+            self.show(view.windows, dmarc_note(view, self._sources))
 
     def show(self, windows: Mapping[int, Sequence[DomainRow]], note: str = "") -> None:
         self._windows = windows

@@ -16,7 +16,9 @@ from textual.widgets import DataTable, Static
 from console.analysis.dnsbl import coverage, summarize
 from console.model import BlocklistView, DomainDns, Listing, SenderDomain
 from console.textsafe import cell, visible
+from console.updates import Update
 from widgets.footer import FittingFooter
+from widgets.live import Live
 
 OK, BAD, UNKNOWN = "green", "bold red", "yellow"
 
@@ -42,9 +44,10 @@ class DnsScreen(Screen[None]):
     DnsScreen #dns-stale { height: auto; color: $warning; padding: 0 1; }
     """
 
-    def __init__(self, local: Callable[[datetime], datetime]) -> None:
+    def __init__(self, local: Callable[[datetime], datetime], live: Live | None = None) -> None:
         super().__init__()
         self._local = local
+        self._live = live
         self._domains: dict[str, DomainDns] = {}
         self._mandrill: dict[str, SenderDomain] = {}
         self._blocklists: BlocklistView | None = None
@@ -89,6 +92,18 @@ class DnsScreen(Screen[None]):
     def on_mount(self) -> None:
         self._render_domains()
         self._render_lists()
+        if self._live is not None:
+            self._live.updates.subscribe(self, self._updated, immediate=True)
+            self._live.stale.subscribe(self, lambda s: self.set_stale(s["dns"]), immediate=True)
+
+    def _updated(self, update: Update) -> None:
+        r = update.result
+        if r.dns is not None:
+            self.show_dns(r.dns)
+        if r.blocklists is not None:
+            self.show_blocklists(r.blocklists)
+        if r.domains is not None:
+            self.show_mandrill(r.domains)
 
     # -- data in -------------------------------------------------------------------
 
@@ -137,17 +152,15 @@ class DnsScreen(Screen[None]):
                 legacy = [k.selector for k in d.dkim if k.kind == "legacy"]
                 dkim_text = "FAIL " + ",".join(bad) if bad else "ok"
                 if unknown:
-                    dkim_text = ("" if not bad else dkim_text + " ") + "unknown " + ",".join(
-                        unknown
+                    dkim_text = (
+                        ("" if not bad else dkim_text + " ") + "unknown " + ",".join(unknown)
                     )
                 if legacy:
                     dkim_text += " +legacy"
                 dkim_ok = None if unknown and not bad else (not bad and bool(d.dkim))
                 dkim = _word(dkim_ok, dkim_text if d.dkim else "none")
                 dmarc = _word(
-                    None
-                    if d.dmarc.temperror or d.dmarc.policy == "none"
-                    else d.dmarc.valid,
+                    None if d.dmarc.temperror or d.dmarc.policy == "none" else d.dmarc.valid,
                     "unknown: no answer"
                     if d.dmarc.temperror
                     else (f"p={d.dmarc.policy}" if d.dmarc.valid else "FAIL"),

@@ -17,7 +17,9 @@ from console.analysis.seeds import STRIP_RUNS, ProviderRow, provider_rows, sendi
 from console.model import SeedProgress, SeedRun
 from console.textsafe import cell, visible
 from console.timeutil import age_text
+from console.updates import Update
 from widgets.footer import FittingFooter
+from widgets.live import Live
 
 #: Strip cell per placement: a letter that reads without colour, and a colour that helps.
 GLYPHS = {
@@ -67,10 +69,18 @@ class SeedScreen(Screen[None]):
     SeedScreen .legend { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, local: Callable[[datetime], datetime], seeds: int) -> None:
+    def __init__(
+        self,
+        local: Callable[[datetime], datetime],
+        seeds: int,
+        live: Live | None = None,
+        judge: Callable[[SeedRun | None], Sequence[Finding]] = lambda run: (),
+    ) -> None:
         super().__init__()
         self._local = local
         self._seeds = seeds
+        self._live = live
+        self._judge = judge  # the findings of a run (the app knows the clock and thresholds)
         self._runs: tuple[SeedRun, ...] = ()
         self._findings: tuple[Finding, ...] = ()
         self._progress: SeedProgress | None = None
@@ -114,6 +124,19 @@ class SeedScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._paint()
+        if self._live is not None:
+            self._live.updates.subscribe(self, self._updated, immediate=True)
+            self._live.stale.subscribe(self, lambda s: self.set_stale(s["seeds"]), immediate=True)
+
+    def _updated(self, update: Update) -> None:
+        r = update.result
+        if r.seed_progress is not None:
+            self.show_progress(r.seed_progress)
+        if r.seed_runs is not None:
+            self.show_progress(None)
+            self.show_runs(r.seed_runs, self._judge(r.seed_runs[-1] if r.seed_runs else None))
+        elif update.source == "seeds" and update.status.ok is False:
+            self.show_progress(None)
 
     # -- data in -------------------------------------------------------------------
 

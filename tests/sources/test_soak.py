@@ -18,12 +18,16 @@ from dataclasses import replace
 from datetime import timedelta
 
 from console.cli import demo_config
-from console.jobs import MANDRILL_SOURCES, Pipeline
+from console.jobs import Pipeline
+from console.registry import SOURCES
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 from console.wire import parse_message
+
+#: the Mandrill data sets, from the registry
+MANDRILL_SOURCES = tuple(s.name for s in SOURCES if s.family == "mandrill")
 
 FEED_STATES = {"bounced", "soft-bounced", "rejected", "spam", "unsub"}
 

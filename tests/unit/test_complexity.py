@@ -27,8 +27,6 @@ OVER: dict[str, str] = {
     "console/analysis/ips.py::ip_rows": "dedicated, shared and noisy IPs in one pass",
     "console/analysis/seeds.py::provider_rows": "placement, auth and IPs per provider",
     "console/analysis/seeds.py::_provider_signals": "each placement verdict in turn",
-    "console/app.py::MailopsApp._apply": "dispatches every update: the view layer replaces it",
-    "console/app.py::MailopsApp.stale_note": "each combination of statuses in turn",
     "console/app.py::MailopsApp._target_commands": "a command per kind of target",
     "console/cli.py::_parser": "one declaration of every subcommand and option",
     "console/cli.py::human_summary": "each section of the summary inline",

@@ -1,0 +1,98 @@
+"""What the screens show, worked out from the state without a screen or a store in sight.
+
+The app used to compose these notes inline, each next to the widget it fed. Here they
+are plain functions of plain data, so a test asks "what does the DNS screen say when
+its source has failed for five minutes" without starting Textual, and the app is left
+to move the answers onto the screen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from console.registry import Panel, panel_sources
+from console.timeutil import age_text
+
+if TYPE_CHECKING:  # the first frame draws without the model: see tests/unit/test_startup.py
+    from console.config import DmarcConfig
+    from console.model import SeedRun, SourceStatus
+    from console.updates import DmarcView
+
+PANEL_SOURCES = panel_sources()
+
+#: panel → its note ('stale · …', 'partial · …'), None when it is current
+Staleness = Mapping[Panel, str | None]
+
+
+def stale_note(
+    statuses: Mapping[str, SourceStatus], panel: Panel, now: datetime, read_only: bool
+) -> str | None:
+    """'stale · 3m old · <error>' when a panel's sources are failing or not yet polled."""
+    sts = [statuses[s] for s in PANEL_SOURCES[panel] if s in statuses]
+    if all(st.ok for st in sts):
+        partial = [st.partial for st in sts if st.partial]
+        return f"partial · {partial[0][:70]}" if partial else None
+    age = _oldest_good(sts, now)
+    errors = [st.error for st in sts if st.ok is False and st.error]
+    if errors:
+        return f"stale · last good {age or 'never'} · {errors[0][:60]}"
+    if not any(st.ok is None for st in sts):
+        return None
+    return _unpolled_note(age, read_only)
+
+
+def _oldest_good(sts: Sequence[SourceStatus], now: datetime) -> str | None:
+    """The age of the oldest last good poll among `sts` ('3m'), None if none was good."""
+    oks = [st.last_ok_at for st in sts if st.last_ok_at]
+    return age_text((now - min(oks)).total_seconds()) if oks else None
+
+
+def _unpolled_note(age: str | None, read_only: bool) -> str:
+    if read_only:  # it never polls: the owner's data, and its age
+        return f"the owner's data, {age} old" if age else "nothing stored yet"
+    return f"stored data, {age} old · polling…" if age else "waiting for first poll…"
+
+
+def staleness(statuses: Mapping[str, SourceStatus], now: datetime, read_only: bool) -> Staleness:
+    """Every panel's note at once. Content and seed tests are judged more gently: content
+    that has not been scored yet is not stale, and seed tests run on a schedule, so not
+    having run yet is not stale either."""
+    notes = {p: stale_note(statuses, p, now, read_only) for p in PANEL_SOURCES}
+    content = notes["content"] if "content" in statuses else None
+    notes["content"] = None if content and content.startswith("waiting") else content
+    seeds = notes["seeds"] if "seeds" in statuses else None
+    notes["seeds"] = None if seeds and seeds.startswith(("waiting", "stored")) else seeds
+    return notes
+
+
+def dmarc_sources(d: DmarcConfig) -> str:
+    """Where the DMARC reports come from, as the DMARC screen names it."""
+    where = [f"directory {d.directory}"] if d.directory else []
+    if d.imap_host:
+        where.append(f"mailbox {d.username} on {d.imap_host}")
+    if not where:
+        return "nothing configured: `mailops dmarc import FILES`, or [dmarc] directory/imap"
+    return " and ".join(where)
+
+
+def dmarc_note(view: DmarcView, sources: str) -> str:
+    """'12 reports stored · reading from directory … · last poll refused 1: …'"""
+    note = f"{view.reports} reports stored · reading from {sources}"
+    if view.rejected:
+        note += f" · last poll refused {len(view.rejected)}: {view.rejected[-1]}"
+    return note
+
+
+def seed_done(runs: Sequence[SeedRun]) -> tuple[str, bool] | None:
+    """The line that says a seed test finished ('inbox 5 · spam 1'), and whether any
+    message went astray; None when there is no run."""
+    last = runs[-1] if runs else None
+    if last is None:
+        return None
+    counts = Counter(r.placement for r in last.results)
+    summary = " · ".join(f"{k} {v}" for k, v in counts.most_common())
+    bad = counts["spam"] + counts["missing"] + counts["rejected"] + counts["error"]
+    return f"Seed test done: {summary}", bad > 0
