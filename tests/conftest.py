@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,10 @@ from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, Scenario, SimServer, Simulator, scenario_named
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+
+if TYPE_CHECKING:
+    from console.sources.spamd import Spamd
+    from tests.imap_servers import Dovecot
 
 REQUIRE_SERVERS = os.environ.get("MAILOPS_REQUIRE_SERVERS") == "1"
 
@@ -70,7 +75,7 @@ async def _no_sleep(_: float) -> None:
 
 
 @pytest.fixture
-async def client(server: SimServer):
+async def client(server: SimServer) -> AsyncIterator[MandrillClient]:
     c = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=2.0, retries=2, sleep=_no_sleep)
     yield c
     await c.aclose()
@@ -103,7 +108,7 @@ def dns_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def dovecot_server(tmp_path_factory: pytest.TempPathFactory):
+def dovecot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
     """One Dovecot per test module (it takes ~2.5 s to stop)."""
     from tests.imap_servers import dovecot
 
@@ -120,7 +125,7 @@ def dovecot_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def spamd_server(tmp_path_factory: pytest.TempPathFactory):
+def spamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spamd]:
     """One spamd for the whole run (rules take about a second to load)."""
     from tests.spamd_servers import spamd
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from console.sim.server import SentMessage
 from tests.helpers import free_port, stop_process
 
 USER, PASSWORD = "seed", "seed-secret-pw"
@@ -133,6 +133,6 @@ def append(server: Dovecot, folder: str, raw: bytes) -> None:
     imap.logout()
 
 
-def deliver_to(server: Dovecot) -> Callable[[Any], None]:
+def deliver_to(server: Dovecot) -> Callable[[SentMessage], None]:
     """The simulator's delivery hook: each sent message into the folder the scenario chose."""
     return lambda sent: append(server, sent.folder, sent.raw)

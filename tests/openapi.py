@@ -28,14 +28,16 @@ _TYPES = {
 
 @cache
 def spec() -> dict[str, Any]:
-    return json.loads(SPEC.read_text())
+    loaded: dict[str, Any] = json.loads(SPEC.read_text())
+    return loaded
 
 
 def resolve(ref: str) -> dict[str, Any]:
     node: Any = spec()
     for part in ref.removeprefix("#/").split("/"):
         node = node[part]
-    return node
+    found: dict[str, Any] = node
+    return found
 
 
 def response_schema(operation: str, status: str = "200") -> dict[str, Any]:
@@ -43,7 +45,8 @@ def response_schema(operation: str, status: str = "200") -> dict[str, Any]:
     resp = op["responses"][status]
     if "$ref" in resp:
         resp = resolve(resp["$ref"])
-    return resp["content"]["application/json"]["schema"]
+    schema: dict[str, Any] = resp["content"]["application/json"]["schema"]
+    return schema
 
 
 def validate(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
@@ -57,7 +60,8 @@ def validate(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
     if branches:  # one branch must fit; otherwise the nearest one's complaints
         found = [validate(value, b, path) for b in branches]
         if all(found):
-            errors += min(found, key=len)
+            nearest: list[str] = min(found, key=len)
+            errors += nearest
     types = schema.get("type")
     if types is not None:
         names = types if isinstance(types, list) else [types]

@@ -1,21 +1,25 @@
 """Actions against the simulator: each works, fails clearly, is refused read-only, is audited."""
 
+from pathlib import Path
+
 from console.actions import Action, Actions
 from console.cli import demo_config
 from console.jobs import Pipeline
 from console.secret import Secret
-from console.sim import DEMO_KEY
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 
 
-def make(server, store, clock) -> Pipeline:
+def make(server: SimServer, store: Store, clock: ManualClock) -> Pipeline:
     cfg = demo_config(server.base_url, str(store.dir))
     client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5, retries=0)
     return Pipeline(client, store, cfg, clock=clock)
 
 
-async def test_each_action_works_and_fails_clearly_and_is_audited(server, sim, tmp_path, clock):
+async def test_each_action_works_and_fails_clearly_and_is_audited(
+    server: SimServer, sim: Simulator, tmp_path: Path, clock: ManualClock
+) -> None:
     store = Store(tmp_path / "s", clock=clock).open()
     p = make(server, store, clock)
     actions = Actions(p)
@@ -24,6 +28,7 @@ async def test_each_action_works_and_fails_clearly_and_is_audited(server, sim, t
     entry, update = await actions.perform(Action("reject.delete", victim.email, victim.subaccount))
     assert entry.ok and entry.result == "deleted"
     assert update is not None and update.source == "rejects"
+    assert update.result.rejects is not None
     assert victim.email not in {r.email for r in update.result.rejects}
     entry, _ = await actions.perform(Action("reject.delete", victim.email))
     assert (
@@ -34,6 +39,7 @@ async def test_each_action_works_and_fails_clearly_and_is_audited(server, sim, t
     ip = sim.scenario.dedicated_ip
     entry, update = await actions.perform(Action("ip.cancel_warmup", ip))
     assert entry.ok and entry.result == "not warming up"
+    assert update is not None and update.result.ips is not None
     assert not next(r for r in update.result.ips.rows if r.ip == ip).warming_up
     entry, _ = await actions.perform(Action("ip.start_warmup", ip))
     assert entry.ok and entry.result.startswith("warming up until ")
@@ -41,6 +47,7 @@ async def test_each_action_works_and_fails_clearly_and_is_audited(server, sim, t
     assert not entry.ok and "Unknown_IP" in entry.result
     entry, update = await actions.perform(Action("subaccount.pause", "dandelion"))
     assert entry.ok and entry.result == "status paused"
+    assert update is not None and update.result.subaccounts is not None
     assert {s.id: s.status for s in update.result.subaccounts}["dandelion"] == "paused"
     entry, _ = await actions.perform(Action("subaccount.resume", "dandelion"))
     assert entry.ok and entry.result == "status active"
@@ -64,7 +71,9 @@ async def test_each_action_works_and_fails_clearly_and_is_audited(server, sim, t
     store.close()
 
 
-async def test_read_only_refuses_without_calling_mandrill(server, sim, store, clock):
+async def test_read_only_refuses_without_calling_mandrill(
+    server: SimServer, sim: Simulator, store: Store, clock: ManualClock
+) -> None:
     p = make(server, store, clock)
     actions = Actions(p, read_only=True)
     for kind, target in (
@@ -81,7 +90,7 @@ async def test_read_only_refuses_without_calling_mandrill(server, sim, store, cl
     await p.client.aclose()
 
 
-def test_every_action_says_its_consequence():
+def test_every_action_says_its_consequence() -> None:
     for kind in ("reject.delete", "ip.start_warmup", "ip.cancel_warmup", "subaccount.pause",
                  "subaccount.resume"):  # fmt: skip
         question, consequence = Action(kind, "x").describe()

@@ -1,28 +1,29 @@
 """Alerts as the pipeline keeps them: from the simulator's story, across a restart."""
 
 from datetime import timedelta
+from pathlib import Path
 
 from console.cli import demo_config
-from console.jobs import Pipeline
+from console.jobs import Pipeline, Update
 from console.model import SourceStatus
 from console.secret import Secret
-from console.sim import DEMO_KEY
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 
 
-def make(server, store, clock) -> Pipeline:
+def make(server: SimServer, store: Store, clock: ManualClock) -> Pipeline:
     cfg = demo_config(server.base_url, str(store.dir))
     client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5, retries=0)
     return Pipeline(client, store, cfg, clock=clock)
 
 
 async def test_the_story_raises_customer_and_ip_alerts_that_survive_a_restart(
-    server, sim, tmp_path, clock
-):
+    server: SimServer, sim: Simulator, tmp_path: Path, clock: ManualClock
+) -> None:
     store = Store(tmp_path / "state", clock=clock).open()
     p = make(server, store, clock)
-    published = []
+    published: list[Update] = []
     p.publish = published.append
     for name in p.sources:
         assert (await p.run(name)).status.ok

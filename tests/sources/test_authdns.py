@@ -15,7 +15,7 @@ def client(dns_port: int) -> DnsClient:
     return DnsClient(["127.0.0.1"], port=dns_port, timeout=0.5, deadline=2.0)
 
 
-async def test_a_healthy_mandrill_domain(client):
+async def test_a_healthy_mandrill_domain(client: DnsClient) -> None:
     d = await check_domain(client, "good.test", SELECTORS, timeout=1.0)
     assert d.spf.valid and d.spf.mandrill_include and d.spf.lookups == 1 and not d.spf.error
     kinds = {k.selector: (k.kind, k.valid, k.target) for k in d.dkim}
@@ -29,23 +29,23 @@ async def test_a_healthy_mandrill_domain(client):
     assert d.mx == ("10 mx.good.test",)
 
 
-async def test_eleven_lookups_through_nested_includes(client):
+async def test_eleven_lookups_through_nested_includes(client: DnsClient) -> None:
     d = await check_domain(client, "toomany.test", ("mte1",), timeout=1.0)
     assert not d.spf.valid and d.spf.lookups == 11 and "11/10" in d.spf.error
     assert d.spf.void_lookups == 2
 
 
-async def test_two_spf_records(client):
+async def test_two_spf_records(client: DnsClient) -> None:
     d = await check_domain(client, "twospf.test", (), timeout=1.0)
     assert not d.spf.valid and "multiple SPF" in d.spf.error
 
 
-async def test_spf_without_mandrill_include(client):
+async def test_spf_without_mandrill_include(client: DnsClient) -> None:
     d = await check_domain(client, "splitdkim.test", (), timeout=1.0)
     assert not d.spf.valid and not d.spf.mandrill_include and "spf.mandrillapp.com" in d.spf.error
 
 
-async def test_dkim_split_txt_legacy_and_broken_keys(client):
+async def test_dkim_split_txt_legacy_and_broken_keys(client: DnsClient) -> None:
     d = await check_domain(client, "splitdkim.test", SELECTORS, timeout=1.0)
     by = {k.selector: k for k in d.dkim}
     assert by["mte1"].kind == "txt" and by["mte1"].valid  # key split over two strings, joined
@@ -57,7 +57,7 @@ async def test_dkim_split_txt_legacy_and_broken_keys(client):
     )
 
 
-async def test_dmarc_external_destination_without_authorization(client):
+async def test_dmarc_external_destination_without_authorization(client: DnsClient) -> None:
     d = await check_domain(client, "toomany.test", (), timeout=1.0)
     assert d.dmarc.policy == "none"
     assert d.dmarc.authorized == {"mailto:reports@nowhere.test": False}
@@ -71,13 +71,13 @@ async def test_dmarc_external_destination_without_authorization(client):
     ]
 
 
-async def test_missing_dkim_is_reported(client):
+async def test_missing_dkim_is_reported(client: DnsClient) -> None:
     d = await check_domain(client, "twospf.test", ("mte1",), timeout=1.0)
     (k,) = d.dkim
     assert k.kind == "missing" and not k.valid and "no DKIM record" in k.error
 
 
-async def test_lookups_without_an_answer_are_unknown_never_a_failure(client):
+async def test_lookups_without_an_answer_are_unknown_never_a_failure(client: DnsClient) -> None:
     """REFUSED behind an include is a temperror (RFC 7208 §4.4, §5.2), not a permerror or
     "no SPF record"; an authorization lookup that got no answer is unknown, not "not
     authorized"; a DKIM key that could not be fetched is unknown, not missing."""
@@ -97,7 +97,7 @@ async def test_lookups_without_an_answer_are_unknown_never_a_failure(client):
     assert not any(sev == "critical" for sev, _ in said.values())
 
 
-async def test_a_server_that_never_answers_makes_everything_unknown():
+async def test_a_server_that_never_answers_makes_everything_unknown() -> None:
     from console.analysis.authdns import auth_judgements
 
     silent = DnsClient(["127.0.0.1"], port=9, timeout=0.2, deadline=0.5)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from console import cli
 from console.config import load_config
@@ -18,14 +19,15 @@ from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_
 from tests.helpers import offline_config
 
 
-def _check(cfg: Path) -> dict:
+def _check(cfg: Path) -> dict[str, Any]:
     res = subprocess.run(
         [sys.executable, "-m", "console", "check", "--json", "--config", str(cfg)],
         capture_output=True, text=True, timeout=120,
         env={"MANDRILL_API_KEY": DEMO_KEY, "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert res.stdout, res.stderr
-    return json.loads(res.stdout)
+    report: dict[str, Any] = json.loads(res.stdout)
+    return report
 
 
 def _tree(root: Path) -> dict[str, tuple[int, str]]:
@@ -38,12 +40,12 @@ def _tree(root: Path) -> dict[str, tuple[int, str]]:
     }
 
 
-async def test_check_counts_what_the_console_stored_and_writes_nothing(tmp_path: Path):
+async def test_check_counts_what_the_console_stored_and_writes_nothing(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     sc = scenario_named("quiet", start=now - timedelta(hours=30))
     with SimServer(Simulator(sc, ScenarioClock(now))) as srv:
         cfg_path = offline_config(tmp_path, srv.base_url)
-        config = load_config(cfg_path)
+        config = load_config(str(cfg_path))
         # the console: reads 30 h of mail into the state dir, and keeps holding it
         store, _ = cli.open_console_store(config)
         assert not store.read_only
@@ -73,7 +75,7 @@ async def test_check_counts_what_the_console_stored_and_writes_nothing(tmp_path:
     assert again["counted"]["subaccounts"]["text"] == "last 30 h of 7 d"
 
 
-def test_check_on_a_state_dir_that_does_not_exist_adds_only_the_allowance(tmp_path: Path):
+def test_check_on_a_state_dir_that_does_not_exist_adds_only_the_allowance(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     sc = scenario_named("quiet", start=now - timedelta(hours=3))
     with SimServer(Simulator(sc, ScenarioClock(now))) as srv:

@@ -14,15 +14,18 @@ import pytest
 from console.sim import DEMO_KEY
 
 PY = [sys.executable, "-m", "console"]
+Simulated = tuple[subprocess.Popen[str], str, int]  # the process, its URL, its DNS port
 
 
-def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 120):
+def run(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **(env or {})}
     return subprocess.run(PY + args, capture_output=True, text=True, env=full, timeout=timeout)
 
 
 @pytest.fixture
-def simulator() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def simulator() -> Iterator[Simulated]:
     proc = subprocess.Popen(
         [*PY, "simulate", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -50,7 +53,7 @@ def config(tmp_path: Path, url: str, dns_port: int = 9) -> Path:
     return path
 
 
-def test_check_json_against_the_simulator(simulator, tmp_path: Path):
+def test_check_json_against_the_simulator(simulator: Simulated, tmp_path: Path) -> None:
     _, url, dns_port = simulator
     cfg = config(tmp_path, url, dns_port)
     res = run(["check", "--json", "--config", str(cfg)], env={"MANDRILL_API_KEY": DEMO_KEY})
@@ -106,7 +109,7 @@ def test_check_json_against_the_simulator(simulator, tmp_path: Path):
     assert DEMO_KEY not in res.stdout + res.stderr
 
 
-def test_check_human_summary(simulator, tmp_path: Path):
+def test_check_human_summary(simulator: Simulated, tmp_path: Path) -> None:
     _, url, dns_port = simulator
     res = run(
         ["check", "--config", str(config(tmp_path, url, dns_port))],
@@ -118,7 +121,9 @@ def test_check_human_summary(simulator, tmp_path: Path):
     assert "noisy neighbour" in res.stdout and "203.0.113.25" in res.stdout
 
 
-def test_check_with_the_simulator_stopped_exits_3_in_one_line(simulator, tmp_path: Path):
+def test_check_with_the_simulator_stopped_exits_3_in_one_line(
+    simulator: Simulated, tmp_path: Path
+) -> None:
     proc, url, _ = simulator
     proc.terminate()
     proc.wait(timeout=10)
@@ -133,7 +138,7 @@ def test_check_with_the_simulator_stopped_exits_3_in_one_line(simulator, tmp_pat
     assert json.loads(res.stdout)["status"] == "unknown"
 
 
-def test_check_with_an_invalid_key_exits_3(simulator, tmp_path: Path):
+def test_check_with_an_invalid_key_exits_3(simulator: Simulated, tmp_path: Path) -> None:
     _, url, _ = simulator
     res = run(
         ["check", "--config", str(config(tmp_path, url))],
@@ -143,7 +148,7 @@ def test_check_with_an_invalid_key_exits_3(simulator, tmp_path: Path):
     assert "Invalid_Key" in res.stderr and "not-the-key-999" not in res.stderr + res.stdout
 
 
-def test_missing_key_and_bad_config_exit_3_with_the_reason(tmp_path: Path):
+def test_missing_key_and_bad_config_exit_3_with_the_reason(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[mandrill]\napi_key_env = "NO_SUCH_VAR_X"\n')
     res = run(["check", "--config", str(cfg)])
@@ -155,7 +160,7 @@ def test_missing_key_and_bad_config_exit_3_with_the_reason(tmp_path: Path):
     assert res.returncode == 3 and "mandrill.timeout" in res.stderr
 
 
-def test_help_and_version():
+def test_help_and_version() -> None:
     assert run(["--version"]).stdout.startswith("mailops ")
     for args in ([], ["check"], ["simulate"], ["config"], ["config", "init"]):
         res = run([*args, "--help"])

@@ -13,9 +13,10 @@ from console.cli import demo_config
 from console.config import ContentCheckConfig
 from console.jobs import Pipeline
 from console.secret import Secret
-from console.sim import DEMO_KEY
+from console.sim import DEMO_KEY, ManualClock, SimServer
 from console.sources.mandrill import MandrillClient
 from console.sources.spamd import Spamd, SpamdError, parse_report
+from console.store import Store
 
 pytestmark = pytest.mark.servers
 MAILS = Path(__file__).resolve().parent.parent / "content"
@@ -25,20 +26,20 @@ def mail(name: str) -> bytes:
     return (MAILS / name).read_bytes()
 
 
-async def test_gtube_is_spam_with_its_rule(spamd_server):
+async def test_gtube_is_spam_with_its_rule(spamd_server: Spamd) -> None:
     rep = await spamd_server.report(mail("gtube.eml"))
     assert rep.is_spam and rep.score >= 1000 and rep.threshold == 5.0
     gtube = next(h for h in rep.rules if h.name == "GTUBE")
     assert gtube.points >= 1000 and "Generic Test for Unsolicited Bulk Email" in gtube.description
 
 
-async def test_a_clean_invoice_is_ham(spamd_server):
+async def test_a_clean_invoice_is_ham(spamd_server: Spamd) -> None:
     rep = await spamd_server.report(mail("invoice.eml"))
     assert not rep.is_spam and rep.score < rep.threshold
     assert all(h.name.isupper() for h in rep.rules)
 
 
-def test_lint_attachment_and_bulk_without_unsubscribe():
+def test_lint_attachment_and_bulk_without_unsubscribe() -> None:
     findings, _ = lint(mail("invoice-pdf.eml"))
     assert [f.code for f in findings] == ["attachment_pdf"]
     assert "INV-2026-1129.pdf" in findings[0].text
@@ -48,7 +49,7 @@ def test_lint_attachment_and_bulk_without_unsubscribe():
     assert lint(mail("invoice.eml"))[0] == []
 
 
-async def test_spamd_down_and_slow_are_clear_errors():
+async def test_spamd_down_and_slow_are_clear_errors() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
@@ -65,7 +66,7 @@ async def test_spamd_down_and_slow_are_clear_errors():
         silent.close()
 
 
-def test_report_table_parsing_joins_wrapped_descriptions():
+def test_report_table_parsing_joins_wrapped_descriptions() -> None:
     text = (
         "Content analysis details:   (7.8 points, 5.0 required)\n\n"
         " pts rule name              description\n"
@@ -85,8 +86,8 @@ def test_report_table_parsing_joins_wrapped_descriptions():
 
 
 async def test_the_content_poll_scores_templates_and_files_keeps_last_on_failure(
-    spamd_server, server, store, clock
-):
+    spamd_server: Spamd, server: SimServer, store: Store, clock: ManualClock
+) -> None:
     cfg = demo_config(server.base_url, str(store.dir))
     checks = (
         ContentCheckConfig(
@@ -103,7 +104,9 @@ async def test_the_content_poll_scores_templates_and_files_keeps_last_on_failure
     assert "content" in p.sources
     u = await p.run("content")
     assert u.status.ok, u.status.error
+    assert u.result.content is not None
     by = {r.name: r for r in u.result.content.results}
+    assert by["receipt"].report is not None and by["spammy"].report is not None
     assert not by["receipt"].report.is_spam
     assert [f.code for f in by["receipt"].lint] == ["no_text_part"]  # rendered HTML only
     assert by["spammy"].report.is_spam
@@ -123,7 +126,13 @@ async def test_the_content_poll_scores_templates_and_files_keeps_last_on_failure
     await client.aclose()
 
 
-def test_content_check_command_and_check_key(spamd_server, server, tmp_path, monkeypatch, capsys):
+def test_content_check_command_and_check_key(
+    spamd_server: Spamd,
+    server: SimServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import json
 
     from console import cli

@@ -6,18 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from console import cli
-from console.sim import DEMO_KEY, SimServer
+from console.sim import DEMO_KEY, ManualClock, SimServer
 from console.store import Store
 from tests.helpers import offline_config
 from tests.ui.conftest import make_app, settled
 
 
 def test_check_reports_a_damaged_dmarc_json_as_unknown(
-    server: SimServer, tmp_path: Path, monkeypatch, capsys
-):
+    server: SimServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     state = tmp_path / "state"
     state.mkdir()
     (state / "dmarc.json").write_text('{"reports": {"1": {"k": "google|1", "end": 17')  # cut
@@ -32,7 +36,12 @@ def test_check_reports_a_damaged_dmarc_json_as_unknown(
     assert "warning: state: DMARC reports unreadable" in captured.err
 
 
-def test_check_reports_wrong_shaped_records(server: SimServer, tmp_path, monkeypatch, capsys):
+def test_check_reports_wrong_shaped_records(
+    server: SimServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     state = tmp_path / "state"
     state.mkdir()
     (state / "dmarc.json").write_text('{"reports": {"1": {"k": "g|1", "end": "x", "data": 1}}}')
@@ -43,7 +52,9 @@ def test_check_reports_wrong_shaped_records(server: SimServer, tmp_path, monkeyp
     assert "1 record(s) of table 'reports' had the wrong shape" in report["state_warnings"][0]
 
 
-async def test_the_console_opens_on_damaged_state_and_says_so(server, clock, tmp_path: Path):
+async def test_the_console_opens_on_damaged_state_and_says_so(
+    server: SimServer, clock: ManualClock, tmp_path: Path
+) -> None:
     state = tmp_path / "state"
     state.mkdir()
     (state / "state.json").write_text(json.dumps({"meta": [], "snapshots": {"1": "junk"}}))

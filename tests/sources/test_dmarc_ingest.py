@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,22 +18,23 @@ from console import cli
 from console.cli import demo_config
 from console.jobs import Pipeline
 from console.secret import Secret
-from console.sim import DEMO_KEY
+from console.sim import DEMO_KEY, ManualClock, Scenario, SimServer, Simulator
 from console.sim.dmarc_reports import SPOOFER, demo_reports
 from console.sources.mandrill import MandrillClient
-from tests.imap_servers import PASSWORD, USER
+from console.store import Store
+from tests.imap_servers import PASSWORD, USER, Dovecot
 
 FIXTURES = Path(__file__).resolve().parent.parent / "dmarc"
 
 
-def pipeline(server, store, clock, **dmarc) -> Pipeline:
+def pipeline(server: SimServer, store: Store, clock: ManualClock, **dmarc: Any) -> Pipeline:
     cfg = demo_config(server.base_url, str(store.dir))
     cfg = replace(cfg, dmarc=replace(cfg.dmarc, **dmarc))
     client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5, retries=0)
     return Pipeline(client, store, cfg, clock=clock)
 
 
-def drop(directory: Path, sc, now: datetime) -> int:
+def drop(directory: Path, sc: Scenario, now: datetime) -> int:
     directory.mkdir(exist_ok=True)
     files = demo_reports(sc, now, days=7)
     for name, data in files:
@@ -41,8 +43,8 @@ def drop(directory: Path, sc, now: datetime) -> int:
 
 
 async def test_directory_import_moves_files_dedupes_and_raises_alerts(
-    server, sim, store, clock, tmp_path
-):
+    server: SimServer, sim: Simulator, store: Store, clock: ManualClock, tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     n = drop(inbox, sim.scenario, clock())
     (inbox / "bomb.xml.gz").write_bytes(gzip.compress(b"\0" * (60 * 2**20)))
@@ -53,6 +55,7 @@ async def test_directory_import_moves_files_dedupes_and_raises_alerts(
     u = await p.run("dmarc")
     assert u.status.ok, u.status.error
     view = u.result.dmarc
+    assert view is not None
     assert view.imported == n and len(view.rejected) == 2
     assert any("bomb.xml.gz: decompresses to more than" in r for r in view.rejected)
     assert any("laughs.xml: refused" in r for r in view.rejected)
@@ -71,11 +74,12 @@ async def test_directory_import_moves_files_dedupes_and_raises_alerts(
     # the same reports dropped again are recognised, not counted twice
     drop(inbox, sim.scenario, clock())
     u = await p.run("dmarc")
+    assert u.result.dmarc is not None
     assert u.result.dmarc.imported == 0 and u.result.dmarc.reports == n
     await p.client.aclose()
 
 
-def test_a_missing_directory_is_a_clear_status(tmp_path):
+def test_a_missing_directory_is_a_clear_status(tmp_path: Path) -> None:
     from console.sources.base import SourceError
     from console.sources.dmarc_inbox import import_directory
 
@@ -97,7 +101,14 @@ def _mail(attachments: list[tuple[str, bytes]], subject: str) -> bytes:
 
 @pytest.mark.servers
 @pytest.mark.parametrize("after", ["move", "flag"])
-async def test_rua_mailbox_on_dovecot(dovecot_server, server, sim, store, clock, after):
+async def test_rua_mailbox_on_dovecot(
+    dovecot_server: Dovecot,
+    server: SimServer,
+    sim: Simulator,
+    store: Store,
+    clock: ManualClock,
+    after: str,
+) -> None:
     folder = f"Dmarc{after.title()}"
     imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
     imap.login(USER, PASSWORD)
@@ -128,11 +139,13 @@ async def test_rua_mailbox_on_dovecot(dovecot_server, server, sim, store, clock,
     )
     u = await p.run("dmarc")
     assert u.status.ok, u.status.error
+    assert u.result.dmarc is not None
     assert u.result.dmarc.imported == 2
     assert len(u.result.dmarc.rejected) == 1 and "broken zip" in u.result.dmarc.rejected[0]
     stored = {r.org_name for r in store.dmarc_reports()}
     assert stored == {"google.com", "Outlook.com"}
     u = await p.run("dmarc")  # moved or flagged: nothing read twice
+    assert u.result.dmarc is not None
     assert u.result.dmarc.imported == 0 and u.result.dmarc.rejected == ()
     imap = imaplib.IMAP4("127.0.0.1", dovecot_server.plain_port)
     imap.login(USER, PASSWORD)
@@ -150,7 +163,9 @@ async def test_rua_mailbox_on_dovecot(dovecot_server, server, sim, store, clock,
     await p.client.aclose()
 
 
-async def test_a_missing_rua_password_is_a_final_status(server, store, clock, monkeypatch):
+async def test_a_missing_rua_password_is_a_final_status(
+    server: SimServer, store: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DMARC_PW", raising=False)
     p = pipeline(server, store, clock, imap_host="127.0.0.1", username="u", password_env="DMARC_PW")
     u = await p.run("dmarc")
@@ -159,7 +174,12 @@ async def test_a_missing_rua_password_is_a_final_status(server, store, clock, mo
     await p.client.aclose()
 
 
-def test_dmarc_import_command_and_check(tmp_path, monkeypatch, capsys, server):
+def test_dmarc_import_command_and_check(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    server: SimServer,
+) -> None:
     state = tmp_path / "state"
     cfg = tmp_path / "c.toml"
     cfg.write_text(

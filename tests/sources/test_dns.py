@@ -17,6 +17,7 @@ from console.analysis.dnsbl import (
     read_answer,
     zone_health,
 )
+from console.model import Listing
 from console.sources.dns import DnsClient
 from tests.dns_servers import black_hole
 
@@ -25,7 +26,7 @@ DBL = next(z for z in DEFAULT_ZONES if z.name == "dbl.spamhaus.org")
 URIBL = next(z for z in DEFAULT_ZONES if z.name == "multi.uribl.com")
 
 
-def like(zone: Zone, name: str, **kw) -> Zone:
+def like(zone: Zone, name: str, **kw: str) -> Zone:
     """A public list's code table served under a test zone name."""
     return Zone(name, zone.kind, zone.codes, zone.errors, zone.bitmask, zone.major, **kw)
 
@@ -35,7 +36,7 @@ URI = like(URIBL, "uri.test", positive_test="test.example")
 DBLT = like(DBL, "dbl.test", positive_test="dbltest.com")
 
 
-async def verdict(client: DnsClient, zone: Zone, target: str):
+async def verdict(client: DnsClient, zone: Zone, target: str) -> Listing:
     pos, neg = zone.test_points
     answers = {t: await client.lookup(query_name(t, zone)) for t in (target, pos, neg)}
     health = zone_health(
@@ -49,33 +50,33 @@ def client(dns_port: int) -> DnsClient:
     return DnsClient(["127.0.0.1"], port=dns_port, timeout=0.5, deadline=2.0)
 
 
-async def test_listed_with_meaning_and_reason(client):
+async def test_listed_with_meaning_and_reason(client: DnsClient) -> None:
     v = await verdict(client, BL, "192.0.2.99")
     assert v.verdict == "listed" and v.codes == ("127.0.0.2",)
     assert "SBL" in v.meaning and "check.spamhaus.org/sbl" in v.txt
 
 
-async def test_not_listed_only_when_the_zone_vouches_for_it(client):
+async def test_not_listed_only_when_the_zone_vouches_for_it(client: DnsClient) -> None:
     assert (await verdict(client, BL, "192.0.2.1")).verdict == "not_listed"
 
 
-async def test_public_resolver_code_is_an_error_not_a_listing(client):
+async def test_public_resolver_code_is_an_error_not_a_listing(client: DnsClient) -> None:
     v = await verdict(client, BL, "192.0.2.254")
     assert v.verdict == "error" and "public or open resolver" in v.meaning
     assert v.codes == ("127.255.255.254",)
 
 
-async def test_undocumented_code_is_an_error(client):
+async def test_undocumented_code_is_an_error(client: DnsClient) -> None:
     v = await verdict(client, BL, "192.0.2.77")
     assert v.verdict == "error" and "127.0.0.77" in v.meaning
 
 
-async def test_ipv6_nibble_form(client):
+async def test_ipv6_nibble_form(client: DnsClient) -> None:
     assert query_name("2001:db8::1", BL).startswith("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0")
     assert (await verdict(client, BL, "2001:db8::1")).verdict == "listed"
 
 
-async def test_uribl_refusal_is_an_error_and_bitmask_is_decoded(client):
+async def test_uribl_refusal_is_an_error_and_bitmask_is_decoded(client: DnsClient) -> None:
     refused = await verdict(client, URI, "refused.example")
     assert refused.verdict == "error" and "refused" in refused.meaning
     listed = await verdict(client, URI, "listed.example")
@@ -83,7 +84,7 @@ async def test_uribl_refusal_is_an_error_and_bitmask_is_decoded(client):
     assert (await verdict(client, URI, "clean.example")).verdict == "not_listed"
 
 
-async def test_dbl_ip_form_query_is_an_error(client):
+async def test_dbl_ip_form_query_is_an_error(client: DnsClient) -> None:
     with pytest.raises(ValueError, match="lists domains"):
         query_name("192.0.2.99", DBLT)  # mailops never asks a domain list about an IP ...
     answer = await client.lookup("192.0.2.99.dbl.test")  # ... but reads the answer right
@@ -92,22 +93,22 @@ async def test_dbl_ip_form_query_is_an_error(client):
     assert (await verdict(client, DBLT, "spammy.example")).verdict == "listed"
 
 
-async def test_a_wildcard_dead_list_is_broken(client):
+async def test_a_wildcard_dead_list_is_broken(client: DnsClient) -> None:
     v = await verdict(client, like(ZEN, "dead.test"), "192.0.2.1")
     assert v.verdict == "broken" and "lists everything" in v.meaning
 
 
-async def test_answers_outside_loopback_mean_a_rewriting_resolver(client):
+async def test_answers_outside_loopback_mean_a_rewriting_resolver(client: DnsClient) -> None:
     v = await verdict(client, like(ZEN, "rewrite.test"), "192.0.2.1")
     assert v.verdict == "broken" and "rewriting" in v.meaning
 
 
-async def test_a_zone_that_does_not_list_its_test_point_cannot_say_clean(client):
+async def test_a_zone_that_does_not_list_its_test_point_cannot_say_clean(client: DnsClient) -> None:
     v = await verdict(client, like(ZEN, "nolist.test"), "192.0.2.1")
     assert v.verdict == "error" and "test point" in v.meaning
 
 
-async def test_nxdomain_nodata_and_refused_are_told_apart(client):
+async def test_nxdomain_nodata_and_refused_are_told_apart(client: DnsClient) -> None:
     assert (await client.query("nope.example.test", "A")).rcode == "NXDOMAIN"
     assert (await client.query("mail.example.test", "TXT")).rcode == "NODATA"
     assert (await client.query("mail.example.test", "A")).addresses == ("192.0.2.10",)
@@ -117,7 +118,7 @@ async def test_nxdomain_nodata_and_refused_are_told_apart(client):
     assert ptr.addresses == ("mail.example.test",)
 
 
-async def test_timeout_is_a_verdict_within_the_deadline():
+async def test_timeout_is_a_verdict_within_the_deadline() -> None:
     sock, port = black_hole()
     try:
         c = DnsClient(["127.0.0.1"], port=port, timeout=0.2, deadline=0.5)
@@ -129,7 +130,7 @@ async def test_timeout_is_a_verdict_within_the_deadline():
         sock.close()
 
 
-async def test_a_sweep_runs_concurrently(client):
+async def test_a_sweep_runs_concurrently(client: DnsClient) -> None:
     names = [(query_name(f"192.0.2.{i}", BL), "A") for i in range(1, 101)]
     t0 = time.monotonic()
     out = await client.sweep(names)
@@ -137,7 +138,7 @@ async def test_a_sweep_runs_concurrently(client):
     assert time.monotonic() - t0 < 2.0
 
 
-async def test_a_whole_sweep_plans_judges_and_applies_zone_health(client):
+async def test_a_whole_sweep_plans_judges_and_applies_zone_health(client: DnsClient) -> None:
     from console.analysis.dnsbl import judge, plan
 
     zones = (BL, URI, like(ZEN, "dead.test"), like(ZEN, "nolist.test"))

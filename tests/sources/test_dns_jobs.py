@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -10,10 +11,11 @@ from console.cli import demo_config
 from console.config import BlocklistsConfig, DomainsConfig
 from console.jobs import Pipeline
 from console.secret import Secret
-from console.sim import DEMO_KEY
+from console.sim import DEMO_KEY, ManualClock, Scenario, SimServer
 from console.sim.dns_server import DnsServer, ZoneSet
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
+from console.store import Store
 from tests.dns_servers import ZONES
 
 
@@ -23,7 +25,9 @@ def zones() -> ZoneSet:
 
 
 @pytest.fixture
-async def pipeline(server, store, clock, zones):
+async def pipeline(
+    server: SimServer, store: Store, clock: ManualClock, zones: ZoneSet
+) -> AsyncIterator[Pipeline]:
     with DnsServer(zones) as dns_server:
         cfg = demo_config(server.base_url, str(store.dir))
         cfg = replace(
@@ -43,7 +47,7 @@ async def pipeline(server, store, clock, zones):
         await client.aclose()
 
 
-async def test_dns_poll_checks_every_sending_domain(pipeline: Pipeline):
+async def test_dns_poll_checks_every_sending_domain(pipeline: Pipeline) -> None:
     u = await pipeline.run("dns")
     assert u.status.ok, u.status.error
     by = {d.domain: d for d in u.result.dns or ()}
@@ -52,7 +56,9 @@ async def test_dns_poll_checks_every_sending_domain(pipeline: Pipeline):
     assert pipeline.dns_view() == u.result.dns  # stored for the next start
 
 
-async def test_blocklist_poll_with_rdns_and_listing_history(pipeline: Pipeline, zones, clock):
+async def test_blocklist_poll_with_rdns_and_listing_history(
+    pipeline: Pipeline, zones: ZoneSet, clock: ManualClock
+) -> None:
     await pipeline.run("ips")
     await pipeline.run("messages")
     first = await pipeline.run("blocklists")
@@ -83,12 +89,12 @@ async def test_blocklist_poll_with_rdns_and_listing_history(pipeline: Pipeline, 
     assert since is not None and second.delisted[0][2] > since
 
 
-def test_the_demo_polls_dns_often_enough_to_show_its_story():
+def test_the_demo_polls_dns_often_enough_to_show_its_story() -> None:
     poll = demo_config("http://127.0.0.1:1/api/1.0", "/tmp/x", 5353).mandrill.poll
     assert poll.blocklists <= 30 and poll.dns <= 60
 
 
-async def test_the_demo_lists_and_then_delists_the_noisy_neighbour(scenario):
+async def test_the_demo_lists_and_then_delists_the_noisy_neighbour(scenario: Scenario) -> None:
     from datetime import timedelta
 
     from console.analysis.dnsbl import DEFAULT_ZONES, query_name
@@ -96,12 +102,13 @@ async def test_the_demo_lists_and_then_delists_the_noisy_neighbour(scenario):
     from console.sim.demo_dns import NOISY_LIST, DemoDns
 
     zone = next(z for z in DEFAULT_ZONES if z.name == NOISY_LIST)
+    assert scenario.noisy_ip is not None
     name = query_name(scenario.noisy_ip, zone)
     clock = ManualClock(scenario.start)
     demo = DemoDns(scenario, clock).start()
     try:
         client = DnsClient(["127.0.0.1"], port=demo.port, timeout=0.5, deadline=2.0)
-        seen = []
+        seen: list[str] = []
         for hours in (0.5, 2, 9, 10):
             clock.set(scenario.start + timedelta(hours=hours))
             demo.update()  # what its timer thread does every second

@@ -34,7 +34,7 @@ def fifo(tmp_path: Path) -> Path:
     return path
 
 
-def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path: Path, fifo: Path):
+def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path: Path, fifo: Path) -> None:
     started = time.monotonic()
     with pytest.raises(FileRefused, match="named pipe"):
         read_regular(fifo, 1024)  # opening a FIFO would wait for a writer for ever
@@ -54,7 +54,7 @@ def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path: Path, f
 
 
 @pytest.mark.parametrize("kind", ["fifo", "zero", "huge", "dir"])
-def test_the_api_key_file_is_refused_with_its_reason(tmp_path: Path, fifo: Path, kind: str):
+def test_the_api_key_file_is_refused_with_its_reason(tmp_path: Path, fifo: Path, kind: str) -> None:
     target = {
         "fifo": fifo,
         "zero": Path("/dev/zero"),
@@ -80,7 +80,9 @@ def test_the_api_key_file_is_refused_with_its_reason(tmp_path: Path, fifo: Path,
     assert res.returncode == 3 and reason in res.stderr and "Traceback" not in res.stderr
 
 
-def test_secret_and_ca_files_of_seeds_and_dmarc_are_checked_the_same_way(tmp_path, fifo):
+def test_secret_and_ca_files_of_seeds_and_dmarc_are_checked_the_same_way(
+    tmp_path: Path, fifo: Path
+) -> None:
     from console.config import resolve_dmarc_password
     from console.sources.imap import ImapError, SeedMailbox, _ssl_context
 
@@ -96,7 +98,7 @@ def test_secret_and_ca_files_of_seeds_and_dmarc_are_checked_the_same_way(tmp_pat
         _ssl_context(box)
 
 
-def test_a_key_file_readable_by_others_is_warned_about_by_check_too(tmp_path: Path):
+def test_a_key_file_readable_by_others_is_warned_about_by_check_too(tmp_path: Path) -> None:
     key = tmp_path / "k"
     key.write_text("not-a-real-key")
     key.chmod(0o644)
@@ -109,14 +111,14 @@ def test_a_key_file_readable_by_others_is_warned_about_by_check_too(tmp_path: Pa
     assert "readable by other users: chmod 600" in res.stderr
 
 
-def test_a_config_file_that_is_a_fifo_or_device_is_refused(fifo: Path):
+def test_a_config_file_that_is_a_fifo_or_device_is_refused(fifo: Path) -> None:
     for path in (fifo, Path("/dev/zero")):
         res = _run(["check", "--config", str(path)])
         assert res.returncode == 3 and "cannot read the config" in res.stderr, res.stderr
         assert "Traceback" not in res.stderr
 
 
-def test_dmarc_import_refuses_a_device_and_a_fifo_and_goes_on(tmp_path: Path, fifo: Path):
+def test_dmarc_import_refuses_a_device_and_a_fifo_and_goes_on(tmp_path: Path, fifo: Path) -> None:
     item = read_file(Path("/dev/zero"))
     assert "character device" in item.error and not item.reports
     assert "named pipe" in read_file(fifo).error
@@ -127,13 +129,13 @@ def test_dmarc_import_refuses_a_device_and_a_fifo_and_goes_on(tmp_path: Path, fi
     assert res.stdout.count("not a regular file") == 2
 
 
-def test_content_check_refuses_a_device(tmp_path: Path, capsys):
+def test_content_check_refuses_a_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["content-check", "/dev/zero"]) == 3
     assert "character device" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("shape", ["table", "array"])
-def test_deep_toml_is_a_config_error_not_a_traceback(tmp_path: Path, shape: str):
+def test_deep_toml_is_a_config_error_not_a_traceback(tmp_path: Path, shape: str) -> None:
     depth = 50_000
     value = "{a = " * depth + "1" + "}" * depth if shape == "table" else "[" * depth + "]" * depth
     cfg = tmp_path / "c.toml"
@@ -145,7 +147,7 @@ def test_deep_toml_is_a_config_error_not_a_traceback(tmp_path: Path, shape: str)
     assert "Traceback" not in res.stderr and "RecursionError" not in res.stderr
 
 
-def test_quoted_and_dotted_keys_are_reported_on_their_own_line():
+def test_quoted_and_dotted_keys_are_reported_on_their_own_line() -> None:
     text = '[mandrill]\ntimeout = 3\n"time\\u001bout" = 4\n'
     with pytest.raises(ConfigError) as exc:
         parse_config(text)
@@ -170,14 +172,16 @@ def test_quoted_and_dotted_keys_are_reported_on_their_own_line():
         ('[mandrill.response_limits_mb]\n"search" = 5', "response_limits_mb", "endpoint"),
     ],
 )
-def test_urls_hosts_and_addresses_are_checked_when_the_config_is_read(text, where, why):
+def test_urls_hosts_and_addresses_are_checked_when_the_config_is_read(
+    text: str, where: str, why: str
+) -> None:
     with pytest.raises(ConfigError) as exc:
         parse_config(text + "\n")
     assert f"<config>:2: mandrill.{where}" in str(exc.value) or f":2: {where}" in str(exc.value)
     assert why in str(exc.value)
 
 
-def test_good_urls_and_hosts_still_pass():
+def test_good_urls_and_hosts_still_pass() -> None:
     cfg = parse_config(
         '[mandrill]\nbase_url = "http://127.0.0.1:8090/api/1.0"\n'
         '[mandrill.response_limits_mb]\n"messages/search" = 64\n"*" = 8\n'
@@ -188,7 +192,7 @@ def test_good_urls_and_hosts_still_pass():
     assert cfg.mandrill.response_limits_mb == {"messages/search": 64.0, "*": 8.0}
 
 
-def test_a_bad_webhook_url_is_named_by_its_host_only():
+def test_a_bad_webhook_url_is_named_by_its_host_only() -> None:
     with pytest.raises(ConfigError) as exc:
         parse_config('[alerts]\nwebhook_url = "https://hooks.slack.com/T0/SECRET TOKEN"\n')
     assert "hooks.slack.com" in str(exc.value) and "SECRET" not in str(exc.value)

@@ -12,17 +12,19 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from console.secret import Secret
-from console.sim import DEMO_KEY, SimServer, Simulator
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.base import SourceError
 from console.sources.mandrill import MandrillClient, MandrillError
 from console.sources.notify import post_webhook
+from console.store import Store
 
 #: The stated bound on `mailops check` and on the console (README, robustness): the
 #: address space each may use at all, far below what any hostile answer would take.
@@ -38,7 +40,7 @@ async def no_sleep(_: float) -> None:
 @pytest.mark.parametrize("mode", MODES)
 async def test_client_stops_every_hostile_body_and_the_next_call_works(
     server: SimServer, sim: Simulator, mode: str
-):
+) -> None:
     sim.knobs.body_faults = {"rejects/list": mode}
     sim.knobs.trickle_seconds = 0.5
     c = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=2.0, retries=0, sleep=no_sleep)
@@ -59,7 +61,9 @@ async def test_client_stops_every_hostile_body_and_the_next_call_works(
     await c.aclose()
 
 
-async def test_a_cap_raised_in_config_lets_a_big_answer_through(server: SimServer, sim: Simulator):
+async def test_a_cap_raised_in_config_lets_a_big_answer_through(
+    server: SimServer, sim: Simulator
+) -> None:
     sim.knobs.body_faults = {"rejects/list": "huge"}
     sim.knobs.huge_bytes = 2 * 1024 * 1024
     small = MandrillClient(
@@ -75,11 +79,11 @@ async def test_a_cap_raised_in_config_lets_a_big_answer_through(server: SimServe
     await big.aclose()
 
 
-async def test_a_webhook_answering_for_ever_is_cut_at_the_deadline():
+async def test_a_webhook_answering_for_ever_is_cut_at_the_deadline() -> None:
     """The notification webhook: only its status matters; an endless or trickling body
     neither fills memory nor holds the notifier past its timeout."""
 
-    async def endless():
+    async def endless() -> AsyncIterator[bytes]:
         while True:
             yield b"x" * 65536
 
@@ -89,7 +93,7 @@ async def test_a_webhook_answering_for_ever_is_cut_at_the_deadline():
     transport = httpx.MockTransport(handler)
     orig = httpx.AsyncClient.__init__
 
-    def patched(self, *a, **kw):
+    def patched(self: httpx.AsyncClient, *a: Any, **kw: Any) -> None:
         kw["transport"] = transport
         orig(self, *a, **kw)
 
@@ -103,7 +107,7 @@ async def test_a_webhook_answering_for_ever_is_cut_at_the_deadline():
         mp.undo()
 
 
-async def test_a_trickling_webhook_fails_at_its_deadline(tmp_path: Path):
+async def test_a_trickling_webhook_fails_at_its_deadline(tmp_path: Path) -> None:
     import socket
     import threading
 
@@ -153,7 +157,7 @@ async def test_a_trickling_webhook_fails_at_its_deadline(tmp_path: Path):
 # -- whole processes under a resource limit --------------------------------------------------
 
 
-def _limit(mb: int):
+def _limit(mb: int) -> Callable[[], None]:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
 
@@ -179,7 +183,9 @@ def hostile(sim: Simulator, tmp_path: Path) -> Iterator[tuple[SimServer, Path]]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_check_stays_under_its_bound_against_each_hostile_mode(hostile, sim: Simulator, mode):
+def test_check_stays_under_its_bound_against_each_hostile_mode(
+    hostile: tuple[SimServer, Path], sim: Simulator, mode: str
+) -> None:
     _, cfg = hostile
     sim.knobs.body_faults = {"messages/search": mode, "rejects/list": mode}
     sim.knobs.trickle_seconds = 1.0
@@ -235,7 +241,9 @@ def _console_until(cmd: list[str], log: Path, want: str, limit_mb: int, timeout:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_the_console_stays_under_its_bound_and_keeps_polling(hostile, sim, tmp_path, mode):
+def test_the_console_stays_under_its_bound_and_keeps_polling(
+    hostile: tuple[SimServer, Path], sim: Simulator, tmp_path: Path, mode: str
+) -> None:
     _, cfg = hostile
     sim.knobs.body_faults = {"messages/search": mode, "rejects/list": mode}
     sim.knobs.trickle_seconds = 1.0
@@ -257,7 +265,9 @@ def test_the_console_stays_under_its_bound_and_keeps_polling(hostile, sim, tmp_p
     assert sim.calls["users/info"] >= 1 and sim.calls["ips/list"] >= 1
 
 
-async def test_each_poll_has_a_deadline_of_its_own(server: SimServer, sim: Simulator, store, clock):
+async def test_each_poll_has_a_deadline_of_its_own(
+    server: SimServer, sim: Simulator, store: Store, clock: ManualClock
+) -> None:
     """A source slower than any single timeout (here: a per-request timeout of 30 s and a
     server trickling its answer) is stopped by the poll's own deadline; the next poll of
     another source runs as usual."""

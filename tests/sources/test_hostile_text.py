@@ -9,8 +9,10 @@ import logging
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from console import cli
 from console.model import SeedResult, SeedRun
 from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
 from console.sim.scenario import HOSTILE_TEXTS
+from console.sources.spamd import Spamd
 from console.textsafe import SafeFormatter
 from tests.helpers import offline_config
 
@@ -30,7 +33,7 @@ def raw_free(text: str) -> bool:
 
 
 @pytest.fixture
-def hostile_server():
+def hostile_server() -> Iterator[SimServer]:
     """The hostile scenario on the wall clock, as `mailops simulate` serves it: `check`
     reads the hours before now."""
     now = datetime.now(UTC).replace(microsecond=0)
@@ -39,7 +42,9 @@ def hostile_server():
         yield srv
 
 
-def test_check_prints_hostile_names_kinds_and_reasons_as_text(hostile_server, tmp_path):
+def test_check_prints_hostile_names_kinds_and_reasons_as_text(
+    hostile_server: SimServer, tmp_path: Path
+) -> None:
     cfg = offline_config(tmp_path, hostile_server.base_url)
     env = {"MANDRILL_API_KEY": DEMO_KEY, "PATH": "/usr/bin:/bin"}
     res = subprocess.run(
@@ -66,7 +71,9 @@ def test_check_prints_hostile_names_kinds_and_reasons_as_text(hostile_server, tm
     assert json.loads(as_json.stdout)["account"]["username"] == "northwind " + HOSTILE_TEXTS[1]
 
 
-def test_config_errors_are_escaped_and_on_the_right_line(tmp_path, capsys):
+def test_config_errors_are_escaped_and_on_the_right_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[ui]\nread_only = true\n"evil\\u001b]0;t\\u0007\\u202e" = 1\n')
     assert cli.main(["check", "--config", str(cfg)]) == 3
@@ -78,7 +85,9 @@ def test_config_errors_are_escaped_and_on_the_right_line(tmp_path, capsys):
     assert raw_free(err) and f"{cfg}:2: mandrill.base_url" in err and "control character" in err
 
 
-def test_seed_table_shows_hostile_folders_and_errors_as_text(capsys):
+def test_seed_table_shows_hostile_folders_and_errors_as_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     at = datetime(2026, 11, 28, 6, tzinfo=UTC)
     run = SeedRun(
         "run-1",
@@ -99,7 +108,9 @@ def test_seed_table_shows_hostile_folders_and_errors_as_text(capsys):
     assert raw_free(out) and "\\x1b[31mred" in out and "HYPERLINK" in out
 
 
-def test_content_check_prints_hostile_file_names_and_lint_as_text(spamd_server, tmp_path, capsys):
+def test_content_check_prints_hostile_file_names_and_lint_as_text(
+    spamd_server: Spamd, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     msg = EmailMessage()
     msg["From"] = "a@example.com"
     msg["To"] = "b@example.com"
@@ -116,7 +127,9 @@ def test_content_check_prints_hostile_file_names_and_lint_as_text(spamd_server, 
     assert raw_free(out) and "evil\\x1b[2J.eml" in out and "PDF attachment" in out
 
 
-def test_dmarc_import_prints_hostile_paths_and_reasons_as_text(tmp_path, capsys):
+def test_dmarc_import_prints_hostile_paths_and_reasons_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "report\x1b]52;c;ZXZpbA==\x07.xml"
     bad.write_bytes(b"<feedback><report_metadata>\x1b]0;t\x07")
     cfg = offline_config(tmp_path, "http://127.0.0.1:9/api/1.0")
@@ -125,7 +138,7 @@ def test_dmarc_import_prints_hostile_paths_and_reasons_as_text(tmp_path, capsys)
     assert raw_free(out) and "refused" in out and "\\x1b]52;c;ZXZpbA==\\x07" in out
 
 
-def test_log_lines_show_outside_text_escaped():
+def test_log_lines_show_outside_text_escaped() -> None:
     record = logging.LogRecord(
         "console.jobs", logging.WARNING, __file__, 1, "poll failed: %s", (HOSTILE_TEXTS[2],), None
     )

@@ -6,17 +6,22 @@ import asyncio
 import imaplib
 import socket
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from console.secret import Secret
+from console.sim import ManualClock, SimServer, Simulator
+from console.sim.server import SentMessage
 from console.sources.imap import ImapError, SeedMailbox, find_token
-from tests.imap_servers import PASSWORD, USER, append, deliver_to
+from tests.imap_servers import PASSWORD, USER, Dovecot, append, deliver_to
 
 pytestmark = pytest.mark.servers
 
 
-def deliver(server, folder: str, token: str, subject: str = "Your receipt", auth: str = "") -> None:
+def deliver(
+    server: Dovecot, folder: str, token: str, subject: str = "Your receipt", auth: str = ""
+) -> None:
     msg = (
         f"From: no-reply@notify.northwind.example\r\nTo: {USER}@seed.test\r\n"
         f"Subject: {subject}\r\nX-Mailops-Seed: {token}\r\n"
@@ -27,8 +32,8 @@ def deliver(server, folder: str, token: str, subject: str = "Your receipt", auth
     append(server, folder, msg)
 
 
-def box(server, **kw) -> SeedMailbox:
-    base = dict(
+def box(server: Dovecot, **kw: Any) -> SeedMailbox:
+    base: dict[str, Any] = dict(
         name="gmail-1",
         provider="other",
         host="127.0.0.1",
@@ -41,7 +46,7 @@ def box(server, **kw) -> SeedMailbox:
     return SeedMailbox(**{**base, **kw})
 
 
-async def test_inbox_spam_and_missing(dovecot_server):
+async def test_inbox_spam_and_missing(dovecot_server: Dovecot) -> None:
     deliver(dovecot_server, "INBOX", "tok-inbox-1", auth="mx.seed.test; spf=pass smtp.mailfrom=x")
     deliver(dovecot_server, "Junk", "tok-spam-1")
     found = await find_token(box(dovecot_server), "tok-inbox-1")
@@ -52,7 +57,7 @@ async def test_inbox_spam_and_missing(dovecot_server):
     assert await find_token(box(dovecot_server), "tok-never-sent") is None
 
 
-async def test_tls_is_verified(dovecot_server):
+async def test_tls_is_verified(dovecot_server: Dovecot) -> None:
     deliver(dovecot_server, "INBOX", "tok-tls-1")
     trusted = box(
         dovecot_server,
@@ -68,23 +73,30 @@ async def test_tls_is_verified(dovecot_server):
         await find_token(untrusted, "tok-tls-1")
 
 
-async def test_a_missing_folder_is_named(dovecot_server):
+async def test_a_missing_folder_is_named(dovecot_server: Dovecot) -> None:
     with pytest.raises(ImapError, match="folder 'Bulk Mail' does not exist"):
         await find_token(box(dovecot_server, folders=("INBOX", "Bulk Mail")), "x")
 
 
-async def test_hostile_headers_do_not_break_the_search(dovecot_server):
+async def test_hostile_headers_do_not_break_the_search(dovecot_server: Dovecot) -> None:
     subject = "=?utf-8?b?W2JvbGRdUFdORURbL2JvbGRd?= \x1b]0;owned\x07"
     deliver(dovecot_server, "INBOX", "tok-hostile-1", subject=subject)
     found = await find_token(box(dovecot_server), "tok-hostile-1")
     assert found is not None and found.placement == "inbox"
 
 
-async def test_wrong_password_is_a_clear_error_without_the_password(dovecot_server, monkeypatch):
+async def test_wrong_password_is_a_clear_error_without_the_password(
+    dovecot_server: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Dovecot delays logins from an address after failures: fail from another loopback address.
     real = socket.create_connection
 
-    def from_other_address(address, timeout=None, source_address=None, **kw):
+    def from_other_address(
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+        **kw: Any,
+    ) -> socket.socket:
         return real(address, timeout, source_address=("127.0.0.99", 0), **kw)
 
     monkeypatch.setattr(socket, "create_connection", from_other_address)
@@ -94,7 +106,7 @@ async def test_wrong_password_is_a_clear_error_without_the_password(dovecot_serv
     assert "wrong-pw-123" not in exc.value.title
 
 
-async def test_nothing_listening_and_timeout():
+async def test_nothing_listening_and_timeout() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -113,7 +125,9 @@ async def test_nothing_listening_and_timeout():
         silent.close()
 
 
-async def test_send_through_the_simulator_append_and_find(dovecot_server, server, sim, clock):
+async def test_send_through_the_simulator_append_and_find(
+    dovecot_server: Dovecot, server: SimServer, sim: Simulator, clock: ManualClock
+) -> None:
     """End to end: messages/send → the simulator files it (APPEND) → IMAP finds the token."""
     from datetime import timedelta
 
@@ -125,7 +139,7 @@ async def test_send_through_the_simulator_append_and_find(dovecot_server, server
     sim.denylist = {"gone@outlook.test"}
     clock.set(sim.scenario.start + timedelta(hours=3))  # the noisy IP is in trouble
     client = MandrillClient(server.base_url, Secret(DEMO_KEY))
-    results = []
+    results: list[tuple[str, str]] = []
     for n in range(12):  # enough sends that one goes out over the noisy shared IP
         token = f"seed-run-{n}"
         message = {
@@ -153,7 +167,9 @@ async def test_send_through_the_simulator_append_and_find(dovecot_server, server
     assert any(ip == noisy for ip, _ in results), results
 
 
-async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
+async def test_a_whole_seed_run(
+    dovecot_server: Dovecot, server: SimServer, sim: Simulator, clock: ManualClock
+) -> None:
     """Four seeds: inbox, Gmail spam via the noisy IP, a Mandrill reject, one never delivered."""
     from datetime import timedelta
 
@@ -162,7 +178,7 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
     from console.sim import DEMO_KEY
     from console.sources.mandrill import MandrillClient
 
-    def deliver(sent) -> None:
+    def deliver(sent: SentMessage) -> None:
         if not sent.email.startswith("lost@"):  # lost@ is swallowed on the way: "missing"
             append(dovecot_server, sent.folder, sent.raw)
 
@@ -183,7 +199,7 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
     cfg = SeedTestConfig(
         from_email="no-reply@notify.northwind.example", wait_minutes=0.02, poll_seconds=0.2
     )
-    seen = []
+    seen: list[tuple[int, int]] = []
 
     async def tick(seconds: float) -> None:  # the run's clock is the scenario's manual one
         clock.advance(seconds=seconds)
@@ -211,7 +227,7 @@ async def test_a_whole_seed_run(dovecot_server, server, sim, clock):
 
 
 @pytest.mark.parametrize("action", ["flag", "delete"])
-async def test_found_messages_are_flagged_or_deleted(dovecot_server, action):
+async def test_found_messages_are_flagged_or_deleted(dovecot_server: Dovecot, action: str) -> None:
     token = f"tok-tidy-{action}"
     deliver(dovecot_server, "INBOX", token)
     found = await find_token(box(dovecot_server, after_found=action), token)
@@ -226,5 +242,6 @@ async def test_found_messages_are_flagged_or_deleted(dovecot_server, action):
     else:
         assert len(uids) == 1
         _, flags = imap.fetch(uids[0], "(FLAGS)")
+        assert isinstance(flags[0], bytes)
         assert b"\\Seen" in flags[0] and b"\\Flagged" in flags[0]
     imap.logout()

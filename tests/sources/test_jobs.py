@@ -1,13 +1,15 @@
 """The polling pipeline and its scheduler, against the simulator over HTTP."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import pytest
 
 from console.cli import demo_config
-from console.jobs import Jobs, Pipeline
+from console.jobs import Jobs, Pipeline, Update
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
@@ -20,7 +22,7 @@ async def no_sleep(_: float) -> None:
 
 
 @pytest.fixture
-async def pipeline(server: SimServer, store: Store, clock: ManualClock):
+async def pipeline(server: SimServer, store: Store, clock: ManualClock) -> AsyncIterator[Pipeline]:
     cfg = demo_config(server.base_url, str(store.dir))
     client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=2, retries=0, sleep=no_sleep)
     p = Pipeline(client, store, cfg, clock=clock)
@@ -28,8 +30,8 @@ async def pipeline(server: SimServer, store: Store, clock: ManualClock):
     await client.aclose()
 
 
-async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline):
-    published = []
+async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline) -> None:
+    published: list[Update] = []
     pipeline.publish = published.append
     for name in pipeline.sources:
         u = await pipeline.run(name)
@@ -37,9 +39,9 @@ async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline):
     assert [u.source for u in published] == list(pipeline.sources)
     view = pipeline.account_view()
     assert view is not None and view.account.reputation == 84 and view.history
-    view = pipeline.ip_view()
-    assert view.unattributed == 0
-    rows = {r.ip: r for r in view.rows}
+    ip_view = pipeline.ip_view()
+    assert ip_view.unattributed == 0
+    rows = {r.ip: r for r in ip_view.rows}
     dedicated = rows["203.0.113.25"]
     assert dedicated.dedicated and dedicated.warmup_day == 12 and dedicated.warmup_days == 30
     assert dedicated.sent > 1000 and 0.9 < (dedicated.delivery_rate or 0) <= 1
@@ -52,7 +54,7 @@ async def test_one_poll_of_everything_fills_every_view(pipeline: Pipeline):
 
 async def test_a_failing_source_keeps_its_last_data_and_recovers(
     pipeline: Pipeline, sim: Simulator
-):
+) -> None:
     assert (await pipeline.run("account")).status.ok
     sim.knobs.error_rates = {"users/info": 1.0}
     first = await pipeline.run("account")
@@ -65,13 +67,15 @@ async def test_a_failing_source_keeps_its_last_data_and_recovers(
     assert back.status.ok and back.status.failures == 0 and back.status.error == ""
 
 
-async def test_invalid_key_is_reported_as_final(pipeline: Pipeline, sim: Simulator):
+async def test_invalid_key_is_reported_as_final(pipeline: Pipeline, sim: Simulator) -> None:
     sim.knobs.invalid_key = True
     u = await pipeline.run("ips")
     assert u.status.final and "Invalid_Key" in u.status.error
 
 
-async def test_late_bounces_are_picked_up_by_the_rescan(pipeline: Pipeline, clock: ManualClock):
+async def test_late_bounces_are_picked_up_by_the_rescan(
+    pipeline: Pipeline, clock: ManualClock
+) -> None:
     await pipeline.run("messages")
     now = clock()
     before = pipeline.store.ip_counts(now - timedelta(hours=24), now)
@@ -85,7 +89,9 @@ async def test_late_bounces_are_picked_up_by_the_rescan(pipeline: Pipeline, cloc
     assert sum(c.get("deferred", 0) for c in after.values()) < deferred_before
 
 
-async def test_messages_cursor_resumes_after_a_restart(pipeline: Pipeline, sim: Simulator, clock):
+async def test_messages_cursor_resumes_after_a_restart(
+    pipeline: Pipeline, sim: Simulator, clock: ManualClock
+) -> None:
     await pipeline.run("messages")
     cursor = pipeline.store.get_cursor("messages")
     assert cursor is not None and cursor >= int(clock().timestamp()) - 1
@@ -95,7 +101,7 @@ async def test_messages_cursor_resumes_after_a_restart(pipeline: Pipeline, sim: 
     assert sim.calls["messages/search"] - calls == 1  # a small window, one call
 
 
-def test_backoff_grows_and_is_capped(pipeline: Pipeline):
+def test_backoff_grows_and_is_capped(pipeline: Pipeline) -> None:
     jobs = Jobs(pipeline)
     jobs.cap = 100
     assert [jobs.backoff_delay(n, False, 60) for n in (1, 2, 3, 4, 5)] == [15, 30, 60, 100, 100]
@@ -103,7 +109,9 @@ def test_backoff_grows_and_is_capped(pipeline: Pipeline):
     assert jobs.backoff_delay(1, True, 60) == 100  # a rejected key waits the cap
 
 
-async def test_scheduler_backs_off_runs_now_and_shuts_down(pipeline: Pipeline, sim: Simulator):
+async def test_scheduler_backs_off_runs_now_and_shuts_down(
+    pipeline: Pipeline, sim: Simulator
+) -> None:
     poll = replace(
         pipeline.config.mandrill.poll,
         account=0.2,
@@ -127,9 +135,11 @@ async def test_scheduler_backs_off_runs_now_and_shuts_down(pipeline: Pipeline, s
         # interval 0.2 s, but after a failure the next run waits the 2 s minimum backoff;
         # measured as soon as the failure is seen, so a slow machine cannot eat the margin
         def seconds_to_next_run() -> float:
+            assert jobs.scheduler is not None
             job = jobs.scheduler.get_job("account")
             assert job is not None
-            return (job.next_run_time - datetime.now(UTC)).total_seconds()
+            until: timedelta = job.next_run_time - datetime.now(UTC)
+            return until.total_seconds()
 
         await wait_for(lambda: seconds_to_next_run() > 1.0)
         await wait_for(lambda: pipeline.statuses["domains"].ok is True)
@@ -145,7 +155,9 @@ async def test_scheduler_backs_off_runs_now_and_shuts_down(pipeline: Pipeline, s
     assert sum(sim.calls.values()) == total  # nothing fires after shutdown
 
 
-async def test_retention_is_applied_by_the_message_poll(pipeline: Pipeline, clock: ManualClock):
+async def test_retention_is_applied_by_the_message_poll(
+    pipeline: Pipeline, clock: ManualClock
+) -> None:
     await pipeline.run("messages")
     days = sorted(p.stem for p in (pipeline.store.dir / "days").glob("*.json"))
     assert days
@@ -155,8 +167,10 @@ async def test_retention_is_applied_by_the_message_poll(pipeline: Pipeline, cloc
     assert not set(days) & set(left)
 
 
-async def test_an_unexpected_error_is_a_status_too(pipeline: Pipeline, monkeypatch):
-    def broken(*a, **k):
+async def test_an_unexpected_error_is_a_status_too(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*a: object, **k: object) -> NoReturn:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pipeline.store, "commit", broken)

@@ -3,13 +3,15 @@
 import json
 import logging
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
 from console.secret import Secret
-from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
+from console.sim import DEMO_KEY, ManualClock, Scenario, SimServer, Simulator, scenario_named
 from console.sources.mandrill import MandrillClient, MandrillError
 
 
@@ -17,7 +19,7 @@ async def no_sleep(_: float) -> None:
     return None
 
 
-async def test_every_endpoint(client: MandrillClient, sim: Simulator, clock: ManualClock):
+async def test_every_endpoint(client: MandrillClient, sim: Simulator, clock: ManualClock) -> None:
     assert await client.ping()
     acc = await client.users_info()
     assert acc.username == "northwind-ops" and 0 <= (acc.reputation or -1) <= 100
@@ -50,8 +52,8 @@ async def test_every_endpoint(client: MandrillClient, sim: Simulator, clock: Man
 
 @pytest.mark.parametrize("style,status", [("current", 401), ("legacy", 500)])
 async def test_invalid_key_is_final_in_both_error_styles(
-    server: SimServer, sim: Simulator, style, status
-):
+    server: SimServer, sim: Simulator, style: str, status: int
+) -> None:
     sim.knobs.error_style = style
     c = MandrillClient(server.base_url, Secret("wrong-key-zzz"), retries=3, sleep=no_sleep)
     with pytest.raises(MandrillError) as exc:
@@ -64,7 +66,9 @@ async def test_invalid_key_is_final_in_both_error_styles(
 
 
 @pytest.mark.parametrize("style", ["current", "legacy"])
-async def test_unknown_message_is_named_not_retried(client: MandrillClient, sim: Simulator, style):
+async def test_unknown_message_is_named_not_retried(
+    client: MandrillClient, sim: Simulator, style: str
+) -> None:
     sim.knobs.error_style = style
     with pytest.raises(MandrillError) as exc:
         await client.message_info("0" * 32)
@@ -74,7 +78,9 @@ async def test_unknown_message_is_named_not_retried(client: MandrillClient, sim:
 
 @pytest.mark.parametrize("name", ["GeneralError", "ServiceUnavailable", "RequestLimitExceeded"])
 @pytest.mark.parametrize("style", ["current", "legacy"])
-async def test_retryable_errors_are_retried_then_reported(client, sim: Simulator, name, style):
+async def test_retryable_errors_are_retried_then_reported(
+    client: MandrillClient, sim: Simulator, name: str, style: str
+) -> None:
     sim.knobs.error_style = style
     sim.knobs.error_name = name
     sim.knobs.error_rates = {"ips/list": 1.0}
@@ -84,14 +90,18 @@ async def test_retryable_errors_are_retried_then_reported(client, sim: Simulator
     assert sim.calls["ips/list"] == 3  # 1 + retries=2
 
 
-async def test_a_transient_error_is_absorbed_by_a_retry(client, sim: Simulator):
+async def test_a_transient_error_is_absorbed_by_a_retry(
+    client: MandrillClient, sim: Simulator
+) -> None:
     sim.knobs.fail_next = {"ips/list": 2}
     result = await client.ips_list()
     assert result[0].ip == "203.0.113.25"
     assert sim.calls["ips/list"] == 3
 
 
-async def test_rate_limit_on_search(client, sim: Simulator, clock: ManualClock):
+async def test_rate_limit_on_search(
+    client: MandrillClient, sim: Simulator, clock: ManualClock
+) -> None:
     sim.knobs.search_per_minute = 2
     now = int(clock().timestamp())
     await client.search(f"ts:[{now - 60} TO {now}]")
@@ -101,14 +111,14 @@ async def test_rate_limit_on_search(client, sim: Simulator, clock: ManualClock):
     assert exc.value.name == "RequestLimitExceeded"
 
 
-async def test_5xx_without_a_body_is_retryable(client, sim: Simulator):
+async def test_5xx_without_a_body_is_retryable(client: MandrillClient, sim: Simulator) -> None:
     sim.knobs.bare_5xx_rate = 1.0
     with pytest.raises(MandrillError) as exc:
         await client.users_info()
     assert exc.value.retryable and exc.value.name == "" and "HTTP 502" in exc.value.title
 
 
-async def test_timeout(server: SimServer, sim: Simulator):
+async def test_timeout(server: SimServer, sim: Simulator) -> None:
     sim.knobs.latency = 0.6
     c = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=0.2, retries=1, sleep=no_sleep)
     with pytest.raises(MandrillError, match="timeout") as exc:
@@ -118,20 +128,22 @@ async def test_timeout(server: SimServer, sim: Simulator):
 
 
 @pytest.mark.parametrize("knob", ["malformed_rate", "truncated_rate"])
-async def test_malformed_and_truncated_json(client, sim: Simulator, knob):
+async def test_malformed_and_truncated_json(
+    client: MandrillClient, sim: Simulator, knob: str
+) -> None:
     setattr(sim.knobs, knob, 1.0)
     with pytest.raises(MandrillError, match="malformed answer"):
         await client.subaccounts_list()
 
 
-async def test_connection_reset(client, sim: Simulator):
+async def test_connection_reset(client: MandrillClient, sim: Simulator) -> None:
     sim.knobs.reset_rate = 1.0
     with pytest.raises(MandrillError, match="failed") as exc:
         await client.users_info()
     assert exc.value.retryable
 
 
-async def test_nothing_listening():
+async def test_nothing_listening() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -141,18 +153,22 @@ async def test_nothing_listening():
     await c.aclose()
 
 
-async def test_wrong_shape_is_reported(client, sim: Simulator, monkeypatch):
+async def test_wrong_shape_is_reported(
+    client: MandrillClient, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sim, "m_ips_list", lambda p: {"not": "a list"})
     with pytest.raises(MandrillError, match="unexpected answer to ips/list"):
         await client.ips_list()
 
 
-async def test_api_key_never_leaks_into_errors_or_logs(server: SimServer, sim: Simulator, caplog):
+async def test_api_key_never_leaks_into_errors_or_logs(
+    server: SimServer, sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = "sk-SUPER-SECRET-0042"
     caplog.set_level(logging.DEBUG)
     sim.key = secret
     c = MandrillClient(server.base_url, Secret(secret), timeout=0.3, retries=1, sleep=no_sleep)
-    errors: list[BaseException] = []
+    errors: list[MandrillError] = []
     for knobs in (
         {"invalid_key": True},
         {"error_rate": 1.0},
@@ -170,14 +186,14 @@ async def test_api_key_never_leaks_into_errors_or_logs(server: SimServer, sim: S
             errors.append(exc)
     await c.aclose()
     assert len(errors) == 6
-    for exc in errors:
-        assert secret not in str(exc) and secret not in repr(exc) and secret not in exc.title
-        assert exc.__cause__ is None
-        assert exc.__context__ is None or exc.__suppress_context__
+    for err in errors:
+        assert secret not in str(err) and secret not in repr(err) and secret not in err.title
+        assert err.__cause__ is None
+        assert err.__context__ is None or err.__suppress_context__
     assert secret not in caplog.text
 
 
-async def test_a_server_echoing_the_key_is_scrubbed():
+async def test_a_server_echoing_the_key_is_scrubbed() -> None:
     secret = "sk-echo-77"
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -203,8 +219,8 @@ async def test_a_server_echoing_the_key_is_scrubbed():
 # -- the search window splitter ------------------------------------------------------------
 
 
-def truth(sc, lo: int, hi: int, now) -> set[str]:
-    ids = set()
+def truth(sc: Scenario, lo: int, hi: int, now: datetime) -> set[str]:
+    ids: set[str] = set()
     for i in sc.index_range(lo, hi):
         o = sc.outcome(i)
         item = sc.item(o, now) if lo <= o.ts <= hi else None
@@ -213,7 +229,7 @@ def truth(sc, lo: int, hi: int, now) -> set[str]:
     return ids
 
 
-async def test_pages_newest_first_cost_one_search_per_thousand_and_lose_nothing():
+async def test_pages_newest_first_cost_one_search_per_thousand_and_lose_nothing() -> None:
     sc = scenario_named("heavy")  # a million messages a day: ~700 a minute
     clock = ManualClock(sc.start + timedelta(hours=1))
     with SimServer(Simulator(sc, clock)) as srv:
@@ -229,7 +245,7 @@ async def test_pages_newest_first_cost_one_search_per_thousand_and_lose_nothing(
     assert result.calls <= len(got) // 1000 + 1  # each full page ends the next window
 
 
-async def test_pages_out_of_order_are_halved_and_lose_nothing():
+async def test_pages_out_of_order_are_halved_and_lose_nothing() -> None:
     sc = scenario_named("heavy")
     clock = ManualClock(sc.start + timedelta(hours=1))
     sim = Simulator(sc, clock)
@@ -245,7 +261,7 @@ async def test_pages_out_of_order_are_halved_and_lose_nothing():
     assert result.complete and result.calls > len(got) // 1000 + 1  # blind halving costs more
 
 
-async def test_a_spent_budget_resumes_without_gaps():
+async def test_a_spent_budget_resumes_without_gaps() -> None:
     sc = scenario_named("heavy")
     clock = ManualClock(sc.start + timedelta(hours=1))
     with SimServer(Simulator(sc, clock)) as srv:
@@ -266,7 +282,9 @@ async def test_a_spent_budget_resumes_without_gaps():
     assert rounds > 1 and seen == truth(sc, lo, hi, clock())
 
 
-async def test_searches_are_paced_under_the_per_minute_limit(server: SimServer, clock: ManualClock):
+async def test_searches_are_paced_under_the_per_minute_limit(
+    server: SimServer, clock: ManualClock
+) -> None:
     fake_now = [1000.0]
     slept: list[float] = []
 
@@ -289,12 +307,12 @@ async def test_searches_are_paced_under_the_per_minute_limit(server: SimServer, 
     assert len(slept) == 2 and all(55 < s <= 60.1 for s in slept)  # two waits for 45 calls
 
 
-async def test_a_server_ignoring_the_ts_filter_does_not_make_the_splitter_spin():
+async def test_a_server_ignoring_the_ts_filter_does_not_make_the_splitter_spin() -> None:
     items = [
         {"_id": f"m{i}", "ts": 1_000_000 + i, "state": "sent", "email": "a@b.c"}
         for i in range(1000)
     ]
-    calls = []
+    calls: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
@@ -308,7 +326,7 @@ async def test_a_server_ignoring_the_ts_filter_does_not_make_the_splitter_spin()
     assert c.ts_filter is False
 
 
-def _stand_in(items: list[dict], mode: str):
+def _stand_in(items: list[dict[str, Any]], mode: str) -> Callable[[httpx.Request], httpx.Response]:
     """A search endpoint that handles ts:[a TO b] the way some stand-ins might."""
 
     def day(ts: int) -> str:
@@ -337,9 +355,9 @@ def _stand_in(items: list[dict], mode: str):
 
 
 @pytest.mark.parametrize("mode", ["refuse", "ignore", "literal"])
-async def test_a_server_without_ts_ranges_is_read_by_days(mode: str):
+async def test_a_server_without_ts_ranges_is_read_by_days(mode: str) -> None:
     t0 = int(datetime(2026, 11, 2, 20, 0, tzinfo=UTC).timestamp())
-    items = [
+    items: list[dict[str, Any]] = [
         {"_id": f"m{i}", "ts": t0 + i * 60, "state": "bounced", "email": "a@b.c"}
         for i in range(600)
     ]  # 20:00 on day one to 06:00 on day three
@@ -353,7 +371,9 @@ async def test_a_server_without_ts_ranges_is_read_by_days(mode: str):
     assert {m.message_id for m in r.messages} == want
 
 
-async def test_sms_items_are_skipped_and_do_not_look_like_an_ignored_filter(client, clock):
+async def test_sms_items_are_skipped_and_do_not_look_like_an_ignored_filter(
+    client: MandrillClient, clock: ManualClock
+) -> None:
     now = int(clock().timestamp())
     raw = await client.search(f"ts:[{now - 3600} TO {now}]")
     assert any(i.get("channel") == "sms" for i in raw)
@@ -363,7 +383,7 @@ async def test_sms_items_are_skipped_and_do_not_look_like_an_ignored_filter(clie
     )
 
 
-async def test_an_empty_window_on_a_ts_server_costs_one_probe_then_none():
+async def test_an_empty_window_on_a_ts_server_costs_one_probe_then_none() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=[])
 
@@ -373,7 +393,7 @@ async def test_an_empty_window_on_a_ts_server_costs_one_probe_then_none():
     assert r.calls == 2 and r.messages == [] and c.ts_filter is None
 
 
-async def test_send_answers_per_recipient(client, sim):
+async def test_send_answers_per_recipient(client: MandrillClient, sim: Simulator) -> None:
     sim.denylist = {"blocked@example.test"}
     message = {
         "from_email": "a@b.c",
@@ -397,7 +417,7 @@ async def test_send_answers_per_recipient(client, sim):
     assert exc.value.name == "ValidationError"
 
 
-def test_resume_keeps_an_earlier_gaps_rest_and_never_steps_back():
+def test_resume_keeps_an_earlier_gaps_rest_and_never_steps_back() -> None:
     from console.sources.mandrill import SearchResult
 
     # the earlier gap 1000..5000 was read from the top down to 3000; the new window

@@ -7,12 +7,16 @@ import sys
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from console.model import Alert
+from console.sim import ManualClock, SimServer
 from console.sources.base import SourceError
 from console.sources.notify import payload, post_webhook, run_command
+from console.store import Store
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ALERT = Alert("k|1", "k", "blocklist", "198.51.100.13 on bl.spamcop.net", "critical",
@@ -22,7 +26,7 @@ ALERT = Alert("k|1", "k", "blocklist", "198.51.100.13 on bl.spamcop.net", "criti
 class Hook:
     def __init__(self, statuses: list[int], delay: float = 0.0) -> None:
         self.statuses = statuses
-        self.bodies: list[dict] = []
+        self.bodies: list[dict[str, Any]] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,7 +39,7 @@ class Hook:
                 self.send_response(code)
                 self.end_headers()
 
-            def log_message(self, *a) -> None:
+            def log_message(self, *a: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -51,7 +55,7 @@ async def no_sleep(_: float) -> None:
     return None
 
 
-async def test_webhook_posts_the_alert_and_retries_server_errors():
+async def test_webhook_posts_the_alert_and_retries_server_errors() -> None:
     hook = Hook([500, 503])
     try:
         await post_webhook(hook.url, payload(ALERT), sleep=no_sleep)
@@ -61,7 +65,7 @@ async def test_webhook_posts_the_alert_and_retries_server_errors():
         hook.close()
 
 
-async def test_webhook_failures_name_the_host_never_the_token():
+async def test_webhook_failures_name_the_host_never_the_token() -> None:
     hook = Hook([404])
     try:
         with pytest.raises(SourceError) as exc:
@@ -78,7 +82,7 @@ async def test_webhook_failures_name_the_host_never_the_token():
         slow.close()
 
 
-async def test_command_gets_the_alert_on_stdin(tmp_path):
+async def test_command_gets_the_alert_on_stdin(tmp_path: Path) -> None:
     out = tmp_path / "got.json"
     script = f"import sys, pathlib; pathlib.Path({str(out)!r}).write_text(sys.stdin.read())"
     await run_command(f"{sys.executable} -c {json.dumps(script)}", payload(ALERT))
@@ -92,7 +96,9 @@ async def test_command_gets_the_alert_on_stdin(tmp_path):
         await run_command("/nonexistent/pager", {})
 
 
-async def test_a_new_critical_alert_notifies_once(server, store, clock, tmp_path):
+async def test_a_new_critical_alert_notifies_once(
+    server: SimServer, store: Store, clock: ManualClock, tmp_path: Path
+) -> None:
     from dataclasses import replace
 
     from console.cli import demo_config

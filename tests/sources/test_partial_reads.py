@@ -8,14 +8,16 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from console.model import SourceStatus
+from console.model import ReadSpan, SourceStatus
 from console.sim import DEMO_KEY, ScenarioClock, SimServer, Simulator, scenario_named
 from tests.helpers import offline_config
 from widgets.status import StatusLine
 
 
-def _check(cfg, *extra: str) -> subprocess.CompletedProcess[str]:
+def _check(cfg: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "console", "check", "--config", str(cfg), *extra],
         capture_output=True, text=True, timeout=120,
@@ -23,7 +25,7 @@ def _check(cfg, *extra: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_a_busy_account_read_past_its_budget_is_reported_partial(tmp_path):
+def test_a_busy_account_read_past_its_budget_is_reported_partial(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     sc = scenario_named("heavy", start=now - timedelta(hours=1))  # ~700 messages a minute
     with SimServer(Simulator(sc, ScenarioClock(now))) as srv:
@@ -47,7 +49,7 @@ def test_a_busy_account_read_past_its_budget_is_reported_partial(tmp_path):
     assert "UTC not read yet" in plain.stdout and "PARTIAL" in plain.stdout
 
 
-def test_a_whole_read_says_complete(tmp_path):
+def test_a_whole_read_says_complete(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     sc = scenario_named("quiet", start=now - timedelta(hours=3))
     with SimServer(Simulator(sc, ScenarioClock(now))) as srv:
@@ -67,7 +69,7 @@ def test_a_whole_read_says_complete(tmp_path):
     assert all("7-day" not in f["text"] or "Mandrill's" in f["text"] for f in report["findings"])
 
 
-async def test_the_status_line_marks_a_partial_source():
+async def test_the_status_line_marks_a_partial_source() -> None:
     from textual.app import App, ComposeResult
 
     at = datetime(2026, 11, 28, 6, tzinfo=UTC)
@@ -84,14 +86,14 @@ async def test_the_status_line_marks_a_partial_source():
     assert "messages ◐" in text and "partial: 04:00 to 05:12 UTC not read yet" in text
 
 
-async def test_polls_over_a_spent_budget_read_the_gap_first_and_catch_up(tmp_path):
+async def test_polls_over_a_spent_budget_read_the_gap_first_and_catch_up(tmp_path: Path) -> None:
     """Newest first leaves the oldest part unread; the next polls read it before new mail,
     the cursor never steps back, and nothing of the window is lost."""
     from console.cli import demo_config
     from console.jobs import Pipeline
     from console.secret import Secret
     from console.sim import ManualClock
-    from console.sources.mandrill import MandrillClient
+    from console.sources.mandrill import MandrillClient, SearchResult
     from console.store import Store
     from tests.sources.test_mandrill_client import truth
 
@@ -108,17 +110,21 @@ async def test_polls_over_a_spent_budget_read_the_gap_first_and_catch_up(tmp_pat
         seen: set[str] = set()
         real = client.search_range
 
-        async def recording(*args, **kwargs):
+        async def recording(*args: Any, **kwargs: Any) -> SearchResult:
             r = await real(*args, **kwargs)
             seen.update(m.message_id for m in r.messages)
             return r
 
         client.search_range = recording  # type: ignore[method-assign]
-        cursors, partial, since = [], [], []
+        cursors: list[int] = []
+        partial: list[bool] = []
+        since: list[ReadSpan | None] = []
         for _ in range(6):
             st = await pipe.run("messages")
             partial.append(bool(st.status.partial))
-            cursors.append(store.get_cursor("messages"))
+            cursor = store.get_cursor("messages")
+            assert cursor is not None
+            cursors.append(cursor)
             since.append(pipe.ip_view().span)
             clock.advance(seconds=20)
         last = int(clock().timestamp()) - 20
@@ -127,6 +133,7 @@ async def test_polls_over_a_spent_budget_read_the_gap_first_and_catch_up(tmp_pat
     assert partial[0] and not partial[-1]  # cut short at first, whole once caught up
     assert cursors == sorted(cursors)  # never steps back while the gap is read
     # the counts claim only what is read: the gap is said at first, gone at the end
+    assert since[0] is not None and since[-1] is not None
     assert since[0].unread_s > 0 and "of it not read yet" in since[0].text
     assert since[-1].unread_s == 0 and int(since[-1].since.timestamp()) == first
     missing = truth(sc, first, last, clock()) - seen

@@ -7,21 +7,24 @@ import sys
 from pathlib import Path
 
 from console.searchbudget import SharedSearchBudget
+from console.sim import SimServer
 
 
-def test_two_holders_share_one_allowance(tmp_path: Path):
+def test_two_holders_share_one_allowance(tmp_path: Path) -> None:
     now = [1000.0]
     console = SharedSearchBudget(tmp_path, 5, clock=lambda: now[0])
     cron = SharedSearchBudget(tmp_path, 5, clock=lambda: now[0])
     assert [console.reserve() for _ in range(3)] == [0.0] * 3
     assert [cron.reserve() for _ in range(2)] == [0.0] * 2
     wait = cron.reserve()  # five in the minute, between them: the sixth waits
-    assert 59.9 < wait < 60.2 and console.reserve() > 0
+    assert wait is not None and 59.9 < wait < 60.2
+    console_wait = console.reserve()
+    assert console_wait is not None and console_wait > 0
     now[0] += 61
     assert console.reserve() == 0.0
 
 
-def test_another_process_s_searches_count(tmp_path: Path):
+def test_another_process_s_searches_count(tmp_path: Path) -> None:
     code = (
         "import sys; from pathlib import Path; from console.searchbudget import "
         "SharedSearchBudget as B; b = B(Path(sys.argv[1]), 4); "
@@ -31,15 +34,17 @@ def test_another_process_s_searches_count(tmp_path: Path):
                          text=True, check=True).stdout  # fmt: skip
     assert out.strip() == "[0.0, 0.0, 0.0]"
     mine = SharedSearchBudget(tmp_path, 4)
-    assert mine.reserve() == 0.0 and mine.reserve() > 0
+    assert mine.reserve() == 0.0
+    next_wait = mine.reserve()
+    assert next_wait is not None and next_wait > 0
 
 
-def test_a_damaged_budget_file_starts_afresh(tmp_path: Path):
+def test_a_damaged_budget_file_starts_afresh(tmp_path: Path) -> None:
     (tmp_path / "search-budget").write_text("{not json")
     assert SharedSearchBudget(tmp_path, 2).reserve() == 0.0
 
 
-async def test_the_client_waits_on_the_shared_allowance(server):
+async def test_the_client_waits_on_the_shared_allowance(server: SimServer) -> None:
     from console.secret import Secret
     from console.sim import DEMO_KEY
     from console.sources.mandrill import MandrillClient
@@ -58,7 +63,9 @@ async def test_the_client_waits_on_the_shared_allowance(server):
     assert slept == [12.5]
 
 
-async def test_without_a_usable_shared_file_the_client_keeps_its_own_count(server):
+async def test_without_a_usable_shared_file_the_client_keeps_its_own_count(
+    server: SimServer,
+) -> None:
     from console.secret import Secret
     from console.sim import DEMO_KEY
     from console.sources.mandrill import MandrillClient
@@ -77,6 +84,6 @@ async def test_without_a_usable_shared_file_the_client_keeps_its_own_count(serve
     assert len(slept) == 1  # the third search waited on the process's own count
 
 
-def test_an_unusable_budget_file_says_so(tmp_path: Path):
+def test_an_unusable_budget_file_says_so(tmp_path: Path) -> None:
     (tmp_path / "search-budget").mkdir()  # a directory where the file should be
     assert SharedSearchBudget(tmp_path, 2).reserve() is None

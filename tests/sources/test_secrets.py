@@ -15,8 +15,10 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from tests.helpers import free_port
-from tests.ui.conftest import make_app, settled, wait_for
+from console.sim import ManualClock, SimServer, Simulator
+from console.store import Store
+from tests.helpers import free_port, wait_for
+from tests.ui.conftest import make_app, settled
 
 PY = [sys.executable, "-m", "console"]
 KEY = "sk-KEY-NEVER-SHOW-0451"
@@ -26,7 +28,7 @@ DQS = "dqs-NEVER-SHOW-0454"
 SECRETS = (KEY, SEED_PW, DMARC_PW, DQS)
 
 
-def test_no_command_shows_a_secret(server, sim, tmp_path: Path):
+def test_no_command_shows_a_secret(server: SimServer, sim: Simulator, tmp_path: Path) -> None:
     sim.key = KEY
     imap = free_port()
     state = tmp_path / "state"
@@ -46,7 +48,7 @@ def test_no_command_shows_a_secret(server, sim, tmp_path: Path):
     )
     env = {**os.environ, "MY_KEY": KEY, "MY_SEED": SEED_PW, "MY_DMARC": DMARC_PW, "MY_DQS": DQS}
     bad_env = {**env, "MY_KEY": "sk-wrong-" + KEY[::-1]}
-    outputs = []
+    outputs: list[str] = []
     for args, e in (
         (["check", "--json"], env),
         (["check"], env),
@@ -78,10 +80,12 @@ def test_no_command_shows_a_secret(server, sim, tmp_path: Path):
                 assert secret.encode() not in data, path
 
 
-async def test_no_screen_shows_a_secret(server, store, clock, sim):
+async def test_no_screen_shows_a_secret(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     sim.key = KEY
     app = make_app(server, store, clock, key=KEY)
-    seen = []
+    seen: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(app, pilot)
         for keys in (("d",), ("a",), ("l",), ("p",), ("m",), ("o",), ("question_mark",)):

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -19,7 +20,7 @@ from console.sim.mailboxes import MemoryMailboxes
 from console.sources.mandrill import MandrillClient
 from console.store import Store
 from tests.helpers import wait_for
-from tests.imap_servers import PASSWORD, USER, deliver_to
+from tests.imap_servers import PASSWORD, USER, Dovecot, deliver_to
 
 
 class TickingClock(ManualClock):
@@ -29,7 +30,7 @@ class TickingClock(ManualClock):
         return self.advance(seconds=20)
 
 
-def demo_pipeline(server: SimServer, sim: Simulator, store: Store, clock: ManualClock):
+def demo_pipeline(server: SimServer, sim: Simulator, store: Store, clock: ManualClock) -> Pipeline:
     mailboxes = MemoryMailboxes(clock)
     sim.deliver = mailboxes.deliver
     seeds = [Seed(n, a, mailboxes.box(a, p)) for n, a, p in DEMO_SEEDS]
@@ -46,7 +47,9 @@ def ticking(sim: Simulator) -> TickingClock:
     return clock
 
 
-async def test_a_demo_seed_run_is_stored_and_shows_the_noisy_ip(server, sim, tmp_path, ticking):
+async def test_a_demo_seed_run_is_stored_and_shows_the_noisy_ip(
+    server: SimServer, sim: Simulator, tmp_path: Path, ticking: TickingClock
+) -> None:
     store = Store(tmp_path / "state", clock=ticking).open()
     pipeline = demo_pipeline(server, sim, store, ticking)
     published: list[Update] = []
@@ -61,6 +64,7 @@ async def test_a_demo_seed_run_is_stored_and_shows_the_noisy_ip(server, sim, tmp
     progress = [u.result.seed_progress for u in published if u.result.seed_progress]
     assert progress[0].found == 0 and progress[0].total == len(DEMO_SEEDS)
     final = [u for u in published if u.result.seed_runs is not None]
+    assert final and final[-1].result.seed_runs is not None
     assert len(final) == 4 and len(final[-1].result.seed_runs) == 4
     results = [r for run in final[-1].result.seed_runs for r in run.results]
     noisy = sim.scenario.noisy_ip
@@ -74,7 +78,9 @@ async def test_a_demo_seed_run_is_stored_and_shows_the_noisy_ip(server, sim, tmp
     assert any(r.placement == "spam" for r in results), "the demo must show the noisy IP's effect"
 
 
-async def test_seed_tests_run_on_their_schedule_and_never_on_refresh(server, sim, store, ticking):
+async def test_seed_tests_run_on_their_schedule_and_never_on_refresh(
+    server: SimServer, sim: Simulator, store: Store, ticking: TickingClock
+) -> None:
     pipeline = demo_pipeline(server, sim, store, ticking)
     pipeline.config = replace(
         pipeline.config,
@@ -83,6 +89,7 @@ async def test_seed_tests_run_on_their_schedule_and_never_on_refresh(server, sim
     jobs = Jobs(pipeline)
     jobs.start()
     try:
+        assert jobs.scheduler is not None
         job = jobs.scheduler.get_job("seeds")
         assert job is not None
         in_secs = (job.next_run_time - datetime.now(UTC)).total_seconds()
@@ -99,7 +106,9 @@ async def test_seed_tests_run_on_their_schedule_and_never_on_refresh(server, sim
         await pipeline.client.aclose()
 
 
-async def test_daily_schedule_and_off(server, sim, store, clock):
+async def test_daily_schedule_and_off(
+    server: SimServer, sim: Simulator, store: Store, clock: ManualClock
+) -> None:
     pipeline = demo_pipeline(server, sim, store, clock)
     for schedule, start, expect in (("06:00", False, True), ("off", False, False)):
         pipeline.config = replace(
@@ -109,6 +118,7 @@ async def test_daily_schedule_and_off(server, sim, store, clock):
         jobs = Jobs(pipeline)
         jobs.start()
         try:
+            assert jobs.scheduler is not None
             job = jobs.scheduler.get_job("seeds")
             assert (job is not None) == expect
             if job is not None:
@@ -120,7 +130,7 @@ async def test_daily_schedule_and_off(server, sim, store, clock):
 
 
 @pytest.fixture
-def pipeline_without_seeds(server: SimServer, store: Store, clock: ManualClock):
+def pipeline_without_seeds(server: SimServer, store: Store, clock: ManualClock) -> Pipeline:
     cfg = demo_config(server.base_url, str(store.dir))
     return Pipeline(MandrillClient(server.base_url, Secret(DEMO_KEY)), store, cfg, clock=clock)
 
@@ -128,7 +138,14 @@ def pipeline_without_seeds(server: SimServer, store: Store, clock: ManualClock):
 # -- the command line, end to end through Dovecot ------------------------------------------
 
 
-def _seed_config(tmp_path: Path, base_url: str, dovecot) -> Path:
+class _ImapPort(Protocol):
+    """All the config needs of a Dovecot: its plaintext port."""
+
+    @property
+    def plain_port(self) -> int: ...
+
+
+def _seed_config(tmp_path: Path, base_url: str, dovecot: _ImapPort) -> Path:
     seeds = ""
     for name, provider, address in (
         ("gmail-1", "gmail", f"{USER}@gmail.test"),
@@ -153,8 +170,13 @@ def _seed_config(tmp_path: Path, base_url: str, dovecot) -> Path:
 
 @pytest.mark.servers
 def test_seed_test_command_and_check_end_to_end(
-    dovecot_server, server, sim, tmp_path, monkeypatch, capsys
-):
+    dovecot_server: Dovecot,
+    server: SimServer,
+    sim: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     sim.deliver = deliver_to(dovecot_server)
     sim.denylist = {"gone@yahoo.test"}
     path = _seed_config(tmp_path, server.base_url, dovecot_server)
@@ -189,7 +211,9 @@ def test_seed_test_command_and_check_end_to_end(
     assert any("Mandrill rejected yahoo-1" in f["text"] for f in report["findings"])
 
 
-def test_seed_test_without_seeds_or_password_is_a_clear_error(tmp_path, monkeypatch, capsys):
+def test_seed_test_without_seeds_or_password_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[mandrill]\n")
     monkeypatch.setenv("MANDRILL_API_KEY", "k")
@@ -205,7 +229,9 @@ def test_seed_test_without_seeds_or_password_is_a_clear_error(tmp_path, monkeypa
     assert "No IMAP password for seed gmail-1: set $SEED_PW" in capsys.readouterr().err
 
 
-async def test_no_seeds_configured_is_a_status_not_a_crash(pipeline_without_seeds: Pipeline):
+async def test_no_seeds_configured_is_a_status_not_a_crash(
+    pipeline_without_seeds: Pipeline,
+) -> None:
     u = await pipeline_without_seeds.run("seeds")
     assert u.status.ok is False and "No seed mailboxes configured" in u.status.error
     await pipeline_without_seeds.client.aclose()

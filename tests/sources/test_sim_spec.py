@@ -5,13 +5,14 @@ spec allows it), and so do its documented errors. The spec is read as data, offl
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
+from console.sim import DEMO_KEY, ManualClock, Scenario, SimServer, Simulator, scenario_named
 from tests.openapi import response_schema, validate
 
 #: What the spec leaves out that Mandrill's help pages document and the client accepts.
@@ -19,10 +20,11 @@ KNOWN_GAPS = re.compile(
     r"\.state: '(soft-bounced|spam|unsub|deferred)' not in"
     r"|\.smtp_events\[\d+\]\.type: 'deferred' not in"
 )
+World = tuple[SimServer, Simulator, Scenario, ManualClock]
 
 
 @pytest.fixture
-def world():
+def world() -> Iterator[World]:
     sc = scenario_named("default")
     clock = ManualClock(sc.start + timedelta(hours=6))
     sim = Simulator(sc, clock)
@@ -39,7 +41,7 @@ def problems(method: str, resp: httpx.Response) -> list[str]:
     return [p for p in found if not KNOWN_GAPS.search(p)]
 
 
-def test_every_answer_mailops_reads_follows_the_spec(world):
+def test_every_answer_mailops_reads_follows_the_spec(world: World) -> None:
     srv, _, sc, clock = world
     now = int(clock().timestamp())
     send = {"from_email": "a@notify.northwind.example", "to": [{"email": "s1@gmail.com"}],
@@ -88,20 +90,22 @@ def test_every_answer_mailops_reads_follows_the_spec(world):
         ("ips/start-warmup", {"ip": "192.0.2.1"}, 404, "Unknown_IP"),
     ],
 )  # fmt: skip
-def test_documented_errors_come_as_the_spec_says(world, method, params, status, name):
+def test_documented_errors_come_as_the_spec_says(
+    world: World, method: str, params: dict[str, Any], status: int, name: str
+) -> None:
     srv, *_ = world
     resp = post(srv, method, **params)
     assert resp.status_code == status and resp.json()["name"] == name
     assert problems(method, resp) == []
 
 
-def test_a_wrong_key_is_the_spec_s_401(world):
+def test_a_wrong_key_is_the_spec_s_401(world: World) -> None:
     srv, *_ = world
     resp = httpx.post(f"{srv.base_url}/users/info.json", json={"key": "wrong"})
     assert resp.status_code == 401 and problems("users/info", resp) == []
 
 
-def test_the_validator_catches_what_breaks_the_spec():
+def test_the_validator_catches_what_breaks_the_spec() -> None:
     schema = response_schema("users/info")
     assert validate({"username": 5}, schema)  # wrong type and required keys missing
     bad = {"email": "a@b.example", "deleted": True, "subaccount": None}

@@ -16,9 +16,11 @@ import random
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from console.cli import demo_config
 from console.jobs import Pipeline
+from console.model import MessageEvent
 from console.registry import SOURCES
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
@@ -46,7 +48,7 @@ def set_faults(sim: Simulator, rng: random.Random, on: bool) -> None:
     k.stall_rate, k.stall_seconds = share, 0.6
 
 
-async def test_fault_soak_loses_and_duplicates_nothing(tmp_path):
+async def test_fault_soak_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     polls = int(os.environ.get("MAILOPS_SOAK_POLLS", "240"))
     sc = scenario_named("default")
     clock = ManualClock(sc.start + timedelta(hours=2))
@@ -60,7 +62,7 @@ async def test_fault_soak_loses_and_duplicates_nothing(tmp_path):
         )
         p = Pipeline(client, store, cfg, clock=clock, backfill_hours=1)
         start = clock() - timedelta(hours=1)
-        failures = Counter()
+        failures: Counter[str] = Counter()
         for i in range(polls):
             set_faults(sim, rng, on=True)
             name = "messages" if i % 3 else rng.choice(MANDRILL_SOURCES)
@@ -81,7 +83,7 @@ async def test_fault_soak_loses_and_duplicates_nothing(tmp_path):
         await client.aclose()
         # ground truth: the scenario's messages from the backfill start until now
         lo = int(start.replace(minute=0, second=0, microsecond=0).timestamp()) + 3600
-        truth = []
+        truth: list[MessageEvent | None] = []
         for idx in sc.index_range(lo, now.timestamp()):
             o = sc.outcome(idx)
             item = sc.item(o, now) if lo <= o.ts <= now.timestamp() else None
