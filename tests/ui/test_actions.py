@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from rich.text import Text
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from tests.ui.conftest import make_app, settled, wait_for
+from console.app import MailopsApp
+from console.sim import ManualClock, SimServer, Simulator
+from console.store import Store
+from tests.helpers import wait_for
+from tests.ui.conftest import make_app, settled
 from widgets.audit import AuditScreen
 from widgets.bounces import BounceFeed
 from widgets.confirm import ConfirmScreen
@@ -16,11 +22,11 @@ from widgets.customer import CustomerScreen
 SIZE = (120, 40)
 
 
-def rows(table: DataTable) -> list[list[str]]:
+def rows(table: DataTable[Text]) -> list[list[str]]:
     return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def _focus_feed_row(app, pilot, kind: str) -> str:
+async def _focus_feed_row(app: MailopsApp, pilot: Pilot[None], kind: str) -> str:
     feed = app.query_one(BounceFeed)
     table = app.query_one("#feed", DataTable)
     table.focus()
@@ -30,7 +36,7 @@ async def _focus_feed_row(app, pilot, kind: str) -> str:
     return feed.visible_events()[i].email
 
 
-async def _on_row(app, pilot, sim, *, listed: bool) -> str:
+async def _on_row(app: MailopsApp, pilot: Pilot[None], sim: Simulator, *, listed: bool) -> str:
     """Put the feed's cursor on the newest row whose recipient is (or is not) on Mandrill's
     denylist; its address."""
     denied = {r["email"] for r in sim.m_rejects_list({})}
@@ -44,7 +50,9 @@ async def _on_row(app, pilot, sim, *, listed: bool) -> str:
     return events[i].email
 
 
-async def test_unreject_asks_states_the_cost_then_removes_and_logs(server, store, clock, sim):
+async def test_unreject_asks_states_the_cost_then_removes_and_logs(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
@@ -73,13 +81,15 @@ async def test_unreject_asks_states_the_cost_then_removes_and_logs(server, store
         assert row[1:] == ["reject.delete", email, "✓", "deleted"]
 
 
-def footer_keys(app) -> set[str]:
+def footer_keys(app: MailopsApp) -> set[str]:
     from textual.widgets._footer import FooterKey
 
     return {k.key for k in app.screen.query(FooterKey)}
 
 
-async def test_read_only_offers_no_action(server, store, clock, sim):
+async def test_read_only_offers_no_action(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     app = make_app(server, store, clock)
     app.config = replace(app.config, ui=replace(app.config.ui, read_only=True))
     app.actions.read_only = True
@@ -97,7 +107,9 @@ async def test_read_only_offers_no_action(server, store, clock, sim):
         assert "z" not in footer_keys(app)
 
 
-async def test_unreject_is_offered_on_denylisted_recipients_only(server, store, clock, sim):
+async def test_unreject_is_offered_on_denylisted_recipients_only(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
@@ -110,7 +122,9 @@ async def test_unreject_is_offered_on_denylisted_recipients_only(server, store, 
         assert "x" in footer_keys(app)
 
 
-async def test_customer_view_report_and_pause(server, store, clock, sim):
+async def test_customer_view_report_and_pause(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
@@ -133,6 +147,7 @@ async def test_customer_view_report_and_pause(server, store, clock, sim):
         await pilot.press("e")
         await wait_for(lambda: app.last_export is not None)  # written in a thread
         txt = app.last_export
+        assert txt is not None
         assert txt.suffix == ".txt" and os.stat(txt).st_mode & 0o777 == 0o600
         assert "Recipients who marked a message as spam" in txt.read_text()
         assert txt.with_suffix(".csv").exists()

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
-from tests.ui.conftest import make_app, settled, wait_for
+from console.app import MailopsApp
+from console.sim import ManualClock, SimServer, Simulator
+from console.store import Store
+from tests.helpers import wait_for
+from tests.ui.conftest import make_app, settled
 from widgets.alerts import AckScreen, AlertLine, AlertsScreen
 
 SIZE = (120, 40)
 
 
-def rows(table: DataTable) -> list[list[str]]:
+def rows(table: DataTable[Text]) -> list[list[str]]:
     return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def test_alert_line_screen_bell_and_acknowledgement(server, store, clock):
+def alert_line(app: MailopsApp) -> str:
+    """The alert line's text, as drawn."""
+    shown = app.query_one(AlertLine).render()
+    assert isinstance(shown, Content)
+    return shown.plain
+
+
+async def test_alert_line_screen_bell_and_acknowledgement(
+    server: SimServer, store: Store, clock: ManualClock
+) -> None:
     app = make_app(server, store, clock)
     bells = []
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
-        await wait_for(lambda: "ALERTS" in app.query_one(AlertLine).render().plain)
-        line = app.query_one(AlertLine).render().plain
+        await wait_for(lambda: "ALERTS" in alert_line(app))
+        line = alert_line(app)
         assert "critical" in line and "Dandelion Deals" in line
         await wait_for(lambda: bells)  # new critical alerts ring the bell, once together
         await pilot.press("a")
@@ -66,19 +81,19 @@ async def test_alert_line_screen_bell_and_acknowledgement(server, store, clock):
         assert note == "[bold]emailed[/bold] the customer"
         await pilot.press("escape")
         await pilot.pause()
-        assert "acknowledged" in app.query_one(AlertLine).render().plain
+        assert "acknowledged" in alert_line(app)
 
 
 async def test_the_alert_line_is_evaluating_until_the_slow_source_answers(
-    server, store, clock, sim
-):
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     sim.knobs.latency = 1.5  # every answer takes a while: the rules have not judged yet
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        line = app.query_one(AlertLine).render().plain
+        line = alert_line(app)
         assert line.startswith("Still evaluating alerts — waiting for") and "messages" in line
         assert "No open alerts" not in line
         sim.knobs.latency = 0.0
         await settled(app, pilot)
-        await wait_for(lambda: "evaluating" not in app.query_one(AlertLine).render().plain)
+        await wait_for(lambda: "evaluating" not in alert_line(app))

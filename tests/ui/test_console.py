@@ -6,13 +6,19 @@ import csv
 import html
 import re
 from datetime import timedelta
+from pathlib import Path
 
+from rich.text import Text
+from textual.command import CommandList
 from textual.widgets import DataTable, Static
 
-from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
+from console.app import MailopsApp
+from console.sim import DEMO_KEY, ManualClock, Scenario, SimServer, Simulator, scenario_named
 from console.store import Store
-from tests.ui.conftest import make_app, settled, wait_for
+from tests.helpers import wait_for
+from tests.ui.conftest import make_app, settled
 from widgets.bounces import BounceFeed
+from widgets.customer import CustomerScreen
 from widgets.detail import EventDetail
 from widgets.reputation import ReputationPanel
 from widgets.status import StatusLine
@@ -21,21 +27,21 @@ from widgets.warmup import WarmupPanel
 SIZE = (120, 40)
 
 
-def rows(table: DataTable) -> list[list[str]]:
+def rows(table: DataTable[Text]) -> list[list[str]]:
     return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-def keyed(table: DataTable) -> list[dict[str, str]]:
+def keyed(table: DataTable[Text]) -> list[dict[str, str]]:
     """Each row as column key → text: tests that do not depend on the columns' order."""
     keys = [str(k.value) for k in table.columns]
     return [dict(zip(keys, row, strict=True)) for row in rows(table)]
 
 
-def feed_rows(app) -> list[list[str]]:
+def feed_rows(app: MailopsApp) -> list[list[str]]:
     return rows(app.query_one("#feed", DataTable))
 
 
-async def test_panels_show_simulator_data(app):
+async def test_panels_show_simulator_data(app: MailopsApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
         summary = app.query_one(ReputationPanel).summary_text
@@ -57,7 +63,7 @@ async def test_panels_show_simulator_data(app):
             assert app.query_one(panel).border_subtitle == ""
 
 
-async def test_filter_kind_detail_and_export(app):
+async def test_filter_kind_detail_and_export(app: MailopsApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
         total = len(feed_rows(app))
@@ -68,6 +74,7 @@ async def test_filter_kind_detail_and_export(app):
         assert 0 < len(shown) < total and all(r[3] == "dandelion" for r in shown)
         info = app.query_one("#feed-info", Static)
         await wait_for(lambda: "events match" in str(info.content))  # counted in a thread
+        assert app.feed.page is not None
         stored = app.feed.page.total
         assert str(info.content).startswith(f"{len(shown):,} of {stored:,} events match")
         await pilot.press("enter")  # keep the filter, back to the table
@@ -105,7 +112,9 @@ async def test_filter_kind_detail_and_export(app):
         assert all(r[1] == "hard" and r[4] == "dandelion" for r in data[1:])
 
 
-async def test_failing_source_marks_panels_stale_and_keeps_data(server, store, clock):
+async def test_failing_source_marks_panels_stale_and_keeps_data(
+    server: SimServer, store: Store, clock: ManualClock
+) -> None:
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
@@ -115,15 +124,20 @@ async def test_failing_source_marks_panels_stale_and_keeps_data(server, store, c
         await wait_for(lambda: app.pipeline.statuses["messages"].ok is False)
         await pilot.pause()
         sub = app.query_one(ReputationPanel).border_subtitle
+        assert sub is not None
         assert "stale" in sub and "Cannot reach Mandrill" in sub
-        assert "stale" in app.query_one(BounceFeed).border_subtitle
+        feed_sub = app.query_one(BounceFeed).border_subtitle
+        assert feed_sub is not None
+        assert "stale" in feed_sub
         assert "reputation 84/100" in app.query_one(ReputationPanel).summary_text
         assert len(feed_rows(app)) > 50
         status = app.query_one(StatusLine).render_text().plain
         assert "account ✗ Cannot reach Mandrill" in status and "last good" in status
 
 
-async def test_invalid_key_keeps_console_up_and_says_so(server, store, clock, sim):
+async def test_invalid_key_keeps_console_up_and_says_so(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     sim.knobs.invalid_key = True
     app = make_app(server, store, clock)
     async with app.run_test(size=SIZE) as pilot:
@@ -137,7 +151,9 @@ async def test_invalid_key_keeps_console_up_and_says_so(server, store, clock, si
         assert app.is_running
 
 
-async def test_stored_state_is_on_screen_at_once_marked_stale(server, store, clock, sim, tmp_path):
+async def test_stored_state_is_on_screen_at_once_marked_stale(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator, tmp_path: Path
+) -> None:
     first = make_app(server, store, clock)
     async with first.run_test(size=SIZE) as pilot:
         await settled(first, pilot)
@@ -150,7 +166,9 @@ async def test_stored_state_is_on_screen_at_once_marked_stale(server, store, clo
             await pilot.pause()
             assert "reputation 84/100" in app.query_one(ReputationPanel).summary_text
             assert len(feed_rows(app)) > 50
-            assert "stored data" in app.query_one(ReputationPanel).border_subtitle
+            sub = app.query_one(ReputationPanel).border_subtitle
+            assert sub is not None
+            assert "stored data" in sub
             assert app.pipeline.statuses["account"].ok is None
             status = app.query_one(StatusLine).render_text().plain
             assert "account … " in status and "waiting" not in status  # age of the stored poll
@@ -159,7 +177,7 @@ async def test_stored_state_is_on_screen_at_once_marked_stale(server, store, clo
         again.close()
 
 
-async def test_hostile_bounce_text_is_shown_literally(tmp_path):
+async def test_hostile_bounce_text_is_shown_literally(tmp_path: Path) -> None:
     sc = scenario_named("hostile")
     clock = ManualClock(sc.start + timedelta(hours=3))
     with SimServer(Simulator(sc, clock)) as srv, Store(tmp_path / "s", clock=clock) as st:
@@ -185,7 +203,7 @@ async def test_hostile_bounce_text_is_shown_literally(tmp_path):
             assert "\x1b" not in svg and "ZXZpbA==" in svg  # the clipboard payload, inert
 
 
-async def test_palette_and_denylist(app):
+async def test_palette_and_denylist(app: MailopsApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settled(app, pilot)
         rejects = str(app.query_one("#rep-rejects", Static).content)
@@ -204,14 +222,15 @@ async def test_palette_and_denylist(app):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"open customer dandelion")
-        await wait_for(lambda: app.screen.query_one("CommandList").option_count > 0)
+        await wait_for(lambda: app.screen.query_one("CommandList", CommandList).option_count > 0)
         await pilot.pause()
         await pilot.press("enter")
         await wait_for(lambda: type(app.screen).__name__ == "CustomerScreen")
+        assert isinstance(app.screen, CustomerScreen)
         assert app.screen.row.id == "dandelion"
 
 
-async def test_compact_layout_at_80x24(app):
+async def test_compact_layout_at_80x24(app: MailopsApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(app, pilot)
         assert app.screen.has_class("compact")
@@ -219,7 +238,9 @@ async def test_compact_layout_at_80x24(app):
         assert app.query_one("#ips", DataTable).region.height >= 3
 
 
-async def test_the_api_key_reaches_no_screen_state_or_export(server, store, clock, sim):
+async def test_the_api_key_reaches_no_screen_state_or_export(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     secret = "sk-live-SHOULD-NEVER-SHOW-31337"
     sim.key = secret
     app = make_app(server, store, clock, key=secret)
@@ -245,7 +266,9 @@ async def test_the_api_key_reaches_no_screen_state_or_export(server, store, cloc
             assert secret.encode() not in path.read_bytes(), path
 
 
-async def test_hostile_error_text_in_stale_notes_stays_literal(server, store, clock, sim):
+async def test_hostile_error_text_in_stale_notes_stays_literal(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator
+) -> None:
     sim.knobs.error_name = "Evil_[bold red]Name[/]\x1b]0;t\x07"
     sim.knobs.error_rates = {"users/info": 1.0, "subaccounts/list": 1.0}
     app = make_app(server, store, clock)
@@ -257,7 +280,9 @@ async def test_hostile_error_text_in_stale_notes_stays_literal(server, store, cl
         assert "Evil_[bold red]Name" in shown  # in the stale note, literally
 
 
-async def test_dns_and_blocklists_from_the_demo_zones(server, store, clock, scenario):
+async def test_dns_and_blocklists_from_the_demo_zones(
+    server: SimServer, store: Store, clock: ManualClock, scenario: Scenario
+) -> None:
     from console.sim.demo_dns import DemoDns
     from widgets.dns import DnsScreen
 

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from pathlib import Path
 
+from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from console.app import build_app
+from console.app import MailopsApp, build_app
 from console.cli import DEMO_NEWSLETTER, demo_content_checks
 from console.jobs import Pipeline
 from console.secret import Secret
-from console.sim import DEMO_KEY
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sim.recorded_spamd import RecordedSpamd
 from console.sources.mandrill import MandrillClient
-from console.sources.spamd import Spamd
-from tests.ui.conftest import quiet_config, utc, wait_for
+from console.sources.spamd import Scorer, Spamd
+from console.store import Store
+from tests.helpers import wait_for
+from tests.ui.conftest import quiet_config, utc
 from widgets.content import ContentScreen
 
 SIZE = (120, 40)
 
 
-def rows(table: DataTable) -> list[list[str]]:
+def rows(table: DataTable[Text]) -> list[list[str]]:
     return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-def content_app(server, store, clock, tmp_path, scorer):
+def content_app(
+    server: SimServer, store: Store, clock: ManualClock, tmp_path: Path, scorer: Scorer
+) -> MailopsApp:
     eml = tmp_path / "newsletter.eml"
     eml.write_bytes(DEMO_NEWSLETTER)
     cfg = replace(
@@ -36,7 +42,9 @@ def content_app(server, store, clock, tmp_path, scorer):
     return build_app(cfg, pipeline, local_time=utc)
 
 
-async def test_content_screen_with_recorded_scores_and_c(server, store, clock, tmp_path, sim):
+async def test_content_screen_with_recorded_scores_and_c(
+    server: SimServer, store: Store, clock: ManualClock, tmp_path: Path, sim: Simulator
+) -> None:
     app = content_app(server, store, clock, tmp_path, RecordedSpamd(clock))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: app.pipeline.statuses["content"].ok is not None)
@@ -55,7 +63,9 @@ async def test_content_screen_with_recorded_scores_and_c(server, store, clock, t
         await wait_for(lambda: sim.calls["templates/render"] >= renders + 2)
 
 
-async def test_a_failing_spamd_keeps_the_last_scores_marked_stale(server, store, clock, tmp_path):
+async def test_a_failing_spamd_keeps_the_last_scores_marked_stale(
+    server: SimServer, store: Store, clock: ManualClock, tmp_path: Path
+) -> None:
     app = content_app(server, store, clock, tmp_path, RecordedSpamd(clock))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: app.pipeline.statuses["content"].ok is True)

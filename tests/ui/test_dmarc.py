@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+from rich.text import Text
 from textual.widgets import DataTable, Static
 
+from console.sim import ManualClock, SimServer, Simulator
 from console.sim.dmarc_reports import SPOOFER, demo_reports
+from console.store import Store
 from tests.ui.conftest import make_app, settled
 from widgets.dmarc import DmarcScreen, DmarcSourceScreen
 
 SIZE = (120, 40)
 
 
-def rows(table: DataTable) -> list[list[str]]:
+def rows(table: DataTable[Text]) -> list[list[str]]:
     return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def test_dmarc_screen_windows_sources_and_records(server, store, clock, sim, tmp_path):
+async def test_dmarc_screen_windows_sources_and_records(
+    server: SimServer, store: Store, clock: ManualClock, sim: Simulator, tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for name, data in demo_reports(sim.scenario, clock(), days=10):

@@ -15,7 +15,7 @@ UNKNOWN = DomainDns(
 )
 
 
-async def test_unknown_verdicts_read_unknown_and_never_none():
+async def test_unknown_verdicts_read_unknown_and_never_none() -> None:
     app: App[None] = App()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = DnsScreen(lambda t: t)

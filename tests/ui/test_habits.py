@@ -4,13 +4,20 @@ the demo shows the time its story is at."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from console import cli
+from console.sim import ManualClock, SimServer
+from console.store import Store
 from tests.helpers import wait_for
 from tests.ui.conftest import make_app, settled
 
 
-async def test_a_theme_picked_is_kept_until_the_config_changes(server, store, clock):
+async def test_a_theme_picked_is_kept_until_the_config_changes(
+    server: SimServer, store: Store, clock: ManualClock
+) -> None:
     app = make_app(server, store, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await settled(app, pilot)
@@ -28,7 +35,9 @@ async def test_a_theme_picked_is_kept_until_the_config_changes(server, store, cl
         assert newer.theme == "nord"
 
 
-async def test_an_unknown_theme_is_said_not_fatal(server, store, clock):
+async def test_an_unknown_theme_is_said_not_fatal(
+    server: SimServer, store: Store, clock: ManualClock
+) -> None:
     app = make_app(server, store, clock)
     app.config = replace(app.config, ui=replace(app.config.ui, theme="no-such-theme"))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -36,7 +45,9 @@ async def test_an_unknown_theme_is_said_not_fatal(server, store, clock):
         assert any("Unknown theme 'no-such-theme'" in str(n.message) for n in app._notifications)
 
 
-def test_mouse_false_runs_the_console_without_mouse_reporting(tmp_path, monkeypatch, server):
+def test_mouse_false_runs_the_console_without_mouse_reporting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: SimServer
+) -> None:
     from console.app import MailopsApp
     from tests.helpers import offline_config
 
@@ -48,7 +59,9 @@ def test_mouse_false_runs_the_console_without_mouse_reporting(tmp_path, monkeypa
     assert seen == {"mouse": False}
 
 
-async def test_the_demo_shows_its_scenario_clock(server, store, clock):
+async def test_the_demo_shows_its_scenario_clock(
+    server: SimServer, store: Store, clock: ManualClock
+) -> None:
     from widgets.status import StatusLine
 
     app = make_app(server, store, clock, story_clock=clock)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from textual.widgets import DataTable, Static
 
 from console.sim import ManualClock, SimServer, Simulator, scenario_named
 from console.store import Store
 from console.wire import parse_message
-from tests.ui.conftest import make_app, settled, wait_for
+from tests.helpers import wait_for
+from tests.ui.conftest import make_app, settled
 from widgets.detail import EventDetail
 
 #: What must never reach a terminal raw: ESC, BEL, NUL, other C0, C1, bidi controls.
@@ -19,7 +21,7 @@ RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\
 FORMULA = ("=", "+", "-", "@")
 
 
-async def test_every_screen_and_export_keeps_hostile_text_inert(tmp_path):
+async def test_every_screen_and_export_keeps_hostile_text_inert(tmp_path: Path) -> None:
     sc = scenario_named("hostile")
     clock = ManualClock(sc.start + timedelta(hours=3))
     with SimServer(Simulator(sc, clock)) as srv, Store(tmp_path / "s", clock=clock) as st:
@@ -37,6 +39,7 @@ async def test_every_screen_and_export_keeps_hostile_text_inert(tmp_path):
             await pilot.press("e")
             await wait_for(lambda: app.last_export is not None)  # written in a thread
             feed_csv = app.last_export
+            assert feed_csv is not None
             # a customer's view and report
             subs = app.query_one("#subaccounts", DataTable)
             subs.focus()
@@ -46,6 +49,7 @@ async def test_every_screen_and_export_keeps_hostile_text_inert(tmp_path):
             await pilot.press("e")
             await wait_for(lambda: app.last_export != feed_csv)
             report_txt = app.last_export
+            assert report_txt is not None
             await pilot.press("escape")
             await pilot.pause()
         for svg in shots:
@@ -63,8 +67,8 @@ async def test_every_screen_and_export_keeps_hostile_text_inert(tmp_path):
 
 
 async def test_a_one_megabyte_reason_is_clipped_in_the_table_and_whole_in_the_detail(
-    server, store, clock
-):
+    server: SimServer, store: Store, clock: ManualClock
+) -> None:
     app = make_app(server, store, clock)
     huge = "550 5.1.1 " + "x" * 1_000_000 + " THE-END \x1b]0;t\x07"
     at = int((clock() + timedelta(hours=1)).timestamp())
@@ -78,7 +82,9 @@ async def test_a_one_megabyte_reason_is_clipped_in_the_table_and_whole_in_the_de
     }
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(app, pilot)
-        store.ingest([parse_message(item)])
+        event = parse_message(item)
+        assert event is not None
+        store.ingest([event])
         store.commit()
         app.refresh_feed()
         await pilot.pause()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from console.model import IpRow
 
 
-async def test_a_late_poll_with_an_older_ip_view_does_not_replace_a_newer_one():
+async def test_a_late_poll_with_an_older_ip_view_does_not_replace_a_newer_one() -> None:
     from textual.app import App, ComposeResult
 
     from console.model import IpView

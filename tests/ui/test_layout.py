@@ -3,9 +3,13 @@ keys that belong to the screen on view, the help, and a feed that stays live."""
 
 from __future__ import annotations
 
+import pytest
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 from textual.widgets._footer import FooterKey
 
+from console.app import MailopsApp
+from console.sim import ManualClock
 from tests.helpers import wait_for
 from tests.ui.conftest import settled
 from widgets.bounces import BounceFeed
@@ -15,12 +19,12 @@ from widgets.reputation import ReputationPanel
 from widgets.warmup import WarmupPanel
 
 
-def screen_lines(app) -> list[str]:
+def screen_lines(app: MailopsApp) -> list[str]:
     """The text of every row of the terminal, as drawn."""
     return [strip.text for strip in app.screen._compositor.render_strips()]
 
 
-async def new_mail(app, pilot, clock) -> None:
+async def new_mail(app: MailopsApp, pilot: Pilot[None], clock: ManualClock) -> None:
     """Half an hour of mail read by a poll, and on the feed."""
     feed = app.query_one(BounceFeed)
     before = feed.page.events[0].key if feed.page else None
@@ -30,11 +34,11 @@ async def new_mail(app, pilot, clock) -> None:
     await pilot.pause()
 
 
-def footer_keys(app) -> list[str]:
+def footer_keys(app: MailopsApp) -> list[str]:
     return [k.key for k in app.screen.query(FooterKey)]
 
 
-async def test_80x24_keeps_what_the_support_engineer_needs(app):
+async def test_80x24_keeps_what_the_support_engineer_needs(app: MailopsApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(app, pilot)
         app.clear_notifications()
@@ -69,7 +73,7 @@ async def test_80x24_keeps_what_the_support_engineer_needs(app):
         assert footer_keys(app)[-2:] == ["question_mark", "q"]
 
 
-async def test_the_layout_follows_every_resize_both_ways(app):
+async def test_the_layout_follows_every_resize_both_ways(app: MailopsApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(app, pilot)
         main = app.screen
@@ -92,7 +96,7 @@ async def test_the_layout_follows_every_resize_both_ways(app):
             )
 
 
-async def test_keys_belong_to_the_screen_on_view(app):
+async def test_keys_belong_to_the_screen_on_view(app: MailopsApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(app, pilot)
         await pilot.press("d")
@@ -109,7 +113,7 @@ async def test_keys_belong_to_the_screen_on_view(app):
         assert isinstance(app.screen, DnsScreen)
 
 
-async def test_help_is_the_screen_on_views_and_esc_closes_only_it(app):
+async def test_help_is_the_screen_on_views_and_esc_closes_only_it(app: MailopsApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(app, pilot)
         await pilot.press("question_mark")
@@ -134,7 +138,9 @@ async def test_help_is_the_screen_on_views_and_esc_closes_only_it(app):
         assert isinstance(app.screen, DnsScreen)
 
 
-async def test_the_feed_follows_until_the_cursor_moves_then_counts_newer(app, clock):
+async def test_the_feed_follows_until_the_cursor_moves_then_counts_newer(
+    app: MailopsApp, clock: ManualClock
+) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(app, pilot)
         feed = app.query_one(BounceFeed)
@@ -162,7 +168,9 @@ async def test_the_feed_follows_until_the_cursor_moves_then_counts_newer(app, cl
         assert table.cursor_row == table.row_count - 1
 
 
-async def test_alerts_opened_together_make_one_notification_and_one_bell(app, monkeypatch):
+async def test_alerts_opened_together_make_one_notification_and_one_bell(
+    app: MailopsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import console.app as app_module
     from console.jobs import AlertsView
     from console.model import Alert
@@ -189,7 +197,7 @@ async def test_alerts_opened_together_make_one_notification_and_one_bell(app, mo
         assert texts == ["7 new critical alerts — a to see them"] and bells == [1]
 
 
-async def test_a_modal_screen_shows_its_own_keys_and_its_help(app):
+async def test_a_modal_screen_shows_its_own_keys_and_its_help(app: MailopsApp) -> None:
     from widgets.detail import EventDetail
 
     async with app.run_test(size=(80, 24)) as pilot:
@@ -209,7 +217,7 @@ async def test_a_modal_screen_shows_its_own_keys_and_its_help(app):
         assert isinstance(app.screen, EventDetail)
 
 
-async def test_at_80x24_the_feed_title_says_its_filter_and_matches(app):
+async def test_at_80x24_the_feed_title_says_its_filter_and_matches(app: MailopsApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(app, pilot)
         feed = app.query_one(BounceFeed)
@@ -217,11 +225,14 @@ async def test_at_80x24_the_feed_title_says_its_filter_and_matches(app):
         await wait_for(lambda: feed.page is not None and feed.page.matched is not None)
         await pilot.pause()
         title = str(feed.border_title)
+        assert feed.page is not None
         assert "kind: hard" in title and f"{feed.page.matched:,} of" in title and "match" in title
         assert not app.query_one("#feed-info").display or not app.screen.has_class("compact")
 
 
-async def test_an_open_customer_screen_follows_the_polls(app, clock):
+async def test_an_open_customer_screen_follows_the_polls(
+    app: MailopsApp, clock: ManualClock
+) -> None:
     from widgets.customer import CustomerScreen
 
     async with app.run_test(size=(120, 40)) as pilot:
@@ -245,7 +256,9 @@ async def test_an_open_customer_screen_follows_the_polls(app, clock):
         assert screen.query_one("#cust-events", DataTable).row_count == len(screen.events)
 
 
-async def test_palette_commands_show_outside_text_literally(app, monkeypatch):
+async def test_palette_commands_show_outside_text_literally(
+    app: MailopsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dataclasses import replace
 
     from textual.content import Content
@@ -267,7 +280,7 @@ async def test_palette_commands_show_outside_text_literally(app, monkeypatch):
         assert app.is_running
 
 
-async def test_the_newer_count_survives_a_resize(app, clock):
+async def test_the_newer_count_survives_a_resize(app: MailopsApp, clock: ManualClock) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(app, pilot)
         feed = app.query_one(BounceFeed)
@@ -283,7 +296,9 @@ async def test_the_newer_count_survives_a_resize(app, clock):
         assert feed.newer == newer and feed.highlighted_event() == held
 
 
-async def test_a_read_only_console_offers_no_seed_test_on_the_placement_screen(app):
+async def test_a_read_only_console_offers_no_seed_test_on_the_placement_screen(
+    app: MailopsApp,
+) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await settled(app, pilot)
         monkey_store = app.pipeline.store

@@ -7,18 +7,23 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+from rich.text import Text
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from console.app import build_app
+from console.app import MailopsApp, build_app
 from console.cli import DEMO_SEEDS
 from console.jobs import Pipeline
 from console.model import SeedResult, SeedRun
 from console.secret import Secret
 from console.seeding import Seed
-from console.sim import DEMO_KEY, ManualClock
+from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sim.mailboxes import MemoryMailboxes
 from console.sources.mandrill import MandrillClient
-from tests.ui.conftest import quiet_config, utc, wait_for
+from console.store import Store
+from tests.helpers import wait_for
+from tests.imap_servers import Dovecot
+from tests.ui.conftest import SnapCompare, quiet_config, utc
 from widgets.confirm import ConfirmScreen
 from widgets.seeds import SeedScreen
 from widgets.status import StatusLine
@@ -31,7 +36,15 @@ class TickingClock(ManualClock):
         return self.advance(seconds=20)
 
 
-def seed_app(server, sim, store, clock, *, seeds: bool = True, start_jobs: bool = True):
+def seed_app(
+    server: SimServer,
+    sim: Simulator,
+    store: Store,
+    clock: ManualClock,
+    *,
+    seeds: bool = True,
+    start_jobs: bool = True,
+) -> MailopsApp:
     cfg = quiet_config(server.base_url, str(store.dir))
     cfg = replace(cfg, seed_test=replace(cfg.seed_test, poll_seconds=0.05, run_at_start=False))
     boxes = MemoryMailboxes(clock)
@@ -42,11 +55,13 @@ def seed_app(server, sim, store, clock, *, seeds: bool = True, start_jobs: bool 
     return build_app(cfg, pipeline, local_time=utc, start_jobs=start_jobs)
 
 
-def rows(table: DataTable) -> list[list[str]]:
+def rows(table: DataTable[Text]) -> list[list[str]]:
     return [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def test_s_asks_first_then_runs_and_the_screen_fills(server, sim, store):
+async def test_s_asks_first_then_runs_and_the_screen_fills(
+    server: SimServer, sim: Simulator, store: Store
+) -> None:
     clock = TickingClock(sim.scenario.start + timedelta(hours=3))
     sim.clock = clock
     app = seed_app(server, sim, store, clock)
@@ -86,7 +101,9 @@ async def test_s_asks_first_then_runs_and_the_screen_fills(server, sim, store):
         assert "seed test" not in app.query_one(StatusLine).render_text().plain
 
 
-async def test_without_seeds_s_says_how_to_add_them(server, sim, store, clock):
+async def test_without_seeds_s_says_how_to_add_them(
+    server: SimServer, sim: Simulator, store: Store, clock: ManualClock
+) -> None:
     app = seed_app(server, sim, store, clock, seeds=False, start_jobs=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
@@ -116,7 +133,9 @@ def hostile_run(at: datetime) -> SeedRun:
     return SeedRun("r1", at, results, at + timedelta(minutes=2))
 
 
-async def test_stored_runs_show_at_once_with_outside_text_literal(server, sim, store, clock):
+async def test_stored_runs_show_at_once_with_outside_text_literal(
+    server: SimServer, sim: Simulator, store: Store, clock: ManualClock
+) -> None:
     store.add_seed_run(hostile_run(clock()))
     store.commit()
     app = seed_app(server, sim, store, clock, start_jobs=False)
@@ -142,7 +161,9 @@ async def test_stored_runs_show_at_once_with_outside_text_literal(server, sim, s
         assert not isinstance(app.screen, SeedScreen)
 
 
-def test_seed_screen_snapshot(snap_compare, server, sim, store, clock):
+def test_seed_screen_snapshot(
+    snap_compare: SnapCompare, server: SimServer, sim: Simulator, store: Store, clock: ManualClock
+) -> None:
     """The placement screen with a stored history of runs (frozen clock, no jobs)."""
     start = clock() - timedelta(days=14)
     for day in range(14):
@@ -156,7 +177,7 @@ def test_seed_screen_snapshot(snap_compare, server, sim, store, clock):
         store.add_seed_run(replace(run, results=results, run_id=f"r{day}"))
     store.commit()
 
-    async def open_seeds(pilot) -> None:
+    async def open_seeds(pilot: Pilot[None]) -> None:
         await pilot.press("p")
         await asyncio.sleep(0)
 
@@ -165,7 +186,9 @@ def test_seed_screen_snapshot(snap_compare, server, sim, store, clock):
 
 
 @pytest.mark.servers
-async def test_a_seed_test_through_dovecot_is_shown(dovecot_server, server, sim, store, clock):
+async def test_a_seed_test_through_dovecot_is_shown(
+    dovecot_server: Dovecot, server: SimServer, sim: Simulator, store: Store, clock: ManualClock
+) -> None:
     """Send through the simulator, APPEND into Dovecot, find over IMAP, show on screen."""
 
     from console.sources.imap import SeedMailbox

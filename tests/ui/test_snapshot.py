@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from console.app import build_app
 from console.jobs import Pipeline
@@ -17,7 +18,8 @@ from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator, scenario_named
 from console.sources.mandrill import MandrillClient
 from console.store import Store
-from tests.ui.conftest import quiet_config, utc, wait_for
+from tests.helpers import wait_for
+from tests.ui.conftest import SnapCompare, quiet_config, utc
 
 SIZES = [(80, 24), (100, 30), (120, 40)]
 
@@ -60,7 +62,13 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Man
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("screen", list(SCREENS))
-def test_screen(snap_compare, filled, tmp_path: Path, screen: str, size: tuple[int, int]):
+def test_screen(
+    snap_compare: SnapCompare,
+    filled: tuple[Path, ManualClock, str],
+    tmp_path: Path,
+    screen: str,
+    size: tuple[int, int],
+) -> None:
     template, clock, base_url = filled
     state = tmp_path / "state"
     shutil.copytree(template, state)
@@ -77,7 +85,7 @@ def test_screen(snap_compare, filled, tmp_path: Path, screen: str, size: tuple[i
     )  # fmt: skip
     focus, keys = SCREENS[screen]
 
-    async def open_screen(pilot) -> None:  # the stored events are read in a thread
+    async def open_screen(pilot: Pilot[None]) -> None:  # the stored events are read in a thread
         await wait_for(lambda: not app.feed.reading)
         await pilot.pause()
         if focus:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from textual.widgets import DataTable, Static
 
 import console.app as app_module
@@ -11,9 +12,11 @@ from console.app import build_app
 from console.cli import open_console_store
 from console.jobs import Pipeline
 from console.secret import Secret
-from console.sim import DEMO_KEY
+from console.sim import DEMO_KEY, ManualClock, SimServer
 from console.sources.mandrill import MandrillClient
-from tests.ui.conftest import quiet_config, utc, wait_for
+from console.store import Store
+from tests.helpers import wait_for
+from tests.ui.conftest import quiet_config, utc
 from widgets.bounces import BounceFeed
 from widgets.confirm import ConfirmScreen
 from widgets.reputation import ReputationPanel
@@ -22,7 +25,9 @@ from widgets.warmup import WarmupPanel
 SIZE = (120, 40)
 
 
-async def test_the_second_instance_opens_read_only_and_follows(server, store, clock, monkeypatch):
+async def test_the_second_instance_opens_read_only_and_follows(
+    server: SimServer, store: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = quiet_config(server.base_url, str(store.dir))
     owner_client = MandrillClient(server.base_url, Secret(DEMO_KEY), timeout=5)
     owner = Pipeline(owner_client, store, cfg, clock=clock)  # `store` holds the lock

@@ -8,13 +8,19 @@ import logging
 import pytest
 
 from console.jobs import log_task_failure
+from console.sim import ManualClock, SimServer
+from console.store import Store
 from tests.helpers import wait_for
 from tests.ui.conftest import make_app, settled
 
 
 async def test_a_failed_worker_is_said_and_the_console_goes_on(
-    server, store, clock, monkeypatch, caplog
-):
+    server: SimServer,
+    store: Store,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import console.export
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -39,7 +45,7 @@ async def test_a_failed_worker_is_said_and_the_console_goes_on(
     assert any(r.exc_info for r in caplog.records)  # with its traceback
 
 
-async def test_a_failed_task_is_logged_with_its_traceback(caplog):
+async def test_a_failed_task_is_logged_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
     async def boom() -> None:
         raise ValueError("lost")
 

@@ -1,18 +1,31 @@
 """Each alert rule at and around its threshold, and the alert lifecycle."""
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import pytest
 
-from console.analysis.alerts import AlertInputs, acknowledge, evaluate, reconcile, worst
+from console.analysis.alerts import (
+    AlertInputs,
+    ContentView,
+    acknowledge,
+    evaluate,
+    reconcile,
+    worst,
+)
+from console.analysis.dmarc import DomainRow
+from console.analysis.health import Signal
 from console.config import AlertConfig, Thresholds
 from console.model import (
     Account,
     BlocklistView,
+    DomainDns,
     IpRow,
     Listing,
+    ReadSpan,
     SeedResult,
     SeedRun,
     SourceStatus,
@@ -25,7 +38,25 @@ T = Thresholds()
 A = AlertConfig()
 
 
-def fire(**kw) -> dict[str, tuple[str, str]]:
+class Inputs(TypedDict, total=False):
+    """AlertInputs' fields past the time."""
+
+    account: Account | None
+    reputation_history: Sequence[tuple[datetime, float]]
+    ips: Sequence[IpRow] | None
+    ip_states: Mapping[str, Counter[str]]
+    ip_span: ReadSpan | None
+    subaccounts: Sequence[SubaccountRow] | None
+    dns: Sequence[DomainDns] | None
+    blocklists: BlocklistView | None
+    seed_run: SeedRun | None
+    statuses: Mapping[str, SourceStatus] | None
+    wall: datetime | None
+    dmarc: Sequence[DomainRow] | None
+    content: ContentView | None
+
+
+def fire(**kw: Unpack[Inputs]) -> dict[str, tuple[str, str]]:
     signals, _ = evaluate(AlertInputs(NOW, **kw), T, A)
     return {s.key: (s.severity, s.message) for s in signals}
 
@@ -38,12 +69,12 @@ def account(rep: int = 90, sent: int = 10_000, hard: int = 0, complaints: int = 
 @pytest.mark.parametrize(
     ("rep", "expect"), [(75, None), (74, "warning"), (40, "warning"), (39, "critical")]
 )
-def test_reputation_below_thresholds(rep, expect):
+def test_reputation_below_thresholds(rep: int, expect: str | None) -> None:
     got = fire(account=account(rep)).get("reputation_low|account")
     assert (got[0] if got else None) == expect
 
 
-def test_reputation_drop_in_24h():
+def test_reputation_drop_in_24h() -> None:
     hist = [(NOW - timedelta(hours=30), 99.0), (NOW - timedelta(hours=20), 92.0)]
     assert "reputation_drop|account" not in fire(account=account(83), reputation_history=hist)
     sev, msg = fire(account=account(82), reputation_history=hist)["reputation_drop|account"]
@@ -53,7 +84,7 @@ def test_reputation_drop_in_24h():
 @pytest.mark.parametrize(
     ("n", "expect"), [(200, None), (201, "warning"), (500, "warning"), (501, "critical")]
 )
-def test_hard_bounce_rate_2_and_5_percent(n, expect):
+def test_hard_bounce_rate_2_and_5_percent(n: int, expect: str | None) -> None:
     got = fire(account=account(hard=n)).get("hard_bounce_rate|account")
     assert (got[0] if got else None) == expect
 
@@ -61,14 +92,14 @@ def test_hard_bounce_rate_2_and_5_percent(n, expect):
 @pytest.mark.parametrize(
     ("n", "expect"), [(10, None), (11, "warning"), (30, "warning"), (31, "critical")]
 )
-def test_complaint_rate_0_1_and_0_3_percent(n, expect):
+def test_complaint_rate_0_1_and_0_3_percent(n: int, expect: str | None) -> None:
     got = fire(account=account(complaints=n)).get("complaint_rate|account")
     assert (got[0] if got else None) == expect
     if got:
         assert "the mailbox providers' limit" in got[1]
 
 
-def test_small_volumes_do_not_alert():
+def test_small_volumes_do_not_alert() -> None:
     assert fire(account=account(sent=99, complaints=50, hard=50)) == {}
     assert fire(account=account(sent=1000, complaints=2)) == {}  # 0.2 %, but two is chance
     assert "complaint_rate|account" in fire(account=account(sent=1000, complaints=3))
@@ -80,7 +111,7 @@ def sub(
     return SubaccountRow(sid, name or sid, "active", 80, messages, complaints, hard, messages)
 
 
-def test_the_complaining_customer_is_named_and_outliers_found():
+def test_the_complaining_customer_is_named_and_outliers_found() -> None:
     subs = [
         sub("dandelion", 1450, complaints=10, name="Dandelion Deals"),
         sub("acme", 4000, complaints=1),
@@ -102,7 +133,14 @@ def test_the_complaining_customer_is_named_and_outliers_found():
     assert "customer_outlier|customer a (complaint)" not in fire(subaccounts=under)
 
 
-def iprow(ip: str, sent: int, delivered: int, dedicated=False, day=None, noisy=False) -> IpRow:
+def iprow(
+    ip: str,
+    sent: int,
+    delivered: int,
+    dedicated: bool = False,
+    day: int | None = None,
+    noisy: bool = False,
+) -> IpRow:
     return IpRow(
         ip, "Main Pool" if dedicated else "shared", "", dedicated, day is not None, day, 30,
         None, sent, delivered, 0, 0, 0, delivered / sent if sent else None, noisy,
@@ -110,7 +148,7 @@ def iprow(ip: str, sent: int, delivered: int, dedicated=False, day=None, noisy=F
     )  # fmt: skip
 
 
-def test_ip_rules_noisy_warmup_and_rates():
+def test_ip_rules_noisy_warmup_and_rates() -> None:
     rows = [
         iprow("203.0.113.25", 5000, 4900, dedicated=True, day=12),
         iprow("198.51.100.13", 400, 220, noisy=True),
@@ -132,7 +170,7 @@ def test_ip_rules_noisy_warmup_and_rates():
     assert "below the shared pool's" in fire(ips=worse)["warmup_underperform|IP 203.0.113.25"][1]
 
 
-def test_blocklist_and_source_failing():
+def test_blocklist_and_source_failing() -> None:
     listed = Listing(
         "bl.spamcop.net", "198.51.100.13", "listed", ("127.0.0.2",), "SpamCop", "", True
     )
@@ -158,7 +196,7 @@ def seed(name: str, provider: str, placement: str, ip: str = "1.1.1.1") -> SeedR
                       auth={"spf": "pass", "dkim": "pass", "dmarc": "pass"})  # fmt: skip
 
 
-def test_seed_inbox_share_per_provider():
+def test_seed_inbox_share_per_provider() -> None:
     run = SeedRun("r", NOW, (
         seed("g1", "gmail", "inbox", "203.0.113.25"), seed("g2", "gmail", "inbox", "203.0.113.25"),
         seed("g3", "gmail", "inbox", "203.0.113.25"), seed("g4", "gmail", "spam", "198.51.100.13"),
@@ -178,7 +216,7 @@ def test_seed_inbox_share_per_provider():
     assert "seed_inbox|seeds gmail" not in fire(seed_run=other)  # 80 % is not below
 
 
-def test_seed_findings_and_alerts_are_one_judgement():
+def test_seed_findings_and_alerts_are_one_judgement() -> None:
     from console.analysis.seeds import seed_findings
 
     run = SeedRun("r", NOW, (
@@ -190,7 +228,7 @@ def test_seed_findings_and_alerts_are_one_judgement():
     assert alerts == {(f.severity, f.text) for f in seed_findings(run, NOW, A.seed_inbox_min)}
 
 
-def test_lifecycle_open_update_escalate_ack_resolve():
+def test_lifecycle_open_update_escalate_ack_resolve() -> None:
     s1, covered = evaluate(AlertInputs(NOW, account=account(70)), T, A)
     r = reconcile((), s1, covered, NOW)
     [al] = r.alerts
@@ -219,21 +257,21 @@ def test_lifecycle_open_update_escalate_ack_resolve():
     assert len(r2.alerts) == 2 and r2.opened[0].id != al.id
 
 
-def test_disabled_rules_neither_fire_nor_resolve():
+def test_disabled_rules_neither_fire_nor_resolve() -> None:
     cfg = replace(A, disabled=("reputation_low",))
     signals, covered = evaluate(AlertInputs(NOW, account=account(10)), T, cfg)
     assert not any(s.rule == "reputation_low" for s in signals)
     assert "reputation_low" not in covered
 
 
-def test_missing_seeds_warn_and_spam_is_critical():
+def test_missing_seeds_warn_and_spam_is_critical() -> None:
     missing = SeedRun("r", NOW, (seed("y1", "yahoo", "missing"),))
     assert fire(seed_run=missing)["seed_inbox|seeds yahoo"][0] == "warning"
     spam = SeedRun("r", NOW, (seed("y1", "yahoo", "spam"), seed("y2", "yahoo", "inbox")))
     assert fire(seed_run=spam)["seed_inbox|seeds yahoo"][0] == "critical"
 
 
-def test_each_failing_dns_check_is_its_own_alert():
+def test_each_failing_dns_check_is_its_own_alert() -> None:
     from console.model import DkimCheck, DmarcCheck, DomainDns, SpfCheck
 
     bad = DomainDns(
@@ -254,7 +292,7 @@ def test_each_failing_dns_check_is_its_own_alert():
     assert fire(dns=[good]) == {}
 
 
-def test_rounding_never_contradicts_the_threshold():
+def test_rounding_never_contradicts_the_threshold() -> None:
     from console.analysis.alerts import beside
 
     assert beside(0.0010004, 0.001) == ("0.10004%", "0.10000%")
@@ -262,11 +300,11 @@ def test_rounding_never_contradicts_the_threshold():
     assert beside(0.025, 0.02) == ("2.5%", "2.0%")
 
 
-def test_a_rate_just_over_its_limit_prints_the_digits_that_show_it():
+def test_a_rate_just_over_its_limit_prints_the_digits_that_show_it() -> None:
     from console.analysis.alerts import _rate_rules
     from console.config import AlertConfig
 
-    out: list = []
+    out: list[Signal] = []
     _rate_rules(out, "complaints", "account", "complaint rate", 1_0004, 10_000_000,
                 0.001, 0.003, "", AlertConfig())  # fmt: skip
     (sig,) = out
@@ -277,7 +315,7 @@ def test_a_rate_just_over_its_limit_prints_the_digits_that_show_it():
     assert "0.500% (5 of 1,000) is above 0.3%" in out[0].message
 
 
-def test_an_alert_that_fires_again_in_the_same_second_gets_its_own_id():
+def test_an_alert_that_fires_again_in_the_same_second_gets_its_own_id() -> None:
     sig, covered = evaluate(AlertInputs(NOW, account=account(70)), T, A)
     first = reconcile((), sig, covered, NOW)
     quiet, _ = evaluate(AlertInputs(NOW, account=account(90)), T, A)
@@ -287,7 +325,7 @@ def test_an_alert_that_fires_again_in_the_same_second_gets_its_own_id():
     assert len(ids) == 2 and len(set(ids)) == 2
 
 
-def test_every_rule_a_signal_names_is_declared_by_one_family():
+def test_every_rule_a_signal_names_is_declared_by_one_family() -> None:
     """A rule missing from its family would fire but never resolve (it is never 'covered')."""
     import re
     from pathlib import Path

@@ -17,14 +17,14 @@ def _ip(addr: str, warming: bool = True) -> Ip:
     return Ip(addr, "Main Pool", "mail.example", Warmup(warming, start, start + timedelta(days=30)))
 
 
-def test_warmup_day_counts_from_one_and_progress_is_time_based():
+def test_warmup_day_counts_from_one_and_progress_is_time_based() -> None:
     day, days, progress = warmup_progress(_ip("1.1.1.1"), NOW)
     assert (day, days) == (12, 30)
     assert progress is not None and abs(progress - (11.25 / 30)) < 1e-9
     assert warmup_progress(_ip("1.1.1.1", warming=False), NOW) == (None, None, None)
 
 
-def test_shared_ip_delivering_clearly_worse_is_a_noisy_neighbour():
+def test_shared_ip_delivering_clearly_worse_is_a_noisy_neighbour() -> None:
     window = {
         "10.0.0.1": Counter(sent=950, bounced=50),
         "10.0.0.2": Counter(sent=600, bounced=300, deferred=100),
@@ -39,13 +39,13 @@ def test_shared_ip_delivering_clearly_worse_is_a_noisy_neighbour():
     assert next(iter(rows)) == "9.9.9.9"  # dedicated IPs first
 
 
-def test_a_handful_of_bounces_is_not_a_noisy_neighbour():
+def test_a_handful_of_bounces_is_not_a_noisy_neighbour() -> None:
     window = {"10.0.0.2": Counter(sent=5, bounced=5), "9.9.9.9": Counter(sent=2000)}
     rows = {r.ip: r for r in ip_rows([], window, window, NOW, T)}
     assert not rows["10.0.0.2"].noisy  # below noisy_min_messages
 
 
-def test_customers_ranked_worst_first_with_complaints_from_events():
+def test_customers_ranked_worst_first_with_complaints_from_events() -> None:
     subs = [
         Subaccount("good", "Good", "active", 95, sent_weekly=100),
         Subaccount("bad", "Bad", "active", 60, sent_weekly=50),
@@ -61,7 +61,7 @@ def test_customers_ranked_worst_first_with_complaints_from_events():
     assert rows[0].complaints == 10 and rows[0].complaint_rate == 0.01
 
 
-def test_reputation_words():
+def test_reputation_words() -> None:
     assert reputation_word(None, T) == "Unknown"
     assert reputation_word(80, T) == "Excellent"
     assert reputation_word(50, T) == "Good"
@@ -89,7 +89,9 @@ def _feed(evs: list[MessageEvent]) -> tuple[FeedIndex, list[MessageEvent]]:
     return index, evs
 
 
-def filter_events(evs: list[MessageEvent], text: str, kind: str | None = None):
+def filter_events(
+    evs: list[MessageEvent], text: str, kind: str | None = None
+) -> list[MessageEvent]:
     index, _ = _feed(evs)
     return [evs[off] for _, off in index.query(text, kind)[0]]
 
@@ -98,7 +100,7 @@ def count_kinds(evs: list[MessageEvent]) -> dict[str, int]:
     return _feed(evs)[0].kind_counts()
 
 
-def test_feed_filter_by_text_and_kind():
+def test_feed_filter_by_text_and_kind() -> None:
     evs = [
         _ev("1", "bounced", diag="550 5.1.1 unknown user"),
         _ev("2", "soft-bounced", sub="dandelion", diag="552 mailbox full"),
@@ -111,7 +113,7 @@ def test_feed_filter_by_text_and_kind():
     assert count_kinds(evs) == {"hard": 1, "soft": 1, "spam": 1}
 
 
-def test_messages_without_a_sending_ip_are_reported_not_hidden():
+def test_messages_without_a_sending_ip_are_reported_not_hidden() -> None:
     window = {"": Counter(rejected=7, sent=40, bounced=2), "9.9.9.9": Counter(sent=100)}
     view = ip_view([], window, window, NOW, T)
     assert view.unattributed == 42  # rejects never had an IP; the rest lost theirs

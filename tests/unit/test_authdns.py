@@ -8,12 +8,12 @@ from console.analysis.authdns import (
 KEY = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "A" * 302 + "IDAQAB"
 
 
-def test_dkim_cname_must_point_where_mandrill_says():
+def test_dkim_cname_must_point_where_mandrill_says() -> None:
     k = dkim_check("mte1", "dkim2.mandrillapp.com", (f"v=DKIM1; k=rsa; p={KEY}",))
     assert not k.valid and "Mandrill expects dkim1.mandrillapp.com" in k.error
 
 
-def test_dkim_revoked_short_and_missing_keys():
+def test_dkim_revoked_short_and_missing_keys() -> None:
     assert "revoked" in dkim_check("mte1", "", ("v=DKIM1; p=",)).error
     assert "too short" in dkim_check("mte1", "", ("v=DKIM1; p=QUJD",)).error
     assert "no p=" in dkim_check("mte1", "", ("v=DKIM1; k=rsa",)).error
@@ -21,7 +21,7 @@ def test_dkim_revoked_short_and_missing_keys():
     assert ok.valid and ok.kind == "cname"
 
 
-def test_spf_include_found_in_nested_records():
+def test_spf_include_found_in_nested_records() -> None:
     nested = {
         "valid": True,
         "record": "v=spf1 include:_spf.example -all",
@@ -40,7 +40,7 @@ def test_spf_include_found_in_nested_records():
     assert spf_check(nested).mandrill_include and spf_check(nested).valid
 
 
-def test_external_report_destinations_and_their_authorization_name():
+def test_external_report_destinations_and_their_authorization_name() -> None:
     uris = ("mailto:dmarc@example.com", "mailto:r@sub.example.com", "mailto:x@vendor.net!10m")
     assert external_destinations("example.com", uris, ()) == ["mailto:x@vendor.net!10m"]
     assert authorization_name("example.com", "mailto:x@vendor.net!10m") == (
@@ -48,7 +48,7 @@ def test_external_report_destinations_and_their_authorization_name():
     )
 
 
-def test_dqs_key_switches_spamhaus_zones_and_stays_off_screen():
+def test_dqs_key_switches_spamhaus_zones_and_stays_off_screen() -> None:
     from console.analysis.dnsbl import configured_zones
 
     zones = configured_zones(
@@ -61,7 +61,7 @@ def test_dqs_key_switches_spamhaus_zones_and_stays_off_screen():
     assert all("SECRETKEY" not in d for d in names)
 
 
-def test_unknown_zone_needs_a_code_table():
+def test_unknown_zone_needs_a_code_table() -> None:
     import pytest
 
     from console.analysis.dnsbl import configured_zones

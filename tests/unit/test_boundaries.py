@@ -39,7 +39,7 @@ WIDGET_FILES = list((ROOT / "widgets").rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", CONSOLE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_console_modules_other_than_app_never_import_textual_or_widgets(path: Path):
+def test_console_modules_other_than_app_never_import_textual_or_widgets(path: Path) -> None:
     names = imports_of(path)
     allowed_cli_lazy = path.name == "cli.py"  # cli imports console.app lazily, to start it
     bad = _hits(names, ("textual", "widgets"))
@@ -49,7 +49,7 @@ def test_console_modules_other_than_app_never_import_textual_or_widgets(path: Pa
 
 
 @pytest.mark.parametrize("path", WIDGET_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_widgets_do_no_io(path: Path):
+def test_widgets_do_no_io(path: Path) -> None:
     assert _hits(imports_of(path), WIDGET_FORBIDDEN) == []
 
 
@@ -58,7 +58,7 @@ def test_widgets_do_no_io(path: Path):
     [p for p in CONSOLE_FILES if "analysis" in p.parts],
     ids=lambda p: p.name,
 )
-def test_analysis_is_pure(path: Path):
+def test_analysis_is_pure(path: Path) -> None:
     bad = _hits(
         imports_of(path),
         ("console.sources", "console.store", "console.jobs", "httpx", "tinydb", "os", "socket"),
@@ -69,11 +69,11 @@ def test_analysis_is_pure(path: Path):
 @pytest.mark.parametrize(
     "path", list((ROOT / "console" / "sources").glob("*.py")), ids=lambda p: p.name
 )
-def test_sources_never_touch_the_store_or_screen(path: Path):
+def test_sources_never_touch_the_store_or_screen(path: Path) -> None:
     assert _hits(imports_of(path), ("console.store", "console.jobs", "console.app", "rich")) == []
 
 
-def test_checker_sees_violations(tmp_path: Path):
+def test_checker_sees_violations(tmp_path: Path) -> None:
     bad = tmp_path / "w.py"
     bad.write_text("from console.store import Store\nimport httpx\n")
     assert _hits(imports_of(bad), WIDGET_FORBIDDEN) == ["console.store", "httpx"]

@@ -21,22 +21,33 @@ COMMANDS = {
 }
 
 
+#: a runner called: its name, positional and keyword arguments
+Call = tuple[str, tuple[object, ...], dict[str, object]]
+
+
 @pytest.fixture
-def calls(monkeypatch):
-    seen: list[tuple[str, tuple, dict]] = []
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
+    seen: list[Call] = []
     for _, runner in COMMANDS.values():
 
-        def record(*a, _name=runner, **kw):
+        def record(*a: object, _name: str = runner, **kw: object) -> int:
             seen.append((_name, a, kw))
             return 0
 
         monkeypatch.setattr(cli, runner, record)
-    monkeypatch.setattr(cli, "run_console", lambda *a, **kw: seen.append(("console", a, kw)) or 0)
+
+    def run_console(*a: object, **kw: object) -> int:
+        seen.append(("console", a, kw))
+        return 0
+
+    monkeypatch.setattr(cli, "run_console", run_console)
     return seen
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_config_works_before_and_after_every_command_it_applies_to(command, calls):
+def test_config_works_before_and_after_every_command_it_applies_to(
+    command: str, calls: list[Call]
+) -> None:
     argv, _ = COMMANDS[command]
     before = ["--config", "x.toml", *argv]
     after = [*argv[: 2 if command in ("dmarc import", "config init") else 1], "--config", "x.toml",
@@ -46,7 +57,7 @@ def test_config_works_before_and_after_every_command_it_applies_to(command, call
 
 
 @pytest.mark.parametrize("command", ["check", "seed-test", "dmarc import"])
-def test_state_dir_works_before_and_after(command, calls):
+def test_state_dir_works_before_and_after(command: str, calls: list[Call]) -> None:
     argv, _ = COMMANDS[command]
     split = 2 if command == "dmarc import" else 1
     cli.main(["--state-dir", "/s", *argv])
@@ -54,7 +65,7 @@ def test_state_dir_works_before_and_after(command, calls):
     assert [c[2]["state_dir"] for c in calls] == ["/s", "/s"]
 
 
-def test_the_console_takes_every_global_option(calls):
+def test_the_console_takes_every_global_option(calls: list[Call]) -> None:
     cli.main(["--config", "x.toml", "--state-dir", "/s", "--read-only"])
     assert calls == [("console", ("x.toml", "/s"), {"read_only": True})]
 
@@ -72,14 +83,16 @@ def test_the_console_takes_every_global_option(calls):
         (["--demo", "check"], "--demo"),
     ],
 )
-def test_an_option_where_it_does_not_apply_is_an_error(argv, flag, calls, capsys):
+def test_an_option_where_it_does_not_apply_is_an_error(
+    argv: list[str], flag: str, calls: list[Call], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2 and calls == []
     assert flag in capsys.readouterr().err
 
 
-def test_config_before_check_is_the_config_used(tmp_path: Path):
+def test_config_before_check_is_the_config_used(tmp_path: Path) -> None:
     """The probe's case, as a process: `mailops --config X check` ran the default config."""
     cfg = tmp_path / "c.toml"
     cfg.write_text('[mandrill]\nbase_url = "http://127.0.0.1:9/api/1.0"\napi_key = "k"\n'

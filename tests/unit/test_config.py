@@ -15,12 +15,12 @@ from console.config import (
 )
 
 
-def test_template_parses_to_the_defaults():
+def test_template_parses_to_the_defaults() -> None:
     assert parse_config(CONFIG_TEMPLATE).mandrill == Config().mandrill
     assert parse_config(CONFIG_TEMPLATE).thresholds == Config().thresholds
 
 
-def test_unknown_key_names_file_key_and_line(tmp_path: Path):
+def test_unknown_key_names_file_key_and_line(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[mandrill]\nbase_url = "http://x"\n\n[mandrill.poll]\nacount = 5\n')
     with pytest.raises(ConfigError) as exc:
@@ -29,40 +29,40 @@ def test_unknown_key_names_file_key_and_line(tmp_path: Path):
     assert f"{path}:5" in msg and "mandrill.poll.acount" in msg and "unknown key" in msg
 
 
-def test_unknown_table_is_an_error(tmp_path: Path):
+def test_unknown_table_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[mandril]\ntimeout = 3\n")
     with pytest.raises(ConfigError, match=r"c.toml:1: mandril: unknown key"):
         load_config(str(path))
 
 
-def test_wrong_type_names_line_and_expected_type(tmp_path: Path):
+def test_wrong_type_names_line_and_expected_type(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[storage]\nretention_days = "thirty"\n')
     with pytest.raises(ConfigError, match=r"c.toml:2: storage.retention_days must be an integer"):
         load_config(str(path))
 
 
-def test_invalid_toml_is_reported(tmp_path: Path):
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[mandrill\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(str(path))
 
 
-def test_explicit_missing_file_is_an_error(tmp_path: Path):
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(str(tmp_path / "nope.toml"))
 
 
-def test_env_var_selects_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_env_var_selects_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[storage]\nretention_days = 7\n")
     monkeypatch.setenv("MAILOPS_CONFIG", str(path))
     assert load_config().storage.retention_days == 7
 
 
-def test_missing_api_key_says_which_variable_and_file():
+def test_missing_api_key_says_which_variable_and_file() -> None:
     cfg = parse_config('[mandrill]\napi_key_env = "MY_MANDRILL"\n', Path("/etc/m.toml"))
     with pytest.raises(ConfigError) as exc:
         resolve_api_key(cfg)
@@ -70,20 +70,20 @@ def test_missing_api_key_says_which_variable_and_file():
     assert "/etc/m.toml" in str(exc.value)
 
 
-def test_api_key_file_missing_names_the_file(tmp_path: Path):
+def test_api_key_file_missing_names_the_file(tmp_path: Path) -> None:
     cfg = parse_config(f'[mandrill]\napi_key_file = "{tmp_path}/key"\n')
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_api_key(cfg)
 
 
-def test_api_key_from_env_is_a_secret(monkeypatch: pytest.MonkeyPatch):
+def test_api_key_from_env_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MANDRILL_API_KEY", "abc-123-secret")
     key, _ = resolve_api_key(Config())
     assert key.reveal() == "abc-123-secret"
     assert "abc-123" not in repr(key) and "abc-123" not in f"{key}"
 
 
-def test_world_readable_config_with_a_key_warns(tmp_path: Path):
+def test_world_readable_config_with_a_key_warns(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[mandrill]\napi_key = "inline-secret"\n')
     os.chmod(path, 0o644)
@@ -95,7 +95,9 @@ def test_world_readable_config_with_a_key_warns(tmp_path: Path):
     assert load_config(str(path)).warnings == ()
 
 
-def test_config_init_writes_0600_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_config_init_writes_0600_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "sub" / "config.toml"
     assert main(["config", "init", "--config", str(path)]) == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -104,7 +106,7 @@ def test_config_init_writes_0600_template(tmp_path: Path, capsys: pytest.Capture
     assert "already exists" in capsys.readouterr().err
 
 
-def test_values_that_would_spin_or_blank_the_screen_are_refused(tmp_path: Path):
+def test_values_that_would_spin_or_blank_the_screen_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[mandrill.poll]\nmessages = 0\n")
     with pytest.raises(ConfigError, match=r"c.toml:2: mandrill.poll.messages must be at least 1"):
@@ -112,14 +114,14 @@ def test_values_that_would_spin_or_blank_the_screen_are_refused(tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", ["dns", "blocklists", "dmarc", "content", "backoff_cap"])
-def test_every_poll_interval_of_zero_is_refused(tmp_path: Path, name: str):
+def test_every_poll_interval_of_zero_is_refused(tmp_path: Path, name: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(f"[mandrill.poll]\njitter = 0\n{name} = 0\n")
     with pytest.raises(ConfigError, match=rf"c.toml:3: mandrill.poll.{name} must be at least 1"):
         load_config(str(path))
 
 
-def test_every_polled_source_has_an_interval():
+def test_every_polled_source_has_an_interval() -> None:
     """A source the pipeline polls without a [mandrill.poll] field would have no interval
     (and no minimum): the two lists are one."""
     from dataclasses import fields
@@ -138,7 +140,7 @@ def test_every_polled_source_has_an_interval():
     assert polled <= intervals, polled - intervals
 
 
-def test_a_blocklist_without_a_code_table_is_a_config_error(tmp_path: Path):
+def test_a_blocklist_without_a_code_table_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[blocklists]\nip_zones = ["bl.example.org"]\n')
     with pytest.raises(ConfigError, match=r"c.toml:2: blocklists.ip_zones: bl.example.org has no"):
@@ -150,7 +152,9 @@ def test_a_blocklist_without_a_code_table_is_a_config_error(tmp_path: Path):
     assert load_config(str(path)).blocklists.codes == {"bl.example.org": {"127.0.0.2": "listed"}}
 
 
-def test_seed_entries_are_checked_with_their_table_line(tmp_path: Path, monkeypatch):
+def test_seed_entries_are_checked_with_their_table_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from console.config import resolve_seed_password
 
     path = tmp_path / "c.toml"
@@ -195,14 +199,14 @@ SEED = (
         ),
     ],
 )
-def test_seed_test_settings_are_checked(tmp_path: Path, text: str, error: str):
+def test_seed_test_settings_are_checked(tmp_path: Path, text: str, error: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=error):
         load_config(str(path))
 
 
-def test_schedules_parse():
+def test_schedules_parse() -> None:
     from console.config import SeedSchedule, parse_schedule
 
     assert parse_schedule("06:00") == SeedSchedule(daily_at=(6, 0))

@@ -7,6 +7,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,7 +25,7 @@ def _good_state(tmp_path: Path) -> None:
 
 
 #: valid JSON of the wrong shape, each as found in the probe or its kin
-WRONG_SHAPES = {
+WRONG_SHAPES: dict[str, list[object] | dict[str, object]] = {
     "an array": [],
     "a table that is a list": {"meta": [], "cursors": {"1": {"name": "other", "value": 1}}},
     "a record that is a string": {"cursors": {"1": "x"}, "history": {}},
@@ -36,7 +37,9 @@ WRONG_SHAPES = {
 
 
 @pytest.mark.parametrize("name", WRONG_SHAPES)
-def test_state_json_of_the_wrong_shape_keeps_the_rest_and_says_so(tmp_path: Path, name: str):
+def test_state_json_of_the_wrong_shape_keeps_the_rest_and_says_so(
+    tmp_path: Path, name: str
+) -> None:
     _good_state(tmp_path)
     good = json.loads((tmp_path / "state.json").read_text())
     bad = WRONG_SHAPES[name]
@@ -52,7 +55,7 @@ def test_state_json_of_the_wrong_shape_keeps_the_rest_and_says_so(tmp_path: Path
         assert s.warnings == []  # set right once; the next start is quiet
 
 
-def test_a_record_of_the_wrong_shape_drops_only_that_record(tmp_path: Path):
+def test_a_record_of_the_wrong_shape_drops_only_that_record(tmp_path: Path) -> None:
     _good_state(tmp_path)
     data = json.loads((tmp_path / "state.json").read_text())
     data["history"]["99"] = {"s": "reputation", "t": "noon", "v": 1}
@@ -64,7 +67,7 @@ def test_a_record_of_the_wrong_shape_drops_only_that_record(tmp_path: Path):
 
 
 @pytest.mark.parametrize("kind", ["directory", "symlink loop", "dangling symlink"])
-def test_state_json_that_cannot_be_read_is_moved_aside(tmp_path: Path, kind: str):
+def test_state_json_that_cannot_be_read_is_moved_aside(tmp_path: Path, kind: str) -> None:
     _good_state(tmp_path)
     state = tmp_path / "state.json"
     state.unlink()
@@ -83,11 +86,13 @@ def test_state_json_that_cannot_be_read_is_moved_aside(tmp_path: Path, kind: str
     assert list(tmp_path.glob("state.json.corrupt-*"))
 
 
-def test_when_it_cannot_even_be_moved_the_error_says_what_to_do(tmp_path, monkeypatch):
+def test_when_it_cannot_even_be_moved_the_error_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _good_state(tmp_path)
     (tmp_path / "state.json").write_text("{not json")
 
-    def refuse(*a, **kw):
+    def refuse(*a: object, **kw: object) -> NoReturn:
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(os, "replace", refuse)
@@ -98,7 +103,7 @@ def test_when_it_cannot_even_be_moved_the_error_says_what_to_do(tmp_path, monkey
     assert f"Repair or remove {tmp_path / 'state.json'} by hand" in msg
 
 
-def test_a_read_only_viewer_shows_what_it_can_and_moves_nothing(tmp_path: Path):
+def test_a_read_only_viewer_shows_what_it_can_and_moves_nothing(tmp_path: Path) -> None:
     _good_state(tmp_path)
     data = json.loads((tmp_path / "state.json").read_text())
     data["cursors"] = []
@@ -114,7 +119,7 @@ def test_a_read_only_viewer_shows_what_it_can_and_moves_nothing(tmp_path: Path):
     [b'{"reports": {"1": {"k": "a|1", "end": 1', b'{"reports": []}', b"[1, 2]", b"\x00\xff"],
     ids=["truncated", "table is a list", "an array", "binary"],
 )
-def test_an_unreadable_dmarc_json_is_reported_not_silent(tmp_path: Path, content: bytes):
+def test_an_unreadable_dmarc_json_is_reported_not_silent(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "dmarc.json").write_bytes(content)
     reports, warnings = read_dmarc_reports(tmp_path)
     assert warnings, "the damage must be named"
@@ -125,7 +130,7 @@ def test_an_unreadable_dmarc_json_is_reported_not_silent(tmp_path: Path, content
         assert any("dmarc.json" in w for w in s.warnings)
 
 
-def test_alerts_of_the_wrong_shape_are_counted(tmp_path: Path):
+def test_alerts_of_the_wrong_shape_are_counted(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.put_alerts([Alert("a1", "rep|acc", "rep", "account", "warning", "low", T0, T0)])
         s.commit()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from console.codec import encode
 from console.dmarcxml import parse_reports
+from console.model import DmarcReport
 from console.sim import scenario_named
 from console.sim.dmarc_reports import REPORTERS, report_xml
 from console.store import Store, read_dmarc_reports
@@ -17,9 +18,9 @@ from console.store import Store, read_dmarc_reports
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 
-def reports(days: int):
+def reports(days: int) -> list[DmarcReport]:
     sc = scenario_named("default")
-    out = []
+    out: list[DmarcReport] = []
     for i in range(days):
         org, email, _, share = REPORTERS[i % len(REPORTERS)]
         xml = report_xml(sc, org, email, share, sc.sender_domains[0],
@@ -28,7 +29,7 @@ def reports(days: int):
     return out
 
 
-def write_legacy(state: Path, reps) -> None:
+def write_legacy(state: Path, reps: list[DmarcReport]) -> None:
     state.mkdir(parents=True, exist_ok=True)
     docs = {
         str(i + 1): {"k": r.key, "end": r.end.timestamp(), "data": encode(r)}
@@ -37,7 +38,7 @@ def write_legacy(state: Path, reps) -> None:
     (state / "dmarc.json").write_text(json.dumps({"reports": docs}))
 
 
-def test_the_legacy_file_is_split_into_days_once(tmp_path: Path):
+def test_the_legacy_file_is_split_into_days_once(tmp_path: Path) -> None:
     reps = reports(10)
     write_legacy(tmp_path, reps)
     legacy = json.loads((tmp_path / "dmarc.json").read_text())
@@ -53,7 +54,7 @@ def test_the_legacy_file_is_split_into_days_once(tmp_path: Path):
         assert not (tmp_path / "dmarc.json").exists()
 
 
-def test_a_read_only_viewer_reads_the_legacy_file_as_it_is(tmp_path: Path):
+def test_a_read_only_viewer_reads_the_legacy_file_as_it_is(tmp_path: Path) -> None:
     reps = reports(3)
     write_legacy(tmp_path, reps)
     with Store(tmp_path, read_only=True, clock=lambda: NOW) as s:
@@ -63,7 +64,7 @@ def test_a_read_only_viewer_reads_the_legacy_file_as_it_is(tmp_path: Path):
     assert got is not None and not warnings and len(got) == 2  # only the last days
 
 
-def test_windows_read_only_their_days_and_retention_drops_whole_days(tmp_path: Path):
+def test_windows_read_only_their_days_and_retention_drops_whole_days(tmp_path: Path) -> None:
     reps = reports(20)
     with Store(tmp_path, clock=lambda: NOW) as s:
         s.add_dmarc_reports(reps)
@@ -77,13 +78,15 @@ def test_windows_read_only_their_days_and_retention_drops_whole_days(tmp_path: P
         assert sorted(p.stem for p in (tmp_path / "dmarc").glob("*.json"))[0] >= "2026-11-18"
 
 
-def test_a_read_only_viewer_counts_the_legacy_file_once_however_often_it_asks(tmp_path: Path):
+def test_a_read_only_viewer_counts_the_legacy_file_once_however_often_it_asks(
+    tmp_path: Path,
+) -> None:
     write_legacy(tmp_path, reports(3))
     with Store(tmp_path, read_only=True, clock=lambda: NOW) as s:
         assert [len(s.dmarc_reports()) for _ in range(3)] == [3, 3, 3]
 
 
-def test_a_record_with_an_impossible_end_is_dropped_not_a_crash(tmp_path: Path):
+def test_a_record_with_an_impossible_end_is_dropped_not_a_crash(tmp_path: Path) -> None:
     reps = reports(2)
     write_legacy(tmp_path, reps)
     text = (tmp_path / "dmarc.json").read_text()

@@ -24,7 +24,7 @@ def zipped(name: str, body: bytes) -> bytes:
     return buf.getvalue()
 
 
-def test_rfc7489_report_numbers_records_and_override_reason():
+def test_rfc7489_report_numbers_records_and_override_reason() -> None:
     [r] = parse_reports(data("google-7489.xml"))
     assert (r.org_name, r.report_id, r.schema) == ("google.com", "17650560000000000001", "rfc7489")
     assert r.domain == "notify.northwind.example" and r.policy == "quarantine" and r.pct == 100
@@ -44,7 +44,7 @@ def test_rfc7489_report_numbers_records_and_override_reason():
     assert sum(x.count for x in r.records if x.passed) == 1200
 
 
-def test_rfc9990_report_with_namespace_and_new_fields():
+def test_rfc9990_report_with_namespace_and_new_fields() -> None:
     [r] = parse_reports(data("microsoft-9990.xml"))
     assert r.schema == "rfc9990" and r.np == "reject" and r.testing == "n"
     assert r.discovery_method == "treewalk" and r.generator == "Microsoft DMARC reporter 2.0"
@@ -55,7 +55,7 @@ def test_rfc9990_report_with_namespace_and_new_fields():
     assert bad.source_ip == "2001:db8::66" and bad.reasons == ("policy_test_mode",)
 
 
-def test_wrappings_are_sniffed_not_trusted():
+def test_wrappings_are_sniffed_not_trusted() -> None:
     xml = data("google-7489.xml")
     gz = gzip.compress(xml)
     assert sniff(gz) == "gzip" and sniff(zipped("r.xml", xml)) == "zip" and sniff(xml) == "xml"
@@ -68,7 +68,7 @@ def test_wrappings_are_sniffed_not_trusted():
     assert parse_reports(gz + b"\x00\x00garbage")[0].records[0].count == 1200
 
 
-def test_an_empty_report_is_a_report():
+def test_an_empty_report_is_a_report() -> None:
     [r] = parse_reports(data("empty.xml"))
     assert r.records == () and r.domain == "mail.northwind-legacy.example"
 
@@ -81,12 +81,12 @@ def test_an_empty_report_is_a_report():
         ("xxe.xml", "refused: the XML uses DTDForbidden (unsafe XML)"),
     ],
 )
-def test_bad_and_hostile_xml_is_rejected_clearly(name, message):
+def test_bad_and_hostile_xml_is_rejected_clearly(name: str, message: str) -> None:
     with pytest.raises(ReportError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_reports(data(name))
 
 
-def test_decompression_bombs_are_rejected_without_inflating_them():
+def test_decompression_bombs_are_rejected_without_inflating_them() -> None:
     zeros = b"\0" * (MAX_XML + 1024)
     with pytest.raises(ReportError, match="decompression bomb"):
         extract(gzip.compress(zeros, compresslevel=9))
@@ -100,7 +100,7 @@ def test_decompression_bombs_are_rejected_without_inflating_them():
         extract(many.getvalue())
 
 
-def test_not_a_report():
+def test_not_a_report() -> None:
     with pytest.raises(ReportError, match="neither zip, gzip nor XML"):
         parse_reports(b"%PDF-1.7")
     with pytest.raises(ReportError, match="root element <html>"):

@@ -20,7 +20,7 @@ def ev(
                         bounce_description=desc, reject_reason=reject)  # fmt: skip
 
 
-def test_codes_beat_descriptions_and_unknowns_stay_raw():
+def test_codes_beat_descriptions_and_unknowns_stay_raw() -> None:
     assert enhanced_code("smtp;550 5.7.26 Unauthenticated email") == "5.7.26"
     assert "authentication" in explain(ev("bounced", "smtp;550 5.7.26 Unauthenticated"))
     assert explain(ev("bounced", "smtp;550 5.1.1 no such user", "general")).startswith(
@@ -37,7 +37,7 @@ def test_codes_beat_descriptions_and_unknowns_stay_raw():
     )
 
 
-def test_customer_summary_names_who_complained_and_escapes_outside_text():
+def test_customer_summary_names_who_complained_and_escapes_outside_text() -> None:
     row = SubaccountRow("cust", "Cust Co", "active", 60, 1000, 5, 30, 1000)
     events = [
         ev("spam", email="angry@gmail.com", subject="Sale\x1b]0;pwn\x07"),

@@ -23,7 +23,13 @@ def rows(n: int, seed: int, parts: int = 6) -> list[FeedRow]:
     return out
 
 
-def brute(all_rows, text="", kind=None, sub=None, since=None):
+def brute(
+    all_rows: list[FeedRow],
+    text: str = "",
+    kind: str | None = None,
+    sub: str | None = None,
+    since: float | None = None,
+) -> list[tuple[str, int]]:
     hits = [
         r
         for r in all_rows
@@ -37,11 +43,11 @@ def brute(all_rows, text="", kind=None, sub=None, since=None):
 
 
 @pytest.fixture(autouse=True)
-def small_chunks(monkeypatch):
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(feed_mod, "FRESH_ROWS", 16)  # many chunks, sealed often
 
 
-def loaded(all_rows) -> FeedIndex:
+def loaded(all_rows: list[FeedRow]) -> FeedIndex:
     idx = FeedIndex()
     by_part: dict[str, list[FeedRow]] = {}
     for r in all_rows:
@@ -54,7 +60,7 @@ def loaded(all_rows) -> FeedIndex:
 
 @pytest.mark.parametrize("text", ["", "g", "gmail", "550 5.1", "ünï", "nothing-like-it", "ID1"])
 @pytest.mark.parametrize("kind", [None, "hard", "unsub"])
-def test_query_is_the_plain_filter_newest_first(text, kind):
+def test_query_is_the_plain_filter_newest_first(text: str, kind: str | None) -> None:
     data = rows(400, seed=1)
     idx = loaded(data[:300])
     idx.add(data[300:])  # later arrivals, in several fresh chunks, times all over the place
@@ -67,7 +73,7 @@ def test_query_is_the_plain_filter_newest_first(text, kind):
     assert locs == expect[:10] and total in (None, len(expect))
 
 
-def test_customer_filter_and_kind_counts():
+def test_customer_filter_and_kind_counts() -> None:
     data = rows(200, seed=2)
     idx = loaded(data)
     assert idx.query(sub="c3")[0] == brute(data, sub="c3")
@@ -79,7 +85,7 @@ def test_customer_filter_and_kind_counts():
     assert idx.kind_counts() == expect and len(idx) == 200
 
 
-def test_dropped_partitions_leave_nothing_behind():
+def test_dropped_partitions_leave_nothing_behind() -> None:
     data = rows(300, seed=3)
     idx = loaded(data[:200])
     idx.add(data[200:])
@@ -90,7 +96,7 @@ def test_dropped_partitions_leave_nothing_behind():
     assert idx.query("g")[0] == brute(kept, "g")
 
 
-def test_row_framing_cannot_be_forged_by_the_text():
+def test_row_framing_cannot_be_forged_by_the_text() -> None:
     """A search text holding the row separator stays one row, and the filter ignores it."""
     idx = FeedIndex()
     idx.add([FeedRow(1.0, "hard", "c", "evil\x00hard row", "p", 0)])
@@ -101,7 +107,7 @@ def test_row_framing_cannot_be_forged_by_the_text():
 
 @pytest.mark.parametrize("since", [0.0, 250_000.0, 999_000.0, 2e6])
 @pytest.mark.parametrize(("text", "sub"), [("", None), ("gmail", None), ("", "c2"), ("550", "c1")])
-def test_since_leaves_out_older_events(since, text, sub):
+def test_since_leaves_out_older_events(since: float, text: str, sub: str | None) -> None:
     data = rows(300, seed=4)
     idx = loaded(data[:250])
     idx.add(data[250:])
@@ -110,7 +116,7 @@ def test_since_leaves_out_older_events(since, text, sub):
     assert idx.query(text, sub=sub, since=since, limit=5)[0] == expect[:5]
 
 
-def test_a_count_gives_way_when_aborted():
+def test_a_count_gives_way_when_aborted() -> None:
     data = rows(400, seed=5)
     idx = loaded(data[:300])
     idx.add(data[300:])
@@ -126,7 +132,7 @@ def test_a_count_gives_way_when_aborted():
     assert len(asked) == 3  # it stopped at the first chunk after the abort, not at the end
 
 
-def test_an_unfiltered_count_needs_no_scan_even_while_loading():
+def test_an_unfiltered_count_needs_no_scan_even_while_loading() -> None:
     data = rows(400, seed=7)
     idx = FeedIndex()
     idx.append_older(data[:100])  # still loading: rows not in a chunk yet

@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 WEEK = ReadSpan("7 d", NOW - timedelta(days=6, hours=12), NOW - timedelta(hours=6), NOW)
 
 
-def test_a_span_says_whole_partial_or_none():
+def test_a_span_says_whole_partial_or_none() -> None:
     assert ReadSpan("7 d", NOW - timedelta(days=7), NOW - timedelta(days=8), NOW).text == "7 d"
     assert WEEK.text == "last 6 h of 7 d" and not WEEK.whole
     assert ReadSpan("24 h", NOW - timedelta(hours=24), NOW, NOW).text == "none of 24 h read yet"
@@ -33,7 +33,7 @@ def _sub(span: ReadSpan) -> SubaccountRow:
     return SubaccountRow("acme", "Acme", "active", 80, 4140, 9, 40, 1936, span)
 
 
-def test_customer_rates_over_6_hours_read_never_say_7_days():
+def test_customer_rates_over_6_hours_read_never_say_7_days() -> None:
     got = {
         s.key: s.message
         for s in evaluate(
@@ -45,7 +45,7 @@ def test_customer_rates_over_6_hours_read_never_say_7_days():
     assert "7-day" not in " ".join(got.values())
 
 
-def test_ip_rates_name_their_window_and_account_rates_are_mandrills():
+def test_ip_rates_name_their_window_and_account_rates_are_mandrills() -> None:
     ip = IpRow("203.0.113.9", "p", "", True, False, None, None, None, 600, 500, 40, 0, 0, 0.9)
     states = {ip.ip: Counter({"sent": 560, "bounced": 40})}
     span = ReadSpan("24 h", NOW - timedelta(hours=24), NOW - timedelta(hours=3), NOW)
@@ -59,7 +59,7 @@ def test_ip_rates_name_their_window_and_account_rates_are_mandrills():
     assert got["hard_bounce_rate"].startswith("Mandrill's 7-day hard-bounce rate")
 
 
-def test_the_customer_report_tells_mandrills_count_from_the_mail_read():
+def test_the_customer_report_tells_mandrills_count_from_the_mail_read() -> None:
     text = customer_summary(_sub(WEEK), [], lambda e: "", NOW, Thresholds())
     assert "Messages checked in this period: 1,936" in text
     assert "Sent since Monday 00:00 UTC, as Mandrill counts: 4,140" in text
@@ -68,7 +68,7 @@ def test_the_customer_report_tells_mandrills_count_from_the_mail_read():
 
 
 
-def test_rates_over_no_mail_read_neither_fire_nor_resolve():
+def test_rates_over_no_mail_read_neither_fire_nor_resolve() -> None:
     ip = IpRow("203.0.113.9", "p", "", True, False, None, None, None, 0, 0, 0, 0, 0, None)
     none = ReadSpan("24 h", NOW - timedelta(hours=24), NOW, NOW)
     _, covered = evaluate(AlertInputs(now=NOW, ips=[ip], ip_span=none), Thresholds(), AlertConfig())
@@ -78,7 +78,7 @@ def test_rates_over_no_mail_read_neither_fire_nor_resolve():
     assert "ip_hard_bounce_rate" in covered
 
 
-def test_a_stale_seed_run_does_not_resolve_placement_alerts():
+def test_a_stale_seed_run_does_not_resolve_placement_alerts() -> None:
     from console.model import SeedRun
 
     old = SeedRun("r", NOW - timedelta(days=3), ())

@@ -25,13 +25,13 @@ YAHOO = (
 )
 
 
-def test_the_hop_from_mandrill_wins_over_the_receivers_own():
+def test_the_hop_from_mandrill_wins_over_the_receivers_own() -> None:
     assert sending_ip(GMAIL) == "198.2.128.25"
     assert sending_ip(OUTLOOK) == "198.2.128.25"  # bare in parentheses, under two internal hops
     assert sending_ip(YAHOO) == "205.201.139.25"
 
 
-def test_mandrills_own_record_confirms_a_hop_and_otherwise_the_first_public_ip():
+def test_mandrills_own_record_confirms_a_hop_and_otherwise_the_first_public_ip() -> None:
     assert sending_ip(OUTLOOK, expect="2603:10b6:405:2::22") == "2603:10b6:405:2::22"
     other = (
         "from relay.example.net (relay.example.net [10.0.0.5]) by mx",
@@ -42,7 +42,7 @@ def test_mandrills_own_record_confirms_a_hop_and_otherwise_the_first_public_ip()
     assert sending_ip(("by mx.example with LMTP", "garbage [[[ (")) == ""
 
 
-def test_hops_read_ipv6_literals_and_hostile_text():
+def test_hops_read_ipv6_literals_and_hostile_text() -> None:
     [h] = hops(["from x.example ([IPv6:2001:db8::25]) by mx"])
     assert h.ip == "2001:db8::25"
     evil = "from \x1b]0;pwn\x07 ([1.2.3.4]) by mx"

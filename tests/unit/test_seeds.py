@@ -1,4 +1,6 @@
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 from console.analysis.seeds import ip_split, provider_rows, seed_exit, seed_findings, worst
 from console.model import SeedResult, SeedRun
@@ -7,8 +9,21 @@ NOW = datetime(2026, 11, 2, 6, 30, tzinfo=UTC)
 PASS = {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
 
 
-def res(seed: str, provider: str, placement: str, ip: str = "", **kw) -> SeedResult:
-    base = dict(auth=PASS if placement in ("inbox", "spam") else {}, source_ip=ip)
+class Extra(TypedDict, total=False):
+    """SeedResult's fields past the placement and time."""
+
+    folder: str
+    delay_s: float | None
+    auth: Mapping[str, str]
+    source_ip: str
+    received_ip: str
+    message_id: str
+    error: str
+    mandrill_status: str
+
+
+def res(seed: str, provider: str, placement: str, ip: str = "", **kw: Unpack[Extra]) -> SeedResult:
+    base: Extra = {"auth": PASS if placement in ("inbox", "spam") else {}, "source_ip": ip}
     return SeedResult(seed, provider, f"{seed}@x", f"tok-{seed}", placement, NOW, **(base | kw))
 
 
@@ -16,7 +31,7 @@ def run(*results: SeedResult, at: datetime = NOW) -> SeedRun:
     return SeedRun("r", at, tuple(results), at + timedelta(minutes=3))
 
 
-def test_one_ip_at_fault_is_named_and_told_apart_from_the_provider():
+def test_one_ip_at_fault_is_named_and_told_apart_from_the_provider() -> None:
     r = run(
         res("gmail-1", "gmail", "spam", "198.51.100.13"),
         res("gmail-2", "gmail", "inbox", "203.0.113.25"),
@@ -36,7 +51,7 @@ def test_one_ip_at_fault_is_named_and_told_apart_from_the_provider():
     assert ip_split(both.results)["203.0.113.25"]["spam"] == 1
 
 
-def test_rejects_missing_errors_and_auth_failures_are_findings():
+def test_rejects_missing_errors_and_auth_failures_are_findings() -> None:
     r = run(
         res("y-1", "yahoo", "rejected", error="Mandrill: hard-bounce"),
         res("o-1", "other", "missing"),
@@ -53,14 +68,14 @@ def test_rejects_missing_errors_and_auth_failures_are_findings():
     assert any(t.endswith("g-1 authentication dkim=fail") for _, t in texts)
 
 
-def test_an_old_run_says_it_is_old():
+def test_an_old_run_says_it_is_old() -> None:
     r = run(res("g-1", "gmail", "inbox"), at=NOW - timedelta(days=3))
     [f] = seed_findings(r, NOW)
     assert "72 h old" in f.text
     assert seed_findings(None, NOW) == []
 
 
-def test_provider_rows_count_strip_and_auth():
+def test_provider_rows_count_strip_and_auth() -> None:
     old = [run(res("g-1", "gmail", "inbox"), res("o-1", "outlook", "inbox")) for _ in range(15)]
     last = run(
         res("g-1", "gmail", "spam", "9.9.9.9", delay_s=40.0),
@@ -86,7 +101,7 @@ def test_provider_rows_count_strip_and_auth():
     assert provider_rows([]) == []
 
 
-def test_worst_and_exit_codes():
+def test_worst_and_exit_codes() -> None:
     assert worst(["inbox", "spam", "missing"]) == "spam"
     assert worst([]) == ""
     assert worst(["weird"]) == "weird"  # an unknown placement is kept, not dropped

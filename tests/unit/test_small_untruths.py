@@ -18,7 +18,7 @@ T0 = datetime(2026, 11, 28, 6, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value", ["hello", "1.2.3.999", "", 17, None, ["1.2.3.4"], "\x1b[2J"])
-def test_text_in_an_ip_field_is_never_an_ip(value):
+def test_text_in_an_ip_field_is_never_an_ip(value: object) -> None:
     assert parse_ip({"ip": value, "pool": "Main"}) is None
     m = parse_message(
         {"_id": "m1", "ts": 1764309600, "state": "sent",
@@ -28,13 +28,13 @@ def test_text_in_an_ip_field_is_never_an_ip(value):
     assert m is not None and m.source_ip == "" and m.smtp_events[0].destination_ip == ""
 
 
-def test_a_real_address_is_kept_in_its_canonical_form():
+def test_a_real_address_is_kept_in_its_canonical_form() -> None:
     ip = parse_ip({"ip": " 2001:DB8::0001 ", "pool": "Main"})
     assert ip is not None and ip.ip == "2001:db8::1"
 
 
 @pytest.mark.parametrize("value", ["true", "yes", 1, {"x": 1}])
-def test_only_json_true_is_true(value):
+def test_only_json_true_is_true(value: object) -> None:
     ip = parse_ip({"ip": "203.0.113.25", "warmup": {"warming_up": value}})
     assert ip is not None and ip.warmup.warming_up is False
     r = parse_reject({"email": "a@example.com", "expired": value})
@@ -46,13 +46,13 @@ def test_only_json_true_is_true(value):
 
 
 @pytest.mark.parametrize("value", [5, 3.5, True, "has space.example", "\x1b]0;x\x07.example", ""])
-def test_a_number_or_junk_is_never_a_domain(value):
+def test_a_number_or_junk_is_never_a_domain(value: object) -> None:
     assert parse_domain({"domain": value, "spf": {"valid": True}}) is None
     ip = parse_ip({"ip": "203.0.113.25", "domain": value})
     assert ip is not None and ip.domain == ""
 
 
-def test_a_dmarc_record_from_something_not_an_address_is_refused():
+def test_a_dmarc_record_from_something_not_an_address_is_refused() -> None:
     xml = (
         b"<feedback><report_metadata><org_name>g</org_name><report_id>1</report_id>"
         b"<date_range><begin>1764288000</begin><end>1764374399</end></date_range>"
@@ -67,12 +67,14 @@ def test_a_dmarc_record_from_something_not_an_address_is_refused():
 
 
 def test_a_garbage_line_in_the_middle_of_an_events_file_is_counted_named_and_logged(
-    tmp_path: Path, caplog
-):
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with Store(tmp_path) as s:
         for i in range(3):
             item = {"_id": f"m{i}", "ts": T0.timestamp() + i, "state": "bounced"}
-            s.ingest([parse_message(item)])
+            ev = parse_message(item)
+            assert ev is not None
+            s.ingest([ev])
             s.commit()
     events = next((tmp_path / "days").glob(f"*{EVENTS_SUFFIX}"))
     lines = events.read_bytes().splitlines(keepends=True)
@@ -85,7 +87,7 @@ def test_a_garbage_line_in_the_middle_of_an_events_file_is_counted_named_and_log
     assert "unreadable" in caplog.text
 
 
-def test_listed_rules_account_for_the_score():
+def test_listed_rules_account_for_the_score() -> None:
     from console.analysis.content import top_rules
     from console.model import RuleHit
 
@@ -95,7 +97,7 @@ def test_listed_rules_account_for_the_score():
     assert top_rules(rules[:2]) == "A, B"
 
 
-def test_the_dns_screen_counts_lookups_as_the_ip_panel_does():
+def test_the_dns_screen_counts_lookups_as_the_ip_panel_does() -> None:
     """IPs are asked of the IP lists and domains of the domain lists: the heading says so,
     and each IP's n/m in the IP panel is n of the same m."""
     from console.analysis.dnsbl import coverage, summarize
@@ -113,7 +115,7 @@ def test_the_dns_screen_counts_lookups_as_the_ip_panel_does():
     assert summarize(items)["203.0.113.25"].text == "0/3"
 
 
-def test_the_denylist_summary_is_one_for_panel_and_check():
+def test_the_denylist_summary_is_one_for_panel_and_check() -> None:
     from console.analysis.rejects import summarize_rejects
     from console.model import Reject
 
@@ -127,7 +129,7 @@ def test_the_denylist_summary_is_one_for_panel_and_check():
     assert summarize_rejects([rej(f"{i}@x", "spam") for i in range(1000)]).total_text == "1,000+"
 
 
-def test_a_score_without_costly_rules_says_so():
+def test_a_score_without_costly_rules_says_so() -> None:
     from console.analysis.content import top_rules
     from console.model import RuleHit
 

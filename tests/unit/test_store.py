@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from console.model import Account, Stats
+from console.model import Account, MessageEvent, Stats
 from console.sim import ManualClock
 from console.store import Store, StoreError, StoreLockedError
 from console.wire import parse_message
@@ -19,8 +19,10 @@ from console.wire import parse_message
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def msg(mid: str, state: str, ip: str = "1.1.1.1", sub: str = "c1", at: datetime = T0):
-    return parse_message(
+def msg(
+    mid: str, state: str, ip: str = "1.1.1.1", sub: str = "c1", at: datetime = T0
+) -> MessageEvent:
+    ev = parse_message(
         {
             "_id": mid,
             "ts": int(at.timestamp()),
@@ -30,16 +32,18 @@ def msg(mid: str, state: str, ip: str = "1.1.1.1", sub: str = "c1", at: datetime
             "smtp_events": [{"ts": int(at.timestamp()) + 5, "type": "x", "source_ip": ip}],
         }
     )
+    assert ev is not None
+    return ev
 
 
-def counts(store: Store) -> dict:
+def counts(store: Store) -> dict[str, dict[str, int]]:
     return {
         ip: dict(c)
         for ip, c in store.ip_counts(T0 - timedelta(hours=1), T0 + timedelta(hours=1)).items()
     }
 
 
-def test_reingesting_overlapping_windows_changes_nothing(store: Store):
+def test_reingesting_overlapping_windows_changes_nothing(store: Store) -> None:
     batch = [msg("a", "sent"), msg("b", "bounced"), msg("c", "deferred")]
     first = store.ingest(batch)
     store.commit()
@@ -49,7 +53,7 @@ def test_reingesting_overlapping_windows_changes_nothing(store: Store):
     assert counts(store) == {"1.1.1.1": {"sent": 1, "bounced": 1, "deferred": 1}}
 
 
-def test_a_state_change_moves_the_count_and_adds_an_event(store: Store):
+def test_a_state_change_moves_the_count_and_adds_an_event(store: Store) -> None:
     store.ingest([msg("c", "deferred")])
     later = store.ingest([msg("c", "soft-bounced")])
     assert later.changed == 1 and [e.state for e in later.new_events] == ["soft-bounced"]
@@ -60,7 +64,7 @@ def test_a_state_change_moves_the_count_and_adds_an_event(store: Store):
     assert store.subaccount_counts(T0.date(), T0.date())["c1"] == {"soft-bounced": 1}
 
 
-def test_state_survives_reopen(tmp_path: Path):
+def test_state_survives_reopen(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     with Store(tmp_path, clock=clock) as s:
         s.ingest([msg("a", "bounced")])
@@ -69,14 +73,16 @@ def test_state_survives_reopen(tmp_path: Path):
         s.set_cursor("messages", 123)
         s.commit()
     with Store(tmp_path, clock=clock) as s:
-        acc, at = s.get_snapshot("account", Account)
+        got = s.get_snapshot("account", Account)
+        assert got is not None
+        acc, at = got
         assert acc.reputation == 80 and acc.stats["today"].sent == 3 and at == T0
         assert s.history("reputation") == [(T0, 80)]
         assert s.get_cursor("messages") == 123
         assert [e.message_id for e in s.recent_events(5)] == ["a"]
 
 
-def test_uncommitted_work_is_not_on_disk(tmp_path: Path):
+def test_uncommitted_work_is_not_on_disk(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.ingest([msg("a", "bounced")])
         # no commit: a crash here must leave the previous (empty) state
@@ -84,14 +90,14 @@ def test_uncommitted_work_is_not_on_disk(tmp_path: Path):
         assert files == [] or all(json.loads(f.read_text() or "{}") == {} for f in files)
 
 
-def test_second_writer_gets_a_clear_error(tmp_path: Path):
+def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
     with Store(tmp_path):
         with pytest.raises(StoreLockedError, match="in use by another mailops"):
             Store(tmp_path).open()
     Store(tmp_path).open().close()  # released on close
 
 
-def test_corrupt_file_is_moved_aside_with_a_warning(tmp_path: Path):
+def test_corrupt_file_is_moved_aside_with_a_warning(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.add_history("reputation", T0, 80)
         s.commit()
@@ -102,7 +108,7 @@ def test_corrupt_file_is_moved_aside_with_a_warning(tmp_path: Path):
     assert list(tmp_path.glob("state.json.corrupt-*"))
 
 
-def test_newer_schema_is_refused(tmp_path: Path):
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
     with Store(tmp_path):
         pass
     data = json.loads((tmp_path / "state.json").read_text())
@@ -112,7 +118,7 @@ def test_newer_schema_is_refused(tmp_path: Path):
         Store(tmp_path).open()
 
 
-def test_retention_drops_old_days_and_history(tmp_path: Path):
+def test_retention_drops_old_days_and_history(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     with Store(tmp_path, clock=clock, retention_days=7) as s:
         s.ingest([msg("old", "bounced", at=T0 - timedelta(days=10)), msg("new", "bounced")])
@@ -125,7 +131,9 @@ def test_retention_drops_old_days_and_history(tmp_path: Path):
         assert [v for _, v in s.history("reputation")] == [80]
 
 
-def test_a_crash_between_write_and_rename_leaves_a_loadable_file(tmp_path: Path, monkeypatch):
+def test_a_crash_between_write_and_rename_leaves_a_loadable_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Store(tmp_path) as s:
         s.ingest([msg("a", "bounced")])
         s.commit()
@@ -174,7 +182,7 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_kill_9_during_writes_never_loses_committed_events(tmp_path: Path):
+def test_kill_9_during_writes_never_loses_committed_events(tmp_path: Path) -> None:
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     state = tmp_path / "state"
@@ -202,18 +210,20 @@ def test_kill_9_during_writes_never_loses_committed_events(tmp_path: Path):
                     assert f"m{committed}-{k}" in ids
 
 
-def test_text_that_is_not_valid_unicode_is_stored_and_read_back(store: Store):
+def test_text_that_is_not_valid_unicode_is_stored_and_read_back(store: Store) -> None:
     raw = json.loads(
         '{"_id": "s1", "ts": 1793600000, "state": "bounced", "email": "a@b.c",'
         ' "diag": "550 bad \\ud800 surrogate \\u0000 nul"}'
     )
-    store.ingest([parse_message(raw)])
+    parsed = parse_message(raw)
+    assert parsed is not None
+    store.ingest([parsed])
     store.commit()
     (ev,) = store.recent_events(5)
     assert ev.diag == "550 bad \ud800 surrogate \x00 nul"
 
 
-def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path):
+def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path) -> None:
     from console.model import SeedResult, SeedRun
 
     def run(i: int) -> SeedRun:
@@ -241,7 +251,7 @@ def test_seed_runs_are_kept_bounded_and_readable_while_locked(tmp_path: Path):
         assert reader.seed_runs() == [] and "unreadable" in reader.warnings[0]
 
 
-def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path):
+def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path) -> None:
     """Schema 1 kept a whole day in one file, events included: the events move to their
     own file once, and the day's messages stay counted where they are."""
     days = tmp_path / "days"
@@ -291,7 +301,7 @@ def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path)
         assert len(s.recent_events(10)) == 3
 
 
-def test_the_feed_index_finds_filters_and_follows_polls(tmp_path: Path):
+def test_the_feed_index_finds_filters_and_follows_polls(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     with Store(tmp_path, clock=clock) as s:
         s.ingest(
@@ -320,7 +330,7 @@ def test_the_feed_index_finds_filters_and_follows_polls(tmp_path: Path):
         assert s.feed_page().total == 0
 
 
-def test_a_reader_follows_the_writers_appended_events(tmp_path: Path):
+def test_a_reader_follows_the_writers_appended_events(tmp_path: Path) -> None:
     with Store(tmp_path) as w:
         w.ingest([msg("a", "bounced")])
         w.commit()
@@ -336,7 +346,7 @@ def test_a_reader_follows_the_writers_appended_events(tmp_path: Path):
         r.close()
 
 
-def test_a_torn_last_event_line_is_cut_before_the_next_append(tmp_path: Path):
+def test_a_torn_last_event_line_is_cut_before_the_next_append(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.ingest([msg("a", "bounced")])
         s.commit()
@@ -351,7 +361,7 @@ def test_a_torn_last_event_line_is_cut_before_the_next_append(tmp_path: Path):
     assert path.read_bytes().count(b"\n") == 2
 
 
-def test_a_reader_rereads_only_the_counters_the_writer_changed(tmp_path: Path):
+def test_a_reader_rereads_only_the_counters_the_writer_changed(tmp_path: Path) -> None:
     with Store(tmp_path) as w:
         w.ingest([msg("a", "sent"), msg("b", "sent", at=T0 + timedelta(hours=1))])
         w.commit()
@@ -366,7 +376,7 @@ def test_a_reader_rereads_only_the_counters_the_writer_changed(tmp_path: Path):
         r.close()
 
 
-def test_counters_are_read_from_their_sidecar_unless_it_is_stale(tmp_path: Path):
+def test_counters_are_read_from_their_sidecar_unless_it_is_stale(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.ingest([msg("a", "sent"), msg("b", "bounced")])
         s.commit()
@@ -390,7 +400,7 @@ def test_counters_are_read_from_their_sidecar_unless_it_is_stale(tmp_path: Path)
     assert not side.exists()  # a reader writes nothing
 
 
-def test_feed_events_come_in_batches_newest_first_and_since_a_time(tmp_path: Path):
+def test_feed_events_come_in_batches_newest_first_and_since_a_time(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.ingest([msg(f"m{i}", "bounced", at=T0 + timedelta(minutes=i)) for i in range(7)])
         s.commit()
@@ -403,7 +413,7 @@ def test_feed_events_come_in_batches_newest_first_and_since_a_time(tmp_path: Pat
         assert len(s._event_cache) == 0  # an export does not push out what the screen shows
 
 
-def test_a_reader_counts_an_event_once_when_the_owner_stores_it_meanwhile(tmp_path: Path):
+def test_a_reader_counts_an_event_once_when_the_owner_stores_it_meanwhile(tmp_path: Path) -> None:
     """`check` holds what it read in memory; the console may store the same event before
     check counts: it is one event, not two."""
     with Store(tmp_path) as owner:

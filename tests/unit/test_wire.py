@@ -4,7 +4,7 @@ from console.timeutil import parse_mandrill_time
 from console.wire import messages_from, parse_account, parse_ip, parse_message, parse_subaccount
 
 
-def test_times_with_and_without_microseconds():
+def test_times_with_and_without_microseconds() -> None:
     assert parse_mandrill_time("2025-08-29 18:48:02.82578") == datetime(
         2025, 8, 29, 18, 48, 2, 825780, tzinfo=UTC
     )
@@ -15,7 +15,7 @@ def test_times_with_and_without_microseconds():
     assert parse_mandrill_time(None) is None
 
 
-def test_unknown_states_and_event_types_are_kept():
+def test_unknown_states_and_event_types_are_kept() -> None:
     m = parse_message(
         {
             "_id": "x1",
@@ -32,7 +32,7 @@ def test_unknown_states_and_event_types_are_kept():
     assert m.raw["brand_new_field"] == {"x": 1}
 
 
-def test_sms_and_malformed_items_are_skipped():
+def test_sms_and_malformed_items_are_skipped() -> None:
     items = [
         {"channel": "sms", "_id": "s", "ts": 1, "to": "+1555", "text": "hi", "sms_events": []},
         {"_id": "no-ts"},
@@ -42,7 +42,7 @@ def test_sms_and_malformed_items_are_skipped():
     assert [m.message_id for m in messages_from(items)] == ["ok"]
 
 
-def test_lenient_numbers_and_missing_sections():
+def test_lenient_numbers_and_missing_sections() -> None:
     acc = parse_account({"username": "u", "reputation": "85", "stats": {"today": {"sent": 10}}})
     assert acc.reputation == 85 and acc.stats["today"].sent == 10
     assert acc.stats["today"].delivery_rate == 1.0
