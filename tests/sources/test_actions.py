@@ -5,6 +5,7 @@ from pathlib import Path
 from console.actions import Action, Actions
 from console.cli import demo_config
 from console.jobs import Pipeline
+from console.registry import ActionKind
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
@@ -76,11 +77,12 @@ async def test_read_only_refuses_without_calling_mandrill(
 ) -> None:
     p = make(server, store, clock)
     actions = Actions(p, read_only=True)
-    for kind, target in (
+    tries: tuple[tuple[ActionKind, str], ...] = (
         ("reject.delete", "a@b.c"),
         ("ip.cancel_warmup", sim.scenario.dedicated_ip),
         ("subaccount.pause", "dandelion"),
-    ):
+    )
+    for kind, target in tries:
         entry, update = await actions.perform(Action(kind, target))
         assert not entry.ok and entry.result == "refused: mailops is read-only" and update is None
     assert not any(

@@ -4,12 +4,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from console.cli import demo_config
-from console.jobs import Pipeline, Update
+from console.jobs import Pipeline
 from console.model import SourceStatus
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+from console.updates import Update
 
 
 def make(server: SimServer, store: Store, clock: ManualClock) -> Pipeline:

@@ -9,11 +9,12 @@ from typing import NoReturn
 import pytest
 
 from console.cli import demo_config
-from console.jobs import Jobs, Pipeline, Update
+from console.jobs import Jobs, Pipeline
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+from console.updates import Update
 from tests.helpers import wait_for
 
 

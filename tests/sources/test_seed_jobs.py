@@ -12,13 +12,14 @@ import pytest
 
 from console import cli
 from console.cli import DEMO_SEEDS, demo_config
-from console.jobs import Jobs, Pipeline, Update
+from console.jobs import Jobs, Pipeline
 from console.secret import Secret
 from console.seeding import Seed
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sim.mailboxes import MemoryMailboxes
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+from console.updates import Update
 from tests.helpers import wait_for
 from tests.imap_servers import PASSWORD, USER, Dovecot, deliver_to
 

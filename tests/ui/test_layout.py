@@ -172,8 +172,8 @@ async def test_alerts_opened_together_make_one_notification_and_one_bell(
     app: MailopsApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import console.app as app_module
-    from console.jobs import AlertsView
     from console.model import Alert
+    from console.updates import AlertsView
 
     monkeypatch.setattr(app_module, "ALERT_GATHER", 0.3)
     at = app.pipeline.clock()
