@@ -65,7 +65,6 @@ if TYPE_CHECKING:
     from console.model import (
         Alert,
         MessageEvent,
-        SeedProgress,
         SeedResult,
         SeedRun,
     )
@@ -179,7 +178,6 @@ class MailopsApp(App[None]):
         self.animation_level = "none"  # redraws cost bandwidth over SSH
         #: what the open screens follow: each subscribes to what it shows when mounted
         self.live = Live.on(self)
-        self._seed_progress: SeedProgress | None = None
         self._layout: tuple[bool, int] | None = None  # (compact, width) the panels have
         self._new_critical: list[Alert] = []  # opened, not announced yet
         self._announce_timer: Timer | None = None
@@ -520,10 +518,8 @@ class MailopsApp(App[None]):
         """A seed test's progress on the status line, and a line when it ends."""
         u = update.result
         if u.seed_progress is not None:
-            self._seed_progress = u.seed_progress
             self._show_seed_progress()
         if u.seed_runs is not None:
-            self._seed_progress = None
             self._show_seed_progress()
             self._show_seed_runs(u.seed_runs)
             done = seed_done(u.seed_runs)
@@ -532,7 +528,6 @@ class MailopsApp(App[None]):
                 severity: SeverityLevel = "warning" if bad else "information"
                 self.notify(text, severity=severity, markup=False, timeout=10)
         elif update.source == "seeds" and update.status.ok is False:
-            self._seed_progress = None
             self._show_seed_progress()
             self.notify(f"Seed test failed: {update.status.error}", severity="error", markup=False)
 
@@ -876,7 +871,7 @@ class MailopsApp(App[None]):
         self._main(WarmupPanel).show_seed_notes(ip_notes)
 
     def _show_seed_progress(self) -> None:
-        p = self._seed_progress
+        p = self.pipeline.seed_progress
         status = self._main(StatusLine)
         status.progress = (
             f"seed test {p.found}/{p.total} found · {age_text(p.waited_s)}" if p else ""
@@ -892,7 +887,7 @@ class MailopsApp(App[None]):
         )
         runs = self.pipeline.seed_view()
         screen.show_runs(runs, self._seed_findings(runs[-1] if runs else None))
-        screen.show_progress(self._seed_progress)
+        screen.show_progress(self.pipeline.seed_progress)
         self.push_screen(screen)
         self._refresh_staleness()
 

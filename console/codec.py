@@ -12,7 +12,7 @@ import functools
 import types
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
 
@@ -62,6 +62,8 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
         return _dataclass_decoder(tp)
     if tp is datetime:
         return _time
+    if origin is Literal:
+        return _one_of(frozenset(get_args(tp)))
     args = get_args(tp)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         item = _decoder(args[0])
@@ -80,6 +82,18 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
         value = _decoder(args[1] if len(args) == 2 else Any)
         return lambda data: {k: value(v) for k, v in (data or {}).items()}
     return _same
+
+
+def _one_of(allowed: frozenset[Any]) -> Callable[[Any], Any]:
+    """A fixed set's value, or ValueError: the record is unreadable (and skipped, said),
+    never a value the code was not written for."""
+
+    def check(data: Any) -> Any:
+        if data not in allowed:
+            raise ValueError(f"{data!r} is not one of {sorted(map(str, allowed))}")
+        return data
+
+    return check
 
 
 def _dataclass_decoder(tp: type) -> Callable[[Any], Any]:

@@ -50,6 +50,7 @@ from console.model import (
     MessageEvent,
     ReadSpan,
     Reject,
+    SeedProgress,
     SeedRun,
     SenderDomain,
     SourceStatus,
@@ -107,7 +108,12 @@ class Pipeline:
     ) -> None:
         self.client = client
         self.seeds = tuple(seeds)
+        #: the one "a seed test is under way" flag (the scheduler, `s` and the screens ask
+        #: it); set by `reserve_seed_test` before the test's task starts, or by the test
         self.seed_running = False
+        self.seed_reserved = False
+        #: how far the seed test under way is (None: none is)
+        self.seed_progress: SeedProgress | None = None
         self._notifying: set[asyncio.Task[None]] = set()
         self.dmarc_password: Secret | None = None
         self._alerts_lock = threading.Lock()
@@ -219,6 +225,13 @@ class Pipeline:
         if isinstance(exc, MemoryError):
             return f"out of memory during the {name} poll{where}"
         return f"{name} poll failed unexpectedly ({type(exc).__name__}){where}"
+
+    def reserve_seed_test(self) -> bool:
+        """Mark a seed test as under way now, for a run about to start; False if one is."""
+        if self.seed_running:
+            return False
+        self.seed_running = self.seed_reserved = True
+        return True
 
     def poll_deadline(self, name: str) -> float:
         """Seconds one poll of `name` may take in all, so a stuck source never holds the
@@ -569,7 +582,6 @@ class Jobs:
         self.jitter = poll.jitter
         self.cap = poll.backoff_cap
         self._running: set[asyncio.Task[None]] = set()
-        self._seed_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     def start(self) -> None:
@@ -632,23 +644,19 @@ class Jobs:
 
     @property
     def seed_busy(self) -> bool:
-        return self.pipeline.seed_running or (
-            self._seed_task is not None and not self._seed_task.done()
-        )
+        return self.pipeline.seed_running
 
     async def _run_seeds(self) -> None:
-        if self.seed_busy:
+        if not self.pipeline.reserve_seed_test():
             return  # an on-demand run is under way; this one would only repeat it
         await self._track(self.pipeline.run("seeds"))
 
     def start_seed_test(self) -> bool:
         """Start a seed test now (the user confirmed); False if one is already running."""
-        if self.seed_busy or not self.pipeline.seeds:
+        if not self.pipeline.seeds or not self.pipeline.reserve_seed_test():
             return False
-        self._seed_task = asyncio.get_running_loop().create_task(
-            self._track(self.pipeline.run("seeds"))
-        )
-        self._seed_task.add_done_callback(log_task_failure)
+        task = asyncio.get_running_loop().create_task(self._track(self.pipeline.run("seeds")))
+        task.add_done_callback(log_task_failure)
         return True
 
     async def _track(self, work: Awaitable[Update]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 #: Message states that mean "nothing went wrong (yet)": counted, not shown in the feed.
 QUIET_STATES = frozenset({"sent", "delivered", "queued", "scheduled", "canceled", "inbound"})
@@ -25,6 +25,14 @@ KIND_BY_STATE: Mapping[str, str] = {
     "unsub": "unsub",
     "deferred": "deferred",
 }
+
+#: mailops' own fixed sets (Mandrill's open enums above stay strings). Stored records
+#: holding another value are unreadable and skipped, said once (see console/codec.py).
+Severity = Literal["warning", "critical"]
+#: A DNSBL's answer for one target: see console/analysis/dnsbl.py for each meaning.
+Verdict = Literal["listed", "not_listed", "error", "broken", "timeout"]
+#: Where a seed test message was found (or why it was not).
+Placement = Literal["inbox", "spam", "other", "missing", "rejected", "error"]
 
 #: The kinds the feed filter cycles through, in order.
 FEED_KINDS = ("hard", "soft", "reject", "spam", "unsub", "deferred")
@@ -459,7 +467,7 @@ class Listing:
 
     zone: str
     target: str
-    verdict: str  # one of VERDICTS
+    verdict: Verdict
     codes: tuple[str, ...] = ()
     meaning: str = ""
     txt: str = ""
@@ -507,7 +515,7 @@ class SeedResult:
     provider: str
     address: str
     token: str
-    placement: str  # inbox | spam | other | missing | rejected | error
+    placement: Placement
     run_at: datetime
     folder: str = ""
     delay_s: float | None = None
@@ -546,11 +554,11 @@ class Alert:
     key: str  # rule|subject
     rule: str
     subject: str
-    severity: str  # warning | critical (the current one)
+    severity: Severity  # the current one
     message: str
     opened_at: datetime
     updated_at: datetime
-    peak: str = "warning"  # the most severe it has been
+    peak: Severity = "warning"  # the most severe it has been
     resolved_at: datetime | None = None
     acked_at: datetime | None = None
     ack_note: str = ""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from console.analysis.authresults import trusted, verdicts
 from console.analysis.received import sending_ip as sending_hop
 from console.config import Config, SeedTestConfig, resolve_seed_password
-from console.model import SeedResult, SeedRun
+from console.model import Placement, SeedResult, SeedRun
 from console.sources.base import SourceError
 from console.sources.imap import SEED_HEADER, Found, SeedMailbox
 from console.sources.mandrill import MandrillClient
@@ -138,7 +138,9 @@ async def run_seed_test(
             except SourceError as exc:
                 failures[name] = failures.get(name, 0) + 1
                 # a mailbox that keeps failing is reported, not waited on until the deadline
-                placement = "error" if failures[name] >= MAX_MAILBOX_FAILURES else "missing"
+                placement: Placement = (
+                    "error" if failures[name] >= MAX_MAILBOX_FAILURES else "missing"
+                )
                 results[name] = replace(results[name], error=exc.title, placement=placement)
                 continue
             failures[name] = 0

@@ -29,6 +29,7 @@ from console.model import (
     IpRow,
     ReadSpan,
     SeedRun,
+    Severity,
     SourceStatus,
     SubaccountRow,
 )
@@ -100,8 +101,8 @@ def _rate_rules(
     if total < a.min_messages or total <= 0 or n < MIN_EVENTS:
         return
     rate = n / total
-    sev = "critical" if rate > crit else ("warning" if rate > warn else "")
-    if sev:
+    sev: Severity | None = "critical" if rate > crit else ("warning" if rate > warn else None)
+    if sev is not None:
         limit = crit if sev == "critical" else warn
         shown, lim = _pct(rate), _limit(limit)
         if float(shown.rstrip("%")) <= float(lim.rstrip("%")):  # rounding hides the excess
@@ -430,7 +431,7 @@ def _dmarc_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
             and dr.mandrill_messages >= a.min_messages
             and mandrill_rate < dm.pass_rate_min
         ):
-            sev = "critical" if mandrill_rate < dm.pass_rate_min - 0.15 else "warning"
+            sev: Severity = "critical" if mandrill_rate < dm.pass_rate_min - 0.15 else "warning"
             out.append(
                 Signal(
                     "dmarc_pass_rate",

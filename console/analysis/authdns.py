@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from console.model import DkimCheck, DmarcCheck, DomainDns, SpfCheck
+from console.model import DkimCheck, DmarcCheck, DomainDns, Severity, SpfCheck
 
 MANDRILL_SPF_INCLUDE = "spf.mandrillapp.com"
 
@@ -207,11 +207,11 @@ def authorization_name(domain: str, uri: str) -> str:
     return f"{domain.rstrip('.').lower()}._report._dmarc.{dest}"
 
 
-def auth_judgements(d: DomainDns) -> list[tuple[str, str, str]]:
+def auth_judgements(d: DomainDns) -> list[tuple[str, Severity, str]]:
     """What a domain's SPF, DKIM and DMARC say, as (subject, severity, sentence): the one
     judgement the alert rules, `check` and the screens share. A lookup that got no answer
     is a warning that says so, never "fails"."""
-    out: list[tuple[str, str, str]] = []
+    out: list[tuple[str, Severity, str]] = []
     spf = d.spf
     if spf.temperror:
         out.append((f"{d.domain} SPF", "warning", f"{d.domain}: SPF unknown: {spf.error}"))

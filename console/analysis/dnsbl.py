@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from console.model import DnsAnswer, Listing
+    from console.model import DnsAnswer, Listing, Verdict
 
-#: The five words a blocklist verdict can be.
+#: The five words a blocklist verdict can be (`model.Verdict`, at run time: the model
+#: loads after the first frame).
 VERDICTS = ("listed", "not_listed", "error", "broken", "timeout")
 
 #: Spamhaus (and mirrors of its scheme) answer errors from 127.255.255.0/24.
@@ -82,7 +83,7 @@ def read_answer(zone: Zone, target: str, answer: DnsAnswer) -> Listing:
     """Interpret one answer with the zone's own table (zone health is applied separately)."""
     from console.model import Listing  # here: config loads this module before the first frame
 
-    def out(verdict: str, meaning: str, codes: tuple[str, ...] = ()) -> Listing:
+    def out(verdict: Verdict, meaning: str, codes: tuple[str, ...] = ()) -> Listing:
         txt = " ".join(answer.txt)
         return Listing(zone.display, target, verdict, codes, meaning, txt, zone.major)
 
@@ -162,7 +163,7 @@ def apply_health(listing: Listing, health: tuple[str, str]) -> Listing:
     if state == "broken":
         return replace(listing, verdict="broken", meaning=reason)
     if listing.verdict == "not_listed":
-        verdict = "timeout" if state == "timeout" else "error"
+        verdict: Verdict = "timeout" if state == "timeout" else "error"
         return replace(listing, verdict=verdict, meaning=reason)
     return listing
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from console.model import BlocklistView, DomainDns
+    from console.model import BlocklistView, DomainDns, Severity
 
 
 ORDER = {"ok": 0, "warning": 1, "critical": 2}
@@ -21,7 +21,7 @@ MIN_VOLUME = 100
 class Signal:
     rule: str
     subject: str  # what it is about: "account", "customer dandelion", "IP 198.51.100.13"…
-    severity: str  # warning | critical
+    severity: Severity
     message: str
     topic: str = ""  # lets a panel pick the signals it shows (e.g. "seed-spam")
 
@@ -34,7 +34,7 @@ class Signal:
 class Finding:
     """One thing wrong, worded for the operator; the severity decides `check`'s exit code."""
 
-    severity: str  # warning | critical
+    severity: Severity
     text: str
     topic: str = ""  # lets a panel pick the findings it shows (e.g. "seed-spam")
 
@@ -60,7 +60,7 @@ def blocklist_signals(view: BlocklistView) -> list[Signal]:
     for item in view.listings:
         where = f"{item.target} on {item.zone}"
         if item.verdict == "listed":
-            sev = "critical" if item.major else "warning"
+            sev: Severity = "critical" if item.major else "warning"
             out.append(Signal("blocklist", where, sev, f"{where}: listed ({item.meaning})"))
         elif item.verdict in ("error", "broken", "timeout"):
             text = f"{where}: {item.verdict}: {item.meaning}"

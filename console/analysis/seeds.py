@@ -17,7 +17,7 @@ from console.analysis.health import Finding, Signal
 from console.config import AlertConfig
 
 if TYPE_CHECKING:
-    from console.model import SeedResult, SeedRun
+    from console.model import Placement, SeedResult, SeedRun, Severity
 
 #: Placements, best first; a strip cell shows the worst placement of its run.
 PLACEMENTS = ("inbox", "other", "missing", "spam", "rejected", "error")
@@ -32,7 +32,7 @@ class ProviderRow:
     """One provider's line in the seed panel, for the latest run."""
 
     provider: str
-    counts: dict[str, int] = field(default_factory=dict)  # placement → seeds
+    counts: dict[Placement, int] = field(default_factory=dict)  # placement → seeds
     total: int = 0
     auth: dict[str, str] = field(default_factory=dict)  # method → "pass" or "fail 1/2"…
     ips: tuple[str, ...] = ()
@@ -151,7 +151,7 @@ def _provider_signals(
     subject = f"seeds {provider}"
     out = []
     if spam:
-        sev = "critical" if len(spam) * 2 >= len(judged) else "warning"
+        sev: Severity = "critical" if len(spam) * 2 >= len(judged) else "warning"
         text = f"{when}: {provider} {blame(spam, judged)} (inbox {inbox:.0%})"
         out.append(Signal("seed_inbox", subject, sev, text, "seed-spam"))
     if missing:

@@ -18,14 +18,14 @@ async def poll_seeds(p: Pipeline) -> PollResult:
     """One seed test; its progress is published while it waits for the messages."""
     if not p.seeds:
         raise SourceError("No seed mailboxes configured ([[seeds]] in the config)")
-    if p.seed_running:
+    if p.seed_running and not p.seed_reserved:
         raise SourceError("A seed test is already running")
-    p.seed_running = True
+    p.seed_running, p.seed_reserved = True, False
     status = p.statuses["seeds"]
 
     def progress(found: int, total: int, waited: float) -> None:
-        update = PollResult(seed_progress=SeedProgress(found, total, waited))
-        p.publish(Update("seeds", status, update))
+        p.seed_progress = SeedProgress(found, total, waited)
+        p.publish(Update("seeds", status, PollResult(seed_progress=p.seed_progress)))
 
     try:
         progress(0, len(p.seeds), 0.0)
@@ -33,7 +33,7 @@ async def poll_seeds(p: Pipeline) -> PollResult:
             p.client, p.seeds, p.config.seed_test, clock=p.clock, progress=progress
         )
     finally:
-        p.seed_running = False
+        p.seed_running, p.seed_progress = False, None
 
     def save() -> tuple[SeedRun, ...]:
         p.store.add_seed_run(run)

@@ -25,6 +25,7 @@ from console.model import (
     DomainDns,
     IpRow,
     Listing,
+    Placement,
     ReadSpan,
     SeedResult,
     SeedRun,
@@ -191,7 +192,7 @@ def test_blocklist_and_source_failing() -> None:
     assert got["source_failing|source messages"][0] == "critical"
 
 
-def seed(name: str, provider: str, placement: str, ip: str = "1.1.1.1") -> SeedResult:
+def seed(name: str, provider: str, placement: Placement, ip: str = "1.1.1.1") -> SeedResult:
     return SeedResult(name, provider, "", "", placement, NOW, source_ip=ip,
                       auth={"spf": "pass", "dkim": "pass", "dmarc": "pass"})  # fmt: skip
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypedDict, Unpack
 
 from console.analysis.seeds import ip_split, provider_rows, seed_exit, seed_findings, worst
-from console.model import SeedResult, SeedRun
+from console.model import Placement, SeedResult, SeedRun
 
 NOW = datetime(2026, 11, 2, 6, 30, tzinfo=UTC)
 PASS = {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
@@ -22,7 +22,9 @@ class Extra(TypedDict, total=False):
     mandrill_status: str
 
 
-def res(seed: str, provider: str, placement: str, ip: str = "", **kw: Unpack[Extra]) -> SeedResult:
+def res(
+    seed: str, provider: str, placement: Placement, ip: str = "", **kw: Unpack[Extra]
+) -> SeedResult:
     base: Extra = {"auth": PASS if placement in ("inbox", "spam") else {}, "source_ip": ip}
     return SeedResult(seed, provider, f"{seed}@x", f"tok-{seed}", placement, NOW, **(base | kw))
 
