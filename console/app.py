@@ -584,6 +584,15 @@ class MailopsApp(App[None]):
         if p is None:
             return
         acts = not self.config.ui.read_only
+        yield from self._customer_commands(p, acts)
+        if not acts:
+            return
+        yield from self._warmup_commands(p)
+        yield from self._denylist_commands(p)
+        yield from self._acknowledge_commands(p)
+
+    def _customer_commands(self, p: Pipeline, acts: bool) -> Iterator[SystemCommand]:
+        """Open each customer; pause or resume it too when the console can act."""
         for row in p.subaccount_view():
             name = escape(visible(row.name or row.id))  # palette text is markup
             yield SystemCommand(
@@ -598,8 +607,9 @@ class MailopsApp(App[None]):
                     f"{'Resume' if paused else 'Pause'} customer {name}", "Asks first",
                     partial(self.post_message, ActionRequested(kind, row.id)),
                 )  # fmt: skip
-        if not acts:
-            return
+
+    def _warmup_commands(self, p: Pipeline) -> Iterator[SystemCommand]:
+        """Start or cancel the warm-up of each dedicated IP: shared ones have none."""
         for ip in p.ip_view().rows:
             if ip.dedicated:
                 ip_kind: ActionKind = "ip.cancel_warmup" if ip.warming_up else "ip.start_warmup"
@@ -608,6 +618,9 @@ class MailopsApp(App[None]):
                     f"{verb} warm-up of {ip.ip}", "Asks first",
                     partial(self.post_message, ActionRequested(ip_kind, ip.ip)),
                 )  # fmt: skip
+
+    def _denylist_commands(self, p: Pipeline) -> Iterator[SystemCommand]:
+        """Remove each recipient on the denylist (none until the rejects are read)."""
         for r in p.rejects_view() or ():
             yield SystemCommand(
                 f"Remove {escape(visible(r.email))} from the denylist",
@@ -615,6 +628,9 @@ class MailopsApp(App[None]):
                 partial(self.post_message,
                         ActionRequested("reject.delete", r.email, r.subaccount or None)),
             )  # fmt: skip
+
+    def _acknowledge_commands(self, p: Pipeline) -> Iterator[SystemCommand]:
+        """Acknowledge each open alert nobody has acknowledged yet."""
         for a in p.alerts_view().open:
             if a.acked_at is None:
                 yield SystemCommand(

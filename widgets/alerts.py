@@ -36,15 +36,30 @@ def alert_counts(
     open_ = [a for a in alerts if a.resolved_at is None]
     out = Text(no_wrap=True, overflow="ellipsis")
     if not open_:
-        if waiting:
-            out.append("Still evaluating alerts", style="bold yellow")
-            out.append(f" — waiting for {', '.join(waiting)}")
-        elif failing:
-            out.append("No open alerts in what was read", style="yellow")
-            out.append(f" — not judged: {', '.join(failing)} (failing)")
-        else:
-            out.append("No open alerts", style="green")
+        _append_all_clear(out, waiting, failing)
         return out
+    _append_tally(out, open_)
+    if waiting:
+        out.append(" (still evaluating)", style="yellow")
+    worst = sorted(open_, key=lambda a: (a.severity != "critical", a.acked_at is not None))[0]
+    out.append(f" — {visible(worst.message)}", style="")
+    return out
+
+
+def _append_all_clear(out: Text, waiting: Sequence[str], failing: Sequence[str]) -> None:
+    """No open alert is only a clean bill once every source has been read and judged."""
+    if waiting:
+        out.append("Still evaluating alerts", style="bold yellow")
+        out.append(f" — waiting for {', '.join(waiting)}")
+    elif failing:
+        out.append("No open alerts in what was read", style="yellow")
+        out.append(f" — not judged: {', '.join(failing)} (failing)")
+    else:
+        out.append("No open alerts", style="green")
+
+
+def _append_tally(out: Text, open_: Sequence[Alert]) -> None:
+    """'ALERTS 1 critical · 3 warning (1 acknowledged)': the open alerts by severity."""
     crit = sum(1 for a in open_ if a.severity == "critical")
     warn = len(open_) - crit
     acked = sum(1 for a in open_ if a.acked_at is not None)
@@ -57,11 +72,6 @@ def alert_counts(
         out.append(f"{warn} warning", style="bold yellow")
     if acked:
         out.append(f" ({acked} acknowledged)", style="dim")
-    if waiting:
-        out.append(" (still evaluating)", style="yellow")
-    worst = sorted(open_, key=lambda a: (a.severity != "critical", a.acked_at is not None))[0]
-    out.append(f" — {visible(worst.message)}", style="")
-    return out
 
 
 class AlertLine(Static):

@@ -230,16 +230,20 @@ class BounceFeed(Vertical):
             self._update_info()
             return
         with self.app.batch_update():
-            focused = self._cursor_key(table)
-            follow = table.cursor_row <= 0 or focused is None
-            for key in [k for k in table.rows if k.value not in self.by_key]:
-                table.remove_row(key)
-            added = [e for e in page.events if e.key not in old]
-            for e in added:
-                table.add_row(*self._cells(e), key=e.key)
-            table.sort("time", key=lambda t: t.at, reverse=True)
-            self._place_cursor(table, follow, focused, old, added)
+            self._merge(table, page, old)
         self._update_info()  # the title with it
+
+    def _merge(self, table: DataTable[Text], page: FeedPage, old: dict[str, MessageEvent]) -> None:
+        """Only the rows that changed are removed and added, so the cursor keeps its row."""
+        focused = self._cursor_key(table)
+        follow = table.cursor_row <= 0 or focused is None
+        for key in [k for k in table.rows if k.value not in self.by_key]:
+            table.remove_row(key)
+        added = [e for e in page.events if e.key not in old]
+        for e in added:
+            table.add_row(*self._cells(e), key=e.key)
+        table.sort("time", key=lambda t: t.at, reverse=True)
+        self._place_cursor(table, follow, focused, old, added)
 
     def _follow(self, table: DataTable[Text]) -> None:
         self.newer = 0

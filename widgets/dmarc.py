@@ -124,33 +124,29 @@ class DmarcScreen(Screen[None]):
         table: DataTable[Text] = self.query_one("#dmarc-domains", DataTable)
         table.clear()
         for r in rows:
-            unknown = r.unknown_sources
-            spoof = [s for s in unknown if s.spoofing]
-            mp = r.mandrill_pass_rate
-            table.add_row(
-                cell(r.domain, 28),
-                cell(f"{r.messages:,}"),
-                cell(pct(r.passed, r.messages), style="green" if r.passed == r.messages else ""),
-                cell(pct(r.dkim_aligned, r.messages)),
-                cell(pct(r.spf_aligned, r.messages)),
-                cell(
-                    "—" if mp is None else f"{mp:.1%}", style="bold red" if mp and mp < 0.95 else ""
-                ),
-                cell(
-                    f"{len(unknown)}" + (" ⚠" if spoof else ""), style="bold red" if spoof else ""
-                ),
-                cell(
-                    self._local(r.last_report_at).strftime("%m-%d %H:%M")
-                    if r.last_report_at
-                    else ""
-                ),
-                key=r.domain,
-            )
+            table.add_row(*self._domain_cells(r), key=r.domain)
         if rows and self._domain not in {r.domain for r in rows}:
             self._domain = rows[0].domain
         self._paint_sources()
         note = Text(visible(self._note)) if self._note else Text()
         self.query_one("#dmarc-note", Static).update(note)
+
+    def _domain_cells(self, r: DomainRow) -> list[Text]:
+        """A domain's pass and alignment rates; red where Mandrill fails or someone spoofs."""
+        unknown = r.unknown_sources
+        spoof = [s for s in unknown if s.spoofing]
+        mp = r.mandrill_pass_rate
+        last = self._local(r.last_report_at).strftime("%m-%d %H:%M") if r.last_report_at else ""
+        return [
+            cell(r.domain, 28),
+            cell(f"{r.messages:,}"),
+            cell(pct(r.passed, r.messages), style="green" if r.passed == r.messages else ""),
+            cell(pct(r.dkim_aligned, r.messages)),
+            cell(pct(r.spf_aligned, r.messages)),
+            cell("—" if mp is None else f"{mp:.1%}", style="bold red" if mp and mp < 0.95 else ""),
+            cell(f"{len(unknown)}" + (" ⚠" if spoof else ""), style="bold red" if spoof else ""),
+            cell(last),
+        ]
 
     def _paint_sources(self) -> None:
         row = next((r for r in self._rows() if r.domain == self._domain), None)

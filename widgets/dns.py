@@ -28,6 +28,75 @@ def _word(valid: bool | None, text: str) -> Text:
     return cell(text, 30, style)
 
 
+def _spf_cell(d: DomainDns) -> Text:
+    """SPF: a lookup that failed is unknown, not a fail; a good record shows its lookups."""
+    if d.spf.temperror:
+        text = "unknown: no answer"
+    elif not d.spf.valid:
+        text = "FAIL"
+    else:
+        text = f"ok ({d.spf.lookups}/10)" if d.spf.lookups is not None else "ok"
+    return _word(None if d.spf.temperror else d.spf.valid, text)
+
+
+def _dkim_text(d: DomainDns) -> str:
+    """The failing selectors first, then the unknown ones, then a note of legacy keys."""
+    unknown = [k.selector for k in d.dkim if k.temperror]
+    bad = [k.selector for k in d.dkim if not k.valid and not k.temperror]
+    legacy = [k.selector for k in d.dkim if k.kind == "legacy"]
+    text = "FAIL " + ",".join(bad) if bad else "ok"
+    if unknown:
+        text = ("" if not bad else text + " ") + "unknown " + ",".join(unknown)
+    if legacy:
+        text += " +legacy"
+    return text
+
+
+def _dkim_cell(d: DomainDns) -> Text:
+    """DKIM: unknown when lookups failed and none is known bad; no selector at all is bad."""
+    unknown = any(k.temperror for k in d.dkim)
+    bad = any(not k.valid and not k.temperror for k in d.dkim)
+    dkim_ok = None if unknown and not bad else (not bad and bool(d.dkim))
+    return _word(dkim_ok, _dkim_text(d) if d.dkim else "none")
+
+
+def _dmarc_cell(d: DomainDns) -> Text:
+    """DMARC: p=none protects nothing, so it reads as unknown rather than ok."""
+    if d.dmarc.temperror:
+        text = "unknown: no answer"
+    else:
+        text = f"p={d.dmarc.policy}" if d.dmarc.valid else "FAIL"
+    return _word(None if d.dmarc.temperror or d.dmarc.policy == "none" else d.dmarc.valid, text)
+
+
+def _our_cells(d: DomainDns | None) -> tuple[Text, Text, Text, Text]:
+    """The SPF, DKIM, DMARC and MX cells of mailops' own reading."""
+    if d is None:
+        waiting = cell("not checked yet", 18, UNKNOWN)
+        return waiting, waiting, waiting, waiting
+    mx = _word(bool(d.mx), "ok" if d.mx else "none")
+    return _spf_cell(d), _dkim_cell(d), _dmarc_cell(d), mx
+
+
+def _mandrill_cell(m: SenderDomain | None, d: DomainDns | None) -> Text:
+    """What Mandrill says, and whether it disagrees with our own reading."""
+    if m is None:
+        return cell("—")
+    flags = {
+        "SPF": m.spf_valid,
+        "DKIM": m.dkim_valid,
+        "DKIM2": m.dkim2_valid,
+        "DMARC": m.dmarc_valid,
+    }
+    failing = [k for k, v in flags.items() if v is False]
+    text = "all valid" if not failing else "✗ " + " ".join(failing)
+    if d is not None:
+        ours_ok = d.spf.valid and all(k.valid for k in d.dkim) and d.dmarc.valid
+        if ours_ok == bool(failing):  # one says fine, the other does not
+            text += " (disagrees)"
+    return _word(not failing, text)
+
+
 class DnsScreen(Screen[None]):
     """Everything DNS says about the sending domains and IPs; Enter shows the raw records."""
 
@@ -133,55 +202,8 @@ class DnsScreen(Screen[None]):
         table.clear()
         for name in dict.fromkeys([*self._domains, *self._mandrill]):
             d = self._domains.get(name)
-            m = self._mandrill.get(name)
-            if d is None:
-                spf = dkim = dmarc = mx = cell("not checked yet", 18, UNKNOWN)
-            else:
-                spf = _word(
-                    None if d.spf.temperror else d.spf.valid,
-                    "unknown: no answer"
-                    if d.spf.temperror
-                    else (
-                        (f"ok ({d.spf.lookups}/10)" if d.spf.lookups is not None else "ok")
-                        if d.spf.valid
-                        else "FAIL"
-                    ),
-                )
-                unknown = [k.selector for k in d.dkim if k.temperror]
-                bad = [k.selector for k in d.dkim if not k.valid and not k.temperror]
-                legacy = [k.selector for k in d.dkim if k.kind == "legacy"]
-                dkim_text = "FAIL " + ",".join(bad) if bad else "ok"
-                if unknown:
-                    dkim_text = (
-                        ("" if not bad else dkim_text + " ") + "unknown " + ",".join(unknown)
-                    )
-                if legacy:
-                    dkim_text += " +legacy"
-                dkim_ok = None if unknown and not bad else (not bad and bool(d.dkim))
-                dkim = _word(dkim_ok, dkim_text if d.dkim else "none")
-                dmarc = _word(
-                    None if d.dmarc.temperror or d.dmarc.policy == "none" else d.dmarc.valid,
-                    "unknown: no answer"
-                    if d.dmarc.temperror
-                    else (f"p={d.dmarc.policy}" if d.dmarc.valid else "FAIL"),
-                )
-                mx = _word(bool(d.mx), "ok" if d.mx else "none")
-            if m is None:
-                said = cell("—")
-            else:
-                flags = {
-                    "SPF": m.spf_valid,
-                    "DKIM": m.dkim_valid,
-                    "DKIM2": m.dkim2_valid,
-                    "DMARC": m.dmarc_valid,
-                }
-                failing = [k for k, v in flags.items() if v is False]
-                text = "all valid" if not failing else "✗ " + " ".join(failing)
-                if d is not None:
-                    ours_ok = d.spf.valid and all(k.valid for k in d.dkim) and d.dmarc.valid
-                    if ours_ok == bool(failing):  # one says fine, the other does not
-                        text += " (disagrees)"
-                said = _word(not failing, text)
+            spf, dkim, dmarc, mx = _our_cells(d)
+            said = _mandrill_cell(self._mandrill.get(name), d)
             table.add_row(cell(name, 30), spf, dkim, dmarc, mx, said, key=name)
 
     def _render_lists(self) -> None:

@@ -22,7 +22,7 @@ from console.textsafe import cell, visible
 from widgets.intents import ActionRequested, CustomerRequested
 
 if TYPE_CHECKING:
-    from console.model import AccountView, ReadSpan, Reject, SubaccountRow
+    from console.model import Account, AccountView, ReadSpan, Reject, Stats, SubaccountRow
 
 WORD_STYLE = {"Excellent": "bold green", "Good": "bold yellow", "Poor": "bold red"}
 
@@ -132,9 +132,15 @@ class ReputationPanel(Horizontal):
         self.set_class(bool(note), "stale")
 
     def show_account(self, view: AccountView) -> None:
-        from console.model import Stats  # the model loads after the first frame
-
         self._view = view
+        head = self._head(view)
+        grid = self._rates_grid(view.account)
+        self.summary_text = head.plain  # what tests and screen readers can match on
+        self.query_one("#rep-summary", Static).update(Group(head, grid))
+        self._show_history(view)
+
+    def _head(self, view: AccountView) -> Text:
+        """The account, its score and word; quota and backlog on a second line when wide."""
         acc = view.account
         head = Text(no_wrap=True, overflow="ellipsis")
         rep = "—" if acc.reputation is None else str(acc.reputation)
@@ -146,6 +152,12 @@ class ReputationPanel(Horizontal):
         backlog = "—" if acc.backlog is None else f"{acc.backlog:,}"
         if not self.compact:
             head.append(f"\nhourly quota {quota}  backlog {backlog}")
+        return head
+
+    def _rates_grid(self, acc: Account) -> Table:
+        """Today and 7 days; soft bounces and rejects only when wide."""
+        from console.model import Stats  # the model loads after the first frame
+
         grid = Table.grid(padding=(0, 1))
         grid.add_column(justify="left", style="dim")
         wide = not self.compact
@@ -156,17 +168,23 @@ class ReputationPanel(Horizontal):
         grid.add_row(*heads, style="dim")
         for label, key in (("today", "today"), ("7 days", "last_7_days")):
             s = acc.stats.get(key, Stats())
-            complaint = Text(pct(s.complaint_rate, 3))
-            if (s.complaint_rate or 0) >= self.thresholds.complaint_critical:
-                complaint.stylize("bold red")
-            elif (s.complaint_rate or 0) >= self.thresholds.complaint_warning:
-                complaint.stylize("yellow")
             rates = [pct(s.delivery_rate), pct(s.hard_bounce_rate, 2)]
             if wide:
                 rates += [pct(s.soft_bounce_rate, 2), pct(s.reject_rate, 2)]
-            grid.add_row(label, f"{s.sent:,}", *rates, complaint)
-        self.summary_text = head.plain  # what tests and screen readers can match on
-        self.query_one("#rep-summary", Static).update(Group(head, grid))
+            grid.add_row(label, f"{s.sent:,}", *rates, self._complaint(s))
+        return grid
+
+    def _complaint(self, s: Stats) -> Text:
+        """The complaint rate, red or yellow past the configured thresholds."""
+        complaint = Text(pct(s.complaint_rate, 3))
+        if (s.complaint_rate or 0) >= self.thresholds.complaint_critical:
+            complaint.stylize("bold red")
+        elif (s.complaint_rate or 0) >= self.thresholds.complaint_warning:
+            complaint.stylize("yellow")
+        return complaint
+
+    def _show_history(self, view: AccountView) -> None:
+        """The last 120 scores as a sparkline, labelled with their range and start."""
         values = [float(v) for _, v in view.history[-120:]]
         self.query_one("#rep-spark", Sparkline).data = values
         label = ""

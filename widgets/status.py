@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -57,12 +57,7 @@ class StatusLine(Static):
     def render_text(self) -> Text:
         now = self._wall()
         out = Text()
-        if self._story is not None:
-            out.append(f"⏱ {self._story():%m-%d %H:%M} UTC (scenario) ", style="bold cyan")
-        if self.note:
-            out.append(visible(self.note) + "  ", style="bold yellow")
-        if self.progress:
-            out.append(visible(self.progress) + "  ", style="bold cyan")
+        self._append_notes(out)
         statuses = list(self._statuses.values())
         fine = [st for st in statuses if st.ok is True and not st.partial]
         if self.compact:  # what needs a look first; the healthy ones in one count
@@ -70,25 +65,46 @@ class StatusLine(Static):
         for i, st in enumerate(statuses):
             if i:
                 out.append(" · ", style="dim")
-            age = age_text((now - st.last_ok_at).total_seconds()) if st.last_ok_at else "—"
-            if st.ok is False:
-                out.append(f"{st.name} ✗ ", style="bold red")
-                out.append(clip(visible(st.error), 90), style="red")
-                out.append(f" (last good {age})", style="dim")
-            elif st.ok is None:  # not polled yet this run: age of the stored poll, if any
-                out.append(f"{st.name} … {age if st.last_ok_at else 'waiting'}", style="dim")
-            elif st.partial:  # it worked, but did not read everything: say so, in yellow
-                out.append(f"{st.name} ◐ ", style="bold yellow")
-                out.append(age)
-                out.append(f" partial: {clip(visible(st.partial), 70)}", style="yellow")
-            else:
-                out.append(f"{st.name} ✓ ", style="green")
-                out.append(age)
+            _append_source(out, st, now)
         if self.compact and fine:
-            oldest = min((st.last_ok_at for st in fine if st.last_ok_at), default=None)
-            age = age_text((now - oldest).total_seconds()) if oldest else "—"
-            out.append(" · " if statuses else "", style="dim")
-            out.append(f"✓ {len(fine)} sources fine", style="green")
-            out.append(f" (oldest poll {age})", style="dim")
+            _append_fine_count(out, fine, now, after=bool(statuses))
         out.no_wrap, out.overflow = self.compact, "ellipsis"
         return out
+
+    def _append_notes(self, out: Text) -> None:
+        """Before the sources: the scenario's clock, the note and the job under way."""
+        if self._story is not None:
+            out.append(f"⏱ {self._story():%m-%d %H:%M} UTC (scenario) ", style="bold cyan")
+        if self.note:
+            out.append(visible(self.note) + "  ", style="bold yellow")
+        if self.progress:
+            out.append(visible(self.progress) + "  ", style="bold cyan")
+
+
+def _append_source(out: Text, st: SourceStatus, now: datetime) -> None:
+    """One source: failing, not polled yet, partial or fine, each with its poll's age."""
+    age = age_text((now - st.last_ok_at).total_seconds()) if st.last_ok_at else "—"
+    if st.ok is False:
+        out.append(f"{st.name} ✗ ", style="bold red")
+        out.append(clip(visible(st.error), 90), style="red")
+        out.append(f" (last good {age})", style="dim")
+    elif st.ok is None:  # not polled yet this run: age of the stored poll, if any
+        out.append(f"{st.name} … {age if st.last_ok_at else 'waiting'}", style="dim")
+    elif st.partial:  # it worked, but did not read everything: say so, in yellow
+        out.append(f"{st.name} ◐ ", style="bold yellow")
+        out.append(age)
+        out.append(f" partial: {clip(visible(st.partial), 70)}", style="yellow")
+    else:
+        out.append(f"{st.name} ✓ ", style="green")
+        out.append(age)
+
+
+def _append_fine_count(
+    out: Text, fine: Sequence[SourceStatus], now: datetime, *, after: bool
+) -> None:
+    """Compact: the healthy sources in one count, with the age of the oldest poll."""
+    oldest = min((st.last_ok_at for st in fine if st.last_ok_at), default=None)
+    age = age_text((now - oldest).total_seconds()) if oldest else "—"
+    out.append(" · " if after else "", style="dim")
+    out.append(f"✓ {len(fine)} sources fine", style="green")
+    out.append(f" (oldest poll {age})", style="dim")

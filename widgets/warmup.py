@@ -30,6 +30,26 @@ def bar(progress: float | None, width: int = 6) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def _warmup_text(r: IpRow) -> str:
+    if r.warming_up and r.warmup_day is not None:
+        return f"day {r.warmup_day}/{r.warmup_days} {bar(r.progress)}"
+    if r.dedicated:
+        return "warmed" if not r.warming_up else "warming"
+    return "shared pool"
+
+
+def _rdns_name(r: IpRow, rd: IpDns | None) -> str:
+    """Forward-confirmed or not comes first, where clipping cannot hide it."""
+    name = r.domain or (rd.ptr[0] if rd and rd.ptr else "—")
+    if rd is None:
+        return name
+    return ("✓ " if rd.fcrdns else ("✗ " if rd.fcrdns is False else "? ")) + name
+
+
+def _lists_style(lists: TargetSummary | None) -> str:
+    return "bold red" if lists and lists.listed else ("yellow" if lists and lists.unknown else "")
+
+
 #: Most telling first: at 80 columns the table ends after the warm-up, and pool and
 #: rDNS are a sideways scroll away.
 COLUMNS = (
@@ -120,28 +140,17 @@ class WarmupPanel(Vertical):
         self.set_class(bool(note), "stale")
 
     def cells(self, r: IpRow) -> dict[str, Text]:
-        if r.warming_up and r.warmup_day is not None:
-            warm = f"day {r.warmup_day}/{r.warmup_days} {bar(r.progress)}"
-        elif r.dedicated:
-            warm = "warmed" if not r.warming_up else "warming"
-        else:
-            warm = "shared pool"
         rate = "—" if r.delivery_rate is None else f"{r.delivery_rate * 100:.1f}%"
         lists = self._lists.get(r.ip)
         rd = self._rdns.get(r.ip)
-        name = r.domain or (rd.ptr[0] if rd and rd.ptr else "—")
-        if rd is not None:  # forward-confirmed or not, first, where clipping cannot hide it
-            name = ("✓ " if rd.fcrdns else ("✗ " if rd.fcrdns is False else "? ")) + name
         bad = r.noisy or bool(lists and lists.listed)
-        list_style = (
-            "bold red" if lists and lists.listed else ("yellow" if lists and lists.unknown else "")
-        )
+        rdns_style = "yellow" if rd is not None and not rd.fcrdns else ""
         return {
             "ip": cell(r.ip, 15, "bold" if r.dedicated else ""),
             "pool": cell(r.pool, 9),
-            "rdns": cell(name, 20, "yellow" if rd is not None and not rd.fcrdns else ""),
-            "lists": cell(lists.text if lists else "—", 12, list_style),
-            "warmup": cell(warm, 16),
+            "rdns": cell(_rdns_name(r, rd), 20, rdns_style),
+            "lists": cell(lists.text if lists else "—", 12, _lists_style(lists)),
+            "warmup": cell(_warmup_text(r), 16),
             "sent": cell(f"{r.sent:,}"),
             "delivered": cell(f"{r.delivered:,}"),
             "rate": cell(f"⚠{rate}" if bad else rate, style="bold red" if bad else ""),
@@ -153,39 +162,50 @@ class WarmupPanel(Vertical):
         self._view = view
         over = view.span.text if view.span else f"{view.window_hours:g} h"
         self.border_title = f"Sending IPs and warm-up · counts: mail read, {over}"
-        rows = view.rows
+        with self.app.batch_update():
+            self._fill_table(view.rows)
+            self.query_one("#ip-notes", Static).update(self._notes(view))
+
+    def _fill_table(self, rows: Sequence[IpRow]) -> None:
+        """The same IPs in the same order are updated in place, keeping the cursor."""
         table: DataTable[Text] = self.query_one("#ips", DataTable)
         wanted = [r.ip for r in rows]
         current = [k.value for k in table.rows]
-        with self.app.batch_update():
-            if current != wanted:
-                table.clear()
-                for r in rows:
-                    cells = self.cells(r)
-                    table.add_row(*(cells[k] for k, _, _ in COLUMNS), key=r.ip)
-            else:
-                for r in rows:
-                    for col, value in self.cells(r).items():
-                        table.update_cell(r.ip, col, value)
-            notes = Text()
+        if current != wanted:
+            table.clear()
             for r in rows:
-                if r.noisy:
-                    notes.append(f"⚠ {visible(r.ip)} {visible(r.note)}\n", style="bold")
+                cells = self.cells(r)
+                table.add_row(*(cells[k] for k, _, _ in COLUMNS), key=r.ip)
+        else:
             for r in rows:
-                lists = self._lists.get(r.ip)
-                for item in lists.listed if lists else ():
-                    since = f" since {item.since:%m-%d %H:%M} UTC" if item.since else ""
-                    notes.append(
-                        f"⚠ {visible(r.ip)} listed on {visible(item.zone)}{since}: "
-                        f"{visible(item.meaning)}\n",
-                        style="bold red",
-                    )
-            for text in self._seed_notes:
-                notes.append(f"⚠ {visible(text)}\n", style="bold")
-            if view.unattributed:
-                notes.append(
-                    f"{view.unattributed:,} messages in the last {view.window_hours:g} h came "
-                    "without smtp_events: their sending IP is unknown and not counted above\n",
-                    style="dim",
-                )
-            self.query_one("#ip-notes", Static).update(notes)
+                for col, value in self.cells(r).items():
+                    table.update_cell(r.ip, col, value)
+
+    def _notes(self, view: IpView) -> Text:
+        """Under the table: noisy IPs, then listings, seed findings and unattributed mail."""
+        notes = Text()
+        for r in view.rows:
+            if r.noisy:
+                notes.append(f"⚠ {visible(r.ip)} {visible(r.note)}\n", style="bold")
+        for r in view.rows:
+            self._append_listings(notes, r)
+        for text in self._seed_notes:
+            notes.append(f"⚠ {visible(text)}\n", style="bold")
+        if view.unattributed:
+            notes.append(
+                f"{view.unattributed:,} messages in the last {view.window_hours:g} h came "
+                "without smtp_events: their sending IP is unknown and not counted above\n",
+                style="dim",
+            )
+        return notes
+
+    def _append_listings(self, notes: Text, r: IpRow) -> None:
+        """One note per blocklist the IP is on, with since when and what the list means."""
+        lists = self._lists.get(r.ip)
+        for item in lists.listed if lists else ():
+            since = f" since {item.since:%m-%d %H:%M} UTC" if item.since else ""
+            notes.append(
+                f"⚠ {visible(r.ip)} listed on {visible(item.zone)}{since}: "
+                f"{visible(item.meaning)}\n",
+                style="bold red",
+            )

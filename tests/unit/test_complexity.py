@@ -27,7 +27,6 @@ OVER: dict[str, str] = {
     "console/analysis/ips.py::ip_rows": "dedicated, shared and noisy IPs in one pass",
     "console/analysis/seeds.py::provider_rows": "placement, auth and IPs per provider",
     "console/analysis/seeds.py::_provider_signals": "each placement verdict in turn",
-    "console/app.py::MailopsApp._target_commands": "a command per kind of target",
     "console/cli.py::_parser": "one declaration of every subcommand and option",
     "console/cli.py::human_summary": "each section of the summary inline",
     "console/cli.py::run_seed_command": "setup, run, print and exit status together",
@@ -45,14 +44,6 @@ OVER: dict[str, str] = {
     "console/sources/dmarc_inbox.py::_fetch_sync": "IMAP login, search, fetch and mark",
     "console/sources/imap.py::_folders": "each provider's folder naming",
     "console/sources/mandrill.py::MandrillClient._read_one": "one search and its page checks",
-    "widgets/alerts.py::alert_counts": "each state of the alert line",
-    "widgets/bounces.py::BounceFeed.show_page": "in-place update, rebuild and cursor",
-    "widgets/dmarc.py::DmarcScreen._paint": "both tables of the screen",
-    "widgets/dns.py::DnsScreen._render_domains": "every column of the domains table",
-    "widgets/reputation.py::ReputationPanel.show_account": "head, rates grid and history",
-    "widgets/status.py::StatusLine.render_text": "each status kind, wide and compact",
-    "widgets/warmup.py::WarmupPanel.cells": "every column of an IP row",
-    "widgets/warmup.py::WarmupPanel.show_ips": "table and notes together",
 }
 
 
