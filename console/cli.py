@@ -580,22 +580,26 @@ def _pct(v: float | None, digits: int = 1) -> str:
     return "—" if v is None else f"{v * 100:.{digits}f}%"
 
 
-def human_summary(report: dict[str, Any]) -> str:
-    lines = [f"mailops check: {report['status'].upper()}"]
-    a = report.get("account")
-    if a:
+def _account_lines(a: dict[str, Any]) -> list[str]:
+    """The account's line in the summary and, when Mandrill gave them, its last 7 days."""
+    lines = [
+        f"  account {a['username']}: reputation {a['reputation']} ({a['reputation_word']}), "
+        f"quota {a['hourly_quota']}/h, backlog {a['backlog']}"
+    ]
+    w = a.get("last_7_days")
+    if w:
         lines.append(
-            f"  account {a['username']}: reputation {a['reputation']} ({a['reputation_word']}), "
-            f"quota {a['hourly_quota']}/h, backlog {a['backlog']}"
+            f"  Mandrill, 7 days: {w['sent']:,} sent, delivery {_pct(w['delivery_rate'])}, "
+            f"hard bounces {_pct(w['hard_bounce_rate'], 2)}, "
+            f"complaints {_pct(w['complaint_rate'], 3)}"
         )
-        w = a.get("last_7_days")
-        if w:
-            lines.append(
-                f"  Mandrill, 7 days: {w['sent']:,} sent, delivery {_pct(w['delivery_rate'])}, "
-                f"hard bounces {_pct(w['hard_bounce_rate'], 2)}, "
-                f"complaints {_pct(w['complaint_rate'], 3)}"
-            )
+    return lines
+
+
+def _ip_lines(report: dict[str, Any]) -> list[str]:
+    """A line per sending IP: its pool, warm-up day and what the messages read say of it."""
     over = ((report.get("counted") or {}).get("ips") or {}).get("text", "")
+    lines = []
     for ip in report["ips"]:
         warm = f" warm-up day {ip['warmup_day']}/{ip['warmup_days']}" if ip["warming_up"] else ""
         counts = (
@@ -604,23 +608,41 @@ def human_summary(report: dict[str, Any]) -> str:
             else f"{ip['sent']:,} sent, {_pct(ip['delivery_rate'])} delivered (mail read, {over})"
         )
         lines.append(f"  IP {ip['ip']} ({ip['pool']}){warm}: {counts}")
+    return lines
+
+
+def _seed_line(seeds: list[dict[str, Any]]) -> str:
+    """The last seed test in one line: how many seeds landed in each placement."""
+    placed: dict[str, int] = {}
+    for x in seeds:
+        placed[x["placement"]] = placed.get(x["placement"], 0) + 1
+    summary = ", ".join(f"{k} {v}" for k, v in placed.items())
+    return f"  seed test {seeds[0]['run_at'][:16]}: {summary}"
+
+
+def _events_line(report: dict[str, Any]) -> str:
+    """The events of the window by kind, or that they are unknown when no message was read."""
+    if report["events"] is None:
+        return f"  events (last {report['window_hours']:g} h): unknown, messages not read"
+    ev = ", ".join(f"{k} {v}" for k, v in report["events"].items())
+    return f"  events (last {report['window_hours']:g} h): {ev}"
+
+
+def human_summary(report: dict[str, Any]) -> str:
+    lines = [f"mailops check: {report['status'].upper()}"]
+    a = report.get("account")
+    if a:
+        lines.extend(_account_lines(a))
+    lines.extend(_ip_lines(report))
     seeds = report.get("seeds") or []
     if seeds:
-        placed: dict[str, int] = {}
-        for x in seeds:
-            placed[x["placement"]] = placed.get(x["placement"], 0) + 1
-        summary = ", ".join(f"{k} {v}" for k, v in placed.items())
-        lines.append(f"  seed test {seeds[0]['run_at'][:16]}: {summary}")
+        lines.append(_seed_line(seeds))
     for f in report["findings"]:
         lines.append(f"  {'!!' if f['severity'] == 'critical' else '⚠ '} {visible(f['text'])}")
     partial = (report["sources"].get("messages") or {}).get("partial")
     if partial:
         lines.append(f"  ⚠  messages: {partial}; the counts here are PARTIAL")
-    if report["events"] is None:
-        lines.append(f"  events (last {report['window_hours']:g} h): unknown, messages not read")
-    else:
-        ev = ", ".join(f"{k} {v}" for k, v in report["events"].items())
-        lines.append(f"  events (last {report['window_hours']:g} h): {ev}")
+    lines.append(_events_line(report))
     return "\n".join(lines)
 
 
@@ -701,6 +723,50 @@ def seed_table(run: SeedRun, inbox_min: float = SEED_INBOX_MIN) -> str:
     return "\n".join(lines)
 
 
+def _open_seed_store(config: Config, tmp: str) -> tuple[Store, bool]:
+    """The state dir's store, or a throwaway one in `tmp` when it cannot be had (most often:
+    the console holds it), so the run goes ahead anyway: (store, whether the run is kept)."""
+    try:
+        return Store(config.state_path(), retention_days=config.storage.retention_days).open(), True
+    except StoreError as exc:  # most often: the console holds the state dir
+        _err(f"warning: this run will not be stored ({exc})")
+        return Store(Path(tmp)).open(), False
+
+
+def _send_seeds(pipeline: Pipeline, config: Config, seeds: Sequence[Seed]) -> Update:
+    """Send the seed messages and wait for them, the progress redrawn in place on stderr
+    when it is a terminal."""
+    interactive = sys.stderr.isatty()
+
+    def show(update: Update) -> None:
+        p = update.result.seed_progress
+        if p is not None and interactive:
+            print(
+                f"\r  {p.found} of {p.total} found · waited {age_text(p.waited_s)}   ",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    pipeline.publish = show
+    print(
+        f"Sending {len(seeds)} seed messages from {visible(config.seed_test.from_email)}; "
+        f"waiting up to {config.seed_test.wait_minutes:g} min…",
+        file=sys.stderr,
+    )
+
+    async def go() -> Update:
+        try:
+            return await pipeline.run("seeds")
+        finally:
+            await pipeline.client.aclose()
+
+    update = asyncio.run(go())
+    if interactive:
+        print(file=sys.stderr)
+    return update
+
+
 def run_seed_command(
     config_path: str | None, *, as_json: bool = False, state_dir: str | None = None
 ) -> int:
@@ -722,43 +788,10 @@ def run_seed_command(
     for w in (*config.warnings, *key_warnings):
         _err(f"warning: {w}")
     with tempfile.TemporaryDirectory(prefix="mailops-seed-") as tmp:
-        stored = True
-        try:
-            store = Store(config.state_path(), retention_days=config.storage.retention_days).open()
-        except StoreError as exc:  # most often: the console holds the state dir
-            _err(f"warning: this run will not be stored ({exc})")
-            store = Store(Path(tmp)).open()
-            stored = False
+        store, stored = _open_seed_store(config, tmp)
         try:
             pipeline = make_pipeline(config, key, store, seeds=seeds)
-            interactive = sys.stderr.isatty()
-
-            def show(update: Update) -> None:
-                p = update.result.seed_progress
-                if p is not None and interactive:
-                    print(
-                        f"\r  {p.found} of {p.total} found · waited {age_text(p.waited_s)}   ",
-                        end="",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-
-            pipeline.publish = show
-            print(
-                f"Sending {len(seeds)} seed messages from {visible(config.seed_test.from_email)}; "
-                f"waiting up to {config.seed_test.wait_minutes:g} min…",
-                file=sys.stderr,
-            )
-
-            async def go() -> Update:
-                try:
-                    return await pipeline.run("seeds")
-                finally:
-                    await pipeline.client.aclose()
-
-            update = asyncio.run(go())
-            if interactive:
-                print(file=sys.stderr)
+            update = _send_seeds(pipeline, config, seeds)
             runs = store.seed_runs(1) if update.status.ok else []
         finally:
             store.close()
@@ -832,10 +865,57 @@ def run_content_check(config_path: str | None, file: str, *, bulk: bool, as_json
 # -- dmarc import --------------------------------------------------------------------------
 
 
+def _open_import_store(config: Config) -> Store | None:
+    """The state dir's store for `dmarc import`, or None with the reason said: a console
+    holding it imports the files itself when they are dropped into its directory."""
+    try:
+        return Store(config.state_path(), retention_days=config.storage.retention_days).open()
+    except StoreLockedError as exc:
+        _err(f"{exc}. Or drop the files into [dmarc] directory: the console imports them.")
+    except StoreError as exc:
+        _err(str(exc))
+    return None
+
+
+def _show_import_progress(done_files: int, total: int) -> None:
+    """A 30-column progress bar on stderr, redrawn in place."""
+    done = int(30 * done_files / total)
+    print(
+        f"\r[{'#' * done}{'.' * (30 - done)}] {done_files}/{total}",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _import_dmarc_files(store: Store, files: list[Path]) -> tuple[int, int, int, list[str]]:
+    """Read each file and add its reports: (reports added, already known, records added,
+    the files refused with their reasons)."""
+    from console.sources.dmarc_inbox import read_file
+
+    added = dup = records = 0
+    refused: list[str] = []
+    interactive = sys.stderr.isatty()
+    for i, path in enumerate(files, 1):
+        item = read_file(path)
+        if item.error:
+            refused.append(f"{path}: {item.error}")
+        else:  # written at the end (and every 200 files): one rewrite, not one a file
+            new, d = store.add_dmarc_reports(item.reports, flush=i % 200 == 0)
+            added, dup = added + len(new), dup + d
+            records += sum(len(rep.records) for rep in new)
+        if interactive:
+            _show_import_progress(i, len(files))
+    if interactive:
+        print(file=sys.stderr)
+    store.flush_dmarc()
+    return added, dup, records, refused
+
+
 def run_dmarc_import(
     config_path: str | None, paths: list[str], *, state_dir: str | None = None
 ) -> int:
-    from console.sources.dmarc_inbox import iter_paths, read_file
+    from console.sources.dmarc_inbox import iter_paths
 
     try:
         config = _load(config_path, state_dir)
@@ -847,37 +927,11 @@ def run_dmarc_import(
     if missing:
         _err(f"no such file: {missing[0]}")
         return EXIT_UNUSABLE
-    try:
-        store = Store(config.state_path(), retention_days=config.storage.retention_days).open()
-    except StoreLockedError as exc:
-        _err(f"{exc}. Or drop the files into [dmarc] directory: the console imports them.")
+    store = _open_import_store(config)
+    if store is None:
         return EXIT_UNUSABLE
-    except StoreError as exc:
-        _err(str(exc))
-        return EXIT_UNUSABLE
-    added = dup = records = 0
-    refused: list[str] = []
-    interactive = sys.stderr.isatty()
     try:
-        for i, path in enumerate(files, 1):
-            item = read_file(path)
-            if item.error:
-                refused.append(f"{path}: {item.error}")
-            else:  # written at the end (and every 200 files): one rewrite, not one a file
-                new, d = store.add_dmarc_reports(item.reports, flush=i % 200 == 0)
-                added, dup = added + len(new), dup + d
-                records += sum(len(rep.records) for rep in new)
-            if interactive:
-                done = int(30 * i / len(files))
-                print(
-                    f"\r[{'#' * done}{'.' * (30 - done)}] {i}/{len(files)}",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        if interactive:
-            print(file=sys.stderr)
-        store.flush_dmarc()
+        added, dup, records, refused = _import_dmarc_files(store, files)
     finally:
         store.close()
     _out(

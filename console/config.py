@@ -665,9 +665,8 @@ def url_problem(url: str) -> str:
     return host_problem(parts.hostname)
 
 
-def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
-    """URLs, host names and IP addresses are checked when the file is read, not when a poll
-    first uses them (where a bad one surfaced as "poll failed unexpectedly")."""
+def _check_urls(cfg: Config, ctx: _Ctx) -> None:
+    """The Mandrill base URL and the alert webhook's URL, when there is one."""
     urls: list[tuple[tuple[str, ...], str]] = [(("mandrill", "base_url"), cfg.mandrill.base_url)]
     if cfg.alerts.webhook_url:
         urls.append((("alerts", "webhook_url"), cfg.alerts.webhook_url))
@@ -676,6 +675,10 @@ def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
         if why:  # a webhook URL often carries its token in the path: name only the host
             shown = url if at[0] == "mandrill" else (urlsplit(url).hostname or "the URL")
             raise ConfigError(f"{ctx.where(at)}: {shown!r} {why}")
+
+
+def _check_hosts(cfg: Config, ctx: _Ctx) -> None:
+    """Every host name: spamd, the DMARC mailbox, the seeds' IMAP servers and the domains."""
     hosts: list[tuple[tuple[str, ...], str]] = [(("spamd", "host"), cfg.spamd.host)]
     if cfg.dmarc.imap_host:
         hosts.append((("dmarc", "imap_host"), cfg.dmarc.imap_host))
@@ -686,6 +689,10 @@ def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
         why = host_problem(host)
         if why:
             raise ConfigError(f"{ctx.where(at)}: {host!r} {why}")
+
+
+def _check_ip_lists(cfg: Config, ctx: _Ctx) -> None:
+    """The lists that hold IP addresses only: the nameservers and the extra IPs to check."""
     lists: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         (("dns", "nameservers"), cfg.dns.nameservers),
         (("blocklists", "extra_ips"), cfg.blocklists.extra_ips),
@@ -696,8 +703,10 @@ def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
                 ipaddress.ip_address(item)
             except ValueError:
                 raise ConfigError(f"{ctx.where(where_at)}: {item!r} is not an IP address") from None
-    if not 0 < cfg.dns.port < 65536:
-        raise ConfigError(f"{ctx.where(('dns', 'port'))} must be from 1 to 65535")
+
+
+def _check_response_limits(cfg: Config, ctx: _Ctx) -> None:
+    """Each key of [mandrill] response_limits_mb names an endpoint, or is "*" for the rest."""
     for method in cfg.mandrill.response_limits_mb:
         if method != "*" and not re.fullmatch(r"[a-z]+/[a-z0-9-]+", method):
             raise ConfigError(
@@ -705,6 +714,17 @@ def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
                 f'endpoint such as "messages/search" (or "*" for the rest; defaults: '
                 f"{', '.join(f'{k} {v:g}' for k, v in MANDRILL_RESPONSE_MB.items())})"
             )
+
+
+def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
+    """URLs, host names and IP addresses are checked when the file is read, not when a poll
+    first uses them (where a bad one surfaced as "poll failed unexpectedly")."""
+    _check_urls(cfg, ctx)
+    _check_hosts(cfg, ctx)
+    _check_ip_lists(cfg, ctx)
+    if not 0 < cfg.dns.port < 65536:
+        raise ConfigError(f"{ctx.where(('dns', 'port'))} must be from 1 to 65535")
+    _check_response_limits(cfg, ctx)
 
 
 def _check_seed(seed: SeedConfig, at: tuple[str, ...], ctx: _Ctx) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from console.config import Thresholds
-from console.model import MessageEvent, SubaccountRow
+from console.model import MessageEvent, ReadSpan, SubaccountRow
 from console.textsafe import spreadsheet_safe, terminal_lines, visible
 
 COLUMNS = (
@@ -118,38 +118,73 @@ def customer_summary(
     return _summary_text(sub, facts, now, t)
 
 
+def _period_line(span: ReadSpan | None, now: datetime) -> str:
+    """The period the summary covers, said plainly when the counts rest on less than 7 days."""
+    if span is None or span.whole:
+        return f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC"
+    if span.since <= span.start:  # the week, with a part still to be read
+        return f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC ({span.text})"
+    # the counts rest on less than the 7 days: say so, never let it pass for a week
+    return (
+        f"From {span.since:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC "
+        f"({span.text}; earlier mail was not checked)"
+    )
+
+
+def _rate_lines(sub: SubaccountRow, t: Thresholds) -> list[str]:
+    """Bounces and complaints with their rates, each flagged when past its threshold."""
+    if not sub.messages:
+        return []
+    hb = sub.hard_bounces / sub.messages
+    cr = sub.complaints / sub.messages
+    return [
+        f"Bounced (address unusable): {sub.hard_bounces:,} ({hb:.2%})"
+        + (f" - above the {t.hard_bounce_rate:.0%} that keeps a sender in good standing"
+           if hb > t.hard_bounce_rate else ""),
+        f"Marked as spam by recipients: {sub.complaints:,} ({cr:.2%})"
+        + (f" - above {t.complaint_critical:.1%}, the limit Gmail and Yahoo enforce"
+           if cr > t.complaint_critical else ""),
+    ]  # fmt: skip
+
+
+def _why_lines(facts: _Summary) -> list[str]:
+    """Why messages did not arrive, the commonest reason first, each with examples."""
+    if not facts.why:
+        return []
+    lines = ["", "Why messages did not arrive:"]
+    for reason, (n, examples) in sorted(facts.why.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"  - {n:,} x {reason} (for example {', '.join(examples)})")
+    return lines
+
+
+def _complaint_lines(facts: _Summary) -> list[str]:
+    """The recipients who complained, earliest first (50 at most), so the customer can stop
+    mailing them; their addresses and subjects escaped."""
+    if not facts.n_complaints:
+        return []
+    lines = [
+        "",
+        "Recipients who marked a message as spam (often by accident: the spam button sits",
+        "next to delete). Please stop mailing them unless they ask again:",
+    ]
+    for e in facts.earliest_complaints():
+        subject = f' - "{visible(e.subject)}"' if e.subject else ""
+        lines.append(f"  - {visible(e.email)} on {e.event_ts:%Y-%m-%d %H:%M} UTC{subject}")
+    if facts.n_complaints > 50:
+        lines.append(f"  … and {facts.n_complaints - 50} more (see the attached CSV)")
+    return lines
+
+
 def _summary_text(sub: SubaccountRow, facts: _Summary, now: datetime, t: Thresholds) -> str:
     kinds = facts.kinds
-    span = sub.span
-    if span is None or span.whole:
-        period = f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC"
-    elif span.since <= span.start:  # the week, with a part still to be read
-        period = f"Last 7 days, up to {now:%Y-%m-%d %H:%M} UTC ({span.text})"
-    else:  # the counts rest on less than the 7 days: say so, never let it pass for a week
-        period = (
-            f"From {span.since:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC "
-            f"({span.text}; earlier mail was not checked)"
-        )
     lines = [
         f"Email delivery summary for {sub.name or sub.id}",
-        period,
+        _period_line(sub.span, now),
         "",
         f"Messages checked in this period: {sub.messages:,}",
         f"Sent since Monday 00:00 UTC, as Mandrill counts: {sub.sent_weekly:,}",
+        *_rate_lines(sub, t),
     ]
-    if sub.messages:
-        hb = sub.hard_bounces / sub.messages
-        cr = sub.complaints / sub.messages
-        lines.append(
-            f"Bounced (address unusable): {sub.hard_bounces:,} ({hb:.2%})"
-            + (f" - above the {t.hard_bounce_rate:.0%} that keeps a sender in good standing"
-               if hb > t.hard_bounce_rate else "")
-        )  # fmt: skip
-        lines.append(
-            f"Marked as spam by recipients: {sub.complaints:,} ({cr:.2%})"
-            + (f" - above {t.complaint_critical:.1%}, the limit Gmail and Yahoo enforce"
-               if cr > t.complaint_critical else "")
-        )  # fmt: skip
     for kind, label in (
         ("soft", "Temporarily undeliverable"),
         ("reject", "Not sent by us"),
@@ -158,21 +193,8 @@ def _summary_text(sub: SubaccountRow, facts: _Summary, now: datetime, t: Thresho
     ):
         if kinds.get(kind):
             lines.append(f"{label}: {kinds[kind]:,}")  # fmt: skip
-    if facts.why:
-        lines += ["", "Why messages did not arrive:"]
-        for reason, (n, examples) in sorted(facts.why.items(), key=lambda kv: -kv[1][0]):
-            lines.append(f"  - {n:,} x {reason} (for example {', '.join(examples)})")
-    if facts.n_complaints:
-        lines += [
-            "",
-            "Recipients who marked a message as spam (often by accident: the spam button sits",
-            "next to delete). Please stop mailing them unless they ask again:",
-        ]
-        for e in facts.earliest_complaints():
-            subject = f' - "{visible(e.subject)}"' if e.subject else ""
-            lines.append(f"  - {visible(e.email)} on {e.event_ts:%Y-%m-%d %H:%M} UTC{subject}")
-        if facts.n_complaints > 50:
-            lines.append(f"  … and {facts.n_complaints - 50} more (see the attached CSV)")
+    lines += _why_lines(facts)
+    lines += _complaint_lines(facts)
     lines += [
         "",
         "What helps: remove addresses that bounced as non-existent, send only to people who",

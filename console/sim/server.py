@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from console.sim.query import QueryError, compile_query, ts_bounds
-from console.sim.scenario import Scenario
+from console.sim.scenario import Outcome, Scenario
 from console.timeutil import Clock, to_mandrill_time
 
 DEMO_KEY = "sim-demo-key-7f3a9c"
@@ -285,7 +285,8 @@ class Simulator:
 
     # -- messages ------------------------------------------------------------------
 
-    def m_messages_search(self, p: dict[str, Any]) -> Any:
+    def _throttle_search(self) -> None:
+        """Mandrill's rate limit on searches, when the knob sets one: so many a minute."""
         if self.knobs.search_per_minute:
             with self._lock:
                 t = time.monotonic()
@@ -293,17 +294,19 @@ class Simulator:
                 if len(self._search_times) >= self.knobs.search_per_minute:
                     raise ApiError("RequestLimitExceeded", "Too many searches attempted recently")
                 self._search_times.append(t)
-        query = str(p.get("query") or "*")
-        try:
-            pred = compile_query(query)
-        except QueryError as exc:
-            raise ApiError("ValidationError", f"Validation error: {exc}") from None
+
+    @staticmethod
+    def _search_limit(p: dict[str, Any]) -> int:
+        """The `limit` asked for (100 when none), kept within Mandrill's 1..1000."""
         try:
             limit = int(p.get("limit") or 100)
         except (TypeError, ValueError):
             raise ApiError("ValidationError", "limit must be an integer") from None
-        limit = max(1, min(limit, 1000))
-        now = self.clock()
+        return max(1, min(limit, 1000))
+
+    def _search_window(self, p: dict[str, Any], query: str, now: datetime) -> tuple[float, float]:
+        """The timestamps searched: the last 7 days, or the days from date_from to date_to,
+        narrowed by the query's own ts bounds, and never past now."""
         lo, hi = (now - timedelta(days=7)).timestamp(), now.timestamp()
         if p.get("date_from") or p.get("date_to"):
             lo = self._date(p.get("date_from"), (now - timedelta(days=7))).timestamp()
@@ -311,7 +314,18 @@ class Simulator:
         bounds = ts_bounds(query)
         if bounds:
             lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
-        hi = min(hi, now.timestamp())
+        return lo, min(hi, now.timestamp())
+
+    def m_messages_search(self, p: dict[str, Any]) -> Any:
+        self._throttle_search()
+        query = str(p.get("query") or "*")
+        try:
+            pred = compile_query(query)
+        except QueryError as exc:
+            raise ApiError("ValidationError", f"Validation error: {exc}") from None
+        limit = self._search_limit(p)
+        now = self.clock()
+        lo, hi = self._search_window(p, query, now)
         out: list[dict[str, Any]] = []
         sc = self.scenario
         for i in reversed(sc.index_range(lo, hi)):  # newest first, as Mandrill answers
@@ -521,6 +535,33 @@ class Simulator:
             out["subaccount"] = sub
         return out
 
+    def _on_reject_list(self, o: Outcome, now: datetime, email: Any, sub: Any) -> bool:
+        """Whether the outcome put its recipient on the rejection list by now (a hard bounce
+        or block at once, a complaint once made), matches the filters and was not deleted."""
+        if o.ts > now.timestamp() or o.path not in ("hard", "block", "spam"):
+            return False
+        if o.path == "spam" and now.timestamp() < o.ts + o.delay:
+            return False
+        if (email and o.recipient != email) or (sub and o.customer.id != sub):
+            return False
+        return o.recipient.lower() not in self.deleted_rejects
+
+    def _reject_entry(self, o: Outcome, now: datetime) -> dict[str, Any]:
+        """The rejection list's entry for the outcome's recipient, as rejects/list gives it."""
+        at = datetime.fromtimestamp(o.ts + o.delay, UTC)
+        item = self.scenario.item(o, now) or {}
+        return {
+            "email": o.recipient,
+            "reason": "spam" if o.path == "spam" else "hard-bounce",
+            "detail": str(item.get("diag", "")).removeprefix("smtp;"),
+            "created_at": to_mandrill_time(at),
+            "last_event_at": to_mandrill_time(at),
+            "expires_at": to_mandrill_time(at + timedelta(days=30)),
+            "expired": False,
+            "subaccount": o.customer.id,
+            "sender": None,
+        }
+
     def m_rejects_list(self, p: dict[str, Any]) -> Any:
         now = self.clock()
         sc = self.scenario
@@ -531,29 +572,9 @@ class Simulator:
         out = []
         for i in reversed(sc.index_range((now - timedelta(days=3)).timestamp(), now.timestamp())):
             o = sc.outcome(i)
-            if o.ts > now.timestamp() or o.path not in ("hard", "block", "spam"):
+            if not self._on_reject_list(o, now, email, sub):
                 continue
-            if o.path == "spam" and now.timestamp() < o.ts + o.delay:
-                continue
-            if (email and o.recipient != email) or (sub and o.customer.id != sub):
-                continue
-            if o.recipient.lower() in self.deleted_rejects:
-                continue
-            at = datetime.fromtimestamp(o.ts + o.delay, UTC)
-            item = sc.item(o, now) or {}
-            out.append(
-                {
-                    "email": o.recipient,
-                    "reason": "spam" if o.path == "spam" else "hard-bounce",
-                    "detail": str(item.get("diag", "")).removeprefix("smtp;"),
-                    "created_at": to_mandrill_time(at),
-                    "last_event_at": to_mandrill_time(at),
-                    "expires_at": to_mandrill_time(at + timedelta(days=30)),
-                    "expired": False,
-                    "subaccount": o.customer.id,
-                    "sender": None,
-                }
-            )
+            out.append(self._reject_entry(o, now))
             if len(out) >= 1000:
                 break
         return out

@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imap_tools import AND, MailMessageFlags
+from imap_tools import (
+    AND,
+    MailBox,
+    MailBoxStartTls,
+    MailBoxUnencrypted,
+    MailMessage,
+    MailMessageFlags,
+)
 from imap_tools.errors import ImapToolsError
 
 from console.dmarcxml import MAX_INPUT, ReportError, parse_reports
@@ -75,6 +82,35 @@ def import_directory(directory: Path, limit: int = 500) -> list[Item]:
     return items
 
 
+def _message_items(msg: MailMessage) -> list[Item]:
+    """A report message's attachments, each parsed or refused with its reason; a message
+    with none is refused as a whole."""
+    label = (msg.subject or "(no subject)")[:120]
+    atts = [a for a in msg.attachments if a.payload]
+    if not atts:
+        return [Item(label, error="no attachment")]
+    items: list[Item] = []
+    for att in atts:
+        try:
+            items.append(Item(f"{label} / {att.filename}", parse_reports(att.payload)))
+        except ReportError as exc:
+            items.append(Item(f"{label} / {att.filename}", error=str(exc)))
+    return items
+
+
+def _put_aside(
+    mb: MailBox | MailBoxUnencrypted | MailBoxStartTls, uids: list[str], after: str, moved_to: str
+) -> None:
+    """Flag the messages read, or move them to `moved_to` (made when missing), so that none
+    is read twice."""
+    if after == "flag":
+        mb.flag(uids, (MailMessageFlags.SEEN, MailMessageFlags.FLAGGED), True)
+    else:
+        if not mb.folder.exists(moved_to):
+            mb.folder.create(moved_to)
+        mb.move(uids, moved_to)
+
+
 def _fetch_sync(box: SeedMailbox, folder: str, after: str, moved_to: str, limit: int) -> list[Item]:
     mb = connect(box)
     items: list[Item] = []
@@ -86,24 +122,11 @@ def _fetch_sync(box: SeedMailbox, folder: str, after: str, moved_to: str, limit:
         criteria = AND(flagged=False) if after == "flag" else AND(all=True)
         done: list[str] = []
         for msg in mb.fetch(criteria, limit=limit, mark_seen=False, bulk=True):
-            label = (msg.subject or "(no subject)")[:120]
-            atts = [a for a in msg.attachments if a.payload]
-            if not atts:
-                items.append(Item(label, error="no attachment"))
-            for att in atts:
-                try:
-                    items.append(Item(f"{label} / {att.filename}", parse_reports(att.payload)))
-                except ReportError as exc:
-                    items.append(Item(f"{label} / {att.filename}", error=str(exc)))
+            items.extend(_message_items(msg))
             if msg.uid:
                 done.append(msg.uid)
         if done:
-            if after == "flag":
-                mb.flag(done, (MailMessageFlags.SEEN, MailMessageFlags.FLAGGED), True)
-            else:
-                if not mb.folder.exists(moved_to):
-                    mb.folder.create(moved_to)
-                mb.move(done, moved_to)
+            _put_aside(mb, done, after, moved_to)
         return items
     except TimeoutError:
         raise ImapError(f"IMAP server {box.host}:{box.port} stopped answering") from None

@@ -116,26 +116,28 @@ def connect(box: SeedMailbox) -> MailBox | MailBoxUnencrypted | MailBoxStartTls:
     return mb
 
 
-def _folders(
-    mb: MailBox | MailBoxUnencrypted | MailBoxStartTls, box: SeedMailbox
-) -> dict[str, str]:
-    """Folder → placement it stands for, INBOX first."""
-    listed = {f.name: f.flags for f in mb.folder.list()}
+def _configured_folders(box: SeedMailbox, listed: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """The folders the seed's config names, each judged by its flags or its name; one that
+    the server does not list is an error, not silently skipped."""
+    missing = [f for f in box.folders if f not in listed and f.upper() != "INBOX"]
+    if missing:
+        raise ImapError(f"{box.name}: folder {missing[0]!r} does not exist on {box.host}")
     out: dict[str, str] = {}
-    if box.folders:
-        missing = [f for f in box.folders if f not in listed and f.upper() != "INBOX"]
-        if missing:
-            raise ImapError(f"{box.name}: folder {missing[0]!r} does not exist on {box.host}")
-        for f in box.folders:
-            flags = listed.get(f, ())
-            spam = (
-                "\\Junk" in flags
-                or f in SPAM_FOLDERS.get(box.provider, ())
-                or f in SPAM_FOLDERS["other"]
-            )
-            out[f] = "inbox" if f.upper() == "INBOX" else ("spam" if spam else "other")
-        return out
-    out["INBOX"] = "inbox"
+    for f in box.folders:
+        flags = listed.get(f, ())
+        spam = (
+            "\\Junk" in flags
+            or f in SPAM_FOLDERS.get(box.provider, ())
+            or f in SPAM_FOLDERS["other"]
+        )
+        out[f] = "inbox" if f.upper() == "INBOX" else ("spam" if spam else "other")
+    return out
+
+
+def _provider_folders(box: SeedMailbox, listed: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """With no folders configured: INBOX, the folders flagged Junk (or, when none is, the
+    provider's usual spam folder names) and the provider's archive folders."""
+    out = {"INBOX": "inbox"}
     for name, flags in listed.items():
         if "\\Junk" in flags:
             out[name] = "spam"
@@ -147,6 +149,16 @@ def _folders(
         if name in listed:
             out[name] = "other"
     return out
+
+
+def _folders(
+    mb: MailBox | MailBoxUnencrypted | MailBoxStartTls, box: SeedMailbox
+) -> dict[str, str]:
+    """Folder → placement it stands for, INBOX first."""
+    listed = {f.name: f.flags for f in mb.folder.list()}
+    if box.folders:
+        return _configured_folders(box, listed)
+    return _provider_folders(box, listed)
 
 
 def find_token_sync(box: SeedMailbox, token: str) -> Found | None:

@@ -487,25 +487,7 @@ class MandrillClient:
         if len(page) < limit:
             result.messages.extend(in_window)
             return []
-        stamps = [int(m.ts.timestamp()) for m in in_window]
-        dated = list(zip(in_window, stamps, strict=True))
-        if by_ts and stamps and all(x >= y for x, y in pairwise(stamps)):
-            oldest = stamps[-1]
-            if oldest < b:  # everything newer than the oldest second is here
-                result.messages.extend(m for m, t in dated if t > oldest)
-                return [(a, oldest)]
-        elif by_ts and b > a:
-            mid = (a + b) // 2
-            return [(a, mid), (mid + 1, b)]
-        # Splitting cannot help: one second (or, reading by days, one day) holds more
-        # than the cap. Keep what came and say so; never spin.
-        last = b if by_ts else a
-        result.overfull_seconds.append(last)
-        log.warning(
-            "messages/search returned its cap of %d for ts %d..%d; some are unread", limit, a, b
-        )
-        result.messages.extend(m for m, t in dated if t >= last)
-        return [(a, b - 1)] if by_ts and a < b else []
+        return _after_full_page(a, b, in_window, limit, by_ts, result)
 
     async def _search_window(
         self, a: int, b: int, query: str, limit: int, result: SearchResult
@@ -553,6 +535,43 @@ class MandrillClient:
                 retryable=True,
             )
         return data
+
+
+def _after_full_page(
+    a: int, b: int, in_window: list[MessageEvent], limit: int, by_ts: bool, result: SearchResult
+) -> list[tuple[int, int]]:
+    """A page at the cap holds only part of window a..b: keep what is surely whole and
+    return the windows still to read in its place."""
+    stamps = [int(m.ts.timestamp()) for m in in_window]
+    dated = list(zip(in_window, stamps, strict=True))
+    if by_ts and stamps and all(x >= y for x, y in pairwise(stamps)):
+        oldest = stamps[-1]
+        if oldest < b:  # everything newer than the oldest second is here
+            result.messages.extend(m for m, t in dated if t > oldest)
+            return [(a, oldest)]
+    elif by_ts and b > a:
+        mid = (a + b) // 2
+        return [(a, mid), (mid + 1, b)]
+    return _keep_overfull(a, b, dated, limit, by_ts, result)
+
+
+def _keep_overfull(
+    a: int,
+    b: int,
+    dated: list[tuple[MessageEvent, int]],
+    limit: int,
+    by_ts: bool,
+    result: SearchResult,
+) -> list[tuple[int, int]]:
+    """Splitting cannot help: one second (or, reading by days, one day) holds more than
+    the cap. Keep what came and say so; never spin."""
+    last = b if by_ts else a
+    result.overfull_seconds.append(last)
+    log.warning(
+        "messages/search returned its cap of %d for ts %d..%d; some are unread", limit, a, b
+    )
+    result.messages.extend(m for m, t in dated if t >= last)
+    return [(a, b - 1)] if by_ts and a < b else []
 
 
 def _days(start: int, end: int) -> list[tuple[int, int]]:

@@ -28,22 +28,12 @@ OVER: dict[str, str] = {
     "console/analysis/seeds.py::provider_rows": "placement, auth and IPs per provider",
     "console/analysis/seeds.py::_provider_signals": "each placement verdict in turn",
     "console/cli.py::_parser": "one declaration of every subcommand and option",
-    "console/cli.py::human_summary": "each section of the summary inline",
-    "console/cli.py::run_seed_command": "setup, run, print and exit status together",
-    "console/cli.py::run_dmarc_import": "each input kind and its errors inline",
     "console/codec.py::_decoder": "one branch per type form (Union, tuple, dict, dataclass…)",
     "console/config.py::_coerce": "one branch per type form and its error",
     "console/config.py::parse_config": "reading, line numbers and every cross-check",
-    "console/config.py::_check_addresses": "each address-like field checked inline",
     "console/dmarcxml.py::parse_xml": "every element of the report schema inline",
-    "console/export.py::_summary_text": "the customer report's paragraphs inline",
     "console/seeding.py::run_seed_test": "send, wait and collect in one loop",
     "console/sim/scenario.py::Scenario.item": "the simulator's story of one message",
-    "console/sim/server.py::Simulator.m_messages_search": "every documented search parameter",
-    "console/sim/server.py::Simulator.m_rejects_list": "every documented rejects/list parameter",
-    "console/sources/dmarc_inbox.py::_fetch_sync": "IMAP login, search, fetch and mark",
-    "console/sources/imap.py::_folders": "each provider's folder naming",
-    "console/sources/mandrill.py::MandrillClient._read_one": "one search and its page checks",
 }
 
 
