@@ -11,6 +11,7 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imap_tools import AND, H, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessageFlags
 from imap_tools.errors import ImapToolsError, MailboxFolderSelectError, MailboxLoginError
@@ -19,6 +20,9 @@ from console.files import FileRefused, read_text
 from console.limits import CA_FILE_BYTES
 from console.secret import Secret
 from console.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from console.model import Placement
 
 SEED_HEADER = "X-Mailops-Seed"
 
@@ -60,7 +64,7 @@ class Found:
     """Where the token turned up, and the headers placement analysis needs."""
 
     folder: str
-    placement: str  # inbox | spam | other
+    placement: Placement  # inbox, spam or other here
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     date: str = ""
     note: str = ""  # e.g. the message could not be flagged or deleted afterwards
@@ -116,13 +120,15 @@ def connect(box: SeedMailbox) -> MailBox | MailBoxUnencrypted | MailBoxStartTls:
     return mb
 
 
-def _configured_folders(box: SeedMailbox, listed: dict[str, tuple[str, ...]]) -> dict[str, str]:
+def _configured_folders(
+    box: SeedMailbox, listed: dict[str, tuple[str, ...]]
+) -> dict[str, Placement]:
     """The folders the seed's config names, each judged by its flags or its name; one that
     the server does not list is an error, not silently skipped."""
     missing = [f for f in box.folders if f not in listed and f.upper() != "INBOX"]
     if missing:
         raise ImapError(f"{box.name}: folder {missing[0]!r} does not exist on {box.host}")
-    out: dict[str, str] = {}
+    out: dict[str, Placement] = {}
     for f in box.folders:
         flags = listed.get(f, ())
         spam = (
@@ -134,10 +140,10 @@ def _configured_folders(box: SeedMailbox, listed: dict[str, tuple[str, ...]]) ->
     return out
 
 
-def _provider_folders(box: SeedMailbox, listed: dict[str, tuple[str, ...]]) -> dict[str, str]:
+def _provider_folders(box: SeedMailbox, listed: dict[str, tuple[str, ...]]) -> dict[str, Placement]:
     """With no folders configured: INBOX, the folders flagged Junk (or, when none is, the
     provider's usual spam folder names) and the provider's archive folders."""
-    out = {"INBOX": "inbox"}
+    out: dict[str, Placement] = {"INBOX": "inbox"}
     for name, flags in listed.items():
         if "\\Junk" in flags:
             out[name] = "spam"
@@ -153,7 +159,7 @@ def _provider_folders(box: SeedMailbox, listed: dict[str, tuple[str, ...]]) -> d
 
 def _folders(
     mb: MailBox | MailBoxUnencrypted | MailBoxStartTls, box: SeedMailbox
-) -> dict[str, str]:
+) -> dict[str, Placement]:
     """Folder → placement it stands for, INBOX first."""
     listed = {f.name: f.flags for f in mb.folder.list()}
     if box.folders:
