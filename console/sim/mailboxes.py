@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from console.model import Placement
 from console.sim.server import SentMessage
 from console.sources.imap import SEED_HEADER, Found
 from console.timeutil import Clock
 
-_PLACEMENT = {"INBOX": "inbox", "Junk": "spam"}
+_PLACEMENT: dict[str, Placement] = {"INBOX": "inbox", "Junk": "spam"}
 
 
 @dataclass(frozen=True)
