@@ -15,9 +15,10 @@ import re
 import stat
 import tomllib
 import types
+from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -35,6 +36,12 @@ from console.secret import Secret
 from console.textsafe import visible
 
 DEFAULT_BASE_URL = "https://mandrillapp.com/api/1.0"
+
+#: The fixed sets of the file: a value outside one is refused with the words it allows.
+Provider = Literal["gmail", "outlook", "yahoo", "other"]
+Security = Literal["tls", "starttls", "none"]
+AfterFound = Literal["keep", "flag", "delete"]
+AfterImport = Literal["move", "flag"]
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +146,11 @@ class SeedConfig:
     """One seed mailbox at a mailbox provider ([[seeds]] in the file)."""
 
     name: str = ""
-    provider: str = "other"  # gmail | outlook | yahoo | other
+    provider: Provider = "other"
     address: str = ""
     imap_host: str = ""
     imap_port: int = 993
-    imap_security: str = "tls"  # tls | starttls | none
+    imap_security: Security = "tls"
     username: str = ""
     password_env: str = ""
     password_file: str | None = None
@@ -164,7 +171,7 @@ class SeedTestConfig:
     schedule: str = "06:00"
     wait_minutes: float = 20  # after this a seed's message counts as missing
     poll_seconds: float = 30
-    after_found: str = "keep"  # keep | flag (\Seen \Flagged) | delete
+    after_found: AfterFound = "keep"  # flag: \Seen \Flagged
     run_at_start: bool = False  # also run once a few seconds after the console starts
 
 
@@ -230,13 +237,13 @@ class DmarcConfig:
     directory: str | None = None  # report files dropped here are imported, then moved aside
     imap_host: str = ""  # the rua mailbox, read over IMAP when set
     imap_port: int = 993
-    imap_security: str = "tls"  # tls | starttls | none
+    imap_security: Security = "tls"
     username: str = ""
     password_env: str = ""
     password_file: str | None = None
     ca_file: str | None = None
     folder: str = "INBOX"
-    after: str = "move"  # move (to processed_folder) | flag
+    after: AfterImport = "move"  # move: to processed_folder
     processed_folder: str = "DMARC-processed"
     max_messages: int = 200  # per poll, so a backlog is read in slices
     #: Mandrill's sending ranges (spf.mandrillapp.com); the account's own IPs are added
@@ -454,70 +461,115 @@ _MINIMUMS: dict[tuple[str, ...], float] = {
 
 
 def _coerce(value: Any, tp: Any, keypath: tuple[str, ...], ctx: _Ctx) -> Any:
+    """The value of one key as its field's type says, or a ConfigError naming file, line
+    and key: one small reader per form of type (the annotation is the schema)."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         return _coerce(value, args[0], keypath, ctx)
-    if origin is tuple and is_dataclass(get_args(tp)[0]):
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise ConfigError(
-                f"{ctx.where(keypath)} must be an array of tables ([[{keypath[-1]}]])"
-            )
-        return tuple(
-            _build(get_args(tp)[0], v, (*keypath, str(i)), ctx) for i, v in enumerate(value)
-        )
-    if origin is tuple and get_args(tp)[0] is int:
-        ok_ints = isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
-        )
-        if not ok_ints or not value:
-            raise ConfigError(f"{ctx.where(keypath)} must be a list of whole numbers")
-        return tuple(value)
+    where = ctx.where(keypath)
+    if origin is Literal:  # a string here; which words it may be is checked with the rest
+        return _scalar(value, str, keypath, where)
     if origin is tuple:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{ctx.where(keypath)} must be a list of strings")
-        return tuple(value)
-    if origin is dict and get_args(tp)[1] is float:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{ctx.where(keypath)} must be a table of positive numbers")
-        for k, v in value.items():
-            if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"{ctx.where((*keypath, k))} must be a positive number")
-        return {str(k): float(v) for k, v in value.items()}
-    if origin is dict and get_args(tp)[1] is str:
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{ctx.where(keypath)} must be a table of strings")
-        return {str(k): v for k, v in value.items()}
+        return _coerce_tuple(value, get_args(tp)[0], keypath, ctx)
     if origin is dict:
-        ok_map = isinstance(value, dict) and all(
-            isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
-            for v in value.values()
-        )
-        if not ok_map:
-            raise ConfigError(f"{ctx.where(keypath)} must be tables of strings")
-        return {str(k): dict(v) for k, v in value.items()}
+        return _coerce_dict(value, get_args(tp)[1], where, ctx, keypath)
     if is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{ctx.where(keypath)} must be a table ([{'.'.join(keypath)}])")
+            raise ConfigError(f"{where} must be a table ([{'.'.join(keypath)}])")
         return _build(tp, value, keypath, ctx)
-    ok = (
-        (tp is bool and isinstance(value, bool))
-        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
-        or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
-        or (tp is str and isinstance(value, str))
+    return _scalar(value, tp, keypath, where)
+
+
+def words(choices: Sequence[str]) -> str:
+    """'a, b or c': the choices of a fixed set, as an error or a comment names them."""
+    return " or ".join(filter(None, [", ".join(choices[:-1]), choices[-1]]))
+
+
+def _check_choices(obj: Any, at: tuple[str, ...], ctx: _Ctx) -> None:
+    """Every fixed-set field of one table (a Literal type) holds one of its words; the
+    error lists them all. Run where the table's other cross-checks run, in their order."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):
+        tp = hints[f.name]
+        if get_origin(tp) is Literal and getattr(obj, f.name) not in get_args(tp):
+            got = getattr(obj, f.name)
+            raise ConfigError(
+                f"{ctx.where((*at, f.name))} must be {words(get_args(tp))}, not {got!r}"
+            )
+
+
+def _coerce_tuple(value: Any, item: Any, keypath: tuple[str, ...], ctx: _Ctx) -> tuple[Any, ...]:
+    where = ctx.where(keypath)
+    if is_dataclass(item):
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"{where} must be an array of tables ([[{keypath[-1]}]])")
+        return tuple(_build(item, v, (*keypath, str(i)), ctx) for i, v in enumerate(value))
+    if item is int:
+        if not _whole_numbers(value):
+            raise ConfigError(f"{where} must be a list of whole numbers")
+        return tuple(value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _whole_numbers(value: Any) -> bool:
+    """A non-empty list of integers, none negative (true and false are not numbers)."""
+    if not isinstance(value, list) or not value:
+        return False
+    return all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+
+
+def _coerce_dict(
+    value: Any, item: Any, where: str, ctx: _Ctx, keypath: tuple[str, ...]
+) -> dict[str, Any]:
+    if item is float:
+        return _positive_numbers(value, where, ctx, keypath)
+    if item is str:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{where} must be a table of strings")
+        return {str(k): v for k, v in value.items()}
+    ok_map = isinstance(value, dict) and all(
+        isinstance(v, dict) and all(isinstance(x, str) for x in v.values()) for v in value.values()
     )
-    if not ok:
+    if not ok_map:
+        raise ConfigError(f"{where} must be tables of strings")
+    return {str(k): dict(v) for k, v in value.items()}
+
+
+def _positive_numbers(
+    value: Any, where: str, ctx: _Ctx, keypath: tuple[str, ...]
+) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of positive numbers")
+    for k, v in value.items():
+        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"{ctx.where((*keypath, k))} must be a positive number")
+    return {str(k): float(v) for k, v in value.items()}
+
+
+def _of_type(value: Any, tp: Any) -> bool:
+    """Whether a TOML value is of a scalar field's type (an integer is a number too)."""
+    if isinstance(value, bool) or tp is bool:
+        return tp is bool and isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float)
+    return isinstance(value, tp)
+
+
+def _scalar(value: Any, tp: Any, keypath: tuple[str, ...], where: str) -> Any:
+    """A bool, int, float or str, at or above its minimum (`_MINIMUMS`)."""
+    if not _of_type(value, tp):
         got = type(value).__name__
-        raise ConfigError(f"{ctx.where(keypath)} must be {_type_name(tp)}, not {got} {value!r}")
+        raise ConfigError(f"{where} must be {_type_name(tp)}, not {got} {value!r}")
     if tp is float:
         value = float(value)
-        if value < 0:
-            raise ConfigError(f"{ctx.where(keypath)} must not be negative")
-    if tp is int and value < 0:
-        raise ConfigError(f"{ctx.where(keypath)} must not be negative")
+    if tp in (int, float) and value < 0:
+        raise ConfigError(f"{where} must not be negative")
     low = _MINIMUMS.get(keypath)
     if low is not None and value < low:
-        raise ConfigError(f"{ctx.where(keypath)} must be at least {low:g}, not {value!r}")
+        raise ConfigError(f"{where} must be at least {low:g}, not {value!r}")
     return value
 
 
@@ -594,10 +646,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         if bool(cc.template) == bool(cc.eml):
             raise ConfigError(f"{ctx.where(at)}: give either template or eml (one of them)")
     dm = cfg.dmarc
-    if dm.after not in ("move", "flag"):
-        raise ConfigError(f"{ctx.where(('dmarc', 'after'))} must be move or flag")
-    if dm.imap_security not in ("tls", "starttls", "none"):
-        raise ConfigError(f"{ctx.where(('dmarc', 'imap_security'))} must be tls, starttls or none")
+    _check_choices(dm, ("dmarc",), ctx)
     if dm.imap_host and not (dm.username and (dm.password_env or dm.password_file)):
         raise ConfigError(
             f"{ctx.where(('dmarc', 'imap_host'))}: the rua mailbox needs username and "
@@ -617,8 +666,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
                 raise ConfigError(
                     f"{ctx.where(('dmarc', key))}: {cidr!r} is not an IP range"
                 ) from None
-    if st.after_found not in ("keep", "flag", "delete"):
-        raise ConfigError(f"{ctx.where(('seed_test', 'after_found'))} must be keep, flag or delete")
+    _check_choices(st, ("seed_test",), ctx)
     _check_addresses(cfg, ctx)
     if cfg.seeds and not st.from_email:
         raise ConfigError(
@@ -731,10 +779,7 @@ def _check_seed(seed: SeedConfig, at: tuple[str, ...], ctx: _Ctx) -> None:
     for key in ("name", "address", "imap_host", "username"):
         if not getattr(seed, key):
             raise ConfigError(f"{ctx.where((*at, key))}: required for every [[seeds]] entry")
-    if seed.provider not in ("gmail", "outlook", "yahoo", "other"):
-        raise ConfigError(f"{ctx.where((*at, 'provider'))} must be gmail, outlook, yahoo or other")
-    if seed.imap_security not in ("tls", "starttls", "none"):
-        raise ConfigError(f"{ctx.where((*at, 'imap_security'))} must be tls, starttls or none")
+    _check_choices(seed, at, ctx)
     if not seed.password_env and not seed.password_file:
         raise ConfigError(
             f"{ctx.where(at)}: seed {seed.name!r} needs password_env or password_file"

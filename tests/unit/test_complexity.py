@@ -29,7 +29,6 @@ OVER: dict[str, str] = {
     "console/analysis/seeds.py::_provider_signals": "each placement verdict in turn",
     "console/cli.py::_parser": "one declaration of every subcommand and option",
     "console/codec.py::_decoder": "one branch per type form (Union, tuple, dict, dataclass…)",
-    "console/config.py::_coerce": "one branch per type form and its error",
     "console/config.py::parse_config": "reading, line numbers and every cross-check",
     "console/dmarcxml.py::parse_xml": "every element of the report schema inline",
     "console/seeding.py::run_seed_test": "send, wait and collect in one loop",

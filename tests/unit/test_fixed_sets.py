@@ -44,3 +44,23 @@ def test_a_stored_alert_with_an_unknown_severity_is_skipped_and_said(tmp_path: P
     with Store(tmp_path, read_only=True) as store:
         assert [a.subject for a in store.alerts()] == ["x"]
         assert any("unreadable" in w for w in store.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            '[dmarc]\nafter = "archive"\n',
+            r"c.toml:2: dmarc.after must be move or flag, not 'archive'",
+        ),
+        ('[dmarc]\nimap_security = "ssl"\n', r"dmarc.imap_security must be tls, starttls or none"),
+        ("[seed_test]\nafter_found = 3\n", r"seed_test.after_found must be a string, not int 3"),
+    ],
+)
+def test_config_choices_come_from_the_literal_types(tmp_path: Path, text: str, error: str) -> None:
+    from console.config import ConfigError, load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=error):
+        load_config(str(path))
