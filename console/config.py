@@ -895,6 +895,7 @@ base_url = "https://mandrillapp.com/api/1.0"
 api_key_env = "MANDRILL_API_KEY"
 # ... or from a file holding only the key (keep it chmod 600):
 # api_key_file = "~/.config/mailops/mandrill.key"
+# api_key = "..."         # discouraged: the key in this file (prefer the two above)
 timeout = 20.0            # seconds per HTTP request
 retries = 2               # quick retries of a retryable error before the poll counts as failed
 search_overlap = 600      # seconds each messages/search window overlaps the previous one
@@ -985,6 +986,7 @@ run_at_start = false
 # folder = "INBOX"
 # after = "move"                  # move (to processed_folder) | flag
 # processed_folder = "DMARC-processed"
+# max_messages = 200              # report messages read per poll (a backlog in slices)
 mandrill_ranges = ["198.2.128.0/18", "148.105.8.0/21"]   # spf.mandrillapp.com
 # known_senders = ["Google Workspace=209.85.128.0/17"]   # others allowed to send as us
 spoof_min_messages = 50   # an unknown source sending more as our domain: possible spoofing
