@@ -79,8 +79,10 @@ def dmarc_sources(d: DmarcConfig) -> str:
 
 
 def dmarc_note(view: DmarcView, sources: str) -> str:
-    """'12 reports stored · reading from directory … · last poll refused 1: …'"""
-    note = f"{view.reports} reports stored · reading from {sources}"
+    """'12 reports stored of the last 30 days · reading from directory … · last poll
+    refused 1: …' (the title counts the reports of the window on view)."""
+    days = max(view.windows, default=30)
+    note = f"{view.reports} reports stored of the last {days} days · reading from {sources}"
     if view.rejected:
         note += f" · last poll refused {len(view.rejected)}: {view.rejected[-1]}"
     return note
