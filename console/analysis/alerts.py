@@ -31,6 +31,7 @@ from console.model import (
     SeedRun,
     Severity,
     SourceStatus,
+    Stats,
     SubaccountRow,
 )
 
@@ -167,67 +168,64 @@ def _account_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     if x.account is None:  # not read: its rules are not judged
         return []
     out: list[Signal] = []
-    t, a = c.t, c.a
-    acc = x.account
-    rep = acc.reputation
-    if rep is not None and rep < t.reputation_poor:
-        out.append(
-            Signal(
-                "reputation_low",
-                "account",
-                "critical",
-                f"account reputation {rep} is Poor (below {t.reputation_poor})",
-            )
-        )
-    elif rep is not None and rep < t.reputation_good:
-        out.append(
-            Signal(
-                "reputation_low",
-                "account",
-                "warning",
-                f"account reputation {rep} is below {t.reputation_good}",
-            )
-        )
+    rep = x.account.reputation
     if rep is not None:
-        day_ago = x.now - timedelta(hours=24)
-        past = [v for when, v in x.reputation_history if when >= day_ago]
-        if past and max(past) - rep >= a.reputation_drop_points:
-            out.append(
-                Signal(
-                    "reputation_drop",
-                    "account",
-                    "warning",
-                    f"account reputation fell {max(past) - rep:g} points in 24 h "
-                    f"({max(past):g} → {rep})",
-                )
-            )
-    week = acc.stats.get("last_7_days")
+        out += _reputation_low(rep, c.t)
+        out += _reputation_drop(rep, x, c.a)
+    week = x.account.stats.get("last_7_days")
     if week is not None:
-        _rate_rules(
-            out,
-            "hard_bounce_rate",
-            "account",
-            "Mandrill's 7-day hard-bounce rate",
-            week.hard_bounces,
-            week.sent,
-            t.hard_bounce_rate,
-            a.hard_bounce_critical,
-            "",
-            a,
-        )
-        _rate_rules(
-            out,
-            "complaint_rate",
-            "account",
-            "Mandrill's 7-day complaint rate",
-            week.complaints,
-            week.sent,
-            t.complaint_warning,
-            t.complaint_critical,
-            LIMITS,
-            a,
-        )
+        _week_rate_rules(out, week, c)
     return out
+
+
+def _reputation_low(rep: int, t: Thresholds) -> list[Signal]:
+    """Critical below the Poor line, a warning below the Good one."""
+    if rep < t.reputation_poor:
+        text = f"account reputation {rep} is Poor (below {t.reputation_poor})"
+        return [Signal("reputation_low", "account", "critical", text)]
+    if rep < t.reputation_good:
+        text = f"account reputation {rep} is below {t.reputation_good}"
+        return [Signal("reputation_low", "account", "warning", text)]
+    return []
+
+
+def _reputation_drop(rep: int, x: AlertInputs, a: AlertConfig) -> list[Signal]:
+    """A fall from the best reputation of the last 24 hours by the configured points."""
+    day_ago = x.now - timedelta(hours=24)
+    past = [v for when, v in x.reputation_history if when >= day_ago]
+    if past and max(past) - rep >= a.reputation_drop_points:
+        text = f"account reputation fell {max(past) - rep:g} points in 24 h ({max(past):g} → {rep})"
+        return [Signal("reputation_drop", "account", "warning", text)]
+    return []
+
+
+def _week_rate_rules(out: list[Signal], week: Stats, c: _Limits) -> None:
+    """Mandrill's own 7-day hard-bounce and complaint rates for the whole account."""
+    t, a = c.t, c.a
+    _rate_rules(
+        out,
+        "hard_bounce_rate",
+        "account",
+        "Mandrill's 7-day hard-bounce rate",
+        week.hard_bounces,
+        week.sent,
+        t.hard_bounce_rate,
+        a.hard_bounce_critical,
+        "",
+        a,
+    )
+    _rate_rules(
+        out,
+        "complaint_rate",
+        "account",
+        "Mandrill's 7-day complaint rate",
+        week.complaints,
+        week.sent,
+        t.complaint_warning,
+        t.complaint_critical,
+        LIMITS,
+        a,
+    )
 
 
 def _subaccounts_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
@@ -300,74 +298,92 @@ def _ips_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     if x.ips is None:  # not read: its rules are not judged
         return []
     out: list[Signal] = []
-    t, a = c.t, c.a
     rows = list(x.ips)
-    over = x.ip_span.text if x.ip_span else f"{t.ip_window_hours:g} h"
-    read_base = f" messages read, {over}"
+    over = x.ip_span.text if x.ip_span else f"{c.t.ip_window_hours:g} h"
     for r in rows:
-        states = x.ip_states.get(r.ip, Counter())
-        total = sum(states.values())
-        subject = f"IP {r.ip}"
-        _rate_rules(
-            out,
-            "ip_complaint_rate",
-            subject,
-            f"{r.ip}: complaint rate",
-            states.get("spam", 0),
-            total,
-            t.complaint_warning,
-            t.complaint_critical,
-            LIMITS,
-            a,
-            read_base,
-        )
-        _rate_rules(
-            out,
-            "ip_hard_bounce_rate",
-            subject,
-            f"{r.ip}: hard-bounce rate",
-            states.get("bounced", 0),
-            total,
-            t.hard_bounce_rate,
-            a.hard_bounce_critical,
-            "",
-            a,
-            read_base,
-        )
+        _ip_rate_rules(out, r, x.ip_states.get(r.ip, Counter()), over, c)
         if r.noisy:
-            out.append(Signal("noisy_neighbour", subject, "warning", f"{r.ip}: {r.note}"))
-        if r.dedicated and r.warming_up and r.warmup_day and a.warmup_plan:
-            plan = a.warmup_plan[min(r.warmup_day, len(a.warmup_plan)) - 1]
-            if r.sent > plan * (1 + a.warmup_tolerance):
-                out.append(
-                    Signal(
-                        "warmup_overload",
-                        subject,
-                        "warning",
-                        f"{r.ip} on warm-up day {r.warmup_day} carried {r.sent:,} "
-                        f"messages (mail read, {over}); the plan allows about {plan:,}",
-                    )
-                )
+            out.append(Signal("noisy_neighbour", f"IP {r.ip}", "warning", f"{r.ip}: {r.note}"))
+        out += _warmup_overload(r, over, c.a)
+    out += _warmup_underperform(rows, c)
+    return out
+
+
+def _ip_rate_rules(
+    out: list[Signal], r: IpRow, states: Counter[str], over: str, c: _Limits
+) -> None:
+    """One IP's complaint and hard-bounce rates over the messages read that it carried."""
+    t, a = c.t, c.a
+    total = sum(states.values())
+    subject = f"IP {r.ip}"
+    read_base = f" messages read, {over}"
+    _rate_rules(
+        out,
+        "ip_complaint_rate",
+        subject,
+        f"{r.ip}: complaint rate",
+        states.get("spam", 0),
+        total,
+        t.complaint_warning,
+        t.complaint_critical,
+        LIMITS,
+        a,
+        read_base,
+    )
+    _rate_rules(
+        out,
+        "ip_hard_bounce_rate",
+        subject,
+        f"{r.ip}: hard-bounce rate",
+        states.get("bounced", 0),
+        total,
+        t.hard_bounce_rate,
+        a.hard_bounce_critical,
+        "",
+        a,
+        read_base,
+    )
+
+
+def _warmup_overload(r: IpRow, over: str, a: AlertConfig) -> list[Signal]:
+    """A dedicated IP warming up that carried more than its day of the plan allows."""
+    if not (r.dedicated and r.warming_up and r.warmup_day and a.warmup_plan):
+        return []
+    plan = a.warmup_plan[min(r.warmup_day, len(a.warmup_plan)) - 1]
+    if r.sent > plan * (1 + a.warmup_tolerance):
+        text = (
+            f"{r.ip} on warm-up day {r.warmup_day} carried {r.sent:,} "
+            f"messages (mail read, {over}); the plan allows about {plan:,}"
+        )
+        return [Signal("warmup_overload", f"IP {r.ip}", "warning", text)]
+    return []
+
+
+def _warmup_underperform(rows: Sequence[IpRow], c: _Limits) -> list[Signal]:
+    """Dedicated IPs delivering clearly less than the shared pool (its noisy IPs left out)."""
+    t, a = c.t, c.a
     shared = [r for r in rows if not r.dedicated and r.sent >= a.min_messages and not r.noisy]
     s_sent = sum(r.sent for r in shared)
-    if s_sent:
-        pool_rate = sum(r.delivered for r in shared) / s_sent
-        for r in rows:
-            if (
-                r.dedicated
-                and r.delivery_rate is not None
-                and r.sent >= a.min_messages
-                and r.delivery_rate < pool_rate - t.noisy_drop
-            ):
-                out.append(
-                    Signal(
-                        "warmup_underperform",
-                        f"IP {r.ip}",
-                        "warning",
-                        f"dedicated {r.ip} delivers {_pct(r.delivery_rate)}, "
-                        f"below the shared pool's {_pct(pool_rate)}",
-                    )
+    if not s_sent:
+        return []
+    pool_rate = sum(r.delivered for r in shared) / s_sent
+    out: list[Signal] = []
+    for r in rows:
+        if (
+            r.dedicated
+            and r.delivery_rate is not None
+            and r.sent >= a.min_messages
+            and r.delivery_rate < pool_rate - t.noisy_drop
+        ):
+            out.append(
+                Signal(
+                    "warmup_underperform",
+                    f"IP {r.ip}",
+                    "warning",
+                    f"dedicated {r.ip} delivers {_pct(r.delivery_rate)}, "
+                    f"below the shared pool's {_pct(pool_rate)}",
                 )
+            )
     return out
 
 

@@ -91,6 +91,42 @@ def parse_tags(record: str) -> dict[str, str]:
     return tags
 
 
+def _dkim_lookup_problem(selector: str, cname: str, txt: tuple[str, ...], error: str) -> str:
+    """Why what the lookup found cannot hold a usable key (an error, no record, a CNAME
+    pointing elsewhere, several records), or "" when there is one record to read."""
+    expected = MANDRILL_DKIM_TARGETS.get(selector)
+    if error:
+        return error
+    if not txt:
+        return f"no DKIM record at {selector}._domainkey" + (f" (CNAME {cname})" if cname else "")
+    if expected and cname and cname.rstrip(".").lower() != expected:
+        return f"CNAME points to {cname}, Mandrill expects {expected}"
+    if len(txt) > 1:
+        return "more than one DKIM record at this selector"
+    return ""
+
+
+def _dkim_key_problem(record: str) -> str:
+    """Why the one record's key is not usable (version, missing, revoked, not base64, a
+    short RSA key), or "" when it is."""
+    tags = parse_tags(record)
+    if tags.get("v", "DKIM1") != "DKIM1":
+        return f"v={tags['v']} is not DKIM1"
+    key = tags.get("p")
+    if key is None:
+        return "the record has no p= (public key) tag"
+    if key == "":
+        return "the key is revoked (empty p=)"
+    try:
+        der = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        return "the p= key is not valid base64"
+    k = tags.get("k", "rsa")
+    if k == "rsa" and len(der) < 140:
+        return f"the RSA key is too short ({len(der)} bytes of DER)"
+    return ""
+
+
 def dkim_check(
     selector: str, cname: str, txt: tuple[str, ...], error: str = "", *, temperror: bool = False
 ) -> DkimCheck:
@@ -99,39 +135,11 @@ def dkim_check(
     if temperror:
         return DkimCheck(selector, False, "missing", cname, "", error, temperror=True)
     legacy = selector in LEGACY_SELECTORS
-    expected = MANDRILL_DKIM_TARGETS.get(selector)
     kind = "legacy" if legacy else ("cname" if cname else ("txt" if txt else "missing"))
     record = " ".join(txt)
-
-    def out(valid: bool, why: str = "") -> DkimCheck:
-        return DkimCheck(selector, valid, kind, cname, record, why)
-
-    if error:
-        return out(False, error)
-    if not txt:
-        return out(
-            False,
-            f"no DKIM record at {selector}._domainkey" + (f" (CNAME {cname})" if cname else ""),
-        )
-    if expected and cname and cname.rstrip(".").lower() != expected:
-        return out(False, f"CNAME points to {cname}, Mandrill expects {expected}")
-    if len(txt) > 1:
-        return out(False, "more than one DKIM record at this selector")
-    tags = parse_tags(txt[0])
-    if tags.get("v", "DKIM1") != "DKIM1":
-        return out(False, f"v={tags['v']} is not DKIM1")
-    key = tags.get("p")
-    if key is None:
-        return out(False, "the record has no p= (public key) tag")
-    if key == "":
-        return out(False, "the key is revoked (empty p=)")
-    try:
-        der = base64.b64decode(key, validate=True)
-    except (binascii.Error, ValueError):
-        return out(False, "the p= key is not valid base64")
-    k = tags.get("k", "rsa")
-    if k == "rsa" and len(der) < 140:
-        return out(False, f"the RSA key is too short ({len(der)} bytes of DER)")
+    why = _dkim_lookup_problem(selector, cname, txt, error) or _dkim_key_problem(txt[0])
+    if why:
+        return DkimCheck(selector, False, kind, cname, record, why)
     if legacy:
         return DkimCheck(
             selector,
@@ -141,7 +149,28 @@ def dkim_check(
             record,
             "legacy mandrill._domainkey key: move to mte1/mte2 CNAMEs",
         )
-    return out(True)
+    return DkimCheck(selector, True, kind, cname, record, "")
+
+
+def _dmarc_tag(tags: Mapping[str, Any], name: str) -> Any:
+    """A tag's value as checkdmarc parsed it, None when the record lacks it."""
+    value = tags.get(name)
+    return value.get("value") if isinstance(value, dict) else None
+
+
+def _dmarc_uris(tags: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A report tag's (rua, ruf) addresses as "scheme:address"."""
+    items = _dmarc_tag(tags, name) or []
+    return tuple(
+        f"{i.get('scheme', 'mailto')}:{i.get('address', '')}"
+        for i in items
+        if isinstance(i, dict)
+    )
+
+
+def _dmarc_pct(pct: Any) -> int | None:
+    """pct= as a number, None when it is absent or not one."""
+    return int(pct) if isinstance(pct, int | str) and str(pct).isdigit() else None
 
 
 def dmarc_check(
@@ -151,19 +180,9 @@ def dmarc_check(
     make the record fail: it is applied all the same, only those reports will not come."""
     tags = result.get("tags") or {}
 
-    def tag(name: str) -> Any:
-        value = tags.get(name)
-        return value.get("value") if isinstance(value, dict) else None
+    def tag(name: str) -> str:
+        return str(_dmarc_tag(tags, name) or "")
 
-    def uris(name: str) -> tuple[str, ...]:
-        items = tag(name) or []
-        return tuple(
-            f"{i.get('scheme', 'mailto')}:{i.get('address', '')}"
-            for i in items
-            if isinstance(i, dict)
-        )
-
-    pct = tag("pct")
     valid = bool(result.get("valid"))
     error = str(result.get("error") or "")
     failure = "" if valid else lookup_failure(error)
@@ -173,16 +192,16 @@ def dmarc_check(
         valid=valid,
         temperror=bool(failure),
         record=str(result.get("record") or ""),
-        policy=str(tag("p") or ""),
-        subdomain_policy=str(tag("sp") or ""),
-        pct=int(pct) if isinstance(pct, int | str) and str(pct).isdigit() else None,
-        testing=str(tag("t") or ""),
-        non_existent_policy=str(tag("np") or ""),
-        public_suffix=str(tag("psd") or ""),
-        rua=uris("rua"),
-        ruf=uris("ruf"),
-        adkim=str(tag("adkim") or ""),
-        aspf=str(tag("aspf") or ""),
+        policy=tag("p"),
+        subdomain_policy=tag("sp"),
+        pct=_dmarc_pct(_dmarc_tag(tags, "pct")),
+        testing=tag("t"),
+        non_existent_policy=tag("np"),
+        public_suffix=tag("psd"),
+        rua=_dmarc_uris(tags, "rua"),
+        ruf=_dmarc_uris(tags, "ruf"),
+        adkim=tag("adkim"),
+        aspf=tag("aspf"),
         authorized=dict(authorized),
         error=error,
         warnings=tuple(str(w) for w in result.get("warnings") or ()),
@@ -211,20 +230,35 @@ def auth_judgements(d: DomainDns) -> list[tuple[str, Severity, str]]:
     """What a domain's SPF, DKIM and DMARC say, as (subject, severity, sentence): the one
     judgement the alert rules, `check` and the screens share. A lookup that got no answer
     is a warning that says so, never "fails"."""
-    out: list[tuple[str, Severity, str]] = []
+    return [*_spf_judgements(d), *_dkim_judgements(d), *_dmarc_judgements(d)]
+
+
+def _spf_judgements(d: DomainDns) -> list[tuple[str, Severity, str]]:
     spf = d.spf
     if spf.temperror:
-        out.append((f"{d.domain} SPF", "warning", f"{d.domain}: SPF unknown: {spf.error}"))
-    elif not spf.valid:
-        out.append((f"{d.domain} SPF", "critical", f"{d.domain}: SPF fails: {spf.error}"))
+        return [(f"{d.domain} SPF", "warning", f"{d.domain}: SPF unknown: {spf.error}")]
+    if not spf.valid:
+        return [(f"{d.domain} SPF", "critical", f"{d.domain}: SPF fails: {spf.error}")]
+    return []
+
+
+def _dkim_judgements(d: DomainDns) -> list[tuple[str, Severity, str]]:
+    out: list[tuple[str, Severity, str]] = []
     for k in d.dkim:
         subject = f"{d.domain} DKIM {k.selector}"
         if k.temperror:
             out.append((subject, "warning", f"{d.domain}: DKIM {k.selector} unknown: {k.error}"))
         elif not k.valid:
             out.append((subject, "critical", f"{d.domain}: DKIM {k.selector} fails: {k.error}"))
+    return out
+
+
+def _dmarc_judgements(d: DomainDns) -> list[tuple[str, Severity, str]]:
+    """The record's verdict, then (when it is valid) the report addresses that will not
+    receive its reports or may not."""
     m = d.dmarc
     subject = f"{d.domain} DMARC"
+    out: list[tuple[str, Severity, str]] = []
     if m.temperror:
         out.append((subject, "warning", f"{d.domain}: DMARC unknown: {m.error}"))
     elif not m.valid:
@@ -232,15 +266,24 @@ def auth_judgements(d: DomainDns) -> list[tuple[str, Severity, str]]:
     elif m.policy == "none":
         out.append((subject, "warning", f"{d.domain}: DMARC policy is none (monitoring only)"))
     if m.valid:
-        refused = [a for a, ok in m.authorized.items() if ok is False]
-        unknown = [a for a, ok in m.authorized.items() if ok is None]
-        if refused:
-            out.append((f"{subject} reports", "warning",
-                        f"{d.domain}: DMARC valid (p={m.policy}), but no aggregate reports will "
-                        f"arrive at {', '.join(refused)}: that domain has not authorized "
-                        "reports about this one"))  # fmt: skip
-        if unknown:
-            out.append((f"{subject} reports", "warning",
-                        f"{d.domain}: DMARC valid (p={m.policy}); whether {', '.join(unknown)} "
-                        "accepts its reports is unknown (the lookup got no answer)"))  # fmt: skip
+        out += _dmarc_report_judgements(d)
+    return out
+
+
+def _dmarc_report_judgements(d: DomainDns) -> list[tuple[str, Severity, str]]:
+    """Report addresses that refused to authorize the domain, or whose answer is unknown."""
+    m = d.dmarc
+    subject = f"{d.domain} DMARC"
+    out: list[tuple[str, Severity, str]] = []
+    refused = [a for a, ok in m.authorized.items() if ok is False]
+    unknown = [a for a, ok in m.authorized.items() if ok is None]
+    if refused:
+        out.append((f"{subject} reports", "warning",
+                    f"{d.domain}: DMARC valid (p={m.policy}), but no aggregate reports will "
+                    f"arrive at {', '.join(refused)}: that domain has not authorized "
+                    "reports about this one"))  # fmt: skip
+    if unknown:
+        out.append((f"{subject} reports", "warning",
+                    f"{d.domain}: DMARC valid (p={m.policy}); whether {', '.join(unknown)} "
+                    "accepts its reports is unknown (the lookup got no answer)"))  # fmt: skip
     return out

@@ -44,15 +44,31 @@ def lint(raw: bytes, *, bulk: bool = False) -> tuple[list[LintFinding], list[str
     """(findings, link domains) for one message."""
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
-    out: list[LintFinding] = []
-    if len(raw) > MAX_SIZE:
-        out.append(
-            LintFinding(
-                "too_large",
-                f"message is {len(raw) / 1024:.0f} KB; Gmail clips above 102 KB and hides "
-                "the rest (including the unsubscribe link)",
-            )
+    out = _size_findings(raw)
+    out += _part_findings(msg)
+    if bulk:
+        out += _unsubscribe_findings(msg)
+    out += _dkim_alignment_findings(msg)
+    return out, link_domains(msg)
+
+
+def _size_findings(raw: bytes) -> list[LintFinding]:
+    """Past Gmail's clipping size the end of the message, unsubscribe link and all, hides."""
+    if len(raw) <= MAX_SIZE:
+        return []
+    return [
+        LintFinding(
+            "too_large",
+            f"message is {len(raw) / 1024:.0f} KB; Gmail clips above 102 KB and hides "
+            "the rest (including the unsubscribe link)",
         )
+    ]
+
+
+def _part_findings(msg: EmailMessage) -> list[LintFinding]:
+    """Each attachment's findings in the message's order, then whether a text part is
+    missing (an attachment's text/plain does not count)."""
+    out: list[LintFinding] = []
     has_text = False
     for part in msg.walk():
         if part.is_multipart():
@@ -60,29 +76,7 @@ def lint(raw: bytes, *, bulk: bool = False) -> tuple[list[LintFinding], list[str
         filename = part.get_filename()
         ctype = part.get_content_type()
         if filename or part.get_content_disposition() == "attachment":
-            size = len(part.get_payload(decode=True) or b"")
-            name = filename or "(unnamed)"
-            if ctype == "application/pdf" or name.lower().endswith(".pdf"):
-                out.append(
-                    LintFinding(
-                        "attachment_pdf",
-                        f"PDF attachment {name} ({size / 1024:.0f} KB): some corporate "
-                        "receivers reject or spam-folder PDFs; a link to it is safer",
-                    )
-                )
-            elif ctype in ("application/zip", "application/x-msdownload") or name.lower().endswith(
-                (".zip", ".exe", ".js", ".html", ".htm")
-            ):
-                out.append(
-                    LintFinding(
-                        "attachment_risky",
-                        f"attachment {name} ({ctype}) is a type filters distrust",
-                    )
-                )
-            if size > ATTACHMENT_BIG:
-                out.append(
-                    LintFinding("attachment_big", f"attachment {name} is {size / 2**20:.1f} MB")
-                )
+            out += _attachment_findings(part, filename, ctype)
             continue
         if ctype == "text/plain":
             has_text = True
@@ -93,23 +87,59 @@ def lint(raw: bytes, *, bulk: bool = False) -> tuple[list[LintFinding], list[str
                 "no text/plain part: HTML-only mail scores worse and reads badly in some clients",
             )
         )
-    if bulk:
-        if not msg.get("List-Unsubscribe"):
-            out.append(
-                LintFinding(
-                    "no_list_unsubscribe",
-                    "bulk mail without List-Unsubscribe: Gmail and Yahoo require it for bulk "
-                    "senders",
-                )
+    return out
+
+
+def _attachment_findings(part: EmailMessage, filename: str | None, ctype: str) -> list[LintFinding]:
+    """A PDF or a type filters distrust, and an attachment too big to send."""
+    out: list[LintFinding] = []
+    size = len(part.get_payload(decode=True) or b"")
+    name = filename or "(unnamed)"
+    if ctype == "application/pdf" or name.lower().endswith(".pdf"):
+        out.append(
+            LintFinding(
+                "attachment_pdf",
+                f"PDF attachment {name} ({size / 1024:.0f} KB): some corporate "
+                "receivers reject or spam-folder PDFs; a link to it is safer",
             )
-        elif "list-unsubscribe=one-click" not in str(msg.get("List-Unsubscribe-Post", "")).lower():
-            out.append(
-                LintFinding(
-                    "no_one_click",
-                    "List-Unsubscribe without 'List-Unsubscribe-Post: List-Unsubscribe=One-Click' "
-                    "(RFC 8058), which Gmail and Yahoo require for bulk mail",
-                )
+        )
+    elif ctype in ("application/zip", "application/x-msdownload") or name.lower().endswith(
+        (".zip", ".exe", ".js", ".html", ".htm")
+    ):
+        out.append(
+            LintFinding(
+                "attachment_risky",
+                f"attachment {name} ({ctype}) is a type filters distrust",
             )
+        )
+    if size > ATTACHMENT_BIG:
+        out.append(LintFinding("attachment_big", f"attachment {name} is {size / 2**20:.1f} MB"))
+    return out
+
+
+def _unsubscribe_findings(msg: EmailMessage) -> list[LintFinding]:
+    """Bulk mail needs List-Unsubscribe, and RFC 8058's one-click with it."""
+    if not msg.get("List-Unsubscribe"):
+        return [
+            LintFinding(
+                "no_list_unsubscribe",
+                "bulk mail without List-Unsubscribe: Gmail and Yahoo require it for bulk senders",
+            )
+        ]
+    if "list-unsubscribe=one-click" not in str(msg.get("List-Unsubscribe-Post", "")).lower():
+        return [
+            LintFinding(
+                "no_one_click",
+                "List-Unsubscribe without 'List-Unsubscribe-Post: List-Unsubscribe=One-Click' "
+                "(RFC 8058), which Gmail and Yahoo require for bulk mail",
+            )
+        ]
+    return []
+
+
+def _dkim_alignment_findings(msg: EmailMessage) -> list[LintFinding]:
+    """DKIM signatures whose d= is not the From domain's: DMARC cannot pass through them."""
+    out: list[LintFinding] = []
     from_domain = str(msg.get("From", "")).rpartition("@")[2].strip("> ").lower()
     for sig in msg.get_all("DKIM-Signature") or []:
         m = _DKIM_D.search(str(sig))
@@ -121,7 +151,7 @@ def lint(raw: bytes, *, bulk: bool = False) -> tuple[list[LintFinding], list[str
                     "DMARC cannot pass through DKIM",
                 )
             )
-    return out, link_domains(msg)
+    return out
 
 
 def listed_links(domains: Iterable[str], listed: set[str]) -> list[LintFinding]:

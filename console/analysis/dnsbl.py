@@ -83,32 +83,47 @@ def read_answer(zone: Zone, target: str, answer: DnsAnswer) -> Listing:
     """Interpret one answer with the zone's own table (zone health is applied separately)."""
     from console.model import Listing  # here: config loads this module before the first frame
 
-    def out(verdict: Verdict, meaning: str, codes: tuple[str, ...] = ()) -> Listing:
-        txt = " ".join(answer.txt)
-        return Listing(zone.display, target, verdict, codes, meaning, txt, zone.major)
+    codes = tuple(sorted(set(answer.addresses))) if answer.rcode == "NOERROR" else ()
+    verdict, meaning = _rcode_reading(answer) or _codes_reading(zone, codes)
+    txt = " ".join(answer.txt)
+    return Listing(zone.display, target, verdict, codes, meaning, txt, zone.major)
 
+
+def _rcode_reading(answer: DnsAnswer) -> tuple[Verdict, str] | None:
+    """What an answer without addresses says: no answer in time, not listed, or an error;
+    None for a NOERROR answer, whose addresses tell."""
     if answer.rcode == "TIMEOUT":
-        return out("timeout", answer.detail or "no answer in time")
+        return "timeout", answer.detail or "no answer in time"
     if answer.rcode in ("NXDOMAIN", "NODATA"):
-        return out("not_listed", "")
+        return "not_listed", ""
     if answer.rcode != "NOERROR":
         reason = {
             "REFUSED": "the nameserver refused the query",
             "SERVFAIL": "the nameserver failed to answer (SERVFAIL)",
         }.get(answer.rcode, answer.detail or f"DNS error {answer.rcode}")
-        return out("error", reason)
-    codes = tuple(sorted(set(answer.addresses)))
+        return "error", reason
+    return None
+
+
+def _codes_reading(zone: Zone, codes: tuple[str, ...]) -> tuple[Verdict, str]:
+    """What a NOERROR answer's codes say: none is not listed; one outside 127.0.0.0/8 is
+    a resolver rewriting answers; the list's (or Spamhaus's) error codes are an error."""
     if not codes:
-        return out("not_listed", "")
+        return "not_listed", ""
     if not all(_in_loopback_net(c) for c in codes):
-        return out(
+        return (
             "broken",
             "answer outside 127.0.0.0/8: a resolver is rewriting answers (NXDOMAIN hijack?)",
-            codes,
         )
     errors = [zone.errors.get(c) or SPAMHAUS_ERRORS.get(c) for c in codes]
     if any(errors):
-        return out("error", "; ".join(e for e in errors if e), codes)
+        return "error", "; ".join(e for e in errors if e)
+    return _listing_reading(zone, codes)
+
+
+def _listing_reading(zone: Zone, codes: tuple[str, ...]) -> tuple[Verdict, str]:
+    """Listed, with what each code means by the zone's table or its bitmask; a code
+    either does not document is an error, never a guess."""
     meanings: list[str] = []
     for c in codes:
         if c in zone.codes:
@@ -117,11 +132,11 @@ def read_answer(zone: Zone, target: str, answer: DnsAnswer) -> Listing:
             value = int(c.rsplit(".", 1)[1])
             bits = [m for bit, m in sorted(zone.bitmask.items()) if value & bit]
             if not bits:
-                return out("error", f"code {c} sets no known bit of this list", codes)
+                return "error", f"code {c} sets no known bit of this list"
             meanings.extend(bits)
         else:
-            return out("error", f"code {c} is not one this list documents", codes)
-    return out("listed", "; ".join(dict.fromkeys(meanings)), codes)
+            return "error", f"code {c} is not one this list documents"
+    return "listed", "; ".join(dict.fromkeys(meanings))
 
 
 def zone_health(zone: Zone, positive: Listing, negative: Listing) -> tuple[str, str]:

@@ -76,31 +76,32 @@ def provider_rows(runs: Sequence[SeedRun]) -> list[ProviderRow]:
     recent = list(runs)[-STRIP_RUNS:]
     seen = list(dict.fromkeys(r.provider for r in last.results))
     order = sorted(seen, key=lambda p: (PROVIDERS.index(p) if p in PROVIDERS else 99, p))
-    rows = []
-    for provider in order:
-        mine = [r for r in last.results if r.provider == provider]
-        counts = Counter(r.placement for r in mine)
-        strip = tuple(
-            worst([r.placement for r in run.results if r.provider == provider]) for run in recent
-        )
-        delays = [r.delay_s for r in mine if r.delay_s is not None]
-        rows.append(
-            ProviderRow(
-                provider,
-                dict(counts),
-                len(mine),
-                _auth(mine),
-                tuple(dict.fromkeys(sending_ip(r) for r in mine if sending_ip(r))),
-                tuple(
-                    dict.fromkeys(
-                        sending_ip(r) for r in mine if r.placement == "spam" and sending_ip(r)
-                    )
-                ),
-                strip,
-                max(delays) if delays else None,
-            )
-        )
-    return rows
+    return [_provider_row(provider, last, recent) for provider in order]
+
+
+def _provider_row(provider: str, last: SeedRun, recent: Sequence[SeedRun]) -> ProviderRow:
+    """One provider's placements, authentication and IPs in the last run, and its strip."""
+    mine = [r for r in last.results if r.provider == provider]
+    counts = Counter(r.placement for r in mine)
+    strip = tuple(
+        worst([r.placement for r in run.results if r.provider == provider]) for run in recent
+    )
+    delays = [r.delay_s for r in mine if r.delay_s is not None]
+    return ProviderRow(
+        provider,
+        dict(counts),
+        len(mine),
+        _auth(mine),
+        _sending_ips(mine),
+        _sending_ips([r for r in mine if r.placement == "spam"]),
+        strip,
+        max(delays) if delays else None,
+    )
+
+
+def _sending_ips(results: Sequence[SeedResult]) -> tuple[str, ...]:
+    """The IPs that carried these results, each once, in their order."""
+    return tuple(dict.fromkeys(sending_ip(r) for r in results if sending_ip(r)))
 
 
 def ip_split(results: Sequence[SeedResult]) -> dict[str, Counter[str]]:
@@ -149,23 +150,49 @@ def _provider_signals(
     missing = [r.seed for r in judged if r.placement == "missing"]
     inbox = sum(1 for r in judged if r.placement == "inbox") / len(judged)
     subject = f"seeds {provider}"
+    low_inbox = not spam and inbox < inbox_min
     out = []
     if spam:
-        sev: Severity = "critical" if len(spam) * 2 >= len(judged) else "warning"
-        text = f"{when}: {provider} {blame(spam, judged)} (inbox {inbox:.0%})"
-        out.append(Signal("seed_inbox", subject, sev, text, "seed-spam"))
+        out.append(_spam_signal(when, provider, spam, judged, inbox))
     if missing:
-        # mail that never came is a warning (a slow provider, a full box) until it is spam
-        text = f"{when}: {provider} never received {', '.join(missing)}"
-        if not spam and inbox < inbox_min:
-            out.append(Signal("seed_inbox", subject, "warning", f"{text}; inbox {inbox:.0%}, "
-                              f"below {inbox_min:.0%}"))  # fmt: skip
-        else:
-            out.append(Signal("seed_problem", f"{subject} missing", "warning", text))
-    elif not spam and inbox < inbox_min:
+        out.append(_missing_signal(when, provider, missing, inbox, inbox_min, low_inbox=low_inbox))
+    elif low_inbox:
         text = f"{when}: {provider} inbox {inbox:.0%} (below {inbox_min:.0%})"
         out.append(Signal("seed_inbox", subject, "warning", text))
     return out
+
+
+def _spam_signal(
+    when: str,
+    provider: str,
+    spam: Sequence[SeedResult],
+    judged: Sequence[SeedResult],
+    inbox: float,
+) -> Signal:
+    """Any seed in spam: a warning, critical at half the provider's seeds, with who is to
+    blame (one IP or the provider)."""
+    sev: Severity = "critical" if len(spam) * 2 >= len(judged) else "warning"
+    text = f"{when}: {provider} {blame(spam, judged)} (inbox {inbox:.0%})"
+    return Signal("seed_inbox", f"seeds {provider}", sev, text, "seed-spam")
+
+
+def _missing_signal(
+    when: str,
+    provider: str,
+    missing: Sequence[str],
+    inbox: float,
+    inbox_min: float,
+    *,
+    low_inbox: bool,
+) -> Signal:
+    """Mail that never came is a warning (a slow provider, a full box) until it is spam;
+    with no spam and too little in the inbox (`low_inbox`) it is the inbox rule's."""
+    subject = f"seeds {provider}"
+    text = f"{when}: {provider} never received {', '.join(missing)}"
+    if low_inbox:
+        return Signal("seed_inbox", subject, "warning", f"{text}; inbox {inbox:.0%}, "
+                      f"below {inbox_min:.0%}")  # fmt: skip
+    return Signal("seed_problem", f"{subject} missing", "warning", text)
 
 
 def _seed_problems(when: str, r: SeedResult) -> list[Signal]:

@@ -15,18 +15,9 @@ MAX_COMPLEXITY = 15
 
 #: Past a limit today, with the reason, until each is split.
 OVER: dict[str, str] = {
-    "console/analysis/alerts.py::_account_rules": "four rules in one family: a function each",
-    "console/analysis/alerts.py::_ips_rules": "five rules in one family: a function each",
-    "console/analysis/authdns.py::dkim_check": "each DKIM record kind read in turn",
-    "console/analysis/authdns.py::dmarc_check": "policy, rua and its authorization together",
-    "console/analysis/authdns.py::auth_judgements": "SPF, DKIM, DMARC verdicts in one pass",
-    "console/analysis/content.py::lint": "every lint rule inline: a table of small checks",
     "console/analysis/dmarc.py::summarize": "grouping, classifying and rating in one loop",
-    "console/analysis/dnsbl.py::read_answer": "every answer kind of RFC 5782 and the lists",
     "console/analysis/feed.py::FeedIndex.query": "the hot path of the feed filter, kept flat",
     "console/analysis/ips.py::ip_rows": "dedicated, shared and noisy IPs in one pass",
-    "console/analysis/seeds.py::provider_rows": "placement, auth and IPs per provider",
-    "console/analysis/seeds.py::_provider_signals": "each placement verdict in turn",
     "console/cli.py::_parser": "one declaration of every subcommand and option",
     "console/codec.py::_decoder": "one branch per type form (Union, tuple, dict, dataclass…)",
     "console/config.py::parse_config": "reading, line numbers and every cross-check",
