@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from console.analysis.dnsbl import configured_zones
+from console.configtemplate import opt, render
 from console.files import FileRefused, read_text
 from console.limits import (
     CONFIG_FILE_BYTES,
@@ -58,45 +59,57 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class PollConfig:
-    """Seconds between polls of each Mandrill data set."""
+    """[mandrill.poll]: seconds between polls of each data set."""
 
-    account: float = 60
-    ips: float = 300
-    messages: float = 60
-    rescan: float = 900
-    subaccounts: float = 300
-    rejects: float = 900
-    domains: float = 3600
-    dns: float = 900
-    blocklists: float = 1800
-    dmarc: float = 1800  # import new aggregate reports (directory, IMAP)
-    content: float = 86400  # score the [[content_checks]] (also at start, and on `c`)
-    jitter: float = 5
-    backoff_cap: float = 900
-    #: the most one poll may take, start to end (a seed test: its wait_minutes plus this)
-    deadline: float = 300
+    account: float = opt(60)
+    ips: float = opt(300)
+    messages: float = opt(60)
+    rescan: float = opt(900)
+    subaccounts: float = opt(300)
+    rejects: float = opt(900)
+    domains: float = opt(3600)
+    dns: float = opt(900, "SPF, DKIM, DMARC, MX of the sending domains")
+    blocklists: float = opt(1800, "DNSBL sweep and rDNS of the sending IPs")
+    dmarc: float = opt(1800, "import new aggregate reports (directory, IMAP)")
+    content: float = opt(86400, "score the [[content_checks]] (also at start, and on `c`)")
+    jitter: float = opt(5)
+    backoff_cap: float = opt(900, "longest wait between retries of a failing source")
+    deadline: float = opt(
+        300, "the most one poll may take, start to end (a seed test: its wait_minutes more)"
+    )
 
 
 @dataclass(frozen=True)
 class MandrillConfig:
     """[mandrill]: where the API is, where the key comes from, and how hard to try."""
 
-    base_url: str = DEFAULT_BASE_URL
-    api_key_env: str = "MANDRILL_API_KEY"
-    api_key_file: str | None = None
-    # Discouraged: prefer api_key_env or api_key_file. Kept out of repr so a logged or
-    # printed config never shows it.
-    api_key: str | None = field(default=None, repr=False)
-    timeout: float = 20.0
-    retries: int = 2
-    search_overlap: int = 600
-    backfill_hours: float = 24
-    rescan_hours: float = 48
-    max_search_calls: int = 15
-    search_per_minute: int = 20
-    check_window_hours: float = 6
-    #: caps on one answer, in MB, by endpoint ("*": the rest); see console/limits.py
-    response_limits_mb: dict[str, float] = field(default_factory=dict)
+    base_url: str = opt(DEFAULT_BASE_URL)
+    api_key_env: str = opt("MANDRILL_API_KEY", "the API key is read from this variable …")
+    api_key_file: str | None = opt(
+        None, "… or from a file holding only the key (chmod 600)",
+        example="~/.config/mailops/mandrill.key",
+    )  # fmt: skip
+    api_key: str | None = opt(
+        None, "discouraged: the key in this file (prefer the two above)", example="...", secret=True
+    )
+    timeout: float = opt(20.0, "seconds per HTTP request")
+    retries: int = opt(2, "quick retries of a retryable error before the poll counts as failed")
+    search_overlap: int = opt(600, "seconds each messages/search window overlaps the last")
+    backfill_hours: float = opt(24, "how far back the first poll reads messages")
+    rescan_hours: float = opt(48, "how far back late bounces and complaints are looked for")
+    max_search_calls: int = opt(15, "messages/search calls per poll")
+    search_per_minute: int = opt(
+        20, "Mandrill documents about 20 searches a minute; 0 turns the limit off"
+    )
+    check_window_hours: float = opt(
+        6, "`check`: its events window, and the furthest back it reads messages"
+    )
+    response_limits_mb: dict[str, float] = opt(
+        {},
+        'the most one answer may hold, in MB, by endpoint ("*": every other one); the body '
+        "is streamed and the poll fails once an answer passes it",
+        example={"messages/search": 16, "rejects/list": 16, "subaccounts/list": 16, "*": 4},
+    )
     poll: PollConfig = field(default_factory=PollConfig)
 
 
@@ -104,75 +117,105 @@ class MandrillConfig:
 class DnsConfig:
     """[dns]: which resolvers to ask, and the deadlines that tell a timeout from an answer."""
 
-    nameservers: tuple[str, ...] = ()  # empty: the system's resolvers (/etc/resolv.conf)
-    port: int = 53
-    timeout: float = 1.0  # per try
-    deadline: float = 3.0  # per lookup, enforced
-    concurrency: int = 256
+    nameservers: tuple[str, ...] = opt(
+        (),
+        "default: the system's resolvers. Spamhaus refuses public resolvers (8.8.8.8, "
+        "1.1.1.1…): use your own, or a DQS key",
+        example=("127.0.0.1",),
+    )
+    port: int = opt(53)
+    timeout: float = opt(1.0, "seconds per try")
+    deadline: float = opt(3.0, "seconds per lookup, all tries included")
+    concurrency: int = opt(256, "lookups in flight during a sweep")
 
 
 @dataclass(frozen=True)
 class DomainsConfig:
     """[domains]: which domains to check when Mandrill's own list is not the right one."""
 
-    sending: tuple[str, ...] = ()  # empty: the domains Mandrill's senders/domains lists
-    link_domains: tuple[str, ...] = ()
-    dkim_selectors: tuple[str, ...] = ("mte1", "mte2", "mandrill")
+    sending: tuple[str, ...] = opt(
+        (), "default: the domains Mandrill's senders/domains lists", example=("example.com",)
+    )
+    link_domains: tuple[str, ...] = opt(
+        (), "click-tracking domains, checked on the domain lists", example=("click.example.com",)
+    )
+    dkim_selectors: tuple[str, ...] = opt(("mte1", "mte2", "mandrill"))
 
 
 @dataclass(frozen=True)
 class BlocklistsConfig:
     """[blocklists]: which DNSBL zones to ask about which IPs, and the Spamhaus DQS key."""
 
-    ip_zones: tuple[str, ...] = (
-        "zen.spamhaus.org",
-        "bl.spamcop.net",
-        "b.barracudacentral.org",
-        "psbl.surriel.com",
-        "dnsbl-1.uceprotect.net",
-        "bl.mailspike.net",
-        "all.spamrats.com",
+    ip_zones: tuple[str, ...] = opt(
+        (
+            "zen.spamhaus.org",
+            "bl.spamcop.net",
+            "b.barracudacentral.org",
+            "psbl.surriel.com",
+            "dnsbl-1.uceprotect.net",
+            "bl.mailspike.net",
+            "all.spamrats.com",
+        )
     )
-    domain_zones: tuple[str, ...] = ("dbl.spamhaus.org", "multi.uribl.com", "multi.surbl.org")
-    extra_ips: tuple[str, ...] = ()  # sending IPs besides those Mandrill's ips/list names
-    dqs_key_env: str = "SPAMHAUS_DQS_KEY"
-    dqs_key_file: str | None = None
-    #: zone → {answer code → meaning}, for lists mailops has no table for
-    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    domain_zones: tuple[str, ...] = opt(("dbl.spamhaus.org", "multi.uribl.com", "multi.surbl.org"))
+    extra_ips: tuple[str, ...] = opt(
+        (), "sending IPs besides those Mandrill's ips/list names", example=("192.0.2.10",)
+    )
+    dqs_key_env: str = opt("SPAMHAUS_DQS_KEY", "set it to query Spamhaus through DQS")
+    dqs_key_file: str | None = opt(
+        None, "… or the key in a file", example="~/.config/mailops/dqs.key"
+    )
+    codes: dict[str, dict[str, str]] = opt(
+        {},
+        "zone → {answer code → meaning}, for a list mailops has no table for",
+        example={"bl.example.org": {"127.0.0.2": "listed"}},
+    )
 
 
 @dataclass(frozen=True)
 class SeedConfig:
-    """One seed mailbox at a mailbox provider ([[seeds]] in the file)."""
+    """One [[seeds]] table per seed mailbox; passwords are app passwords, from env or a file."""
 
-    name: str = ""
-    provider: Provider = "other"
-    address: str = ""
-    imap_host: str = ""
-    imap_port: int = 993
-    imap_security: Security = "tls"
-    username: str = ""
-    password_env: str = ""
-    password_file: str | None = None
-    folders: tuple[str, ...] = ()  # empty: INBOX, the \Junk folder, the provider's spam names
-    ca_file: str | None = None
+    name: str = opt("", example="gmail-1")
+    provider: Provider = opt("other", example="gmail")
+    address: str = opt("", example="seed1@gmail.com")
+    imap_host: str = opt("", example="imap.gmail.com")
+    imap_port: int = opt(993)
+    imap_security: Security = opt("tls", "TLS certificates are verified")
+    username: str = opt("", example="seed1@gmail.com")
+    password_env: str = opt("", example="MAILOPS_SEED_GMAIL_1")
+    password_file: str | None = opt(None, example="~/.config/mailops/gmail-1.pw", alt=True)
+    folders: tuple[str, ...] = opt(
+        (),
+        "default: INBOX, the \\Junk folder, the provider's spam names",
+        example=("INBOX", "[Gmail]/Spam"),
+        alt=True,
+    )
+    ca_file: str | None = opt(
+        None, "trust a private CA too", example="/etc/ssl/my-ca.pem", alt=True
+    )
 
 
 @dataclass(frozen=True)
 class SeedTestConfig:
-    """[seed_test]: what a seed test sends and when, and what happens to it once found."""
+    """[seed_test]: what a seed test sends and when (needs [[seeds]]), and what happens after."""
 
-    from_email: str = ""
-    subaccount: str = ""
-    subject: str = "mailops seed test"
-    text: str = "This is a deliverability test message. Please ignore it."
-    template: str = ""  # a Mandrill template's slug: sent with messages/send-template instead
-    #: "HH:MM" daily in local time, "every 30m" / "every 6h", or "off" (on demand only)
-    schedule: str = "06:00"
-    wait_minutes: float = 20  # after this a seed's message counts as missing
-    poll_seconds: float = 30
-    after_found: AfterFound = "keep"  # flag: \Seen \Flagged
-    run_at_start: bool = False  # also run once a few seconds after the console starts
+    from_email: str = opt(
+        "", "required with seeds: a Mandrill-verified domain", example="no-reply@example.com"
+    )
+    subaccount: str = opt("", example="seed-tests")
+    subject: str = opt("mailops seed test")
+    text: str = opt("This is a deliverability test message. Please ignore it.")
+    template: str = opt(
+        "", "send this Mandrill template (messages/send-template) instead", example="order-receipt"
+    )
+    schedule: str = opt("06:00", 'daily at this local time; or "every 6h" / "every 30m"; or "off"')
+    wait_minutes: float = opt(20, "a message not found by then counts as missing")
+    poll_seconds: float = opt(30, "how often the seed mailboxes are searched meanwhile")
+    after_found: AfterFound = opt(
+        "keep", "what happens to the test message (flag: \\Seen \\Flagged)"
+    )
+    run_at_start: bool = opt(False, "also run once a few seconds after the console starts")
 
 
 @dataclass(frozen=True)
@@ -210,71 +253,88 @@ def parse_schedule(text: str) -> SeedSchedule | None:
 class StorageConfig:
     """[storage]: where state and exports live and how long history is kept."""
 
-    state_dir: str | None = None
-    retention_days: int = 30
-    export_dir: str | None = None
+    state_dir: str | None = opt(None, example="~/.local/state/mailops")
+    retention_days: int = opt(30)
+    export_dir: str | None = opt(None, "default: <state_dir>/exports", example="~/mailops-exports")
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """[thresholds]: where a rate or a score turns from fine to a warning or an alert."""
 
-    reputation_good: int = 75
-    reputation_poor: int = 40
-    hard_bounce_rate: float = 0.02
-    complaint_warning: float = 0.001
-    complaint_critical: float = 0.003
-    noisy_drop: float = 0.05
-    noisy_min_messages: int = 50
-    noisy_window_hours: float = 3
-    ip_window_hours: float = 24
+    reputation_good: int = opt(75, 'Mandrill calls 75 and above "generally good"')
+    reputation_poor: int = opt(40)
+    hard_bounce_rate: float = opt(0.02, "2 %")
+    complaint_warning: float = opt(0.001, "0.1 %, the mailbox providers' warning line")
+    complaint_critical: float = opt(0.003, "0.3 %, their enforcement line")
+    noisy_drop: float = opt(
+        0.05, "a shared IP delivering 5 points below the rest is a noisy neighbour"
+    )
+    noisy_min_messages: int = opt(50)
+    noisy_window_hours: float = opt(3)
+    ip_window_hours: float = opt(24, "the window the IP panel counts messages over")
 
 
 @dataclass(frozen=True)
 class DmarcConfig:
-    """[dmarc]: where aggregate reports come from, and how sources are judged."""
+    """[dmarc]: where aggregate reports (the rua address) come from, and how sources are judged."""
 
-    directory: str | None = None  # report files dropped here are imported, then moved aside
-    imap_host: str = ""  # the rua mailbox, read over IMAP when set
-    imap_port: int = 993
-    imap_security: Security = "tls"
-    username: str = ""
-    password_env: str = ""
-    password_file: str | None = None
-    ca_file: str | None = None
-    folder: str = "INBOX"
-    after: AfterImport = "move"  # move: to processed_folder
-    processed_folder: str = "DMARC-processed"
-    max_messages: int = 200  # per poll, so a backlog is read in slices
-    #: Mandrill's sending ranges (spf.mandrillapp.com); the account's own IPs are added
-    mandrill_ranges: tuple[str, ...] = ("198.2.128.0/18", "148.105.8.0/21")
-    #: other senders allowed to use our domains: "Name=CIDR", e.g. "Google Workspace=…"
-    known_senders: tuple[str, ...] = ()
-    spoof_min_messages: int = 50  # an unknown source above this is possible spoofing
-    pass_rate_min: float = 0.95  # Mandrill-sent mail passing DMARC, over 7 days
-    retention_days: int = 90
+    directory: str | None = opt(
+        None, "report files dropped here are imported, then moved aside", example="~/dmarc-reports"
+    )
+    imap_host: str = opt("", "or read the rua mailbox over IMAP", example="imap.example.com")
+    imap_port: int = opt(993)
+    imap_security: Security = opt("tls")
+    username: str = opt("", example="dmarc@example.com")
+    password_env: str = opt("", example="MAILOPS_DMARC_PASSWORD")
+    password_file: str | None = opt(None, example="~/.config/mailops/dmarc.pw")
+    ca_file: str | None = opt(None, "trust a private CA too", example="/etc/ssl/my-ca.pem")
+    folder: str = opt("INBOX")
+    after: AfterImport = opt("move", "move is to processed_folder")
+    processed_folder: str = opt("DMARC-processed")
+    max_messages: int = opt(200, "report messages read per poll (a backlog in slices)")
+    mandrill_ranges: tuple[str, ...] = opt(
+        ("198.2.128.0/18", "148.105.8.0/21"),
+        "Mandrill's sending ranges (spf.mandrillapp.com); the account's own IPs are added",
+    )
+    known_senders: tuple[str, ...] = opt(
+        (),
+        'other senders allowed to use our domains, as "Name=CIDR"',
+        example=("Google Workspace=209.85.128.0/17",),
+    )
+    spoof_min_messages: int = opt(
+        50, "an unknown source sending more as our domain: possible spoofing"
+    )
+    pass_rate_min: float = opt(
+        0.95, "alert when Mandrill-sent mail passes DMARC less often (7 days)"
+    )
+    retention_days: int = opt(90)
 
 
 @dataclass(frozen=True)
 class SpamdConfig:
     """[spamd]: SpamAssassin's daemon, run locally with network tests off (spamd -L)."""
 
-    host: str = "127.0.0.1"
-    port: int = 783
-    timeout: float = 15.0
+    host: str = opt("127.0.0.1")
+    port: int = opt(783)
+    timeout: float = opt(15.0)
 
 
 @dataclass(frozen=True)
 class ContentCheckConfig:
-    """One [[content_checks]] entry: a message that matters, scored every day."""
+    """One [[content_checks]] table per message that matters, scored every day."""
 
-    name: str = ""
-    template: str = ""  # a Mandrill template slug, rendered with templates/render …
-    merge_vars: dict[str, str] = field(default_factory=dict)  # … with these sample values
-    eml: str = ""  # … or an RFC 5322 file
-    subject: str = ""
-    from_email: str = ""
-    bulk: bool = False  # marketing-like mail: List-Unsubscribe with one-click is required
+    name: str = opt("", example="invoice")
+    template: str = opt(
+        "", "a Mandrill template slug, rendered with templates/render …", example="invoice"
+    )
+    merge_vars: dict[str, str] = opt(
+        {}, "… with these sample values", example={"customer": "Ada", "total": "42.00"}
+    )
+    eml: str = opt("", "… or an RFC 5322 file instead", example="~/checks/reset.eml", alt=True)
+    subject: str = opt("", example="Your invoice")
+    from_email: str = opt("", example="billing@example.com")
+    bulk: bool = opt(False, "marketing-like mail: List-Unsubscribe with one-click is required")
 
 
 #: A conservative 30-day warm-up: messages a day the new IP should carry on day N.
@@ -289,32 +349,50 @@ DEFAULT_WARMUP_PLAN = (
 class AlertConfig:
     """[alerts]: the rules' knobs beyond [thresholds]; every rule can be switched off."""
 
-    reputation_drop_points: int = 10  # account reputation down this much in 24 h
-    hard_bounce_critical: float = 0.05
-    customer_factor: float = 3.0  # a customer's rate k× the account's
-    min_messages: int = 100  # below this many messages a rate is chance, not a signal
-    warmup_plan: tuple[int, ...] = DEFAULT_WARMUP_PLAN
-    warmup_tolerance: float = 0.25  # carrying more than plan × (1 + this) is too much
-    seed_inbox_min: float = 0.8  # a provider's inbox share in the latest seed run
-    source_failing_minutes: float = 15
-    bell: bool = True  # ring the terminal bell on a new critical alert
-    disabled: tuple[str, ...] = ()  # rule names to switch off
-    webhook_url: str = ""  # POST JSON here on a new critical alert
-    command: str = ""  # or run this (the alert as JSON on stdin)
-    notify_timeout: float = 10.0
+    reputation_drop_points: int = opt(10, "account reputation down this much in 24 h")
+    hard_bounce_critical: float = opt(
+        0.05, "hard bounces: warning above [thresholds], critical above this"
+    )
+    customer_factor: float = opt(
+        3.0, "a customer's complaint or bounce rate this many times the others'"
+    )
+    min_messages: int = opt(100, "fewer messages than this: no rate alert (chance, not a signal)")
+    warmup_plan: tuple[int, ...] = opt(
+        DEFAULT_WARMUP_PLAN, "messages a day a new IP should carry on warm-up day 1, 2, 3 …"
+    )
+    warmup_tolerance: float = opt(
+        0.25, "a warming IP carrying more than the plan's day × (1 + this) is too much"
+    )
+    seed_inbox_min: float = opt(0.8, "a provider's inbox share in the latest seed test")
+    source_failing_minutes: float = opt(15)
+    bell: bool = opt(True, "ring the terminal bell on a new critical alert")
+    disabled: tuple[str, ...] = opt((), 'rule names to switch off, e.g. ["dns_unknown"]')
+    webhook_url: str = opt(
+        "", "POST JSON here on a new critical alert", example="https://hooks.example.com/mailops"
+    )
+    command: str = opt(
+        "", "or run this, the alert as JSON on stdin", example="/usr/local/bin/page-oncall"
+    )
+    notify_timeout: float = opt(10.0)
 
 
 @dataclass(frozen=True)
 class UiConfig:
     """[ui]: how much the console shows, and whether it may act at all."""
 
-    feed_limit: int = 500
-    read_only: bool = False  # no actions (rejects/delete, warm-up, pause): look, don't touch
-    #: the Textual theme to start with ("": Textual's default); one picked from the palette
-    #: is remembered in the state dir and kept until this setting changes
-    theme: str = ""
-    #: False turns mouse reporting off: every motion is reported, which is chatty over SSH
-    mouse: bool = True
+    feed_limit: int = opt(500, "feed rows on screen: the newest matches (export writes all)")
+    read_only: bool = opt(
+        False, "no actions (rejects/delete, warm-up, pause): look, don't touch (--read-only)"
+    )
+    theme: str = opt(
+        "",
+        "a Textual theme to start with (default: Textual's); one picked in the palette "
+        "(ctrl+p) is kept in the state dir until this setting changes",
+        example="gruvbox",
+    )
+    mouse: bool = opt(
+        True, "false: no mouse reporting (every motion is reported: chatty over slow SSH)"
+    )
 
 
 @dataclass(frozen=True)
@@ -885,166 +963,11 @@ def resolve_dqs_key(cfg: Config) -> Secret | None:
     return Secret(value) if value else None
 
 
-CONFIG_TEMPLATE = """\
-# mailops configuration (TOML). Every key is optional; the values shown are the defaults.
-# Unknown keys are errors, so a typo is caught instead of silently ignored.
-
-[mandrill]
-base_url = "https://mandrillapp.com/api/1.0"
-# The API key is read from this environment variable ...
-api_key_env = "MANDRILL_API_KEY"
-# ... or from a file holding only the key (keep it chmod 600):
-# api_key_file = "~/.config/mailops/mandrill.key"
-# api_key = "..."         # discouraged: the key in this file (prefer the two above)
-timeout = 20.0            # seconds per HTTP request
-retries = 2               # quick retries of a retryable error before the poll counts as failed
-search_overlap = 600      # seconds each messages/search window overlaps the previous one
-backfill_hours = 24       # how far back the first poll reads messages
-rescan_hours = 48         # how far back late bounces and complaints are looked for
-max_search_calls = 15     # messages/search calls per poll
-search_per_minute = 20    # Mandrill documents about 20 searches a minute; 0 turns the limit off
-check_window_hours = 6    # `check`: its events window, and the furthest back it reads messages
-
-[mandrill.poll]           # seconds between polls of each data set
-account = 60
-ips = 300
-messages = 60
-rescan = 900
-subaccounts = 300
-rejects = 900
-domains = 3600
-dns = 900                 # SPF, DKIM, DMARC, MX of the sending domains
-blocklists = 1800         # DNSBL sweep and rDNS of the sending IPs
-dmarc = 1800              # import new DMARC aggregate reports
-content = 86400           # score the [[content_checks]] (also at start, and on `c`)
-jitter = 5
-backoff_cap = 900         # longest wait between retries of a failing source
-deadline = 300            # the most one poll may take in all (a seed test: wait_minutes more)
-
-# [mandrill.response_limits_mb]   # the most one answer may hold, by endpoint; the body is
-# "messages/search" = 16          # streamed and the poll fails once an answer passes it
-# "rejects/list" = 16
-# "subaccounts/list" = 16
-# "*" = 4                         # every other endpoint
-
-[dns]
-# nameservers = ["127.0.0.1"]   # default: the system's resolvers. Spamhaus refuses public
-#                               # resolvers (8.8.8.8, 1.1.1.1...): use your own, or a DQS key.
-port = 53
-timeout = 1.0             # seconds per try
-deadline = 3.0            # seconds per lookup, all tries included
-concurrency = 256         # lookups in flight during a sweep
-
-[domains]
-# sending = ["example.com"]     # default: the domains Mandrill's senders/domains lists
-# link_domains = ["click.example.com"]
-dkim_selectors = ["mte1", "mte2", "mandrill"]
-
-[blocklists]
-ip_zones = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org", "psbl.surriel.com",
-            "dnsbl-1.uceprotect.net", "bl.mailspike.net", "all.spamrats.com"]
-domain_zones = ["dbl.spamhaus.org", "multi.uribl.com", "multi.surbl.org"]
-# extra_ips = ["192.0.2.10"]    # besides the IPs Mandrill reports
-dqs_key_env = "SPAMHAUS_DQS_KEY"  # set it to query Spamhaus through DQS
-# dqs_key_file = "~/.config/mailops/dqs.key"
-# [blocklists.codes."bl.example.org"]   # a list mailops has no table for
-# "127.0.0.2" = "listed"
-
-[seed_test]                 # seed-inbox placement tests (needs [[seeds]] below)
-# from_email = "no-reply@example.com"   # required with seeds: a Mandrill-verified domain
-# subaccount = "seed-tests"
-subject = "mailops seed test"
-text = "This is a deliverability test message. Please ignore it."
-# template = "order-receipt"  # send this Mandrill template (messages/send-template) instead
-schedule = "06:00"          # daily at this local time; or "every 6h"; or "off"
-wait_minutes = 20           # a message not found by then counts as missing
-poll_seconds = 30           # how often the seed mailboxes are searched meanwhile
-after_found = "keep"        # keep | flag (\\Seen \\Flagged) | delete the test message
-run_at_start = false
-
-# One [[seeds]] table per seed mailbox. Passwords are app passwords, from env or a file.
-# [[seeds]]
-# name = "gmail-1"
-# provider = "gmail"          # gmail | outlook | yahoo | other
-# address = "seed1@gmail.com"
-# imap_host = "imap.gmail.com"
-# imap_port = 993
-# imap_security = "tls"       # tls | starttls | none (TLS certificates are verified)
-# username = "seed1@gmail.com"
-# password_env = "MAILOPS_SEED_GMAIL_1"
-# # password_file = "~/.config/mailops/gmail-1.pw"
-# # folders = ["INBOX", "[Gmail]/Spam"]   # default: INBOX, \\Junk folders, provider names
-# # ca_file = "/etc/ssl/my-ca.pem"          # trust a private CA too
-
-[dmarc]                   # DMARC aggregate reports (the rua address)
-# directory = "~/dmarc-reports"   # report files dropped here are imported, then moved aside
-# imap_host = "imap.example.com"  # or read the rua mailbox over IMAP
-# imap_port = 993
-# imap_security = "tls"
-# username = "dmarc@example.com"
-# password_env = "MAILOPS_DMARC_PASSWORD"
-# folder = "INBOX"
-# after = "move"                  # move (to processed_folder) | flag
-# processed_folder = "DMARC-processed"
-# max_messages = 200              # report messages read per poll (a backlog in slices)
-mandrill_ranges = ["198.2.128.0/18", "148.105.8.0/21"]   # spf.mandrillapp.com
-# known_senders = ["Google Workspace=209.85.128.0/17"]   # others allowed to send as us
-spoof_min_messages = 50   # an unknown source sending more as our domain: possible spoofing
-pass_rate_min = 0.95      # alert when Mandrill-sent mail passes DMARC less often (7 days)
-retention_days = 90
-
-[spamd]                   # SpamAssassin, run locally: spamd -L (network tests off)
-host = "127.0.0.1"
-port = 783
-timeout = 15.0
-
-# One [[content_checks]] table per message that matters:
-# [[content_checks]]
-# name = "invoice"
-# template = "invoice"              # a Mandrill template, rendered with templates/render
-# merge_vars = { customer = "Ada", total = "42.00" }
-# subject = "Your invoice"
-# from_email = "billing@example.com"
-# # eml = "~/checks/reset.eml"      # or a saved message instead of a template
-# bulk = false                      # true: List-Unsubscribe (one-click) is required
-
-[storage]
-# state_dir = "~/.local/state/mailops"
-retention_days = 30
-# export_dir = "~/mailops-exports"   # default: <state_dir>/exports
-
-[thresholds]
-reputation_good = 75      # Mandrill calls 75 and above "generally good"
-reputation_poor = 40
-hard_bounce_rate = 0.02   # 2 %
-complaint_warning = 0.001 # 0.1 %, the mailbox providers' warning line
-complaint_critical = 0.003 # 0.3 %, their enforcement line
-noisy_drop = 0.05         # a shared IP delivering 5 points below the rest is a noisy neighbour
-noisy_min_messages = 50
-noisy_window_hours = 3
-ip_window_hours = 24      # the window the IP panel counts messages over
-
-[ui]
-feed_limit = 500          # feed rows on screen: the newest matches (export writes all)
-read_only = false         # true: no actions (same as --read-only)
-# theme = "gruvbox"       # a Textual theme; one picked in the palette (ctrl+p) is kept
-mouse = true              # false: no mouse reporting (quieter over slow SSH links)
-
-[alerts]                  # rules beyond [thresholds]; every rule can be switched off
-reputation_drop_points = 10   # account reputation down this much in 24 h
-hard_bounce_critical = 0.05   # hard bounces: warning above [thresholds], critical above this
-customer_factor = 3.0     # a customer's complaint or bounce rate this many times the others'
-min_messages = 100        # fewer messages than this: no rate alert
-warmup_tolerance = 0.25   # a warming IP carrying 25 % more than the plan's day
-# warmup_plan = [50, 100, 200, ...]   # messages a day on warm-up day 1, 2, 3 ... (30 values)
-seed_inbox_min = 0.8      # a provider's inbox share in the latest seed test
-source_failing_minutes = 15
-bell = true               # ring the terminal bell on a new critical alert
-disabled = []             # rule names to switch off, e.g. ["dns_unknown"]
-# webhook_url = "https://hooks.example.com/mailops"   # POST JSON on a new critical alert
-# command = "/usr/local/bin/page-oncall"              # or run this, the alert as JSON on stdin
-notify_timeout = 10.0
-"""
+CONFIG_TEMPLATE = render(
+    Config,
+    "mailops configuration (TOML). Every key is optional; the values shown are the defaults.\n"
+    "Unknown keys are errors, so a typo is caught instead of silently ignored.",
+)
 
 
 def write_template(path: Path, force: bool = False) -> None:

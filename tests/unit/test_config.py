@@ -22,7 +22,7 @@ def test_template_parses_to_the_defaults() -> None:
 
 
 def test_the_template_names_every_setting() -> None:
-    """Until the template is generated from the dataclasses: none of their keys missing."""
+    """The template is written from the dataclasses: none of their keys is left out."""
     import re
     from dataclasses import is_dataclass
     from typing import Any, get_args, get_type_hints
@@ -42,6 +42,53 @@ def test_the_template_names_every_setting() -> None:
     for header in re.findall(r"^[#\s]*\[+([a-z_.]+)", CONFIG_TEMPLATE, re.M):
         written |= set(header.split("."))
     assert sorted(keys(Config) - written) == []
+
+
+def test_the_template_examples_are_valid_settings() -> None:
+    """Uncommenting every example line gives a config that loads, with the examples in it."""
+    import re
+
+    uncommented = re.sub(r'(?m)^# (?=\[|[A-Za-z0-9_"*/.-]+ = )', "", CONFIG_TEMPLATE)
+    cfg = parse_config(uncommented)
+    assert [s.name for s in cfg.seeds] == ["gmail-1"]
+    assert [c.name for c in cfg.content_checks] == ["invoice"]
+    assert cfg.mandrill.response_limits_mb["*"] == 4
+    assert cfg.blocklists.codes == {"bl.example.org": {"127.0.0.2": "listed"}}
+    assert cfg.dmarc.known_senders == ("Google Workspace=209.85.128.0/17",)
+
+
+def test_template_values_are_toml_that_reads_back() -> None:
+    import tomllib
+
+    from console.configtemplate import toml_value
+
+    values: list[object] = [
+        True, 0, 2.5, 'a "quoted" \\ back\tslash', ("x", "y"), (), {"a b": 1, "c": "d"},
+        tuple(f"zone{i}.example.org" for i in range(20)),
+    ]  # fmt: skip
+    for value in values:
+        read = tomllib.loads(f"v = {toml_value(value)}")["v"]
+        expected = list(value) if isinstance(value, tuple) else value
+        assert read == expected
+
+
+def test_a_setting_with_no_default_and_no_example_is_refused() -> None:
+    from dataclasses import dataclass
+
+    from console.configtemplate import opt, render
+
+    @dataclass(frozen=True)
+    class Part:
+        """[part]: a section."""
+
+        home: str | None = opt(None)
+
+    @dataclass(frozen=True)
+    class Root:
+        part: Part = Part()
+
+    with pytest.raises(ValueError, match="home: a setting without a default needs an example"):
+        render(Root, "x")
 
 
 def test_unknown_key_names_file_key_and_line(tmp_path: Path) -> None:
