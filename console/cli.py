@@ -9,7 +9,7 @@ import logging
 import logging.handlers
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,8 +71,8 @@ if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait 
 #: to ("" is the console itself). Given where it does not apply, it is an error, never
 #: silently ignored.
 GLOBAL_OPTIONS: dict[str, tuple[str, ...]] = {
-    "config": ("", "check", "seed-test", "content-check", "dmarc import", "config init"),
-    "state_dir": ("", "check", "seed-test", "dmarc import"),
+    "config": ("", "check", "serve", "seed-test", "content-check", "dmarc import", "config init"),
+    "state_dir": ("", "check", "serve", "seed-test", "dmarc import"),
     "read_only": ("",),
 }
 
@@ -119,7 +119,24 @@ def _parser() -> argparse.ArgumentParser:
         "0 healthy, 1 warning, 2 critical, 3 unusable config or unreachable source.",
     )
     c.add_argument("--json", action="store_true", help="print JSON (schema in README)")
+    c.add_argument(
+        "--format",
+        choices=("text", "json", "openmetrics"),
+        default=None,
+        help="text (default), json (as --json), or openmetrics: the metrics `serve` exposes, "
+        "for the node exporter's textfile collector",
+    )
     _add_globals(c, "check")
+
+    sv = sub.add_parser(
+        "serve",
+        help="run without a screen: polls, alerts, webhooks, metrics",
+        description="Run every poll, alert rule, notification, seed schedule, DMARC import and "
+        "content check without a screen, as the one writer of the state dir; receive "
+        "Mandrill's webhooks ([webhooks]) and serve Prometheus metrics ([metrics]). Logs to "
+        "stderr. Exit 0 stopped by SIGTERM or SIGINT, 3 unusable config or state dir.",
+    )
+    _add_globals(sv, "serve")
 
     st = sub.add_parser(
         "seed-test",
@@ -215,27 +232,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is not None:  # the console releases it after its first frame
         release_collector()
     try:
-        if args.command == "check":
-            return run_check(args.config, as_json=args.json, state_dir=args.state_dir)
-        if args.command == "simulate":
-            return run_simulate(args)
-        if args.command == "content-check":
-            return run_content_check(args.config, args.file, bulk=args.bulk, as_json=args.json)
-        if args.command == "dmarc":
-            if args.dmarc_command != "import":
-                parser.parse_args(["dmarc", "--help"])
-            return run_dmarc_import(args.config, args.paths, state_dir=args.state_dir)
-        if args.command == "seed-test":
-            return run_seed_command(args.config, as_json=args.json, state_dir=args.state_dir)
-        if args.command == "config":
-            if args.config_command != "init":
-                parser.parse_args(["config", "--help"])
-            return run_config_init(args.config, force=args.force)
-        if args.demo:
-            return run_demo(args.state_dir, read_only=args.read_only)
-        return run_console(args.config, args.state_dir, read_only=args.read_only)
+        return _dispatch(parser, args)
     except KeyboardInterrupt:
         return 130
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command the arguments name (a group without its action prints its help)."""
+    command = _command_name(args)
+    if args.command in ("dmarc", "config") and command not in ("dmarc import", "config init"):
+        parser.parse_args([args.command, "--help"])
+    if command == "check":
+        fmt = args.format or ("json" if args.json else "text")
+        if args.json and fmt != "json":
+            parser.error(f"--json and --format {fmt} ask for two formats")
+        return run_check(args.config, fmt=fmt, state_dir=args.state_dir)
+    commands: dict[str, Callable[[], int]] = {
+        "serve": lambda: run_serve(args.config, args.state_dir),
+        "simulate": lambda: run_simulate(args),
+        "content-check": lambda: run_content_check(
+            args.config, args.file, bulk=args.bulk, as_json=args.json
+        ),
+        "dmarc import": lambda: run_dmarc_import(args.config, args.paths, state_dir=args.state_dir),
+        "seed-test": lambda: run_seed_command(
+            args.config, as_json=args.json, state_dir=args.state_dir
+        ),
+        "config init": lambda: run_config_init(args.config, force=args.force),
+    }
+    if command in commands:
+        return commands[command]()
+    if args.demo:
+        return run_demo(args.state_dir, read_only=args.read_only)
+    return run_console(args.config, args.state_dir, read_only=args.read_only)
 
 
 def _load(config_path: str | None, state_dir: str | None = None) -> Config:
@@ -646,10 +674,10 @@ def human_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_check(
-    config_path: str | None, *, as_json: bool = False, state_dir: str | None = None
-) -> int:
+def run_check(config_path: str | None, *, fmt: str = "text", state_dir: str | None = None) -> int:
+    """`check`: poll once, print the report (text, json, or the metrics as OpenMetrics)."""
     _quiet_log()
+    as_json = fmt == "json"
 
     def unusable(reason: str) -> int:
         _err(reason)
@@ -689,6 +717,7 @@ def run_check(
         report, code = check_report(
             pipeline, updates, runs[-1] if runs else None, alerts, dmarc, damage
         )
+        metrics = openmetrics_text(pipeline) if fmt == "openmetrics" else ""
     finally:
         store.close()
     if code == EXIT_UNUSABLE:
@@ -696,9 +725,60 @@ def run_check(
         _err(f"check failed: {bad}: {report['sources'][bad]['error']}")
     if as_json:
         print(json.dumps(report, indent=2))
+    elif metrics:
+        sys.stdout.write(metrics)
     else:
         _out(human_summary(report))
     return code
+
+
+def openmetrics_text(pipeline: Pipeline) -> str:
+    """The state's metrics in the OpenMetrics text format, as `serve` exposes them."""
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    from console.service.metrics import state_registry
+
+    text: bytes = generate_latest(state_registry(pipeline))  # type: ignore[no-untyped-call]
+    return text.decode("utf-8")
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+def run_serve(config_path: str | None, state_dir: str | None) -> int:
+    """`serve`: the pipeline without a screen, as the one writer of the state dir."""
+    from console.service.run import log_to_stderr, serve
+
+    log_to_stderr()
+    try:
+        config = _load(config_path, state_dir)
+        key, warnings = resolve_api_key(config)
+        if config.webhooks.url:
+            from console.config import resolve_webhook_key
+
+            resolve_webhook_key(config)  # refused before anything starts
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    for w in (*config.warnings, *warnings):
+        logging.getLogger("mailops.serve").warning("%s", w)
+    try:
+        store = Store(config.state_path(), retention_days=config.storage.retention_days).open()
+    except StoreLockedError as exc:
+        _err(f"{exc}; `mailops serve` must be the only writer of its state dir")
+        return EXIT_UNUSABLE
+    except StoreError as exc:
+        _err(str(exc))
+        return EXIT_UNUSABLE
+    try:
+        try:
+            pipeline = make_pipeline(config, key, store)
+        except ConfigError as exc:
+            _err(str(exc))
+            return EXIT_UNUSABLE
+        return asyncio.run(serve(pipeline))
+    finally:
+        store.close()
 
 
 # -- seed-test ---------------------------------------------------------------------------
@@ -790,7 +870,7 @@ def run_seed_command(
     with tempfile.TemporaryDirectory(prefix="mailops-seed-") as tmp:
         store, stored = _open_seed_store(config, tmp)
         try:
-            pipeline = make_pipeline(config, key, store, seeds=seeds)
+            pipeline = make_pipeline(config, key, store)
             update = _send_seeds(pipeline, config, seeds)
             runs = store.seed_runs(1) if update.status.ok else []
         finally:

@@ -396,6 +396,31 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    """[webhooks]: Mandrill's signed webhooks, received by `mailops serve` (off while url is "")."""
+
+    listen: str = opt("127.0.0.1:8025", "host:port; a reverse proxy in front terminates TLS")
+    url: str = opt(
+        "",
+        "the webhook's URL exactly as configured in Mandrill: the signature covers it, and "
+        "the service answers on its path",
+        example="https://ops.example.com/mandrill/events",
+    )
+    key_env: str = opt("MAILOPS_WEBHOOK_KEY", "the webhook's key (Mandrill shows it) …")
+    key_file: str | None = opt(
+        None, "… or from a file (chmod 600)", example="~/.config/mailops/webhook.key"
+    )
+    max_body_mb: float = opt(32, "a batch larger than this is refused (413); 1,000 events fit")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """[metrics]: Prometheus metrics from `mailops serve` (off while listen is "")."""
+
+    listen: str = opt("", "host:port serving /metrics", example="127.0.0.1:9108")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated config file; every part has a default, so an empty file works."""
 
@@ -412,6 +437,8 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     ui: UiConfig = field(default_factory=UiConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -851,6 +878,38 @@ def _check_addresses(cfg: Config, ctx: _Ctx) -> None:
     if not 0 < cfg.dns.port < 65536:
         raise ConfigError(f"{ctx.where(('dns', 'port'))} must be from 1 to 65535")
     _check_response_limits(cfg, ctx)
+    _check_service(cfg, ctx)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """ "host:port" (an IPv6 host in brackets) → (host, port); ValueError says the form."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f'{text!r} is not "host:port" (e.g. "127.0.0.1:8025", "[::1]:9108")')
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ValueError(f"{host!r}: listen on an IP address (or localhost)") from None
+    return host, int(port)
+
+
+def _check_service(cfg: Config, ctx: _Ctx) -> None:
+    """The service's listen addresses and the webhook URL, read before anything starts."""
+    listens = [(("webhooks", "listen"), cfg.webhooks.listen)]
+    if cfg.metrics.listen:
+        listens.append((("metrics", "listen"), cfg.metrics.listen))
+    for at, text in listens:
+        try:
+            parse_listen(text)
+        except ValueError as exc:
+            raise ConfigError(f"{ctx.where(at)}: {exc}") from None
+    url = cfg.webhooks.url
+    if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+        raise ConfigError(f"{ctx.where(('webhooks', 'url'))}: {url!r} is not an http(s) URL")
+    if cfg.webhooks.max_body_mb <= 0:
+        raise ConfigError(f"{ctx.where(('webhooks', 'max_body_mb'))} must be above 0")
 
 
 def _check_seed(seed: SeedConfig, at: tuple[str, ...], ctx: _Ctx) -> None:
@@ -961,6 +1020,19 @@ def resolve_dqs_key(cfg: Config) -> Secret | None:
     b = cfg.blocklists
     value = _read_secret(b.dqs_key_file, b.dqs_key_env, "DQS key")
     return Secret(value) if value else None
+
+
+def resolve_webhook_key(cfg: Config) -> Secret:
+    """The webhook's key; the error says where to put it, never the value."""
+    w = cfg.webhooks
+    value = _read_secret(w.key_file, w.key_env, "webhook key")
+    if not value:
+        where = w.key_file or f"${w.key_env}"
+        raise ConfigError(
+            f"[webhooks] url is set but the webhook has no key: set {where} to the key "
+            "Mandrill shows for this webhook (Settings → Webhooks)"
+        )
+    return Secret(value)
 
 
 CONFIG_TEMPLATE = render(

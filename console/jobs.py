@@ -193,22 +193,28 @@ class Pipeline:
             status = ok
             update = Update(name, status, poll)
         self.statuses[name] = status
+        update = await self.judge(update)
+        self.publish(update)
+        return update
+
+    async def judge(self, update: Update) -> Update:
+        """Run the alert rules over the state after a change; the update carries what
+        opened and resolved, and a new critical alert is notified."""
         try:
             alerts = await self.db(self.refresh_alerts)
         except Exception:  # alerts must never stop polling; the poll's own result still shows
             log.exception("alert evaluation failed")
-            alerts = None
-        if alerts is not None:
-            update = replace(update, result=replace(update.result, alerts=alerts))
-            critical = [a for a in alerts.opened if a.severity == "critical"]
-            a = self.config.alerts
-            if critical and self.notifications and (a.webhook_url or a.command):
-                task = asyncio.get_running_loop().create_task(self.notify(critical))
-                self._notifying.add(task)
-                task.add_done_callback(self._notifying.discard)
-                task.add_done_callback(log_task_failure)
-        self.publish(update)
-        return update
+            return update
+        if alerts is None:
+            return update
+        critical = [a for a in alerts.opened if a.severity == "critical"]
+        a = self.config.alerts
+        if critical and self.notifications and (a.webhook_url or a.command):
+            task = asyncio.get_running_loop().create_task(self.notify(critical))
+            self._notifying.add(task)
+            task.add_done_callback(self._notifying.discard)
+            task.add_done_callback(log_task_failure)
+        return replace(update, result=replace(update.result, alerts=alerts))
 
     def crash_text(self, name: str, exc: Exception) -> str:
         """The status line for a poll that failed with an exception no source raised: what

@@ -255,6 +255,17 @@ class SenderDomain:
 
 
 @dataclass(frozen=True)
+class WebhookReceipt:
+    """The last webhook batch taken in: when, how many events, how many new to the feed.
+    Kept as a snapshot so a console attached to the service and `check` can say it."""
+
+    at: datetime
+    events: int = 0
+    new_events: int = 0
+    by_type: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SourceStatus:
     """How one data set's polling is going; the status line and `check` read this."""
 

@@ -251,3 +251,17 @@ def seed_exit(run: SeedRun) -> int:
     if any(r.placement != "inbox" for r in results):
         return 1
     return 0
+
+
+def inbox_shares(run: SeedRun) -> dict[str, float]:
+    """Each provider's inbox share in one run, over its seeds that were judged (not errored
+    or rejected), as the placement rules count it; providers with none judged left out."""
+    out: dict[str, float] = {}
+    for provider in dict.fromkeys(r.provider for r in run.results):
+        judged = [
+            r for r in run.results
+            if r.provider == provider and r.placement not in ("error", "rejected")
+        ]  # fmt: skip
+        if judged:
+            out[provider] = sum(1 for r in judged if r.placement == "inbox") / len(judged)
+    return out

@@ -21,6 +21,10 @@ ALERTS_KEPT = 500  # resolved alerts kept as history
 
 AUDIT_KEPT = 5000
 
+#: webhook events that are not about a message (denylist and allowlist changes, types
+#: this version does not know), kept as they came
+WEBHOOK_OTHER_KEPT = 5000
+
 
 class Tables(StoreBase):
     """Snapshots, history, cursors and the bounded logs, in state.json."""
@@ -93,6 +97,21 @@ class Tables(StoreBase):
             docs = sorted(table.all(), key=lambda d: d.get("t", 0))
             if len(docs) > keep:
                 table.remove(doc_ids=[d.doc_id for d in docs[: len(docs) - keep]])
+
+    def add_webhook_other(self, when: datetime, events: Iterable[Any]) -> None:
+        """Keep webhook events mailops does not store as messages, newest WEBHOOK_OTHER_KEPT."""
+        with self._lock:
+            table = self.db.table("webhook_other")
+            table.insert_multiple({"t": when.timestamp(), "data": e} for e in events)
+            docs = sorted(table.all(), key=lambda d: d.get("t", 0))
+            if len(docs) > WEBHOOK_OTHER_KEPT:
+                drop = docs[: len(docs) - WEBHOOK_OTHER_KEPT]
+                table.remove(doc_ids=[d.doc_id for d in drop])
+
+    def webhook_other(self) -> list[dict[str, Any]]:
+        with self._lock:
+            docs = sorted(self.db.table("webhook_other").all(), key=lambda d: d.get("t", 0))
+        return [d["data"] for d in docs if isinstance(d.get("data"), dict)]
 
     def add_seed_run(self, run: SeedRun, keep: int = SEED_RUNS_KEPT) -> None:
         """Keep the newest `keep` runs; the panel's strip shows the last 14."""

@@ -1,0 +1,1 @@
+"""`mailops serve`: the pipeline without a screen, its webhook receiver and its metrics."""
