@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from console.jobs import Pipeline
 from console.model import AuditEntry, Reject
 from console.registry import ActionKind, action_sources
 from console.sources.base import SourceError
+from console.sources.control import ControlClient
 from console.textsafe import visible
 from console.updates import Update
 
@@ -85,14 +87,21 @@ class Action:
 
 
 class Actions:
-    """Performs confirmed actions; in read-only mode refuses them (and logs the refusal)."""
+    """Performs confirmed actions; in read-only mode refuses them (and logs the refusal).
 
-    def __init__(self, pipeline: Pipeline, *, read_only: bool = False) -> None:
+    With `remote` (a console attached to `mailops serve`), the service performs them and
+    keeps the log: this console writes nothing."""
+
+    def __init__(
+        self, pipeline: Pipeline, *, read_only: bool = False, remote: ControlClient | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.read_only = read_only
+        self.remote = remote
 
-    async def perform(self, action: Action) -> tuple[AuditEntry, Update | None]:
-        """Carry out one action; never raises for a Mandrill failure, which is its result."""
+    async def perform(self, action: Action, user: str = "") -> tuple[AuditEntry, Update | None]:
+        """Carry out one action; never raises for a Mandrill failure, which is its result.
+        `user`: who asked, when the service does it for an attached console."""
         if action.kind not in KINDS:
             raise ValueError(f"unknown action {action.kind!r}")
         p = self.pipeline
@@ -100,8 +109,13 @@ class Actions:
             entry = AuditEntry(
                 p.wall(), action.kind, action.target, False, "refused: mailops is read-only"
             )
-            await p.db(self._record, entry)
+            if self.remote is None:
+                await p.db(self._record, entry)
             return entry, None
+        if self.remote is not None:
+            request = {"op": "action", "kind": action.kind, "target": action.target,
+                       "subaccount": action.subaccount}  # fmt: skip
+            return await self._ask(request, action.kind, action.target), None
         client = p.client
         try:
             if action.kind == "reject.delete":
@@ -125,18 +139,44 @@ class Actions:
                 ok = sub.status == ("paused" if action.kind == "subaccount.pause" else "active")
         except SourceError as exc:
             ok, result = False, exc.title
-        entry = AuditEntry(p.wall(), action.kind, action.target, ok, result)
+        entry = AuditEntry(p.wall(), action.kind, action.target, ok, result, user)
         await p.db(self._record, entry)
-        log.info("action %s %s: %s", action.kind, action.target, result)
+        by = f" (asked by {user})" if user else ""
+        log.info("action %s %s%s: %s", action.kind, action.target, by, result)
         update = await p.run(KINDS[action.kind])  # show the change at once
         return entry, update
 
-    async def note(self, kind: str, target: str, ok: bool, result: str) -> AuditEntry:
+    async def note(
+        self, kind: str, target: str, ok: bool, result: str, user: str = ""
+    ) -> AuditEntry:
         """Log something done from the console that is not a Mandrill change (an export, an
         acknowledgement, a seed test sent), so the action log holds everything done here."""
-        entry = AuditEntry(self.pipeline.wall(), kind, target, ok, result)
+        if self.remote is not None:
+            request = {"op": "note", "kind": kind, "target": target, "ok": ok, "result": result}
+            return await self._ask(request, kind, target)
+        entry = AuditEntry(self.pipeline.wall(), kind, target, ok, result, user)
         await self.pipeline.db(self._record, entry)
         return entry
+
+    async def _ask(self, request: dict[str, Any], kind: str, target: str) -> AuditEntry:
+        """Have the service do it; its answer is the log entry (a failure to reach it, one
+        this console shows but cannot keep)."""
+        assert self.remote is not None
+        try:
+            answer = await self.remote.call(request)
+        except SourceError as exc:
+            return AuditEntry(self.pipeline.wall(), kind, target, False, exc.title)
+        if not answer.get("ok"):
+            why = str(answer.get("error") or "refused by the service")
+            return AuditEntry(self.pipeline.wall(), kind, target, False, why)
+        return AuditEntry(
+            self.pipeline.wall(),
+            kind,
+            target,
+            bool(answer.get("done", True)),
+            str(answer.get("result", "")),
+            str(answer.get("user", "")),
+        )
 
     def _record(self, entry: AuditEntry) -> None:
         self.pipeline.store.add_audit(entry)

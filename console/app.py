@@ -96,6 +96,7 @@ TEXTUAL_KEYS = frozenset({"command_palette", "focus_next", "focus_previous", "co
 ALERT_GATHER = 2.0
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
+ATTACHED_RELOAD = 2.0  # the same, attached to the service: its data shows within 5 s
 
 #: Which statuses feed each panel; a panel is stale when its source is failing or unpolled.
 
@@ -244,7 +245,7 @@ class MailopsApp(App[None]):
         not offered) under another screen, and a console that does not own its state dir
         is not offered what it cannot do (poll, send, score)."""
         screen = self.screen
-        if action in WRITES and self._pipeline is not None and self._pipeline.read_only:
+        if action in WRITES and self._pipeline is not None and not self._pipeline.can_act:
             return False
         if action in MAIN_ONLY and self.screen_stack and screen is not self.screen_stack[0]:
             return type(screen).__name__ in MAIN_ONLY[action]
@@ -289,7 +290,9 @@ class MailopsApp(App[None]):
         if self._actions is None:
             from console.actions import Actions
 
-            self._actions = Actions(self.pipeline, read_only=self.config.ui.read_only)
+            self._actions = Actions(
+                self.pipeline, read_only=self.config.ui.read_only, remote=self.pipeline.remote
+            )
         return self._actions
 
     def on_mount(self) -> None:
@@ -304,7 +307,8 @@ class MailopsApp(App[None]):
         self._refresh_banner()
         self.set_interval(1.0, self._tick_staleness)
         if self.pipeline.read_only:
-            self.set_interval(READ_ONLY_RELOAD, self._reload_read_only)
+            every = ATTACHED_RELOAD if self.pipeline.remote else READ_ONLY_RELOAD
+            self.set_interval(every, self._reload_read_only)
             self.refresh_bindings()  # now known: it polls nothing, so offers no refresh
         elif self.start_jobs:
             self.jobs.start()
@@ -346,7 +350,7 @@ class MailopsApp(App[None]):
         return bool(closing) or not self.screen_stack or not self.screen_stack[0].is_attached
 
     def _refuse_if_read_only(self, what: str) -> bool:
-        if self.pipeline.read_only:
+        if not self.pipeline.can_act:
             self.notify(
                 f"Read-only (another mailops owns the state): {what} is off",
                 severity="warning",
@@ -556,6 +560,9 @@ class MailopsApp(App[None]):
     def action_refresh(self) -> None:
         if self._refuse_if_read_only("polling"):
             return
+        if self.pipeline.remote is not None:
+            self._background(self._ask_service({"op": "poll"}), group="remote")
+            return
         if self.jobs.running:
             self.jobs.run_now()
             self.notify("Polling every source now")
@@ -697,9 +704,35 @@ class MailopsApp(App[None]):
         screen.show(self.pipeline.alerts_view().alerts)
         self.push_screen(screen)
 
+    async def _ask_service(self, request: dict[str, Any]) -> None:
+        """Ask the service this console is attached to; say its answer, then re-read the
+        state so what it did shows now, not at the next re-read."""
+        from console.sources.base import SourceError
+
+        remote = self.pipeline.remote
+        assert remote is not None
+        try:
+            answer = await remote.call(request)
+        except SourceError as exc:
+            self.notify(exc.title, severity="error", markup=False)
+            return
+        if answer.get("ok"):
+            self.notify(f"The service: {answer.get('result', 'done')}", markup=False)
+        else:
+            self.notify(f"The service refused: {answer.get('error')}", severity="error",
+                        markup=False)  # fmt: skip
+        await self._reload_read_only()
+        if not self._closing_now():
+            self.live.audit.publish(self.pipeline.audit())
+            self._show_alerts(self.pipeline.alerts_view())
+
     @on(AlertAcknowledged)
     def _acknowledge(self, message: AlertAcknowledged) -> None:
         if self._refuse_if_read_only("acknowledging"):
+            return
+        if self.pipeline.remote is not None:
+            request = {"op": "ack", "alert_id": message.alert_id, "note": message.note}
+            self._background(self._ask_service(request), group="remote")
             return
         view = self.pipeline.acknowledge(message.alert_id, message.note)
         if view is None:
@@ -736,6 +769,10 @@ class MailopsApp(App[None]):
                 severity="warning",
                 markup=False,
             )
+            return
+        if self.pipeline.remote is not None:
+            self._background(self._ask_service({"op": "poll", "source": "content"}),
+                             group="remote")  # fmt: skip
             return
         self.notify("Scoring every content check now", markup=False)
         if not self.jobs.run_source_now("content"):  # no scheduler (tests, read-only)
@@ -860,6 +897,8 @@ class MailopsApp(App[None]):
 
     async def _perform(self, action: Action) -> None:
         entry, _ = await self.actions.perform(action)  # the re-poll has published
+        if self.pipeline.remote is not None:
+            await self._reload_read_only()  # what the service did, shown now
         if not self.actions.read_only:
             self.notify(
                 f"{action.kind} {action.target}: {entry.result}",
@@ -935,7 +974,9 @@ class MailopsApp(App[None]):
         )
 
         def answered(yes: bool | None) -> None:
-            if yes and self.jobs.start_seed_test():
+            if yes and self.pipeline.remote is not None:
+                self._background(self._ask_service({"op": "seed_test"}), group="remote")
+            elif yes and self.jobs.start_seed_test():
                 self.notify(f"Seed test started: {len(seeds)} messages sent", markup=False)
                 note = self.actions.note("seed.test", names, True, f"{len(seeds)} sent")
                 self._background(note, group="actions")
@@ -1055,7 +1096,7 @@ class MailopsApp(App[None]):
         self.copy_to_clipboard(str(path))
         self.notify(f"{note}\n(path copied to the clipboard; l shows it again)", timeout=20,
                     markup=False)  # fmt: skip
-        if not self.pipeline.read_only:
+        if self.pipeline.can_act:
             self._background(self.actions.note("export", str(path), True, note), group="actions")
 
 

@@ -50,6 +50,7 @@ from console.report import (
     seed_json,
 )
 from console.secret import Secret
+from console.sources.control import ControlClient, socket_path
 from console.startup import release_collector
 from console.store import (
     Store,
@@ -313,7 +314,7 @@ def _open_console(
     from console.app import build_app  # Textual loads only for the console itself
 
     try:
-        store, config = open_console_store(config, clock)
+        store, config, remote = open_attached(config, clock)
     except StoreError as exc:
         _err(str(exc))
         return EXIT_UNUSABLE
@@ -335,6 +336,7 @@ def _open_console(
     def pipeline() -> Pipeline:
         p = make_pipeline(config, key, store, clock=clock, seeds=found, scorer=scorer)
         p.log_path = log_path
+        p.remote = remote
         return p
 
     story = None if clock is system_clock else clock  # the demo's scenario time
@@ -349,11 +351,20 @@ def _open_console(
 def open_console_store(config: Config, clock: Clock = system_clock) -> tuple[Store, Config]:
     """The store a console writes; if another mailops owns it, a read-only view of it, with
     the config switched to read-only and a banner line saying so."""
+    store, config, _ = open_attached(config, clock)
+    return store, config
+
+
+def open_attached(
+    config: Config, clock: Clock = system_clock
+) -> tuple[Store, Config, ControlClient | None]:
+    """As `open_console_store`, and when the owner is `mailops serve`, the line to it: the
+    console follows the service's writes and asks it to poll and act (not read-only)."""
     try:
         store = Store(
             config.state_path(), retention_days=config.storage.retention_days, clock=clock
         ).open()
-        return store, config
+        return store, config, None
     except StoreLockedError as exc:
         owner = str(exc).split("(", 1)[-1].split(")", 1)[0]
     store = Store(
@@ -362,6 +373,15 @@ def open_console_store(config: Config, clock: Clock = system_clock) -> tuple[Sto
         clock=clock,
         read_only=True,
     ).open()
+    remote = ControlClient(socket_path(store.dir))
+    hello = remote.hello()
+    if hello is not None:
+        note = (
+            f"Attached to the mailops service (pid {hello.get('pid')}) that owns {store.dir}: "
+            "showing its state, re-read every few seconds; r, actions and acknowledgements "
+            "are done by the service, as your user."
+        )
+        return store, replace(config, warnings=(*config.warnings, note)), remote
     note = (
         f"Read-only: the state directory {store.dir} is in use by another mailops ({owner}). "
         "Showing what it stores, re-read every few seconds; no polling, no actions, "
@@ -372,7 +392,7 @@ def open_console_store(config: Config, clock: Clock = system_clock) -> tuple[Sto
         ui=replace(config.ui, read_only=True),
         warnings=(*config.warnings, note),
     )
-    return store, config
+    return store, config, None
 
 
 def make_pipeline(

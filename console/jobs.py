@@ -62,6 +62,7 @@ from console.registry import Needs, SourceName
 from console.secret import Secret
 from console.seeding import Seed
 from console.sources.base import SourceError
+from console.sources.control import ControlClient
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.sources.notify import payload as alert_payload
@@ -116,6 +117,9 @@ class Pipeline:
         self.seed_progress: SeedProgress | None = None
         self._notifying: set[asyncio.Task[None]] = set()
         self.dmarc_password: Secret | None = None
+        #: the `mailops serve` that owns the state dir, when this console is attached to it:
+        #: polls, actions and acknowledgements are asked of it
+        self.remote: ControlClient | None = None
         self._alerts_lock = threading.Lock()
         #: Off for `mailops check`: a fresh store each run would re-announce every alert.
         self.notifications = True
@@ -364,6 +368,12 @@ class Pipeline:
     def read_only(self) -> bool:
         """Another mailops owns the state dir: this one reads it and never writes."""
         return self.store.read_only
+
+    @property
+    def can_act(self) -> bool:
+        """Whether polls and actions can be done from here: by this process (it owns the
+        state dir), or by the service it is attached to."""
+        return not self.store.read_only or self.remote is not None
 
     @property
     def state_dir(self) -> Path:

@@ -584,6 +584,8 @@ class AuditEntry:
     target: str
     ok: bool
     result: str
+    #: the Unix user who asked, when a console attached to the service did (SO_PEERCRED)
+    user: str = ""
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,10 @@ class AuditScreen(Screen[None]):
         if 0 <= i < len(entries):
             e = entries[i]
             text.append(f"{visible(e.action)}  ", style="bold")
-            text.append(f"{visible(e.target)}\n{visible(e.result)}")
+            text.append(visible(e.target))
+            if e.user:
+                text.append(f"  by {visible(e.user)}", style="dim")
+            text.append(f"\n{visible(e.result)}")
         self.query_one("#audit-detail", Static).update(text)
 
     def on_mount(self) -> None:

@@ -26,8 +26,10 @@ from console.checkreport import EXIT_OK, EXIT_UNUSABLE
 from console.config import Config, ConfigError, parse_listen, resolve_webhook_key
 from console.jobs import Jobs, Pipeline
 from console.received import receive
+from console.service.control import ControlServer, ServiceControl
 from console.service.http import WebhookEndpoint, metrics_app, webhook_app
 from console.service.metrics import StateCollector, WebhookCounters
+from console.sources.control import socket_path
 from console.textsafe import SafeFormatter
 from console.webhook import WebhookBatch
 
@@ -58,6 +60,9 @@ class Service:
         self.registry.register(StateCollector(pipeline))
         self.counters = WebhookCounters(self.registry)
         self.runners: list[web.AppRunner] = []
+        self.control = ControlServer(
+            socket_path(pipeline.store.dir), ServiceControl(pipeline, self.jobs).handle
+        )
         #: where each listener ended up ("webhooks"/"metrics" → host, port): port 0 in the
         #: config (tests) picks a free one
         self.bound: dict[str, tuple[str, int]] = {}
@@ -76,6 +81,7 @@ class Service:
             await self._listen("webhooks", w.listen, webhook_app(endpoint, urlsplit(w.url).path))
         if self.config.metrics.listen:
             await self._listen("metrics", self.config.metrics.listen, metrics_app(self.registry))
+        await self.control.start()
         self.jobs.start()
 
     async def _receive(self, batch: WebhookBatch) -> None:
@@ -94,6 +100,7 @@ class Service:
         log.info("%s listening on %s:%d", name, host, bound)
 
     async def stop(self) -> None:
+        await self.control.stop()
         for runner in self.runners:
             await runner.cleanup()
         self.runners.clear()
