@@ -40,7 +40,7 @@ from console.registry import ActionKind
 from console.startup import release_collector
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
-from console.views import dmarc_note, dmarc_sources, seed_done, staleness
+from console.views import dmarc_note, dmarc_sources, seed_done, staleness, webhook_note
 from widgets.alerts import AlertLine, AlertsScreen
 from widgets.bounces import BounceFeed
 from widgets.footer import FittingFooter
@@ -174,6 +174,8 @@ class MailopsApp(App[None]):
         self.sub_title = subtitle or f"v{__version__}"
         self.start_jobs = start_jobs
         self._feed_started = False
+        #: when the last webhook batch was taken in, as last read from the state
+        self._webhook_at: datetime | None = None
         self._count_abort = threading.Event()  # set: the running feed count is not wanted
         self.last_export: Path | None = None
         self.animation_level = "none"  # redraws cost bandwidth over SSH
@@ -404,6 +406,8 @@ class MailopsApp(App[None]):
             self._main(ReputationPanel).show_account(view)
         self._main(ReputationPanel).show_subaccounts(p.subaccount_view())
         self._main(WarmupPanel).show_ips(p.ip_view())
+        receipt = p.webhook_receipt()
+        self._webhook_at = receipt.at if receipt else None
         rejects = p.rejects_view()
         if rejects is not None:
             self._main(ReputationPanel).show_rejects(rejects)
@@ -549,6 +553,7 @@ class MailopsApp(App[None]):
 
     def _refresh_staleness(self) -> None:
         p = self.pipeline
+        self.feed.set_webhook(webhook_note(self._webhook_at, self.wall()))
         notes = staleness(p.statuses, self.wall(), p.read_only)
         self._main(ReputationPanel).set_stale(notes["reputation"])
         self._main(WarmupPanel).set_stale(notes["warmup"])

@@ -56,6 +56,7 @@ from console.model import (
     SourceStatus,
     Subaccount,
     SubaccountRow,
+    WebhookReceipt,
 )
 from console.polls import POLLS
 from console.registry import Needs, SourceName
@@ -486,6 +487,11 @@ class Pipeline:
             lo = max(gap[0], int(max(start, since).timestamp()))
             unread = float(max(0, min(gap[1], int(now.timestamp())) - lo + 1))
         return ReadSpan(name, start, since, now, unread)
+
+    def webhook_receipt(self) -> WebhookReceipt | None:
+        """The last webhook batch taken in (by the service owning the state, or this one)."""
+        snap = self.store.get_snapshot("webhooks", WebhookReceipt)
+        return snap[0] if snap else None
 
     def rejects_view(self) -> tuple[Reject, ...] | None:
         snap = self.store.get_snapshot("rejects", list[Reject])

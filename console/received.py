@@ -50,9 +50,3 @@ def _store(p: Pipeline, batch: WebhookBatch) -> WebhookReceipt:
     store.put_snapshot(WEBHOOKS, receipt, now)
     store.commit()  # durable before the answer: a crash now makes Mandrill retry
     return receipt
-
-
-def last_receipt(p: Pipeline) -> WebhookReceipt | None:
-    """The last batch taken in, by this process or the service owning the state."""
-    snap = p.store.get_snapshot(WEBHOOKS, WebhookReceipt)
-    return snap[0] if snap else None

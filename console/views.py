@@ -98,3 +98,11 @@ def seed_done(runs: Sequence[SeedRun]) -> tuple[str, bool] | None:
     summary = " · ".join(f"{k} {v}" for k, v in counts.most_common())
     bad = counts["spam"] + counts["missing"] + counts["rejected"] + counts["error"]
     return f"Seed test done: {summary}", bad > 0
+
+
+def webhook_note(last_batch_at: datetime | None, now: datetime) -> str | None:
+    """'webhook 2m ago': when Mandrill's last webhook batch was taken in (None: never, and
+    then the feed says nothing of webhooks: they may simply not be set up)."""
+    if last_batch_at is None:
+        return None
+    return f"webhook {age_text(max(0.0, (now - last_batch_at).total_seconds()))} ago"

@@ -150,6 +150,7 @@ class BounceFeed(Vertical):
         self._columns = columns(False, 120)
         #: events that arrived above the cursor since the user moved it off the newest
         self.newer = 0
+        self.webhook: str | None = None
         self._refiltered = False  # the next page answers a new filter: start at its newest
         self.denylist: dict[str, Reject] = {}
 
@@ -204,7 +205,15 @@ class BounceFeed(Vertical):
             )
         if self.newer:
             parts.append(f"▲ {self.newer:,} newer (g/Home)")
+        if self.webhook:
+            parts.append(self.webhook)
         self.border_title = Content(visible(" · ".join(parts)))
+
+    def set_webhook(self, note: str | None) -> None:
+        """When the last webhook batch came ('webhook 2m ago'); None: no webhook yet."""
+        if note != self.webhook:
+            self.webhook = note
+            self._title()
 
     def set_stale(self, note: str | None) -> None:
         # Content, not a str: a border title string is parsed as markup, and notes carry

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import re
 import stat
 import time
 from dataclasses import replace
@@ -16,12 +17,14 @@ from textual.widgets import DataTable, Static
 from console.app import build_app
 from console.cli import open_attached
 from console.jobs import Pipeline
+from console.received import receive
 from console.secret import Secret
 from console.service.run import Service
 from console.sim import DEMO_KEY, ManualClock, SimServer, Simulator
 from console.sources.control import socket_path
 from console.sources.mandrill import MandrillClient
 from console.store import Store
+from console.webhook import WebhookBatch
 from tests.helpers import wait_for
 from tests.ui.conftest import quiet_config, utc
 from widgets.bounces import BounceFeed
@@ -69,6 +72,9 @@ async def test_an_attached_console_follows_the_service_and_acts_through_it(
                 start = time.monotonic()
                 await wait_for(lambda: feed.page is not None and feed.page.total > before, 5)
                 assert time.monotonic() - start <= 5
+                assert "webhook" not in str(feed.border_title)  # none came: nothing said
+                await receive(service.pipeline, WebhookBatch(by_type={"send": 1}))
+                await wait_for(lambda: re.search(r"webhook \d+s ago", str(feed.border_title)), 5)
                 # r asks the service to poll every source
                 service.jobs.scheduler.resume()
                 calls = sim.calls["users/info"]
