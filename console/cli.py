@@ -610,6 +610,18 @@ def check_store(config: Config) -> Store:
     ).open()
 
 
+async def _check_updates(pipeline: Pipeline) -> tuple[dict[str, Update], dict[str, Any] | None]:
+    """The running service's last polls when it owns the state dir and has polled every
+    source; else `check`'s own polls. The second part: where the answer came from."""
+    from console.fromservice import service_updates
+
+    served = await service_updates(pipeline) if pipeline.store.read_only else None
+    if served is not None:
+        await pipeline.client.aclose()
+        return served
+    return await _poll_for_check(pipeline), None
+
+
 async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
     updates: dict[str, Update] = {}
     try:
@@ -678,6 +690,12 @@ def _events_line(report: dict[str, Any]) -> str:
 
 def human_summary(report: dict[str, Any]) -> str:
     lines = [f"mailops check: {report['status'].upper()}"]
+    origin = report.get("from_service")
+    if origin:
+        lines.append(
+            f"  from the running mailops service (pid {origin['pid']}): its state, its oldest "
+            f"poll {age_text(origin['age_s'])} ago (check polled nothing itself)"
+        )
     a = report.get("account")
     if a:
         lines.extend(_account_lines(a))
@@ -727,7 +745,7 @@ def run_check(config_path: str | None, *, fmt: str = "text", state_dir: str | No
         except ConfigError as exc:
             return unusable(str(exc))
         pipeline.notifications = False
-        updates = asyncio.run(_poll_for_check(pipeline))
+        updates, origin = asyncio.run(_check_updates(pipeline))
         runs, alerts = store.seed_runs(limit=1), store.alerts()
         week = pipeline.clock() - timedelta(days=7)  # the window `dmarc` summarises
         dmarc, dmarc_warnings = read_dmarc_reports(state, since=week)
@@ -737,6 +755,7 @@ def run_check(config_path: str | None, *, fmt: str = "text", state_dir: str | No
         report, code = check_report(
             pipeline, updates, runs[-1] if runs else None, alerts, dmarc, damage
         )
+        report["from_service"] = origin
         metrics = openmetrics_text(pipeline) if fmt == "openmetrics" else ""
     finally:
         store.close()

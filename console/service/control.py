@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from console.actions import KINDS, Action, Actions
+from console.codec import encode
 from console.jobs import Jobs, Pipeline
 from console.sources.control import LINE_LIMIT
 from console.textsafe import visible
@@ -124,10 +125,17 @@ class ServiceControl:
             "ack": self._ack,
             "seed_test": self._seed_test,
             "note": self._note,
+            "status": self._status,
         }
         if not isinstance(op, str) or op not in ops:
             return {"ok": False, "error": f"unknown request {visible(str(op))!r}"}
         return await ops[op](request, peer)
+
+    async def _status(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
+        """How each source's polling goes, for `check` to answer from the service's state."""
+        return {"ok": True, "pid": os.getpid(), "statuses": {
+            name: encode(status) for name, status in self.pipeline.statuses.items()
+        }}  # fmt: skip
 
     async def _poll(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
         source = request.get("source")

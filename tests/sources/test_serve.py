@@ -37,6 +37,7 @@ class Served:
         extra = (
             f'[webhooks]\nlisten = "127.0.0.1:{self.port}"\nurl = "{self.url}"\n'
             f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'
+            "[mandrill.poll]\nmessages = 3600\nrescan = 3600\n"  # searches at start only
         )
         self.config = offline_config(tmp_path, base_url, extra)
         self.state = tmp_path / "state"
@@ -163,3 +164,28 @@ def test_kill_9_in_the_middle_of_a_batch_then_the_retry_stores_each_event_once(
     assert counts["hard"] == sum(1 for b in batches for e in b if e["event"] == "hard_bounce")
     assert counts["spam"] == sum(1 for b in batches for e in b if e["event"] == "spam")
     assert counts["soft"] == sum(1 for b in batches for e in b if e["event"] == "soft_bounce")
+
+
+def test_check_answers_from_the_running_service_instead_of_polling_again(
+    served: Served, server: SimServer
+) -> None:
+    served.start()
+    env = {**os.environ, "MANDRILL_API_KEY": DEMO_KEY}
+    argv = [sys.executable, "-m", "console", "check", "--json", "--config", str(served.config)]
+    deadline = time.monotonic() + 60
+    report: dict[str, Any] = {}
+    while time.monotonic() < deadline:  # until the service has polled every source once
+        out = subprocess.run(argv, capture_output=True, env=env, timeout=120)
+        report = json.loads(out.stdout)
+        if report.get("from_service"):
+            break
+        time.sleep(0.5)
+    origin = report["from_service"]
+    assert origin is not None, report
+    assert served.proc is not None and origin["pid"] == served.proc.pid
+    assert 0 <= origin["age_s"] < 120
+    assert report["account"]["reputation"] == 84  # the service's data, read from its state
+    searches = server.sim.calls["messages/search"]
+    text = subprocess.run(argv[:4] + argv[5:], capture_output=True, env=env, timeout=120)
+    assert b"from the running mailops service" in text.stdout, text.stdout
+    assert server.sim.calls["messages/search"] == searches  # no second read on the key
