@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from textual.widgets import DataTable
@@ -25,12 +26,13 @@ KEY = "sk-KEY-NEVER-SHOW-0451"
 SEED_PW = "pw-SEED-NEVER-SHOW-0452"
 DMARC_PW = "pw-DMARC-NEVER-SHOW-0453"
 DQS = "dqs-NEVER-SHOW-0454"
-SECRETS = (KEY, SEED_PW, DMARC_PW, DQS)
+HOOK = "hook-NEVER-SHOW-0455"
+SECRETS = (KEY, SEED_PW, DMARC_PW, DQS, HOOK)
 
 
 def test_no_command_shows_a_secret(server: SimServer, sim: Simulator, tmp_path: Path) -> None:
     sim.key = KEY
-    imap = free_port()
+    imap, hook_port, metrics_port = free_port(), free_port(), free_port()
     state = tmp_path / "state"
     cfg = tmp_path / "c.toml"
     cfg.write_text(
@@ -45,13 +47,18 @@ def test_no_command_shows_a_secret(server: SimServer, sim: Simulator, tmp_path: 
         '[[seeds]]\nname = "gmail-1"\nprovider = "gmail"\naddress = "s@gmail.test"\n'
         f'imap_host = "127.0.0.1"\nimap_port = {imap}\nimap_security = "none"\n'
         'username = "seed"\npassword_env = "MY_SEED"\n'
+        f'[webhooks]\nlisten = "127.0.0.1:{hook_port}"\nkey_env = "MY_HOOK"\n'
+        f'url = "http://127.0.0.1:{hook_port}/hook"\n'
+        f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
     )
-    env = {**os.environ, "MY_KEY": KEY, "MY_SEED": SEED_PW, "MY_DMARC": DMARC_PW, "MY_DQS": DQS}
+    env = {**os.environ, "MY_KEY": KEY, "MY_SEED": SEED_PW, "MY_DMARC": DMARC_PW, "MY_DQS": DQS,
+           "MY_HOOK": HOOK}  # fmt: skip
     bad_env = {**env, "MY_KEY": "sk-wrong-" + KEY[::-1]}
     outputs: list[str] = []
     for args, e in (
         (["check", "--json"], env),
         (["check"], env),
+        (["check", "--format", "openmetrics"], env),
         (["check", "--json"], bad_env),  # Mandrill rejects the key
         (["seed-test", "--json"], env),  # the mailbox cannot be reached
         (["seed-test"], bad_env),
@@ -68,16 +75,48 @@ def test_no_command_shows_a_secret(server: SimServer, sim: Simulator, tmp_path: 
             timeout=120,
         )
         outputs.append(res.stdout + res.stderr)
+    outputs.append(_serve_briefly(cfg, env, hook_port, metrics_port))
     for out in outputs:
         for secret in SECRETS:
             assert secret not in out
     assert any("Invalid_Key" in o for o in outputs)  # the bad paths really ran
+    assert any("mailops_source_up" in o for o in outputs)
+    assert any("webhook request refused (403)" in o for o in outputs)
     assert any("Cannot reach IMAP server" in o for o in outputs)
     for path in tmp_path.rglob("*"):
         if path.is_file() and path != cfg:
             data = path.read_bytes()
             for secret in SECRETS:
                 assert secret.encode() not in data, path
+
+
+def _serve_briefly(cfg: Path, env: dict[str, str], hook: int, metrics: int) -> str:
+    """`serve` with its webhook and metrics: a signed-wrong batch, a scrape, SIGTERM; what
+    it logged and what /metrics said."""
+    import httpx
+
+    proc = subprocess.Popen(
+        [*PY, "serve", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env, text=True,
+    )  # fmt: skip
+    scraped = ""
+    try:
+        for _ in range(300):
+            try:
+                httpx.head(f"http://127.0.0.1:{hook}/hook", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        httpx.post(
+            f"http://127.0.0.1:{hook}/hook",
+            data={"mandrill_events": "[]"},
+            headers={"X-Mandrill-Signature": "d3Jvbmc="},
+        )
+        scraped = httpx.get(f"http://127.0.0.1:{metrics}/metrics").text
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    return scraped + out + err
 
 
 async def test_no_screen_shows_a_secret(
