@@ -3,6 +3,7 @@ documents it; and the metrics it serves, read back with Prometheus's own parser.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -250,3 +251,29 @@ async def test_metrics_say_what_is_known_and_leave_out_what_is_not(service: Serv
     assert after["mailops_ip_messages"][("ip", "203.0.113.25", "pool", "Main Pool")] > 1000
     assert after["mailops_source_up"][("source", "account")] == 1
     assert after["mailops_source_last_success_timestamp_seconds"][("source", "account")] > 0
+
+
+async def test_batches_during_polls_are_all_stored_once(service: Service) -> None:
+    """Batches land while polls of the same messages write: each event once, none lost."""
+    p, store = service.pipeline, service.pipeline.store
+    assert (await p.run("messages")).status.ok
+    known = store.feed_page(kind="hard", limit=50).events
+    start = datetime.now(UTC) - timedelta(hours=1)
+    fresh = [event("spam", f"new{i}", start + timedelta(seconds=i)) for i in range(400)]
+    again = [event("hard_bounce", m.message_id, m.ts, "bounced") for m in known]
+    before = stored(store)
+    results = await asyncio.gather(
+        p.run("messages"),
+        p.run("rescan"),
+        post(service, fresh[:200] + again),
+        post(service, fresh[200:]),
+        post(service, fresh[:200]),  # a retry racing the first
+    )
+    assert all(r.status_code == 200 for r in results[2:])
+    after = stored(store)
+    assert after["spam"] - before.get("spam", 0) >= 400
+    assert after["hard"] - before.get("hard", 0) >= 0
+    # exactly once: the 400 new complaints, plus whatever new the two polls brought
+    polled_spam = {e.message_id for e in store.feed_page(kind="spam", limit=100000).events}
+    assert {f"new{i}" for i in range(400)} <= polled_spam
+    assert after["spam"] == len(polled_spam)
