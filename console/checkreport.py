@@ -17,6 +17,7 @@ from console.report import (
     dmarc_row_json,
     dns_json,
     ip_json,
+    postmaster_json,
     seed_json,
     sender_domain_json,
     span_json,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from console.updates import Update
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNUSABLE = 0, 1, 2, 3
+
 
 def check_sources(pipeline: Pipeline) -> tuple[SourceName, ...]:
     """What `check` polls: the sources the registry marks for it that this pipeline runs
@@ -151,7 +153,9 @@ def judge(
         statuses=None,
         dmarc=dmarc_rows if dmarc_read else None,
     )
-    signals, _ = evaluate_alerts(inputs, config.thresholds, config.alerts, config.dmarc)
+    signals, _ = evaluate_alerts(
+        inputs, config.thresholds, config.alerts, config.dmarc, config.postmaster
+    )
     return sorted(signals, key=lambda s: (-ORDER[s.severity], s.rule, s.subject))
 
 
@@ -178,6 +182,13 @@ def figures_json(
         "events": events,
         "messages_without_ip": ip_view.unattributed,
     }
+
+
+def gmail_json(pipeline: Pipeline) -> list[dict[str, Any]] | None:
+    """Gmail Postmaster Tools per domain; None: not configured, or never read."""
+    if "postmaster" not in pipeline.sources:
+        return None
+    return postmaster_json(pipeline.gmail_view())
 
 
 def overall(signals: Sequence[Signal], failed: Sequence[str], doubt: bool) -> tuple[str, int]:
@@ -238,6 +249,7 @@ def check_report(
         # None: the stored reports could not be read (unknown, not "no reports")
         "dmarc": None if dmarc_reports is None else [dmarc_row_json(r) for r in dmarc_rows],
         "domains": domains_json(pipeline, listings),
+        "postmaster": gmail_json(pipeline),
     }
     if rejects is not None:
         report["rejects"] = summarize_rejects(rejects).as_json()

@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # loaded where used: the console's first frame does not wait 
     from console.jobs import Pipeline
     from console.model import SeedRun
     from console.seeding import Seed
+    from console.sources.postmaster import PostmasterClient
     from console.sources.spamd import Scorer
     from console.updates import Update
 
@@ -444,7 +445,24 @@ def make_pipeline(
         backfill_hours=backfill_hours,
         seeds=seeds_from_config(config) if seeds is None else seeds,
         scorer=scorer,
+        postmaster=postmaster_client(config),
     )
+
+
+def postmaster_client(config: Config) -> PostmasterClient | None:
+    """Gmail Postmaster Tools' client when [postmaster] names credentials; a file that
+    cannot be used is a ConfigError naming it (never its content)."""
+    from console.sources.postmaster import PostmasterClient, load_credentials
+
+    pm = config.postmaster
+    if not pm.credentials_file:
+        return None
+    path = Path(pm.credentials_file).expanduser()
+    try:
+        creds = load_credentials(path, pm.token_uri, pm.subject)
+    except ValueError as exc:
+        raise ConfigError(f"[postmaster] credentials_file: {exc}") from None
+    return PostmasterClient(pm.base_url, creds, timeout=pm.timeout, where=str(path))
 
 
 def _quiet_log() -> None:
@@ -618,6 +636,8 @@ async def _check_updates(pipeline: Pipeline) -> tuple[dict[str, Update], dict[st
     served = await service_updates(pipeline) if pipeline.store.read_only else None
     if served is not None:
         await pipeline.client.aclose()
+        if pipeline.postmaster is not None:
+            await pipeline.postmaster.aclose()
         return served
     return await _poll_for_check(pipeline), None
 
@@ -633,6 +653,8 @@ async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
             updates[name] = await pipeline.run(name)
     finally:
         await pipeline.client.aclose()
+        if pipeline.postmaster is not None:
+            await pipeline.postmaster.aclose()
     return updates
 
 
@@ -709,7 +731,19 @@ def human_summary(report: dict[str, Any]) -> str:
     if partial:
         lines.append(f"  ⚠  messages: {partial}; the counts here are PARTIAL")
     lines.append(_events_line(report))
+    lines.extend(_gmail_lines(report.get("postmaster") or []))
     return "\n".join(lines)
+
+
+def _gmail_lines(domains: list[dict[str, Any]]) -> list[str]:
+    """One line per domain: Gmail's latest published spam rate and what needs work."""
+    out = []
+    for d in domains:
+        rate = "not published" if d["spam_rate"] is None else _pct(d["spam_rate"], 2)
+        work = [r for r, s in (d["compliance"] or {}).items() if s == "NEEDS_WORK"]
+        needs = f"; needs work: {', '.join(work)}" if work else ""
+        out.append(f"  gmail {d['domain']}: spam rate {rate} ({d['date'] or 'no day yet'}){needs}")
+    return out
 
 
 def run_check(config_path: str | None, *, fmt: str = "text", state_dir: str | None = None) -> int:

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import types
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
@@ -20,7 +20,7 @@ T = TypeVar("T")
 def encode(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
@@ -49,6 +49,10 @@ def _time(data: Any) -> datetime | None:
     return datetime.fromisoformat(data) if isinstance(data, str) else None
 
 
+def _day(data: Any) -> date | None:
+    return date.fromisoformat(data) if isinstance(data, str) else None
+
+
 @functools.cache
 def _decoder(tp: Any) -> Callable[[Any], Any]:
     """A function that decodes data of type `tp`, built once per type: walking the type
@@ -62,6 +66,8 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
         return _dataclass_decoder(tp)
     if tp is datetime:
         return _time
+    if tp is date:
+        return _day
     if origin is Literal:
         return _one_of(frozenset(get_args(tp)))
     args = get_args(tp)

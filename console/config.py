@@ -72,6 +72,7 @@ class PollConfig:
     blocklists: float = opt(1800, "DNSBL sweep and rDNS of the sending IPs")
     dmarc: float = opt(1800, "import new aggregate reports (directory, IMAP)")
     content: float = opt(86400, "score the [[content_checks]] (also at start, and on `c`)")
+    postmaster: float = opt(21600, "Gmail Postmaster Tools (its figures are daily)")
     jitter: float = opt(5)
     backoff_cap: float = opt(900, "longest wait between retries of a failing source")
     deadline: float = opt(
@@ -395,6 +396,40 @@ class UiConfig:
     )
 
 
+POSTMASTER_URL = "https://gmailpostmastertools.googleapis.com"
+
+
+@dataclass(frozen=True)
+class PostmasterConfig:
+    """[postmaster]: Gmail Postmaster Tools (API v2), what Gmail itself sees of our mail."""
+
+    credentials_file: str = opt(
+        "",
+        "an authorized-user JSON (gcloud auth application-default login "
+        "--scopes=…/auth/postmaster.domain,…/auth/postmaster.traffic.readonly) or a service "
+        'account JSON; "" leaves Postmaster Tools off',
+        example="~/.config/mailops/postmaster.json",
+    )
+    subject: str = opt(
+        "", "a service account acts as this user (domain-wide delegation)", example=""
+    )
+    base_url: str = opt(POSTMASTER_URL)
+    token_uri: str = opt(
+        "", "where tokens are refreshed (default: the one in the credentials)", example=""
+    )
+    domains: tuple[str, ...] = opt(
+        (), "default: every domain Postmaster Tools lists for these credentials",
+        example=("example.com",),
+    )  # fmt: skip
+    days: int = opt(30, "how many days back each poll asks for (Gmail keeps 120)")
+    timeout: float = opt(30.0, "seconds per request")
+    spam_warning: float = opt(0.001, "Gmail's spam rate: keep below 0.1 %")
+    spam_critical: float = opt(0.003, "… and never reach 0.3 %")
+    delivery_error_max: float = opt(
+        0.02, "a delivery-error reason above this share of a day's mail is an alert"
+    )
+
+
 @dataclass(frozen=True)
 class WebhooksConfig:
     """[webhooks]: Mandrill's signed webhooks, received by `mailops serve` (off while url is "")."""
@@ -437,6 +472,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     ui: UiConfig = field(default_factory=UiConfig)
+    postmaster: PostmasterConfig = field(default_factory=PostmasterConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     path: Path | None = None

@@ -45,6 +45,7 @@ from console.model import (
     DmarcReport,
     DomainDns,
     FeedPage,
+    GmailView,
     Ip,
     IpView,
     MessageEvent,
@@ -68,6 +69,7 @@ from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
 from console.sources.notify import payload as alert_payload
 from console.sources.notify import post_webhook, run_command
+from console.sources.postmaster import PostmasterClient
 from console.sources.spamd import Scorer, Spamd
 from console.store import Store
 from console.timeutil import Clock, system_clock
@@ -107,6 +109,7 @@ class Pipeline:
         dqs_key: Secret | None = None,
         seeds: Sequence[Seed] = (),
         scorer: Scorer | None = None,
+        postmaster: PostmasterClient | None = None,
     ) -> None:
         self.client = client
         self.seeds = tuple(seeds)
@@ -137,6 +140,10 @@ class Pipeline:
         have: set[Needs] = {"dns"} if dns is not None else set()
         if config.content_checks:
             have.add("content_checks")
+        #: Gmail Postmaster Tools, when [postmaster] names credentials
+        self.postmaster: PostmasterClient | None = postmaster
+        if postmaster is not None:
+            have.add("postmaster")
         #: the interval sources this pipeline runs, in the registry's order
         self.sources: tuple[SourceName, ...] = registry.enabled(have)
         #: scores messages: spamd, or the demo's recorded scores
@@ -144,13 +151,8 @@ class Pipeline:
             config.spamd.host, config.spamd.port, config.spamd.timeout
         )
         names = (*self.sources, "seeds") if self.seeds else self.sources
-        self.statuses: dict[str, SourceStatus] = {n: SourceStatus(n) for n in names}
+        self.statuses: dict[str, SourceStatus] = _restored_statuses(store, names)
         self.pruned_at: datetime | None = None
-        for name in names:
-            snap = store.get_snapshot(f"status:{name}", SourceStatus)
-            if snap is not None:  # remember the last good poll across restarts
-                st = snap[0]
-                self.statuses[name] = SourceStatus(name, last_ok_at=st.last_ok_at)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Store work runs off the event loop so a large write never freezes the screen."""
@@ -312,12 +314,14 @@ class Pipeline:
             wall=self.wall(),
             dmarc=dmarc,
             content=self.content_view(),
+            gmail=self.gmail_view(),
         )
 
     def refresh_alerts(self) -> AlertsView | None:
         """Evaluate the rules, store the changes; None when nothing changed."""
+        c = self.config
         signals, covered = evaluate_alerts(
-            self.alert_inputs(), self.config.thresholds, self.config.alerts, self.config.dmarc
+            self.alert_inputs(), c.thresholds, c.alerts, c.dmarc, c.postmaster
         )
         with self._alerts_lock:  # polls finish in threads: one read-modify-write at a time
             return self._reconcile_alerts(signals, covered)
@@ -488,6 +492,11 @@ class Pipeline:
             unread = float(max(0, min(gap[1], int(now.timestamp())) - lo + 1))
         return ReadSpan(name, start, since, now, unread)
 
+    def gmail_view(self) -> GmailView | None:
+        """What Gmail Postmaster Tools published, as last read (None: never read)."""
+        snap = self.store.get_snapshot("postmaster", GmailView)
+        return snap[0] if snap else None
+
     def webhook_receipt(self) -> WebhookReceipt | None:
         """The last webhook batch taken in (by the service owning the state, or this one)."""
         snap = self.store.get_snapshot("webhooks", WebhookReceipt)
@@ -583,6 +592,17 @@ class Pipeline:
         if lo is None or hi is None or lo < 0 or hi < lo:
             return None
         return (max(lo, floor), hi) if hi >= floor else None
+
+
+def _restored_statuses(store: Store, names: Sequence[str]) -> dict[str, SourceStatus]:
+    """Each source's status at start: not polled yet, but with its last good poll
+    remembered across restarts (so its data's age is known before it answers)."""
+    out = {n: SourceStatus(n) for n in names}
+    for name in names:
+        snap = store.get_snapshot(f"status:{name}", SourceStatus)
+        if snap is not None:
+            out[name] = SourceStatus(name, last_ok_at=snap[0].last_ok_at)
+    return out
 
 
 def _first_delay(name: str, order: int) -> float:

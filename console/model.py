@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any, Literal
 
@@ -252,6 +252,48 @@ class SenderDomain:
     valid_signing: bool | None
     verified_at: datetime | None
     errors: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class GmailDay:
+    """What Gmail Postmaster Tools published for one domain and one day (Google's date).
+
+    Rates are fractions (0.0042 is 0.42 %). None: Google published no figure for it that
+    day (too little mail, or not published yet), never 0."""
+
+    domain: str
+    day: date
+    spam_rate: float | None = None  # user-reported spam
+    spf: float | None = None  # authentication success rates
+    dkim: float | None = None
+    dmarc: float | None = None
+    tls_rate: float | None = None  # of the mail Gmail received from us (inbound to Gmail)
+    error_rate: float | None = None  # delivery errors, every type and reason
+    #: "reject/ip_in_rbls", "temp_fail/anomalous_traffic_pattern" … → rate
+    errors: Mapping[str, float] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class GmailCompliance:
+    """Gmail's bulk-sender compliance of a domain now: requirement → COMPLIANT, NEEDS_WORK
+    or STATE_UNSPECIFIED; the unsubscribe verdicts with Google's reason."""
+
+    domain: str
+    requirements: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    one_click_unsubscribe: str = ""
+    one_click_reason: str = ""
+    honor_unsubscribe: str = ""
+    honor_reason: str = ""
+
+
+@dataclass(frozen=True)
+class GmailView:
+    """Every domain's published days (oldest first) and compliance, as last read."""
+
+    days: tuple[GmailDay, ...] = ()
+    compliance: tuple[GmailCompliance, ...] = ()
+    #: domains Postmaster Tools lists for these credentials (or the configured ones)
+    domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

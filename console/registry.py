@@ -27,12 +27,13 @@ SourceName = Literal[
     "blocklists",
     "dmarc",
     "content",
+    "postmaster",
     "seeds",
 ]
 #: The module of console/polls/ that holds a source's `poll_<name>` function.
-Family = Literal["mandrill", "dns", "reports", "content", "seeds"]
+Family = Literal["mandrill", "dns", "reports", "content", "postmaster", "seeds"]
 #: What must be configured for a source to run at all.
-Needs = Literal["nothing", "dns", "content_checks", "seeds"]
+Needs = Literal["nothing", "dns", "content_checks", "postmaster", "seeds"]
 #: The main screen's panels that show a source's age and failures.
 Panel = Literal["reputation", "warmup", "feed", "dns", "seeds", "content"]
 #: The confirmed actions (console/actions.py), each re-polling the source it changes.
@@ -74,6 +75,9 @@ class SourceSpec:
 #: DNS sweeps wait a little after start, for Mandrill's IPs, domains and first messages.
 DNS_FIRST_DELAY = 8.0
 
+#: Postmaster Tools is daily data: its first read waits for the Mandrill ones.
+POSTMASTER_FIRST_DELAY = 10.0
+
 #: In the order the status line lists them.
 SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("account", "mandrill", "users/info: reputation, today's and 7 days' rates",
@@ -97,6 +101,9 @@ SOURCES: tuple[SourceSpec, ...] = (
                in_check=False),
     SourceSpec("content", "content", "SpamAssassin scores and lint of the content checks",
                needs="content_checks", panels=("content",)),
+    SourceSpec("postmaster", "postmaster",
+               "Gmail Postmaster Tools: Gmail's spam rate, auth, TLS, errors, compliance",
+               minimum=60.0, first_delay=POSTMASTER_FIRST_DELAY, needs="postmaster"),
     SourceSpec("seeds", "seeds", "seed-inbox placement: sends and finds test messages",
                minimum=None, in_check=False, needs="seeds", panels=("seeds",)),
 )  # fmt: skip

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
         AccountView,
         ContentResult,
         DomainDns,
+        GmailCompliance,
+        GmailDay,
+        GmailView,
         IpDns,
         IpRow,
         ReadSpan,
@@ -193,4 +196,45 @@ def sender_domain_json(d: SenderDomain) -> dict[str, Any]:
         "valid_signing": d.valid_signing,
         "verified_at": d.verified_at.isoformat() if d.verified_at else None,
         "errors": dict(d.errors),
+    }
+
+
+def postmaster_json(view: GmailView | None) -> list[dict[str, Any]] | None:
+    """The `postmaster` key of `check --json`: each domain's latest day Gmail published
+    (null figures: not published that day), and its compliance now; None: not read."""
+    if view is None:
+        return None
+    compliance = {c.domain: c for c in view.compliance}
+    out = []
+    for domain in view.domains:
+        days = [d for d in view.days if d.domain == domain]
+        out.append({
+            "domain": domain,
+            "date": days[-1].day.isoformat() if days else None,
+            **_gmail_day_json(days[-1] if days else None),
+            **_compliance_json(compliance.get(domain)),
+        })  # fmt: skip
+    return out
+
+
+def _gmail_day_json(day: GmailDay | None) -> dict[str, Any]:
+    if day is None:
+        return {"spam_rate": None, "auth": {"spf": None, "dkim": None, "dmarc": None},
+                "tls_rate": None, "delivery_error_rate": None, "delivery_errors": {}}  # fmt: skip
+    return {
+        "spam_rate": day.spam_rate,
+        "auth": {"spf": day.spf, "dkim": day.dkim, "dmarc": day.dmarc},
+        "tls_rate": day.tls_rate,
+        "delivery_error_rate": day.error_rate,
+        "delivery_errors": dict(day.errors),
+    }
+
+
+def _compliance_json(c: GmailCompliance | None) -> dict[str, Any]:
+    if c is None:
+        return {"compliance": None, "one_click_unsubscribe": None, "honor_unsubscribe": None}
+    return {
+        "compliance": dict(c.requirements),
+        "one_click_unsubscribe": c.one_click_unsubscribe or None,
+        "honor_unsubscribe": c.honor_unsubscribe or None,
     }

@@ -17,6 +17,7 @@ from console.model import (
     Alert,
     BlocklistView,
     DomainDns,
+    GmailView,
     IpView,
     MessageEvent,
     Reject,
@@ -68,6 +69,7 @@ class PollResult:
     alerts: AlertsView | None = None  # set when this poll changed the alerts
     dmarc: DmarcView | None = None
     content: ContentView | None = None
+    gmail: GmailView | None = None
     #: a read of messages: the last second up to which it read everything but `unread`,
     #: the window it left for the next poll, and why it is not all ('' if it is)
     covered_until: datetime | None = None

@@ -17,15 +17,17 @@ from datetime import datetime, timedelta
 from console.analysis.authdns import auth_judgements
 from console.analysis.content import median_before, top_rules
 from console.analysis.dmarc import DomainRow
+from console.analysis.gmail import gmail_signals
 from console.analysis.health import ORDER, Signal, blocklist_signals
 from console.analysis.seeds import seed_run_stale, seed_signals
-from console.config import AlertConfig, DmarcConfig, Thresholds
+from console.config import AlertConfig, DmarcConfig, PostmasterConfig, Thresholds
 from console.model import (
     Account,
     Alert,
     BlocklistView,
     ContentResult,
     DomainDns,
+    GmailView,
     IpRow,
     ReadSpan,
     SeedRun,
@@ -63,6 +65,7 @@ class AlertInputs:
     wall: datetime | None = None  # the statuses' clock, when it is not `now` (the demo's)
     dmarc: Sequence[DomainRow] | None = None  # the last 7 days of aggregate reports
     content: ContentView | None = None  # the content checks' latest results and histories
+    gmail: GmailView | None = None  # what Gmail Postmaster Tools published
 
 
 def _pct(x: float) -> str:
@@ -125,6 +128,7 @@ class _Limits:
     t: Thresholds
     a: AlertConfig
     dm: DmarcConfig
+    pm: PostmasterConfig
 
 
 #: the mailbox providers' published complaint LIMITS, said beside every complaint rate
@@ -132,10 +136,14 @@ LIMITS = " (the mailbox providers' limit)"
 
 
 def evaluate(
-    x: AlertInputs, t: Thresholds, a: AlertConfig, dm: DmarcConfig | None = None
+    x: AlertInputs,
+    t: Thresholds,
+    a: AlertConfig,
+    dm: DmarcConfig | None = None,
+    pm: PostmasterConfig | None = None,
 ) -> tuple[list[Signal], set[str]]:
     """The signals firing now, and the rules that could be judged (so may resolve)."""
-    c = _Limits(t, a, dm or DmarcConfig())
+    c = _Limits(t, a, dm or DmarcConfig(), pm or PostmasterConfig())
     have = {need for need, _, _ in FAMILIES if getattr(x, need) is not None}
     out = [s for need, _, family in FAMILIES if need in have for s in family(x, c)]
     unjudged = set(a.disabled) | _unjudged(x)
@@ -474,6 +482,12 @@ def _dmarc_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     return out
 
 
+def _gmail_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.gmail is None:  # not read: its rules are not judged
+        return []
+    return gmail_signals(x.gmail, c.pm.spam_warning, c.pm.spam_critical, c.pm.delivery_error_max)
+
+
 def _content_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     if x.content is None:  # not read: its rules are not judged
         return []
@@ -585,6 +599,7 @@ FAMILIES: tuple[
         ),
         _content_rules,
     ),
+    ("gmail", ("gmail_spam", "gmail_delivery_errors", "gmail_compliance"), _gmail_rules),
 )
 
 #: Every rule, with the input it needs.

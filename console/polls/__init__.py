@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from console.polls import content, dns, mandrill, reports, seeds
+from console.polls import content, dns, mandrill, postmaster, reports, seeds
 from console.registry import SOURCES, Family
 from console.updates import PollResult
 
@@ -22,6 +22,7 @@ FAMILIES: dict[Family, ModuleType] = {
     "dns": dns,
     "reports": reports,
     "content": content,
+    "postmaster": postmaster,
     "seeds": seeds,
 }
 

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from console.analysis.gmail import latest
 from console.analysis.seeds import inbox_shares
 from console.model import Severity
 from console.webhook import ENGAGEMENT, STATE_OF_EVENT
@@ -74,6 +75,7 @@ class StateCollector(Collector):
         yield from _seeds(p)
         yield from _alerts(p)
         yield from _sources(p)
+        yield from _gmail(p)
 
 
 def state_registry(pipeline: Pipeline) -> CollectorRegistry:
@@ -198,3 +200,18 @@ def _sources(p: Pipeline) -> Iterator[Metric]:
             last.add_metric([name], status.last_ok_at.timestamp())
     yield up
     yield last
+
+
+def _gmail(p: Pipeline) -> Iterator[Metric]:
+    g = GaugeMetricFamily(
+        "mailops_gmail_spam_ratio",
+        "Gmail's user-reported spam rate of the domain's mail, on the latest day Gmail "
+        "Postmaster Tools published (absent: none published)",
+        labels=["domain"],
+    )
+    view = p.gmail_view()
+    for domain in view.domains if view else ():
+        day = latest(view, domain) if view else None
+        if day is not None and day.spam_rate is not None:
+            g.add_metric([domain], day.spam_rate)
+    yield g
