@@ -635,9 +635,7 @@ async def _check_updates(pipeline: Pipeline) -> tuple[dict[str, Update], dict[st
 
     served = await service_updates(pipeline) if pipeline.store.read_only else None
     if served is not None:
-        await pipeline.client.aclose()
-        if pipeline.postmaster is not None:
-            await pipeline.postmaster.aclose()
+        await pipeline.aclose()
         return served
     return await _poll_for_check(pipeline), None
 
@@ -652,9 +650,7 @@ async def _poll_for_check(pipeline: Pipeline) -> dict[str, Update]:
         for name in check_sources(pipeline)[1:]:
             updates[name] = await pipeline.run(name)
     finally:
-        await pipeline.client.aclose()
-        if pipeline.postmaster is not None:
-            await pipeline.postmaster.aclose()
+        await pipeline.aclose()
     return updates
 
 

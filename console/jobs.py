@@ -154,6 +154,12 @@ class Pipeline:
         self.statuses: dict[str, SourceStatus] = _restored_statuses(store, names)
         self.pruned_at: datetime | None = None
 
+    async def aclose(self) -> None:
+        """Close the HTTP clients the sources hold (Mandrill's, and Postmaster Tools')."""
+        await self.client.aclose()
+        if self.postmaster is not None:
+            await self.postmaster.aclose()
+
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Store work runs off the event loop so a large write never freezes the screen."""
         return await asyncio.to_thread(fn, *args)

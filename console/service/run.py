@@ -106,6 +106,7 @@ class Service:
         self.runners.clear()
         await self.jobs.shutdown()
         await asyncio.to_thread(self.pipeline.store.commit)
+        await self.pipeline.aclose()
 
 
 async def serve(pipeline: Pipeline, *, started: Callable[[Service], None] | None = None) -> int:
