@@ -15,7 +15,8 @@ Layout under the state directory:
                          hold, until retention removes them
     days/<partition>.events.jsonl  that partition's feed events, appended: one line each,
                          `[key, time, kind, customer, search text]` TAB the Mandrill item
-    days/<partition>.counts.json   a copy of its counters, stamped with the partition
+    days/<partition>.counts.json   a copy of its counters (per IP and hour, customer and
+                         sender domain, each by state), stamped with the partition
                          file's mtime and size, so counting a week does not parse a
                          week of indexes (rebuilt when the stamp no longer matches)
 

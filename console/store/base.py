@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
@@ -18,7 +18,7 @@ from tinydb.storages import MemoryStorage
 from console.analysis.feed import FeedIndex
 from console.dmarcstore import DmarcStore
 from console.store.files import AtomicJSONStorage, CorruptStateError, StoreError, WriteCache
-from console.store.partition import Partition
+from console.store.partition import Counts, Partition
 from console.timeutil import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class StoreBase:
         self._db: TinyDB | None = None
         self._days: OrderedDict[str, Partition] = OrderedDict()  # least recently used first
         #: counters of partitions not held open (they are small; the index is not)
-        self._counters: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._counters: dict[str, Counts] = {}
         self._counters_stamp: dict[str, tuple[int, int] | None] = {}
         self._feed: FeedIndex | None = None
         self._feed_unread: set[str] = set()

@@ -122,7 +122,7 @@ class Store(Feed, Tables):
                     day.dirty = False
                     stamp = self._stamp(name)
                     if stamp is not None:
-                        self._write_counts(name, stamp, day.ips, day.subs)
+                        self._write_counts(name, stamp, day.counts)
             self._flush(self.db)
             self._evict()
 

@@ -15,10 +15,13 @@ from console.store.files import read_json, repair_tail, write_atomically
 from console.store.partition import (
     COUNTS_SUFFIX,
     EVENTS_SUFFIX,
+    Counts,
+    DayDomains,
     IngestResult,
     Partition,
     event_line,
     pack,
+    sender_domain,
 )
 
 if TYPE_CHECKING:
@@ -48,11 +51,11 @@ class HourPartitions(StoreBase):
             self._days.move_to_end(day)
         return part
 
-    def _counters_of(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _counters_of(self, name: str) -> Counts:
         """A partition's counters without keeping its index in memory."""
         part = self._days.get(name)
         if part is not None:
-            return part.ips, part.subs
+            return part.counts
         cached = self._counters.get(name)
         if cached is None:
             stamp = self._counters_stamp[name] = self._stamp(name)  # before reading: never too new
@@ -66,18 +69,16 @@ class HourPartitions(StoreBase):
                 finally:
                     docs.close()
                 if not self.read_only and stamp is not None:
-                    self._write_counts(name, stamp, c.get("ips", {}), c.get("subs", {}))
-            cached = self._counters[name] = (c.get("ips", {}), c.get("subs", {}))
+                    self._write_counts(name, stamp, Counts.of(c))
+            cached = self._counters[name] = Counts.of(c)
         return cached
 
-    def _write_counts(
-        self, name: str, stamp: tuple[int, int], ips: dict[str, Any], subs: dict[str, Any]
-    ) -> None:
+    def _write_counts(self, name: str, stamp: tuple[int, int], counts: Counts) -> None:
         """The counters' sidecar: a copy that can be read without parsing the index beside
         them. Derived data, so no fsync: a lost or stale one (its stamp no longer that of
         the partition file) is simply rebuilt from the partition."""
         path = self.dir / "days" / f"{name}{COUNTS_SUFFIX}"
-        payload = json.dumps({"stamp": list(stamp), "ips": ips, "subs": subs}).encode()
+        payload = json.dumps({"stamp": list(stamp), **counts.doc()}).encode()
         try:
             write_atomically(path, payload, durable=False)
         except OSError as exc:
@@ -118,17 +119,17 @@ class HourPartitions(StoreBase):
                 if day in whole_days and m.message_id in self._day(day).index:
                     name = day  # counted in an older whole-day file: it stays counted there
                 part = self._day(name)
-                ip, sub = m.source_ip, m.subaccount
+                ip, sub, dom = m.source_ip, m.subaccount, sender_domain(m.sender)
                 now = pack(ip, m.state, sub)
                 prev = part.index.get(m.message_id)
                 if prev is None:
                     part.index[m.message_id] = now
-                    part.bump(ip, hour, m.state, sub, 1)
+                    part.bump(ip, hour, m.state, sub, dom, 1)
                     result.new_messages += 1
                 elif prev != now:
                     old_ip, old_state, old_sub = prev.split("\t", 2)
-                    part.bump(old_ip, hour, old_state, old_sub, -1)
-                    part.bump(ip, hour, m.state, sub, 1)
+                    part.bump(old_ip, hour, old_state, old_sub, dom, -1)  # a message's sender
+                    part.bump(ip, hour, m.state, sub, dom, 1)  # does not change
                     part.index[m.message_id] = now
                     result.changed += 1
                 if m.is_feed_event and m.key not in part.event_keys:
@@ -152,8 +153,7 @@ class HourPartitions(StoreBase):
                     hour_start = datetime.fromisoformat(f"{name}:00").replace(tzinfo=UTC)
                     if not lo <= hour_start <= hi:
                         continue
-                ips, _ = self._counters_of(name)
-                for ip, hours in ips.items():
+                for ip, hours in self._counters_of(name).ips.items():
                     for hour, states in hours.items():
                         start = datetime(day.year, day.month, day.day, int(hour), tzinfo=UTC)
                         if lo <= start <= hi:
@@ -165,9 +165,25 @@ class HourPartitions(StoreBase):
         with self._lock:
             for name in self._day_names():
                 if since <= date.fromisoformat(name[:10]) <= until:
-                    for sub, states in self._counters_of(name)[1].items():
+                    for sub, states in self._counters_of(name).subs.items():
                         totals[sub].update(states)
         return dict(totals)
+
+    def domain_counts(self, since: date, until: date) -> dict[date, DayDomains]:
+        """Messages per sender domain and state, for each UTC day in [since, until] that
+        holds any; a day is partial where some of it was counted before this version
+        counted sender domains."""
+        out: dict[date, DayDomains] = {}
+        with self._lock:
+            for name in self._day_names():
+                day = date.fromisoformat(name[:10])
+                if since <= day <= until:
+                    c = self._counters_of(name)
+                    got = out.setdefault(day, DayDomains())
+                    for dom, states in c.doms.items():
+                        got.counts.setdefault(dom, Counter()).update(states)
+                    got.whole = got.whole and c.doms_whole
+        return out
 
     def _evict(self) -> None:
         """Close the least recently used clean partitions beyond OPEN_PARTITIONS, keeping
@@ -177,7 +193,7 @@ class HourPartitions(StoreBase):
                 break
             day = self._days[name]
             if day.clean:
-                self._counters[name] = (day.ips, day.subs)
+                self._counters[name] = day.counts
                 day.db.close()
                 del self._days[name]
 

@@ -5,9 +5,10 @@ the writer and the readers use."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tinydb import TinyDB
 
@@ -29,6 +30,52 @@ class IngestResult:
     new_events: list[MessageEvent] = field(default_factory=list)
     new_messages: int = 0
     changed: int = 0
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A partition's counters: per sending IP, hour and state; per subaccount and state;
+    per sender domain and state. `doms_whole` is False where the partition holds mail
+    counted before this version counted sender domains: their figure is then partial."""
+
+    ips: dict[str, dict[str, dict[str, int]]]
+    subs: dict[str, dict[str, int]]
+    doms: dict[str, dict[str, int]]
+    doms_whole: bool = True
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Counts:
+        ips, subs, doms = doc.get("ips", {}), doc.get("subs", {}), doc.get("doms")
+        if isinstance(doms, dict) and _state_counts(doms):
+            return cls(ips, subs, doms, doms_whole=not doc.get("doms_partial"))
+        # none (an earlier version's file) or damaged: partial if it counted any mail
+        return cls(ips, subs, {}, doms_whole=not (ips or subs))
+
+    def doc(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ips": self.ips, "subs": self.subs, "doms": self.doms}
+        if not self.doms_whole:
+            out["doms_partial"] = True
+        return out
+
+
+@dataclass
+class DayDomains:
+    """One UTC day's messages per sender domain and state (see `Counts.doms_whole`)."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    whole: bool = True
+
+
+def _state_counts(v: Any) -> bool:
+    """{name: {state: n}}"""
+    return isinstance(v, dict) and all(
+        isinstance(c, dict) and all(isinstance(n, int) for n in c.values()) for c in v.values()
+    )
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of a sender address, lower case ("" when it has none)."""
+    return sender.rpartition("@")[2].strip().lower() if "@" in sender else ""
 
 
 def pack(ip: str, state: str, sub: str) -> str:
@@ -107,6 +154,9 @@ class Partition:
         c = docs[0] if docs else {}
         self.ips: dict[str, dict[str, dict[str, int]]] = c.get("ips", {})
         self.subs: dict[str, dict[str, int]] = c.get("subs", {})
+        counted = Counts.of(c)
+        self.doms: dict[str, dict[str, int]] = counted.doms
+        self.doms_whole = counted.doms_whole
         self.dirty = False
 
     @property
@@ -151,20 +201,25 @@ class Partition:
     def clean(self) -> bool:
         return not self.dirty and not self.pending
 
-    def bump(self, ip: str, hour: str, state: str, sub: str, n: int) -> None:
-        cell = self.ips.setdefault(ip, {}).setdefault(hour, {})
-        cell[state] = cell.get(state, 0) + n
-        if cell[state] <= 0:
-            del cell[state]
-        scell = self.subs.setdefault(sub, {})
-        scell[state] = scell.get(state, 0) + n
-        if scell[state] <= 0:
-            del scell[state]
+    @property
+    def counts(self) -> Counts:
+        return Counts(self.ips, self.subs, self.doms, self.doms_whole)
+
+    def bump(self, ip: str, hour: str, state: str, sub: str, dom: str, n: int) -> None:
+        _add(self.ips.setdefault(ip, {}).setdefault(hour, {}), state, n)
+        _add(self.subs.setdefault(sub, {}), state, n)
+        _add(self.doms.setdefault(dom, {}), state, n)
         self.dirty = True
 
     def save_counters(self) -> None:
-        doc = {"ips": self.ips, "subs": self.subs}
+        doc = self.counts.doc()
         if self.counter_doc is None:
             self.counter_doc = self.counter_table.insert(doc)
         else:
             self.counter_table.update(doc, doc_ids=[self.counter_doc])
+
+
+def _add(cell: dict[str, int], state: str, n: int) -> None:
+    cell[state] = cell.get(state, 0) + n
+    if cell[state] <= 0:
+        del cell[state]

@@ -20,7 +20,12 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def msg(
-    mid: str, state: str, ip: str = "1.1.1.1", sub: str = "c1", at: datetime = T0
+    mid: str,
+    state: str,
+    ip: str = "1.1.1.1",
+    sub: str = "c1",
+    at: datetime = T0,
+    sender: str = "no-reply@Mail.Example.org",
 ) -> MessageEvent:
     ev = parse_message(
         {
@@ -28,6 +33,7 @@ def msg(
             "ts": int(at.timestamp()),
             "state": state,
             "email": f"{mid}@x.com",
+            "sender": sender,
             "subaccount": sub,
             "smtp_events": [{"ts": int(at.timestamp()) + 5, "type": "x", "source_ip": ip}],
         }
@@ -299,6 +305,43 @@ def test_hour_partitions_and_whole_day_files_of_earlier_versions(tmp_path: Path)
     with Store(tmp_path) as s:
         assert json.loads((tmp_path / "state.json").read_text())["meta"]["1"]["schema"] == 2
         assert len(s.recent_events(10)) == 3
+
+
+def test_sender_domains_are_counted_per_utc_day_and_follow_state_changes(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path) as s:
+        s.ingest([msg("a", "sent"), msg("b", "sent"), msg("c", "sent", sender="x@other.example")])
+        s.ingest([msg("b", "spam"), msg("d", "sent", at=T0 + timedelta(days=1))])
+        s.commit()
+    with Store(tmp_path, read_only=True) as ro:  # read back from the files
+        got = ro.domain_counts(T0.date(), T0.date() + timedelta(days=1))
+    day0, day1 = got[T0.date()], got[T0.date() + timedelta(days=1)]
+    assert day0.whole and day0.counts == {"mail.example.org": {"sent": 1, "spam": 1},
+                                          "other.example": {"sent": 1}}  # fmt: skip
+    assert day1.counts == {"mail.example.org": {"sent": 1}}
+
+
+def test_a_partition_counted_before_sender_domains_makes_its_day_partial(
+    tmp_path: Path,
+) -> None:
+    """An earlier version's hour file has no domain counters: the day says partial, and
+    mail added to it later is counted without making the day look whole."""
+    days = tmp_path / "days"
+    days.mkdir(parents=True)
+    (tmp_path / "state.json").write_text(json.dumps({"meta": {"1": {"schema": 2}}}))
+    old = {
+        "index": {"1": {"ids": {"m1": "1.1.1.1\tsent\tc1"}}},
+        "counters": {"1": {"ips": {"1.1.1.1": {"09": {"sent": 1}}}, "subs": {"c1": {"sent": 1}}}},
+    }
+    (days / "2026-11-02T09.json").write_text(json.dumps(old))
+    with Store(tmp_path) as s:
+        s.ingest([msg("m2", "spam")])
+        s.commit()
+        day = s.domain_counts(T0.date(), T0.date())[T0.date()]
+    assert not day.whole and day.counts == {"mail.example.org": {"spam": 1}}
+    with Store(tmp_path, read_only=True) as ro:
+        assert not ro.domain_counts(T0.date(), T0.date())[T0.date()].whole
 
 
 def test_the_feed_index_finds_filters_and_follows_polls(tmp_path: Path) -> None:
