@@ -188,7 +188,7 @@ def gmail_json(pipeline: Pipeline) -> list[dict[str, Any]] | None:
     """Gmail Postmaster Tools per domain; None: not configured, or never read."""
     if "postmaster" not in pipeline.sources:
         return None
-    return postmaster_json(pipeline.gmail_view())
+    return postmaster_json(pipeline.gmail_board())
 
 
 def overall(signals: Sequence[Signal], failed: Sequence[str], doubt: bool) -> tuple[str, int]:

@@ -738,7 +738,16 @@ def _gmail_lines(domains: list[dict[str, Any]]) -> list[str]:
         rate = "not published" if d["spam_rate"] is None else _pct(d["spam_rate"], 2)
         work = [r for r, s in (d["compliance"] or {}).items() if s == "NEEDS_WORK"]
         needs = f"; needs work: {', '.join(work)}" if work else ""
-        out.append(f"  gmail {d['domain']}: spam rate {rate} ({d['date'] or 'no day yet'}){needs}")
+        m = d.get("mandrill")
+        theirs = ""
+        if m and m["complaint_rate"] is not None:
+            part = "" if m["whole_day"] else ", part of the day read"
+            theirs = (f"; Mandrill complaints {_pct(m['complaint_rate'], 2)} of "
+                      f"{m['messages']:,} (same UTC day{part})")  # fmt: skip
+        day = d["date"] or "no day yet"
+        out.append(f"  gmail {d['domain']}: spam rate {rate} ({day}){theirs}{needs}")
+        if d.get("disagreement"):
+            out.append(f"     {visible(d['disagreement'])}")
     return out
 
 

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from console.analysis.alerts import evaluate as evaluate_alerts
 from console.analysis.dmarc import WINDOWS as DMARC_WINDOWS
 from console.analysis.dmarc import in_window, source_records
 from console.analysis.dmarc import summarize as summarize_dmarc
+from console.analysis.gmail import gmail_board, latest
 from console.analysis.health import Signal
 from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
@@ -45,6 +46,7 @@ from console.model import (
     DmarcReport,
     DomainDns,
     FeedPage,
+    GmailBoard,
     GmailView,
     Ip,
     IpView,
@@ -320,7 +322,7 @@ class Pipeline:
             wall=self.wall(),
             dmarc=dmarc,
             content=self.content_view(),
-            gmail=self.gmail_view(),
+            gmail=self.gmail_board(),
         )
 
     def refresh_alerts(self) -> AlertsView | None:
@@ -502,6 +504,40 @@ class Pipeline:
         """What Gmail Postmaster Tools published, as last read (None: never read)."""
         snap = self.store.get_snapshot("postmaster", GmailView)
         return snap[0] if snap else None
+
+    def gmail_board(self) -> GmailBoard | None:
+        """Gmail's days beside Mandrill's complaints from the same domain on the same UTC
+        days, and the IPs that carried the mail on each domain's latest day (None: Gmail
+        never read)."""
+        view = self.gmail_view()
+        if view is None:
+            return None
+        today = self.clock().date()
+        window = self.config.postmaster.days
+        first = today - timedelta(days=max(1, window) - 1)
+        counted = self.store.domain_counts(first, today)
+        mandrill = {d: (c.counts, c.whole and self.day_read_whole(d)) for d, c in counted.items()}
+        latest_days = {g.day for g in (latest(view, dom) for dom in view.domains) if g}
+        carriers = {d: self.ip_messages_on(d) for d in latest_days}
+        return gmail_board(view, mandrill, carriers, today, window)
+
+    def day_read_whole(self, day: date) -> bool:
+        """Whether every second of that UTC day is among the messages read: it is over,
+        the store reaches back to its start, and no read left a gap inside it."""
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        end = start + timedelta(days=1)
+        if end > self.clock():
+            return False
+        span = self.read_span("day", start)
+        gap = self.read_gap("messages", -1)
+        inside = gap is not None and gap[0] < end.timestamp() and gap[1] >= start.timestamp()
+        return span.since <= start and not inside
+
+    def ip_messages_on(self, day: date) -> dict[str, int]:
+        """Messages per sending IP sent that UTC day (every state that names an IP)."""
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        counts = self.store.ip_counts(start, start + timedelta(hours=23))
+        return {ip: sum(c.values()) for ip, c in counts.items() if ip}
 
     def webhook_receipt(self) -> WebhookReceipt | None:
         """The last webhook batch taken in (by the service owning the state, or this one)."""

@@ -297,6 +297,49 @@ class GmailView:
 
 
 @dataclass(frozen=True)
+class MandrillDay:
+    """Mandrill's side of one Gmail day: the messages mailops read from a sender domain
+    (and its subdomains) sent that UTC day, to every receiver, and how many of them
+    Mandrill recorded as complaints. `whole` is False when not all of that day was read
+    (or some of it was counted before sender domains were): the figure is then partial."""
+
+    messages: int
+    complaints: int
+    whole: bool
+
+    @property
+    def complaint_rate(self) -> float | None:
+        return self.complaints / self.messages if self.messages else None
+
+
+@dataclass(frozen=True)
+class GmailDomain:
+    """One domain on the Gmail screen: the days Google published in the window (oldest
+    first), Mandrill's figure for each of those days, its compliance, which of our IPs
+    carried the mail on the latest day, and the sentence when Gmail and Mandrill
+    disagree ("" when they agree or one side is unknown)."""
+
+    domain: str
+    days: tuple[GmailDay, ...]
+    mandrill: Mapping[date, MandrillDay] = field(default_factory=dict, hash=False, compare=False)
+    compliance: GmailCompliance | None = None
+    #: our sending IPs and their messages on the latest published day (all mail of that UTC
+    #: day, every domain: the per-IP counts carry no sender domain), most first
+    carriers: tuple[tuple[str, int], ...] = ()
+    sentence: str = ""
+
+
+@dataclass(frozen=True)
+class GmailBoard:
+    """The Gmail screen's content: every domain over the last `window_days` days."""
+
+    view: GmailView
+    domains: tuple[GmailDomain, ...]
+    window_days: int
+    today: date
+
+
+@dataclass(frozen=True)
 class WebhookReceipt:
     """The last webhook batch taken in: when, how many events, how many new to the feed.
     Kept as a snapshot so a console attached to the service and `check` can say it."""

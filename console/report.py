@@ -15,11 +15,12 @@ if TYPE_CHECKING:
         AccountView,
         ContentResult,
         DomainDns,
+        GmailBoard,
         GmailCompliance,
         GmailDay,
-        GmailView,
         IpDns,
         IpRow,
+        MandrillDay,
         ReadSpan,
         SeedRun,
         SenderDomain,
@@ -199,22 +200,35 @@ def sender_domain_json(d: SenderDomain) -> dict[str, Any]:
     }
 
 
-def postmaster_json(view: GmailView | None) -> list[dict[str, Any]] | None:
+def postmaster_json(board: GmailBoard | None) -> list[dict[str, Any]] | None:
     """The `postmaster` key of `check --json`: each domain's latest day Gmail published
-    (null figures: not published that day), and its compliance now; None: not read."""
-    if view is None:
+    (null figures: not published that day), Mandrill's complaints from that domain on
+    the same UTC day, its compliance now, and the sentence when the two disagree; None:
+    Gmail not read."""
+    from console.analysis.gmail import latest_of
+
+    if board is None:
         return None
-    compliance = {c.domain: c for c in view.compliance}
     out = []
-    for domain in view.domains:
-        days = [d for d in view.days if d.domain == domain]
+    for row in board.domains:
+        day = latest_of(row.days)
         out.append({
-            "domain": domain,
-            "date": days[-1].day.isoformat() if days else None,
-            **_gmail_day_json(days[-1] if days else None),
-            **_compliance_json(compliance.get(domain)),
+            "domain": row.domain,
+            "date": day.day.isoformat() if day else None,
+            **_gmail_day_json(day),
+            "mandrill": _mandrill_day_json(row.mandrill.get(day.day) if day else None),
+            **_compliance_json(row.compliance),
+            "disagreement": row.sentence or None,
         })  # fmt: skip
     return out
+
+
+def _mandrill_day_json(m: MandrillDay | None) -> dict[str, Any] | None:
+    """Mandrill's side of that UTC day (null: no mail from the domain read that day)."""
+    if m is None:
+        return None
+    return {"messages": m.messages, "complaints": m.complaints,
+            "complaint_rate": m.complaint_rate, "whole_day": m.whole}  # fmt: skip
 
 
 def _gmail_day_json(day: GmailDay | None) -> dict[str, Any]:

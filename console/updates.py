@@ -17,7 +17,7 @@ from console.model import (
     Alert,
     BlocklistView,
     DomainDns,
-    GmailView,
+    GmailBoard,
     IpView,
     MessageEvent,
     Reject,
@@ -69,7 +69,7 @@ class PollResult:
     alerts: AlertsView | None = None  # set when this poll changed the alerts
     dmarc: DmarcView | None = None
     content: ContentView | None = None
-    gmail: GmailView | None = None
+    gmail: GmailBoard | None = None  # a poll of Gmail: its days beside Mandrill's
     #: a read of messages: the last second up to which it read everything but `unread`,
     #: the window it left for the next poll, and why it is not all ('' if it is)
     covered_until: datetime | None = None

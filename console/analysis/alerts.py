@@ -27,7 +27,7 @@ from console.model import (
     BlocklistView,
     ContentResult,
     DomainDns,
-    GmailView,
+    GmailBoard,
     IpRow,
     ReadSpan,
     SeedRun,
@@ -65,7 +65,7 @@ class AlertInputs:
     wall: datetime | None = None  # the statuses' clock, when it is not `now` (the demo's)
     dmarc: Sequence[DomainRow] | None = None  # the last 7 days of aggregate reports
     content: ContentView | None = None  # the content checks' latest results and histories
-    gmail: GmailView | None = None  # what Gmail Postmaster Tools published
+    gmail: GmailBoard | None = None  # what Gmail Postmaster Tools published, beside Mandrill
 
 
 def _pct(x: float) -> str:

@@ -33,4 +33,4 @@ async def poll_postmaster(p: Pipeline) -> PollResult:
     )
     view = GmailView(days=days, compliance=tuple(compliance), domains=tuple(domains))
     await p.snapshot("postmaster", view)
-    return PollResult(gmail=view)
+    return PollResult(gmail=p.gmail_board())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from console.analysis.gmail import disagreement, gmail_signals
+from console.analysis.gmail import disagreement, gmail_board, gmail_signals
 from console.cli import demo_config
 from console.config import PostmasterConfig
 from console.jobs import Pipeline
@@ -212,7 +212,53 @@ def test_the_sentence_when_gmail_and_mandrill_disagree() -> None:
 
 def test_unpublished_is_never_judged_as_zero() -> None:
     view = GmailView(days=(), compliance=(), domains=(DOMAIN,))
-    assert gmail_signals(view, 0.001, 0.003, 0.02) == []
+    assert gmail_signals(gmail_board(view, {}, {}, date.today(), 30), 0.001, 0.003, 0.02) == []
     today = datetime.now(UTC).date()
     assert gmail_story(today, today) is None and gmail_story(today - timedelta(1), today) is None
     assert gmail_story(date(2020, 1, 1), today) is None
+
+
+async def test_gmail_stands_beside_mandrills_complaints_for_the_same_domain_and_day(
+    pipeline: Pipeline, store: Store, clock: ManualClock
+) -> None:
+    """Mandrill's side is the mail read from the domain that UTC day; the sentence names
+    the day, and the low-IP-reputation alert names the IPs that carried the mail."""
+    from console.checkreport import gmail_json
+    from console.wire import parse_message
+
+    day = clock().date() - timedelta(days=2)  # the newest day the story publishes
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    msgs = []
+    for i in range(2000):
+        at = start + timedelta(seconds=40 * i)
+        ip = "198.51.100.13" if i % 4 == 0 else "203.0.113.25"
+        state = "spam" if i == 0 else "sent"
+        sender = "news@" + DOMAIN if i % 2 else "billing@other.example"
+        m = parse_message({"_id": f"m{i}", "ts": int(at.timestamp()), "state": state,
+                           "email": f"u{i}@gmail.com", "sender": sender,
+                           "smtp_events": [{"ts": int(at.timestamp()), "type": "sent",
+                                            "source_ip": ip}]})  # fmt: skip
+        assert m is not None
+        msgs.append(m)
+    store.ingest(msgs)
+    store.set_cursor("messages_floor", int(start.timestamp()) - 3600)
+    store.commit()
+    assert (await pipeline.run("postmaster")).status.ok
+    [mine] = [d for d in gmail_json(pipeline) or [] if d["domain"] == DOMAIN]
+    assert mine["date"] == day.isoformat()
+    # i == 0 (the one complaint) is other.example's: this domain's 1,000 had none
+    assert mine["mandrill"] == {"messages": 1000, "complaints": 0, "complaint_rate": 0.0,
+                                "whole_day": True}  # fmt: skip
+    assert mine["disagreement"] == (
+        f"{day:%m-%d}: Gmail users marked {mine['spam_rate']:.2%} as spam; Mandrill saw "
+        "0.00% complaints — Gmail's feedback does not reach Mandrill"
+    )
+    alerts = {a.key: a for a in pipeline.alerts_view().alerts}
+    low_ip = alerts[f"gmail_delivery_errors|gmail {DOMAIN} reject/low_ip_reputation"]
+    assert "203.0.113.25 (75%), 198.51.100.13 (25%)" in low_ip.message
+    # a gap left inside that day makes Mandrill's side partial, and says so
+    store.set_cursor("messages_gap_from", int(start.timestamp()) + 600)
+    store.set_cursor("messages_gap_to", int(start.timestamp()) + 1200)
+    [mine] = [d for d in gmail_json(pipeline) or [] if d["domain"] == DOMAIN]
+    assert mine["mandrill"]["whole_day"] is False
+    assert mine["disagreement"].endswith("(Mandrill's side: part of that day read)")
