@@ -40,7 +40,15 @@ from console.registry import ActionKind
 from console.startup import release_collector
 from console.textsafe import visible
 from console.timeutil import Clock, age_text, system_clock
-from console.views import dmarc_note, dmarc_sources, seed_done, staleness, webhook_note
+from console.views import (
+    dmarc_note,
+    dmarc_sources,
+    gmail_main_line,
+    gmail_note,
+    seed_done,
+    staleness,
+    webhook_note,
+)
 from widgets.alerts import AlertLine, AlertsScreen
 from widgets.bounces import BounceFeed
 from widgets.footer import FittingFooter
@@ -64,6 +72,7 @@ if TYPE_CHECKING:
     from console.jobs import Jobs, Pipeline
     from console.model import (
         Alert,
+        GmailBoard,
         MessageEvent,
         SeedResult,
         SeedRun,
@@ -82,7 +91,7 @@ COMPACT_BELOW = (100, 32)
 MAIN_ONLY: dict[str, tuple[str, ...]] = {
     name: ()
     for name in (
-        "alerts", "feed_filter", "feed_kind", "dns", "seeds", "dmarc", "content",
+        "alerts", "feed_filter", "feed_kind", "dns", "seeds", "dmarc", "gmail", "content",
         "feed_export", "audit",
     )
 } | {"content_now": ("ContentScreen",), "seed_test": ("SeedScreen",)}  # fmt: skip
@@ -97,6 +106,8 @@ ALERT_GATHER = 2.0
 
 READ_ONLY_RELOAD = 5.0  # seconds between re-reads of a state dir another mailops owns
 ATTACHED_RELOAD = 2.0  # the same, attached to the service: its data shows within 5 s
+#: seconds between re-reads of Mandrill's side of the Gmail board while it is incomplete
+GMAIL_RECHECK = 60.0
 
 #: Which statuses feed each panel; a panel is stale when its source is failing or unpolled.
 
@@ -122,6 +133,7 @@ class MailopsApp(App[None]):
         Binding("d", "dns", "DNS", tooltip="DNS and blocklists of the domains and IPs", id="dns"),
         Binding("p", "seeds", "Placement", tooltip="Seed-inbox placement per provider", id="seeds"),
         Binding("m", "dmarc", "DMARC", tooltip="DMARC aggregate reports", id="dmarc"),
+        Binding("i", "gmail", "Gmail", tooltip="What Gmail sees (Postmaster Tools)", id="gmail"),
         Binding(
             "o", "content", "Content", tooltip="Content checks (SpamAssassin, lint)", id="content"
         ),
@@ -184,6 +196,8 @@ class MailopsApp(App[None]):
         self._layout: tuple[bool, int] | None = None  # (compact, width) the panels have
         self._new_critical: list[Alert] = []  # opened, not announced yet
         self._announce_timer: Timer | None = None
+        self._gmail_shown: GmailBoard | None = None  # the Gmail board last shown, and when
+        self._gmail_at = 0.0
 
     # -- composition ------------------------------------------------------------------
 
@@ -421,6 +435,7 @@ class MailopsApp(App[None]):
             self._feed_started = True
             self._background(self._load_feed, thread=True, group="feed-load")
         self._show_seed_runs(p.seed_view())
+        self._gmail_board()
         self._main(AlertLine).show_unjudged(*p.unjudged())
         self._main(AlertLine).show(p.alerts_view().alerts)
         self._main(StatusLine).show(p.statuses)
@@ -506,6 +521,10 @@ class MailopsApp(App[None]):
             self._refresh_open_customer()
         if u.blocklists is not None:
             self._main(WarmupPanel).show_blocklists(u.blocklists)
+        if u.gmail is not None:
+            self._gmail_board()
+        elif message.update.source == "messages" and self._gmail_wants_mandrill():
+            self._gmail_board()
         if u.alerts is not None:
             self._show_alerts(u.alerts)
         if u.dmarc is not None and u.dmarc.rejected:
@@ -801,6 +820,47 @@ class MailopsApp(App[None]):
         m = message
         records = self.pipeline.dmarc_source_records(m.domain, m.ip, m.days)
         self.push_screen(DmarcSourceScreen(m.domain, m.ip, records, self.local_time, m.days))
+
+    # -- Gmail ------------------------------------------------------------------------
+
+    def action_gmail(self) -> None:
+        from widgets.gmail import GmailScreen
+
+        pm = self.config.postmaster
+        screen = GmailScreen(self._gmail_note, self.live, pm.spam_warning, pm.spam_critical)
+        screen.show(self._gmail_board())
+        self.push_screen(screen)
+
+    def _gmail_note(self) -> str:
+        configured = "postmaster" in self.pipeline.sources
+        return gmail_note(self.pipeline.statuses.get("postmaster"), self.wall(), configured)
+
+    def _gmail_board(self) -> GmailBoard | None:
+        board = self.pipeline.gmail_board() if "postmaster" in self.pipeline.sources else None
+        self._gmail_shown = board
+        self._gmail_at = time.monotonic()
+        pm = self.config.postmaster
+        wide, loud = gmail_main_line(board, False, pm.spam_warning, pm.spam_critical)
+        compact, _ = gmail_main_line(board, True, pm.spam_warning, pm.spam_critical)
+        self._main(ReputationPanel).show_gmail(wide, compact, loud)
+        if self.screen_stack:
+            self.screen_stack[0].set_class(bool(wide), "with-gmail")
+        return board
+
+    def _gmail_wants_mandrill(self) -> bool:
+        """Whether a read of messages may complete the Gmail board: a domain's latest
+        Gmail day has no whole Mandrill day beside it yet."""
+        from console.analysis.gmail import latest_of
+
+        board = self._gmail_shown
+        if board is None or time.monotonic() - self._gmail_at < GMAIL_RECHECK:
+            return False
+        for row in board.domains:
+            day = latest_of(row.days)
+            m = row.mandrill.get(day.day) if day else None
+            if day is not None and (m is None or not m.whole):
+                return True
+        return False
 
     # -- customers --------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import logging.handlers
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from console.config import (
     DomainsConfig,
     MandrillConfig,
     PollConfig,
+    PostmasterConfig,
     SeedTestConfig,
     StorageConfig,
     load_config,
@@ -490,7 +492,8 @@ def demo_config(
     base_url: str, state_dir: str, dns_port: int | None = None, dmarc_dir: str | None = None
 ) -> Config:
     """Fast polls so the demo fills its panels within seconds; a seed test every 3 minutes
-    (3 scenario hours), the first a few seconds in."""
+    (3 scenario hours), the first a few seconds in; the first read goes back 3 days, so
+    the days Gmail has published are beside Mandrill's own."""
     dns = DnsConfig(nameservers=("127.0.0.1",), port=dns_port or 53, timeout=0.5, deadline=2.0)
     return Config(
         dns=dns,
@@ -500,6 +503,7 @@ def demo_config(
             max_search_calls=60,
             search_per_minute=0,  # the simulator does not rate-limit unless told to
             rescan_hours=12,
+            backfill_hours=72,
             poll=PollConfig(
                 account=5,
                 ips=15,
@@ -512,6 +516,7 @@ def demo_config(
                 blocklists=20,
                 dmarc=30,
                 content=60,
+                postmaster=120,
                 jitter=0.5,
                 backoff_cap=20,
             ),
@@ -557,6 +562,13 @@ def demo_content_checks(newsletter: str) -> tuple[ContentCheckConfig, ...]:
     )
 
 
+def demo_postmaster_config(base_url: str, credentials: Path) -> PostmasterConfig:
+    """Postmaster Tools on the demo's simulator, its credentials in the demo's folder."""
+    return PostmasterConfig(
+        credentials_file=str(credentials), base_url=base_url, token_uri=f"{base_url}/token"
+    )
+
+
 #: The demo's seed mailboxes, in sending order (which IP carries each is the scenario's pick).
 DEMO_SEEDS = (
     ("outlook-1", "seed.one@outlook.com", "outlook"),
@@ -574,6 +586,7 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
     from console.sim.demo_dns import DemoDns
     from console.sim.dmarc_reports import demo_reports
     from console.sim.mailboxes import MemoryMailboxes
+    from console.sim.postmaster import demo_postmaster
     from console.sim.recorded_spamd import RecordedSpamd
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -587,7 +600,7 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
     server = SimServer(sim).start()
     demo_dns = DemoDns(scenario, clock).start()
     try:
-        with tempfile.TemporaryDirectory(prefix="mailops-demo-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="mailops-demo-") as tmp, ExitStack() as stack:
             # the receivers' aggregate reports, dropped where the dmarc poll picks them up
             inbox = Path(tmp) / "dmarc-inbox"
             inbox.mkdir()
@@ -597,6 +610,9 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
             newsletter.write_bytes(DEMO_NEWSLETTER)
             config = demo_config(server.base_url, state_dir or tmp, demo_dns.port, str(inbox))
             config = replace(config, content_checks=demo_content_checks(str(newsletter)))
+            gmail, creds = demo_postmaster(clock, Path(tmp))
+            stack.callback(gmail.stop)
+            config = replace(config, postmaster=demo_postmaster_config(gmail.base_url, creds))
             if state_dir is None:  # the state is temporary; what the user exports is kept
                 exports = platformdirs.user_data_path("mailops") / "demo-exports"
                 storage = replace(config.storage, export_dir=str(exports))

@@ -164,6 +164,32 @@ FIGURES: tuple[Figure, ...] = (
         ("placement",),
     ),
     Figure(
+        "Gmail spam, SPF / DKIM / DMARC, TLS, delivery errors (by reason)",
+        "main (the worst domain's latest day), Gmail screen, `check` `postmaster`, "
+        "`mailops_gmail_spam_ratio`, Gmail alerts",
+        "Gmail Postmaster Tools v2 domainStats",
+        "Google's day; the screen the last 30 days; a day not published is absent, never 0",
+        "Gmail's: user-reported spam of the mail delivered to Gmail inboxes; the rest of "
+        "the mail Gmail received from the domain",
+        ("main", "gmail"),
+    ),
+    Figure(
+        "Mandrill complaints beside Gmail's spam",
+        "main, Gmail screen, `check` `postmaster.mandrill`",
+        "messages read (their sender's domain and its subdomains)",
+        'the same day as a UTC day; "part" when not all of it was read',
+        "complaints of all the mail read from the domain that day, every receiver",
+        ("main", "gmail"),
+    ),
+    Figure(
+        "Gmail sender requirements",
+        "Gmail screen, `check` `postmaster.compliance`, Gmail alerts",
+        "Gmail Postmaster Tools v2 complianceStatus",
+        "now, as Google last said",
+        "each requirement: compliant, needs work, or not stated",
+        ("gmail",),
+    ),
+    Figure(
         "alert line",
         "main",
         "the rules over the stored state",

@@ -18,7 +18,7 @@ from console.timeutil import age_text
 
 if TYPE_CHECKING:  # the first frame draws without the model: see tests/unit/test_startup.py
     from console.config import DmarcConfig
-    from console.model import SeedRun, SourceStatus
+    from console.model import GmailBoard, GmailDay, SeedRun, SourceStatus
     from console.updates import DmarcView
 
 PANEL_SOURCES = panel_sources()
@@ -106,3 +106,54 @@ def webhook_note(last_batch_at: datetime | None, now: datetime) -> str | None:
     if last_batch_at is None:
         return None
     return f"webhook {age_text(max(0.0, (now - last_batch_at).total_seconds()))} ago"
+
+
+def gmail_main_line(
+    board: GmailBoard | None, compact: bool, warning: float, critical: float
+) -> tuple[str, str]:
+    """The main screen's Gmail line and how loud it is ("", "warning", "critical" by the
+    [postmaster] spam lines): the worst domain's latest published spam rate beside
+    Mandrill's complaints that UTC day. ("", "") when Postmaster Tools was never read."""
+    if board is None:
+        return "", ""
+    rated = []
+    for r in board.domains:
+        d = _latest(r.days)
+        if d is not None and d.spam_rate is not None:
+            rated.append((d.spam_rate, r, d))
+    if not rated:
+        return "Gmail: no day published yet", ""
+    rate, row, day = max(rated, key=lambda x: x[0])
+    m = row.mandrill.get(day.day)
+    theirs = "—" if m is None or m.complaint_rate is None else f"{m.complaint_rate:.2%}"
+    if m is not None and not m.whole and theirs != "—":
+        theirs += " part"
+    loud = "critical" if rate >= critical else "warning" if rate >= warning else ""
+    if compact:
+        return f"Gmail {day.day:%m-%d} spam {rate:.2%} Mandrill {theirs}", loud
+    more = f" +{len(board.domains) - 1} more" if len(board.domains) > 1 else ""
+    return (
+        f"Gmail {day.day:%m-%d} spam {rate:.2%} · Mandrill complaints {theirs} · "
+        f"{row.domain}{more}",
+        loud,
+    )
+
+
+def _latest(days: Sequence[GmailDay]) -> GmailDay | None:
+    known = [d for d in days if d.spam_rate is not None]
+    return known[-1] if known else None
+
+
+def gmail_note(status: SourceStatus | None, now: datetime, configured: bool) -> str:
+    """Where Gmail's figures come from, and how old or why missing."""
+    if not configured:
+        return ("Gmail Postmaster Tools is not set up: name an authorized-user or service-"
+                "account JSON in [postmaster] credentials_file (the README says how to get "
+                "one)")  # fmt: skip
+    if status is None or status.ok is None:
+        return "Gmail Postmaster Tools: not read yet"
+    age = age_text((now - status.last_ok_at).total_seconds()) if status.last_ok_at else None
+    if status.ok:
+        return f"Gmail Postmaster Tools read {age} ago"
+    since = f"last read {age} ago" if age else "never read"
+    return f"Gmail Postmaster Tools: {status.error} ({since})"

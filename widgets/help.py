@@ -33,6 +33,8 @@ TOPICS: dict[str, tuple[str, str, str]] = {
         "Bounce feed: bounces, rejects, complaints, unsubscribes and deferrals, newest first; "
         "it follows new events until you move the cursor, then '▲ N newer' counts what came "
         "in above (g/Home: newest, G/End: oldest). x removes a denylisted recipient.\n"
+        "Gmail line (with Postmaster Tools set up): the worst domain's latest published "
+        "spam rate beside Mandrill's complaints that day; i opens the Gmail screen.\n"
         "Status line: each source's last good poll, or why it fails; ◐ partial reads.",
     ),
     "DnsScreen": (
@@ -62,6 +64,16 @@ TOPICS: dict[str, tuple[str, str, str]] = {
         "dmarc",
         "The reported records of one source in the same window as its row: reporter, "
         "disposition, SPF and DKIM results and alignment.",
+    ),
+    "GmailScreen": (
+        "What Gmail sees",
+        "gmail",
+        "Per domain (n: the next one), each day of the window newest first: the spam rate "
+        "Gmail users reported (Gmail's line: keep under 0.1 %, never reach 0.3 %), "
+        "Mandrill's complaints of the same domain's mail that UTC day, SPF / DKIM / DMARC "
+        "success, TLS and delivery errors. Days Google has not published say so. Under the "
+        "table: the latest day's delivery errors by reason and the IPs that carried the "
+        "mail, and each bulk-sender requirement now.",
     ),
     "ContentScreen": (
         "Content checks",

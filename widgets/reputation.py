@@ -36,6 +36,7 @@ class ReputationPanel(Horizontal):
     ReputationPanel #rep-left { width: 60; height: 100%; }
     ReputationPanel #rep-summary { height: auto; }
     ReputationPanel #rep-rejects { height: 1; }
+    ReputationPanel #rep-gmail { height: 1; display: none; }
     ReputationPanel #rep-spark-label { height: 1; color: $text-muted; }
     ReputationPanel Sparkline { height: 1; }
     ReputationPanel DataTable { width: 1fr; height: 100%; }
@@ -54,6 +55,7 @@ class ReputationPanel(Horizontal):
         self._view: AccountView | None = None
         self._span: ReadSpan | None = None
         self.compact = False
+        self._gmail = ("", "", "")  # the Gmail line: wide, compact, how loud
 
     def set_compact(self, compact: bool) -> None:
         """At 80×24: the account on one line and the rates that matter (sent, delivered,
@@ -63,6 +65,7 @@ class ReputationPanel(Horizontal):
             self._title(self._span, known=bool(self._subs))
             if self._view is not None:
                 self.show_account(self._view)
+            self.show_gmail(*self._gmail)
 
     def highlighted_customer(self) -> SubaccountRow | None:
         table: DataTable[Text] = self.query_one("#subaccounts", DataTable)
@@ -97,6 +100,7 @@ class ReputationPanel(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="rep-left"):
             yield Static("Waiting for Mandrill…", id="rep-summary")
+            yield Static("", id="rep-gmail")
             yield Static("", id="rep-rejects")
             yield Static("", id="rep-spark-label")
             yield Sparkline([], id="rep-spark")
@@ -214,6 +218,17 @@ class ReputationPanel(Horizontal):
                 for r in rows:
                     for col, value in self._cells(r).items():
                         table.update_cell(r.id, col, value)
+
+    def show_gmail(self, wide: str, compact: str, loud: str) -> None:
+        """Gmail's latest published spam rate beside Mandrill's complaints, under the
+        rates ("" hides it: Postmaster Tools not set up)."""
+        self._gmail = (wide, compact, loud)
+        line = self.query_one("#rep-gmail", Static)
+        text = compact if self.compact else wide
+        style = {"critical": "bold red", "warning": "yellow"}.get(loud, "")
+        line.update(Text(visible(text), style=style, no_wrap=True, overflow="ellipsis"))
+        line.display = bool(text)
+        self.set_class(bool(text), "with-gmail")
 
     def show_rejects(self, rejects: Sequence[Reject]) -> None:
         """The denylist in one line: how many, and why (1000 is Mandrill's listing cap)."""

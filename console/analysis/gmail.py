@@ -38,6 +38,20 @@ REASON_WORDS = {
     "temp_fail/other": "deferred for another reason",
 }
 
+#: The same reasons in a few words, for a line that lists several.
+REASON_SHORT = {
+    "reject/bad_attachment": "bad attachment",
+    "reject/bad_or_missing_ptr_record": "no/bad PTR",
+    "reject/ip_in_rbls": "IP blocklisted",
+    "reject/low_domain_reputation": "low domain reputation",
+    "reject/low_ip_reputation": "low IP reputation",
+    "reject/spammy_content": "spammy content",
+    "reject/stamp_policy_error": "STAMP policy",
+    "reject/other": "rejected, other",
+    "temp_fail/anomalous_traffic_pattern": "deferred: odd traffic",
+    "temp_fail/other": "deferred, other",
+}
+
 
 def merge_days(
     old: Sequence[GmailDay],

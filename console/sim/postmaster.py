@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -433,3 +434,17 @@ class PostmasterServer:
         self._httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+
+
+#: the demo's sending domain, the one Gmail's story is told for
+DEMO_DOMAIN = "notify.northwind.example"
+
+
+def demo_postmaster(clock: Callable[[], datetime], folder: Path) -> tuple[PostmasterServer, Path]:
+    """The demo's Postmaster Tools, started, and an authorized-user credentials file for it
+    written into `folder` (mode 0600, as a real one should be)."""
+    server = PostmasterServer(PostmasterSim({DEMO_DOMAIN: gmail_story}, clock)).start()
+    creds = folder / "postmaster-credentials.json"
+    creds.touch(mode=0o600)
+    creds.write_text(json.dumps(server.authorized_user()))
+    return server, creds

@@ -11,13 +11,14 @@ from textual.pilot import Pilot
 
 from console.app import MailopsApp, build_app
 from console.cli import demo_config
-from console.config import Config
+from console.config import Config, PostmasterConfig
 from console.jobs import Pipeline
 from console.registry import interval_sources
 from console.secret import Secret
 from console.sim import DEMO_KEY, ManualClock, SimServer
 from console.sources.dns import DnsClient
 from console.sources.mandrill import MandrillClient
+from console.sources.postmaster import PostmasterClient
 from console.store import Store
 from console.timeutil import Clock
 from tests.helpers import wait_for
@@ -63,14 +64,18 @@ def make_app(
     clock: ManualClock,
     key: str = DEMO_KEY,
     dns_port: int | None = None,
+    postmaster: tuple[PostmasterClient, PostmasterConfig] | None = None,
     **kw: Unpack[AppOptions],
 ) -> MailopsApp:
     cfg = quiet_config(server.base_url, str(store.dir), dns_port)
+    if postmaster is not None:
+        cfg = replace(cfg, postmaster=postmaster[1])
     client = MandrillClient(server.base_url, Secret(key), timeout=5.0, retries=0)
     dns = None
     if dns_port is not None:
         dns = DnsClient(["127.0.0.1"], port=dns_port, timeout=0.5, deadline=2.0)
-    pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns)
+    pm = postmaster[0] if postmaster else None
+    pipeline = Pipeline(client, store, cfg, clock=clock, dns=dns, postmaster=pm)
     return build_app(cfg, pipeline, local_time=utc, **kw)
 
 
