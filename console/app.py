@@ -58,6 +58,7 @@ from widgets.intents import (
     CustomerReportRequested,
     CustomerRequested,
     DmarcSourceRequested,
+    TlsReportsRequested,
 )
 from widgets.live import Live
 from widgets.reputation import ReputationPanel
@@ -521,10 +522,7 @@ class MailopsApp(App[None]):
             self._refresh_open_customer()
         if u.blocklists is not None:
             self._main(WarmupPanel).show_blocklists(u.blocklists)
-        if u.gmail is not None:
-            self._gmail_board()
-        elif message.update.source == "messages" and self._gmail_wants_mandrill():
-            self._gmail_board()
+        self._gmail_update(message.update)
         if u.alerts is not None:
             self._show_alerts(u.alerts)
         if u.dmarc is not None and u.dmarc.rejected:
@@ -821,6 +819,13 @@ class MailopsApp(App[None]):
         records = self.pipeline.dmarc_source_records(m.domain, m.ip, m.days)
         self.push_screen(DmarcSourceScreen(m.domain, m.ip, records, self.local_time, m.days))
 
+    @on(TlsReportsRequested)
+    def _tls_reports(self, message: TlsReportsRequested) -> None:
+        from widgets.tlsrpt import TlsScreen
+
+        view = self.pipeline.tls_view()
+        self.push_screen(TlsScreen(view.windows, message.days, self.live))
+
     # -- Gmail ------------------------------------------------------------------------
 
     def action_gmail(self) -> None:
@@ -846,6 +851,13 @@ class MailopsApp(App[None]):
         if self.screen_stack:
             self.screen_stack[0].set_class(bool(wide), "with-gmail")
         return board
+
+    def _gmail_update(self, update: Update) -> None:
+        """A poll of Gmail, or a read of messages that may complete Mandrill's side."""
+        if update.result.gmail is not None:
+            self._gmail_board()
+        elif update.source == "messages" and self._gmail_wants_mandrill():
+            self._gmail_board()
 
     def _gmail_wants_mandrill(self) -> bool:
         """Whether a read of messages may complete the Gmail board: a domain's latest

@@ -22,6 +22,7 @@ from console.report import (
     sender_domain_json,
     span_json,
     subaccount_json,
+    tls_row_json,
 )
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def judge(
         dmarc=dmarc_rows if dmarc_read else None,
     )
     signals, _ = evaluate_alerts(
-        inputs, config.thresholds, config.alerts, config.dmarc, config.postmaster
+        inputs, config.thresholds, config.alerts, config.dmarc, config.postmaster, config.tlsrpt
     )
     return sorted(signals, key=lambda s: (-ORDER[s.severity], s.rule, s.subject))
 
@@ -189,6 +190,18 @@ def gmail_json(pipeline: Pipeline) -> list[dict[str, Any]] | None:
     if "postmaster" not in pipeline.sources:
         return None
     return postmaster_json(pipeline.gmail_board())
+
+
+def tls_json(pipeline: Pipeline) -> list[dict[str, Any]] | None:
+    """SMTP TLS reports per domain over 7 days; None when none is stored at all (no
+    report is not "no failure")."""
+    from console.analysis.tlsrpt import summarize as summarize_tls
+
+    now = pipeline.clock()
+    reports = pipeline.store.tls_reports(now - timedelta(days=7))
+    if not reports:
+        return None
+    return [tls_row_json(r, 7) for r in summarize_tls(reports, now, 7)]
 
 
 def overall(signals: Sequence[Signal], failed: Sequence[str], doubt: bool) -> tuple[str, int]:
@@ -250,6 +263,7 @@ def check_report(
         "dmarc": None if dmarc_reports is None else [dmarc_row_json(r) for r in dmarc_rows],
         "domains": domains_json(pipeline, listings),
         "postmaster": gmail_json(pipeline),
+        "tlsrpt": tls_json(pipeline),
     }
     if rejects is not None:
         report["rejects"] = summarize_rejects(rejects).as_json()

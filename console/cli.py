@@ -492,8 +492,7 @@ def demo_config(
     base_url: str, state_dir: str, dns_port: int | None = None, dmarc_dir: str | None = None
 ) -> Config:
     """Fast polls so the demo fills its panels within seconds; a seed test every 3 minutes
-    (3 scenario hours), the first a few seconds in; the first read goes back 3 days, so
-    the days Gmail has published are beside Mandrill's own."""
+    (3 scenario hours), the first a few seconds in."""
     dns = DnsConfig(nameservers=("127.0.0.1",), port=dns_port or 53, timeout=0.5, deadline=2.0)
     return Config(
         dns=dns,
@@ -503,7 +502,6 @@ def demo_config(
             max_search_calls=60,
             search_per_minute=0,  # the simulator does not rate-limit unless told to
             rescan_hours=12,
-            backfill_hours=72,
             poll=PollConfig(
                 account=5,
                 ips=15,
@@ -588,6 +586,7 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
     from console.sim.mailboxes import MemoryMailboxes
     from console.sim.postmaster import demo_postmaster
     from console.sim.recorded_spamd import RecordedSpamd
+    from console.sim.tls_reports import demo_tls_reports
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     # an hour into the story: the noisy shared IP is already dragging, the listing follows
@@ -604,7 +603,7 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
             # the receivers' aggregate reports, dropped where the dmarc poll picks them up
             inbox = Path(tmp) / "dmarc-inbox"
             inbox.mkdir()
-            for name, data in demo_reports(scenario, now):
+            for name, data in [*demo_reports(scenario, now), *demo_tls_reports(now)]:
                 (inbox / name.replace("!", "_")).write_bytes(data)
             newsletter = Path(tmp) / "newsletter.eml"
             newsletter.write_bytes(DEMO_NEWSLETTER)
@@ -613,6 +612,8 @@ def run_demo(state_dir: str | None, *, read_only: bool = False) -> int:
             gmail, creds = demo_postmaster(clock, Path(tmp))
             stack.callback(gmail.stop)
             config = replace(config, postmaster=demo_postmaster_config(gmail.base_url, creds))
+            # the first read goes back 3 days: the days Gmail published beside Mandrill's
+            config = replace(config, mandrill=replace(config.mandrill, backfill_hours=72))
             if state_dir is None:  # the state is temporary; what the user exports is kept
                 exports = platformdirs.user_data_path("mailops") / "demo-exports"
                 storage = replace(config.storage, export_dir=str(exports))
@@ -744,7 +745,21 @@ def human_summary(report: dict[str, Any]) -> str:
         lines.append(f"  ⚠  messages: {partial}; the counts here are PARTIAL")
     lines.append(_events_line(report))
     lines.extend(_gmail_lines(report.get("postmaster") or []))
+    lines.extend(_tls_lines(report.get("tlsrpt") or []))
     return "\n".join(lines)
+
+
+def _tls_lines(domains: list[dict[str, Any]]) -> list[str]:
+    """One line per domain: sessions to our MX that other senders reported failing."""
+    out = []
+    for d in domains:
+        total = d["successful_sessions"] + d["failed_sessions"]
+        kinds = ", ".join(f"{visible(k)} {n:,}" for k, n in list(d["failures"].items())[:3])
+        why = f": {kinds}" if kinds else ""
+        out.append(f"  tls-rpt {visible(d['domain'])} ({d['window_days']} d, "
+                   f"{d['reports']} reports): {d['failed_sessions']:,} of {total:,} sessions "
+                   f"to our MX failed ({_pct(d['failure_rate'], 1)}){why}")  # fmt: skip
+    return out
 
 
 def _gmail_lines(domains: list[dict[str, Any]]) -> list[str]:

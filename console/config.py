@@ -313,6 +313,23 @@ class DmarcConfig:
 
 
 @dataclass(frozen=True)
+class TlsRptConfig:
+    """[tlsrpt]: SMTP TLS reports (RFC 8460) about mail sent to our domains' MX hosts. They
+    are read wherever [dmarc] reads reports (its directory and mailbox); this adds a
+    directory of their own, and how they are judged."""
+
+    directory: str | None = opt(
+        None, "TLS report files dropped here are imported too, then moved aside",
+        example="~/tls-reports",
+    )  # fmt: skip
+    failure_rate_max: float = opt(
+        0.05, "alert when more of a domain's reported sessions failed (7 days)"
+    )
+    min_sessions: int = opt(100, "… over at least this many sessions")
+    retention_days: int = opt(90)
+
+
+@dataclass(frozen=True)
 class SpamdConfig:
     """[spamd]: SpamAssassin's daemon, run locally with network tests off (spamd -L)."""
 
@@ -467,6 +484,7 @@ class Config:
     seed_test: SeedTestConfig = field(default_factory=SeedTestConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
     dmarc: DmarcConfig = field(default_factory=DmarcConfig)
+    tlsrpt: TlsRptConfig = field(default_factory=TlsRptConfig)
     spamd: SpamdConfig = field(default_factory=SpamdConfig)
     content_checks: tuple[ContentCheckConfig, ...] = ()
     storage: StorageConfig = field(default_factory=StorageConfig)

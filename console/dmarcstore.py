@@ -41,17 +41,18 @@ def day_of(end: float) -> str:
     return datetime.fromtimestamp(end, UTC).date().isoformat()
 
 
-def day_files(state_dir: Path, since: datetime | None = None) -> list[Path]:
-    """The day files on disk, oldest first; with `since`, only days that can hold a report
-    ending at or after it."""
+def day_files(d: Path, since: datetime | None = None) -> list[Path]:
+    """The day files on disk in the reports' directory `d`, oldest first; with `since`,
+    only days that can hold a report ending at or after it."""
     first = since.astimezone(UTC).date().isoformat() if since is not None else ""
-    d = state_dir / DIRECTORY
     return sorted(p for p in d.glob("????-??-??.json") if p.stem >= first)
 
 
 class DmarcStore:
     """The reports of one state dir, for the Store that owns it (its lock, its way of
-    opening a file, which sets damage aside and warns)."""
+    opening a file, which sets damage aside and warns). DMARC aggregate reports by
+    default; TLS reports (`directory="tlsrpt", kind="TlsReport"`) are kept the same way:
+    any class of console.model with a `key` and an `end`."""
 
     def __init__(
         self,
@@ -62,9 +63,13 @@ class DmarcStore:
         *,
         read_only: bool,
         warnings: list[str],
+        directory: str = DIRECTORY,
+        kind: str = "DmarcReport",
     ) -> None:
-        self.dir = state_dir / DIRECTORY
-        self.legacy = state_dir / LEGACY
+        self.dir = state_dir / directory
+        self.kind = kind
+        #: only DMARC reports had a single file in earlier versions
+        self.legacy = state_dir / (LEGACY if directory == DIRECTORY else f"{directory}.legacy")
         self._open_db = open_db
         self._flush = flush
         self._lock = lock
@@ -133,7 +138,7 @@ class DmarcStore:
 
     # -- reading and writing ------------------------------------------------------------
 
-    def add(self, reports: Iterable[DmarcReport], *, flush: bool) -> tuple[list[DmarcReport], int]:
+    def add(self, reports: Iterable[Any], *, flush: bool) -> tuple[list[Any], int]:
         """Store the reports not yet known; (those added, how many were known)."""
         added: list[DmarcReport] = []
         dup = 0
@@ -167,13 +172,14 @@ class DmarcStore:
     def _sources(self, since: datetime | None) -> list[str]:
         """The days that can hold reports ending at or after `since` (on disk or in memory)."""
         first = since.astimezone(UTC).date().isoformat() if since is not None else ""
-        days = {p.stem for p in day_files(self.dir.parent, since)} | set(self._days)
+        days = {p.stem for p in day_files(self.dir, since)} | set(self._days)
         return sorted(d for d in days if d >= first and d != LEGACY)
 
-    def reports(self, since: datetime | None) -> list[DmarcReport]:
+    def reports(self, since: datetime | None) -> list[Any]:
         """Reports ending at or after `since`, each decoded once."""
-        from console.model import DmarcReport
+        from console import model
 
+        kind = getattr(model, self.kind)
         lo = since.timestamp() if since is not None else float("-inf")
         out: list[DmarcReport] = []
         bad = 0
@@ -189,7 +195,7 @@ class DmarcStore:
                     r = self._decoded.get(at)
                     if r is None:
                         try:
-                            r = decode(DmarcReport, d["data"])
+                            r = decode(kind, d["data"])
                         except (KeyError, TypeError, ValueError):
                             self._bad.add(at)
                             bad += 1
@@ -197,7 +203,8 @@ class DmarcStore:
                         self._decoded[at] = r
                     out.append(r)
         if bad:
-            self._warnings.append(f"{bad} stored DMARC report(s) unreadable; skipped")
+            what = "DMARC" if self.kind == "DmarcReport" else "TLS"
+            self._warnings.append(f"{bad} stored {what} report(s) unreadable; skipped")
         return out
 
     def _db_legacy(self) -> TinyDB:
@@ -212,7 +219,7 @@ class DmarcStore:
         edge = cutoff.astimezone(UTC).date().isoformat()
         removed = 0
         with self._lock:
-            for path in day_files(self.dir.parent):
+            for path in day_files(self.dir):
                 day = path.stem
                 if day > edge:
                     break

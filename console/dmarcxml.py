@@ -36,7 +36,8 @@ class ReportError(ValueError):
 
 
 def sniff(data: bytes) -> str:
-    """zip, gzip, xml or unknown — by the first bytes only."""
+    """zip, gzip, xml, json (an SMTP TLS report, RFC 8460) or unknown — by the first bytes
+    only."""
     if data[:4] == b"PK\x03\x04":
         return "zip"
     if data[:2] == b"\x1f\x8b":
@@ -44,6 +45,8 @@ def sniff(data: bytes) -> str:
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return "xml"
+    if head.startswith(b"{"):
+        return "json"
     return "unknown"
 
 
@@ -86,11 +89,11 @@ def _unzip(data: bytes) -> list[bytes]:
 
 
 def extract(data: bytes, _depth: int = 0) -> list[bytes]:
-    """The XML documents inside one file or attachment."""
+    """The documents (XML or JSON) inside one file or attachment."""
     if len(data) > MAX_INPUT:
         raise ReportError(f"{len(data):,} bytes is more than the {MAX_INPUT // 2**20} MB accepted")
     kind = sniff(data)
-    if kind == "xml":
+    if kind in ("xml", "json"):
         return [data]
     if _depth > 1:
         raise ReportError("nested archives are not read")
@@ -98,7 +101,7 @@ def extract(data: bytes, _depth: int = 0) -> list[bytes]:
         return extract(_gunzip(data), _depth + 1)
     if kind == "zip":
         return _unzip(data)
-    raise ReportError("not a DMARC report (neither zip, gzip nor XML)")
+    raise ReportError("not a DMARC or TLS report (neither zip, gzip, XML nor JSON)")
 
 
 def _local(tag: str) -> str:
@@ -220,5 +223,9 @@ def parse_xml(doc: bytes) -> DmarcReport:
 
 
 def parse_reports(data: bytes) -> list[DmarcReport]:
-    """Every report in one file or attachment; ReportError says why one cannot be read."""
-    return [parse_xml(doc) for doc in extract(data)]
+    """Every DMARC report in one file or attachment; ReportError says why one cannot be
+    read (a TLS report among them included: `tlsrpt.parse_any` takes both)."""
+    docs = extract(data)
+    if any(sniff(d) == "json" for d in docs):
+        raise ReportError("a JSON document: an SMTP TLS report, not a DMARC report")
+    return [parse_xml(doc) for doc in docs]

@@ -190,6 +190,14 @@ FIGURES: tuple[Figure, ...] = (
         ("gmail",),
     ),
     Figure(
+        "TLS sessions, failed, rate, failure types",
+        "TLS reports screen, `check` `tlsrpt`, TLS alert (7 d)",
+        "SMTP TLS reports (RFC 8460) imported",
+        "reports ending in the last 1 / 7 / 30 days (`t`)",
+        "the sessions the reporters counted to our MX hosts, successful plus failed",
+        ("tlsrpt",),
+    ),
+    Figure(
         "alert line",
         "main",
         "the rules over the stored state",

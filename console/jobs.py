@@ -34,6 +34,8 @@ from console.analysis.ips import ip_view
 from console.analysis.reputation import reputation_word
 from console.analysis.seeds import STRIP_RUNS
 from console.analysis.subaccounts import subaccount_rows
+from console.analysis.tlsrpt import TlsDomainRow
+from console.analysis.tlsrpt import summarize as summarize_tls
 from console.config import Config, parse_schedule
 from console.model import (
     Account,
@@ -75,7 +77,7 @@ from console.sources.postmaster import PostmasterClient
 from console.sources.spamd import Scorer, Spamd
 from console.store import Store
 from console.timeutil import Clock, system_clock
-from console.updates import AlertsView, DmarcView, Publish, Update
+from console.updates import AlertsView, DmarcView, Publish, TlsView, Update
 
 log = logging.getLogger(__name__)
 
@@ -323,13 +325,19 @@ class Pipeline:
             dmarc=dmarc,
             content=self.content_view(),
             gmail=self.gmail_board(),
+            tls=self._tls_week(now),
         )
+
+    def _tls_week(self, now: datetime) -> tuple[TlsDomainRow, ...] | None:
+        """The last 7 days of TLS reports per domain (None: no report stored at all)."""
+        reports = self.store.tls_reports(now - timedelta(days=7))
+        return tuple(summarize_tls(reports, now, 7)) if reports else None
 
     def refresh_alerts(self) -> AlertsView | None:
         """Evaluate the rules, store the changes; None when nothing changed."""
         c = self.config
         signals, covered = evaluate_alerts(
-            self.alert_inputs(), c.thresholds, c.alerts, c.dmarc, c.postmaster
+            self.alert_inputs(), c.thresholds, c.alerts, c.dmarc, c.postmaster, c.tlsrpt
         )
         with self._alerts_lock:  # polls finish in threads: one read-modify-write at a time
             return self._reconcile_alerts(signals, covered)
@@ -586,6 +594,13 @@ class Pipeline:
             for days in DMARC_WINDOWS
         }
         return DmarcView(windows, len(reports), imported, rejected)
+
+    def tls_view(self, imported: int = 0) -> TlsView:
+        """The stored SMTP TLS reports summed per domain over each DMARC window."""
+        now = self.clock()
+        reports = self.store.tls_reports(now - timedelta(days=max(DMARC_WINDOWS)))
+        windows = {days: tuple(summarize_tls(reports, now, days)) for days in DMARC_WINDOWS}
+        return TlsView(windows, len(reports), imported)
 
     def dmarc_source_records(
         self, domain: str, ip: str, days: int

@@ -724,6 +724,50 @@ class DmarcReport:
 
 
 @dataclass(frozen=True)
+class TlsFailure:
+    """One failure-details entry of an SMTP TLS report (RFC 8460 §4.3): sessions that
+    failed for one reason between one sending MTA and one receiving MX."""
+
+    result_type: str  # starttls-not-supported, certificate-expired, validation-failure…
+    count: int
+    sending_ip: str = ""
+    receiving_mx: str = ""
+    receiving_ip: str = ""
+    reason_code: str = ""  # failure-reason-code, free text from the reporter
+    additional_info: str = ""  # additional-information, a URI
+
+
+@dataclass(frozen=True)
+class TlsPolicy:
+    """One policy of a TLS report: the domain it applied to (ours, as a receiver), its
+    type (sts, tlsa, no-policy-found), and how many sessions succeeded and failed."""
+
+    domain: str
+    policy_type: str
+    successful: int
+    failed: int
+    mx_hosts: tuple[str, ...] = ()
+    failures: tuple[TlsFailure, ...] = ()
+
+
+@dataclass(frozen=True)
+class TlsReport:
+    """One SMTP TLS report (RFC 8460): what a sending organization saw when it delivered
+    mail to our domains' MX hosts over a day."""
+
+    org_name: str
+    report_id: str
+    begin: datetime
+    end: datetime
+    policies: tuple[TlsPolicy, ...] = ()
+    contact: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.org_name}|{self.report_id}"
+
+
+@dataclass(frozen=True)
 class RuleHit:
     """One SpamAssassin rule that fired, and what it cost."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from console.analysis.dmarc import DomainRow
+    from console.analysis.tlsrpt import TlsDomainRow
     from console.model import (
         AccountView,
         ContentResult,
@@ -251,4 +252,30 @@ def _compliance_json(c: GmailCompliance | None) -> dict[str, Any]:
         "compliance": dict(c.requirements),
         "one_click_unsubscribe": c.one_click_unsubscribe or None,
         "honor_unsubscribe": c.honor_unsubscribe or None,
+    }
+
+
+def tls_row_json(r: TlsDomainRow, days: int) -> dict[str, Any]:
+    """One domain of the `tlsrpt` key: the sessions other senders reported to our MX over
+    the last `days` days, failures by type, and the paths that failed most."""
+    return {
+        "domain": r.domain,
+        "window_days": days,
+        "reports": r.reports,
+        "reporters": list(r.reporters),
+        "policy_types": list(r.policy_types),
+        "successful_sessions": r.successful,
+        "failed_sessions": r.failed,
+        "failure_rate": r.failure_rate,
+        "failures": dict(r.by_type),
+        "top_failures": [
+            {
+                "result_type": p.result_type,
+                "sending_ip": p.sending_ip or None,
+                "receiving_mx": p.receiving_mx or None,
+                "sessions": p.sessions,
+            }
+            for p in r.paths[:10]
+        ],
+        "last_report_end": r.last_end.isoformat() if r.last_end else None,
     }

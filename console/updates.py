@@ -12,6 +12,7 @@ from datetime import datetime
 
 from console.analysis.alerts import ContentView
 from console.analysis.dmarc import DomainRow
+from console.analysis.tlsrpt import TlsDomainRow
 from console.model import (
     AccountView,
     Alert,
@@ -37,6 +38,15 @@ class DmarcView:
     reports: int = 0  # stored reports in the longest window
     imported: int = 0  # by this poll
     rejected: tuple[str, ...] = ()  # "name: why", by this poll
+
+
+@dataclass(frozen=True)
+class TlsView:
+    """SMTP TLS reports per window (1, 7, 30 days): a row per domain of ours."""
+
+    windows: dict[int, tuple[TlsDomainRow, ...]]
+    reports: int = 0  # stored reports in the longest window
+    imported: int = 0  # by this poll
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class PollResult:
     dmarc: DmarcView | None = None
     content: ContentView | None = None
     gmail: GmailBoard | None = None  # a poll of Gmail: its days beside Mandrill's
+    tls: TlsView | None = None
     #: a read of messages: the last second up to which it read everything but `unread`,
     #: the window it left for the next poll, and why it is not all ('' if it is)
     covered_until: datetime | None = None

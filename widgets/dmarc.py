@@ -20,7 +20,7 @@ from console.textsafe import cell, visible
 from console.updates import Update
 from console.views import dmarc_note
 from widgets.footer import FittingFooter
-from widgets.intents import DmarcSourceRequested
+from widgets.intents import DmarcSourceRequested, TlsReportsRequested
 from widgets.live import Live
 
 GROUP_STYLE = {"mandrill": "green", "known": "cyan", "unknown": "bold yellow"}
@@ -35,6 +35,7 @@ class DmarcScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the main screen"),
         Binding("m", "app.pop_screen", "Back", show=False),
         Binding("t", "window", "1/7/30 days", tooltip="Cycle the time window"),
+        Binding("s", "tls", "TLS reports", tooltip="SMTP TLS reports (RFC 8460) of our domains"),
     ]
 
     DEFAULT_CSS = """
@@ -108,6 +109,9 @@ class DmarcScreen(Screen[None]):
     def action_window(self) -> None:
         self._days = WINDOWS[(WINDOWS.index(self._days) + 1) % len(WINDOWS)]
         self._paint()
+
+    def action_tls(self) -> None:
+        self.post_message(TlsReportsRequested(self._days))
 
     def _rows(self) -> Sequence[DomainRow]:
         return self._windows.get(self._days, ())

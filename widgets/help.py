@@ -57,7 +57,15 @@ TOPICS: dict[str, tuple[str, str, str]] = {
         "dmarc",
         "Per domain and sending source: messages receivers reported, how many passed DMARC "
         "aligned, and whether the source is one of ours (Mandrill's ranges, our IPs). "
-        "t cycles the window (1 / 7 / 30 days); Enter lists a source's records.",
+        "t cycles the window (1 / 7 / 30 days); Enter lists a source's records; s opens the "
+        "SMTP TLS reports.",
+    ),
+    "TlsScreen": (
+        "SMTP TLS reports",
+        "tlsrpt",
+        "Per domain of ours: the sessions other senders' MTAs reported opening to our MX "
+        "hosts over the window (t: 1 / 7 / 30 days), how many failed and mostly why; below, "
+        "each failure type with the sending MTA and our MX it happened between.",
     ),
     "DmarcSourceScreen": (
         "DMARC records of one source",

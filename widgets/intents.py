@@ -53,3 +53,11 @@ class CustomerReportRequested(Message):
     def __init__(self, subaccount: str) -> None:
         super().__init__()
         self.subaccount = subaccount
+
+
+class TlsReportsRequested(Message):
+    """Open the SMTP TLS reports, over the window the DMARC screen shows (days)."""
+
+    def __init__(self, days: int) -> None:
+        super().__init__()
+        self.days = days

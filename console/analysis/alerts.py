@@ -20,7 +20,8 @@ from console.analysis.dmarc import DomainRow
 from console.analysis.gmail import gmail_signals
 from console.analysis.health import ORDER, Signal, blocklist_signals
 from console.analysis.seeds import seed_run_stale, seed_signals
-from console.config import AlertConfig, DmarcConfig, PostmasterConfig, Thresholds
+from console.analysis.tlsrpt import TlsDomainRow, tls_signals
+from console.config import AlertConfig, DmarcConfig, PostmasterConfig, Thresholds, TlsRptConfig
 from console.model import (
     Account,
     Alert,
@@ -66,6 +67,7 @@ class AlertInputs:
     dmarc: Sequence[DomainRow] | None = None  # the last 7 days of aggregate reports
     content: ContentView | None = None  # the content checks' latest results and histories
     gmail: GmailBoard | None = None  # what Gmail Postmaster Tools published, beside Mandrill
+    tls: Sequence[TlsDomainRow] | None = None  # SMTP TLS reports, 7 days, per domain
 
 
 def _pct(x: float) -> str:
@@ -129,6 +131,7 @@ class _Limits:
     a: AlertConfig
     dm: DmarcConfig
     pm: PostmasterConfig
+    tr: TlsRptConfig
 
 
 #: the mailbox providers' published complaint LIMITS, said beside every complaint rate
@@ -141,9 +144,10 @@ def evaluate(
     a: AlertConfig,
     dm: DmarcConfig | None = None,
     pm: PostmasterConfig | None = None,
+    tr: TlsRptConfig | None = None,
 ) -> tuple[list[Signal], set[str]]:
     """The signals firing now, and the rules that could be judged (so may resolve)."""
-    c = _Limits(t, a, dm or DmarcConfig(), pm or PostmasterConfig())
+    c = _Limits(t, a, dm or DmarcConfig(), pm or PostmasterConfig(), tr or TlsRptConfig())
     have = {need for need, _, _ in FAMILIES if getattr(x, need) is not None}
     out = [s for need, _, family in FAMILIES if need in have for s in family(x, c)]
     unjudged = set(a.disabled) | _unjudged(x)
@@ -482,6 +486,12 @@ def _dmarc_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     return out
 
 
+def _tls_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
+    if x.tls is None:  # no TLS report stored: nothing to judge
+        return []
+    return tls_signals(x.tls, c.tr.failure_rate_max, c.tr.min_sessions)
+
+
 def _gmail_rules(x: AlertInputs, c: _Limits) -> list[Signal]:
     if x.gmail is None:  # not read: its rules are not judged
         return []
@@ -600,6 +610,7 @@ FAMILIES: tuple[
         _content_rules,
     ),
     ("gmail", ("gmail_spam", "gmail_delivery_errors", "gmail_compliance"), _gmail_rules),
+    ("tls", ("tls_failures",), _tls_rules),
 )
 
 #: Every rule, with the input it needs.

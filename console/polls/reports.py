@@ -1,5 +1,6 @@
-"""DMARC aggregate reports: imported from a directory and/or the rua mailbox, then the
-reverse DNS of their source IPs, a bounded batch per poll."""
+"""DMARC aggregate reports and SMTP TLS reports: imported from a directory and/or the
+rua mailbox (and [tlsrpt]'s directory), then the reverse DNS of the DMARC reports'
+source IPs, a bounded batch per poll."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from console.config import ConfigError, resolve_dmarc_password
 from console.model import IpDns
 from console.sources.base import SourceError
-from console.sources.dmarc_inbox import fetch_reports, import_directory
+from console.sources.dmarc_inbox import Item, fetch_reports, import_directory
 from console.sources.dns import reverse_dns
 from console.sources.imap import SeedMailbox
 from console.updates import PollResult
@@ -43,35 +44,49 @@ def dmarc_box(p: Pipeline) -> SeedMailbox | None:
 
 
 async def poll_dmarc(p: Pipeline) -> PollResult:
-    d = p.config.dmarc
-    items = []
-    if d.directory:
-        items += await asyncio.to_thread(import_directory, Path(d.directory).expanduser())
-    box = dmarc_box(p)
-    if box is not None:
-        items += await fetch_reports(box, d.folder, d.after, d.processed_folder, d.max_messages)
-
-    cutoff = p.clock() - timedelta(days=d.retention_days)
+    items = await _read_items(p)
+    d, t = p.config.dmarc, p.config.tlsrpt
+    now = p.clock()
+    cutoff, tls_cutoff = (
+        now - timedelta(days=d.retention_days),
+        now - timedelta(days=t.retention_days),
+    )
     old = [r for i in items for r in i.reports if r.end < cutoff]
+    old_tls = [r for i in items for r in i.tls if r.end < tls_cutoff]
 
-    def save() -> tuple[int, list[str]]:
+    def save() -> tuple[int, int, list[str]]:
         fresh = (r for i in items for r in i.reports if r.end >= cutoff)
         added, _ = p.store.add_dmarc_reports(fresh)
         p.store.prune_dmarc(d.retention_days)
-        return len(added), _rdns_wanted(p)
+        tls, _ = p.store.add_tls_reports(r for i in items for r in i.tls if r.end >= tls_cutoff)
+        p.store.prune_tls_reports(t.retention_days)
+        return len(added), len(tls), _rdns_wanted(p)
 
-    added, wanted = await p.db(save)
+    added, added_tls, wanted = await p.db(save)
     rejected = tuple(f"{i.name}: {i.error}" for i in items if i.error)
-    if old:
-        rejected += (
-            f"{len(old)} report(s) older than the {d.retention_days}-day retention skipped",
-        )
+    if old or old_tls:
+        rejected += (f"{len(old) + len(old_tls)} report(s) older than their retention skipped",)
     for line in rejected:
-        log.warning("DMARC report refused: %s", line)
+        log.warning("report refused: %s", line)
     if wanted and p.dns is not None:
         names = await reverse_dns(p.dns, wanted[:RDNS_BATCH])
         await p.db(_save_rdns, p, names)
-    return PollResult(dmarc=await p.db(p.dmarc_view, added, rejected))
+    dmarc = await p.db(p.dmarc_view, added, rejected)
+    return PollResult(dmarc=dmarc, tls=await p.db(p.tls_view, added_tls))
+
+
+async def _read_items(p: Pipeline) -> list[Item]:
+    """Every file and attachment waiting: [dmarc]'s directory and mailbox, [tlsrpt]'s
+    directory."""
+    d = p.config.dmarc
+    items = []
+    for folder in (d.directory, p.config.tlsrpt.directory):
+        if folder:
+            items += await asyncio.to_thread(import_directory, Path(folder).expanduser())
+    box = dmarc_box(p)
+    if box is not None:
+        items += await fetch_reports(box, d.folder, d.after, d.processed_folder, d.max_messages)
+    return items
 
 
 def _rdns_wanted(p: Pipeline) -> list[str]:

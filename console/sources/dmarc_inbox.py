@@ -24,11 +24,12 @@ from imap_tools import (
 )
 from imap_tools.errors import ImapToolsError
 
-from console.dmarcxml import MAX_INPUT, ReportError, parse_reports
+from console.dmarcxml import MAX_INPUT, ReportError
 from console.files import FileRefused, read_regular
-from console.model import DmarcReport
+from console.model import DmarcReport, TlsReport
 from console.sources.base import SourceError
 from console.sources.imap import ImapError, SeedMailbox, connect
+from console.tlsrpt import parse_any
 
 
 @dataclass
@@ -38,15 +39,26 @@ class Item:
     name: str
     reports: list[DmarcReport] = field(default_factory=list)
     error: str = ""
+    tls: list[TlsReport] = field(default_factory=list)  # SMTP TLS reports (JSON)
+
+
+def parsed(name: str, data: bytes) -> Item:
+    """The reports in one file or attachment, or why it was refused."""
+    try:
+        dmarc, tls = parse_any(data)
+    except ReportError as exc:
+        return Item(name, error=str(exc))
+    return Item(name, dmarc, tls=tls)
 
 
 def read_file(path: Path) -> Item:
     """One report file, refused with its reason when it is not a regular file (a device
     such as /dev/zero stats as 0 bytes and never ends) or holds more than MAX_INPUT."""
     try:
-        return Item(path.name, parse_reports(read_regular(path, MAX_INPUT)))
-    except (ReportError, FileRefused) as exc:
+        data = read_regular(path, MAX_INPUT)
+    except FileRefused as exc:
         return Item(path.name, error=str(exc))
+    return parsed(path.name, data)
 
 
 def iter_paths(paths: list[Path]) -> Iterator[Path]:
@@ -62,7 +74,7 @@ def import_directory(directory: Path, limit: int = 500) -> list[Item]:
     """Read the report files waiting in `directory`, then move each to processed/ or
     rejected/ beside them (a name already there gets a number)."""
     if not directory.is_dir():
-        raise SourceError(f"DMARC report directory {directory} does not exist")
+        raise SourceError(f"report directory {directory} does not exist")
     items = []
     waiting = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
     for path in waiting[:limit]:
@@ -91,10 +103,7 @@ def _message_items(msg: MailMessage) -> list[Item]:
         return [Item(label, error="no attachment")]
     items: list[Item] = []
     for att in atts:
-        try:
-            items.append(Item(f"{label} / {att.filename}", parse_reports(att.payload)))
-        except ReportError as exc:
-            items.append(Item(f"{label} / {att.filename}", error=str(exc)))
+        items.append(parsed(f"{label} / {att.filename}", att.payload))
     return items
 
 

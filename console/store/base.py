@@ -62,6 +62,10 @@ class StoreBase:
             self.dir, self._open_db, self._flush, self._lock,
             read_only=read_only, warnings=self.warnings,
         )  # fmt: skip
+        self._tlsrpt = DmarcStore(
+            self.dir, self._open_db, self._flush, self._lock,
+            read_only=read_only, warnings=self.warnings, directory="tlsrpt", kind="TlsReport",
+        )  # fmt: skip
 
     @property
     def db(self) -> TinyDB:

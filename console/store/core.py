@@ -55,9 +55,10 @@ class Store(Feed, Tables):
                 self._flush(self._db)
         try:
             self._dmarc.open()
+            self._tlsrpt.open()
         except OSError as exc:
             self.close()
-            raise StoreError(f"Cannot set up {self.dir / 'dmarc'}: {exc}") from None
+            raise StoreError(f"Cannot set up the report directories in {self.dir}: {exc}") from None
         return self
 
     def close(self) -> None:
@@ -156,3 +157,4 @@ class Store(Feed, Tables):
             self._db.close()
             self._db = None
         self._dmarc.close()
+        self._tlsrpt.close()

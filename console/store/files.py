@@ -17,7 +17,7 @@ from tinydb.storages import Storage
 
 from console import stateshape
 from console.codec import decode
-from console.dmarcstore import LEGACY, day_files
+from console.dmarcstore import DIRECTORY, LEGACY, day_files
 from console.files import FileRefused, read_regular
 from console.limits import STATE_FILE_BYTES
 from console.stateshape import Shapes
@@ -43,7 +43,7 @@ class CorruptStateError(StoreError):
 
 def shapes_for(path: Path) -> Shapes:
     """Which shape a state file must have, by its name."""
-    if path.name.startswith(LEGACY) or path.parent.name == "dmarc":
+    if path.name.startswith(LEGACY) or path.parent.name in ("dmarc", "tlsrpt"):
         return stateshape.DMARC
     if path.parent.name == "days":
         return stateshape.PARTITION
@@ -83,7 +83,7 @@ def read_dmarc_reports(
     from console.model import DmarcReport
 
     lo = since.timestamp() if since is not None else float("-inf")
-    files = day_files(state_dir, since)
+    files = day_files(state_dir / DIRECTORY, since)
     if os.path.lexists(state_dir / LEGACY):  # an earlier version's single file
         files.append(state_dir / LEGACY)
     out: list[DmarcReport] = []

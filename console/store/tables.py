@@ -12,7 +12,7 @@ from console.store.base import StoreBase
 from console.store.files import decode_docs
 
 if TYPE_CHECKING:
-    from console.model import Alert, AuditEntry, DmarcReport, SeedRun
+    from console.model import Alert, AuditEntry, DmarcReport, SeedRun, TlsReport
 
 
 SEED_RUNS_KEPT = 60
@@ -143,6 +143,17 @@ class Tables(StoreBase):
 
     def prune_dmarc(self, retention_days: int) -> int:
         return self._dmarc.prune(self.clock() - timedelta(days=retention_days))
+
+    def add_tls_reports(self, reports: Iterable[TlsReport]) -> tuple[list[TlsReport], int]:
+        """Store new SMTP TLS reports, identified by (reporter, report id) as DMARC's are."""
+        return self._tlsrpt.add(reports, flush=True)
+
+    def tls_reports(self, since: datetime | None = None) -> list[TlsReport]:
+        """The stored TLS reports ending at or after `since`."""
+        return self._tlsrpt.reports(since)
+
+    def prune_tls_reports(self, retention_days: int) -> int:
+        return self._tlsrpt.prune(self.clock() - timedelta(days=retention_days))
 
     def alerts(self) -> list[Alert]:
         """Every stored alert, open and resolved, oldest opened first."""

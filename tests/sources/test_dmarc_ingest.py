@@ -221,3 +221,39 @@ def test_dmarc_import_command_and_check(
     assert [u["ip"] for u in good["unknown_sources"] if u["spoofing"]] == [SPOOFER]
     assert good["last_report_at"] > (now - timedelta(days=2)).isoformat()[:10]
     assert any(a["rule"] == "dmarc_unknown_source" for a in report["alerts"])
+
+
+async def test_tls_reports_come_in_with_the_dmarc_ones_stored_once_and_judged(
+    server: SimServer, sim: Simulator, store: Store, clock: ManualClock, tmp_path: Path
+) -> None:
+    """TLS reports dropped beside DMARC's (and in [tlsrpt]'s own directory) are read by
+    the same poll, stored once however often they come, alerted on, and in check --json."""
+    from console.checkreport import tls_json
+    from console.sim.tls_reports import demo_tls_reports
+
+    inbox, own = tmp_path / "inbox", tmp_path / "tls"
+    n = drop(inbox, sim.scenario, clock())
+    own.mkdir()
+    tls = demo_tls_reports(clock(), days=10)
+    for i, (name, data) in enumerate(tls):
+        folder = inbox if i % 2 else own
+        (folder / name.replace("!", "_")).write_bytes(data)
+    p = pipeline(server, store, clock, directory=str(inbox))
+    p.config = replace(p.config, tlsrpt=replace(p.config.tlsrpt, directory=str(own)))
+    u = await p.run("dmarc")
+    assert u.status.ok, u.status.error
+    assert u.result.dmarc is not None and u.result.dmarc.imported == n
+    assert u.result.dmarc.rejected == ()
+    assert u.result.tls is not None and u.result.tls.imported == len(tls)
+    # the same reports again, from the mailbox's side: nothing new
+    for name, data in tls[:4]:
+        (inbox / ("again-" + name.replace("!", "_"))).write_bytes(data)
+    again = await p.run("dmarc")
+    assert again.result.tls is not None and again.result.tls.imported == 0
+    assert len(store.tls_reports()) == len(tls)
+    [row] = tls_json(p) or []
+    assert row["domain"] == "notify.northwind.example" and row["window_days"] == 7
+    assert row["failures"] == {"certificate-expired": row["failed_sessions"]}
+    assert row["top_failures"][0]["receiving_mx"] == "mx2.notify.northwind.example"
+    alerts = {a.key: a for a in p.alerts_view().alerts}
+    assert "tls_failures|tlsrpt notify.northwind.example" in alerts

@@ -79,3 +79,35 @@ async def test_dmarc_screen_windows_sources_and_records(
         total = sum(int(r[2].replace(",", "")) for r in records)
         assert records and shown[0][3] == f"{total:,}"
         assert "last 1 day:" in str(app.screen.query_one(".heading", Static).content)
+
+
+async def test_the_tls_reports_screen_opens_from_the_dmarc_screen(
+    server: SimServer, store: Store, clock: ManualClock, tmp_path: Path
+) -> None:
+    from console.sim.tls_reports import demo_tls_reports
+    from widgets.tlsrpt import TlsScreen
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name, data in demo_tls_reports(clock(), days=10):
+        (inbox / name.replace("!", "_")).write_bytes(data)
+    app = make_app(server, store, clock)
+    p = app.pipeline
+    p.config = replace(p.config, dmarc=replace(p.config.dmarc, directory=str(inbox)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(app, pilot)
+        await pilot.press("m", "s")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TlsScreen)
+        [domain] = rows(screen.query_one("#tls-domains", DataTable))
+        assert domain[0] == "notify.northwind.example" and domain[1] == "14"
+        assert domain[5] == "certificate expired" and domain[6] == "sts"
+        [path] = rows(screen.query_one("#tls-paths", DataTable))
+        assert path[0] == "certificate expired" and path[3] == "mx2.notify.northwind.example"
+        await pilot.press("t")  # 30 days: all ten days
+        await pilot.pause()
+        assert rows(screen.query_one("#tls-domains", DataTable))[0][1] == "20"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DmarcScreen"

@@ -101,7 +101,7 @@ def test_decompression_bombs_are_rejected_without_inflating_them() -> None:
 
 
 def test_not_a_report() -> None:
-    with pytest.raises(ReportError, match="neither zip, gzip nor XML"):
+    with pytest.raises(ReportError, match="neither zip, gzip, XML nor JSON"):
         parse_reports(b"%PDF-1.7")
     with pytest.raises(ReportError, match="root element <html>"):
         parse_reports(b"<html><body>hi</body></html>")
