@@ -840,8 +840,12 @@ class MailopsApp(App[None]):
         configured = "postmaster" in self.pipeline.sources
         return gmail_note(self.pipeline.statuses.get("postmaster"), self.wall(), configured)
 
-    def _gmail_board(self) -> GmailBoard | None:
-        board = self.pipeline.gmail_board() if "postmaster" in self.pipeline.sources else None
+    def _gmail_board(self, polled: GmailBoard | None = None) -> GmailBoard | None:
+        """Show the Gmail line from `polled` (what a Postmaster poll just built), or read
+        the board afresh."""
+        board = polled
+        if board is None and "postmaster" in self.pipeline.sources:
+            board = self.pipeline.gmail_board()
         self._gmail_shown = board
         self._gmail_at = time.monotonic()
         pm = self.config.postmaster
@@ -855,7 +859,7 @@ class MailopsApp(App[None]):
     def _gmail_update(self, update: Update) -> None:
         """A poll of Gmail, or a read of messages that may complete Mandrill's side."""
         if update.result.gmail is not None:
-            self._gmail_board()
+            self._gmail_board(update.result.gmail)
         elif update.source == "messages" and self._gmail_wants_mandrill():
             self._gmail_board()
 

@@ -18,7 +18,7 @@ from console.timeutil import age_text
 
 if TYPE_CHECKING:  # the first frame draws without the model: see tests/unit/test_startup.py
     from console.config import DmarcConfig
-    from console.model import GmailBoard, GmailDay, SeedRun, SourceStatus
+    from console.model import GmailBoard, SeedRun, SourceStatus
     from console.updates import DmarcView
 
 PANEL_SOURCES = panel_sources()
@@ -114,11 +114,13 @@ def gmail_main_line(
     """The main screen's Gmail line and how loud it is ("", "warning", "critical" by the
     [postmaster] spam lines): the worst domain's latest published spam rate beside
     Mandrill's complaints that UTC day. ("", "") when Postmaster Tools was never read."""
+    from console.analysis.gmail import latest_of  # the model loads after the first frame
+
     if board is None:
         return "", ""
     rated = []
     for r in board.domains:
-        d = _latest(r.days)
+        d = latest_of(r.days)
         if d is not None and d.spam_rate is not None:
             rated.append((d.spam_rate, r, d))
     if not rated:
@@ -137,11 +139,6 @@ def gmail_main_line(
         f"{row.domain}{more}",
         loud,
     )
-
-
-def _latest(days: Sequence[GmailDay]) -> GmailDay | None:
-    known = [d for d in days if d.spam_rate is not None]
-    return known[-1] if known else None
 
 
 def gmail_note(status: SourceStatus | None, now: datetime, configured: bool) -> str:
